@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod ingest;
 pub mod metric;
 pub mod query;

@@ -1,10 +1,26 @@
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "warren", version, about = "A carbon-cache for Graphite fed by RabbitMQ")]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the carbon-cache: consume from RabbitMQ, write whisper files.
+    Cache(warren::cli::cache::CacheArgs),
+}
 
 fn main() -> anyhow::Result<()> {
-    let _ = Cli::parse();
-    Ok(())
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Cache(a) => warren::cli::cache::run(a),
+    }
 }

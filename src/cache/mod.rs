@@ -1,1 +1,7 @@
-//! SKELETON
+//! The writer side: the cache (metric → points), write strategies, rate limits, descriptor LRU, and the
+//! durable-batch reports that let producers ack. Never touches: sockets, AMQP channels.
+
+pub mod ratelimit;
+pub mod store;
+pub mod tickets;
+pub mod writer;

@@ -1,1 +1,3 @@
-//! SKELETON
+//! Command-line front ends (clap); anyhow lives here and nowhere below.
+
+pub mod cache;

@@ -3,6 +3,7 @@
 //! threads, sockets.
 
 pub mod retention;
+pub mod settings;
 
 /// A configuration error, naming the source and the offending text.
 #[derive(Debug, thiserror::Error)]

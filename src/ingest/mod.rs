@@ -1,1 +1,8 @@
-//! SKELETON
+//! Inputs: AMQP workers and socket receivers, their parsers, the batch they produce and the rings that carry
+//! it to the writer. Never touches: files.
+
+pub mod amqp;
+pub mod batch;
+pub mod line;
+pub mod parse;
+pub mod ring;

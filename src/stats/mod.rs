@@ -1,1 +1,122 @@
-//! SKELETON
+//! Counters shared by every thread (relaxed atomics: each is a monotonic count or a gauge), and the
+//! rate-limited bad-input log. Owns: numbers. Never touches: files, sockets.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// Process-wide counters. All are totals since start unless the doc says gauge.
+        #[derive(Debug, Default)]
+        pub struct Stats { $($(#[$doc])* pub $name: AtomicU64,)* }
+
+        impl Stats {
+            /// Every counter as (name, value), for self-metrics and the bench report.
+            pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($name), self.$name.load(Ordering::Relaxed)),)*]
+            }
+        }
+    };
+}
+
+counters! {
+    /// AMQP deliveries received.
+    deliveries,
+    /// Deliveries that the broker marked as redelivered.
+    redelivered,
+    /// Deliveries acked to the broker.
+    acked,
+    /// Points accepted from any input.
+    points_received,
+    /// Lines that did not parse (bad field count, bad number, out-of-range timestamp).
+    bad_lines,
+    /// NaN values dropped.
+    nan_dropped,
+    /// Points refused for their metric name.
+    rejected_names,
+    /// Points written to whisper.
+    committed_points,
+    /// update_many calls.
+    update_operations,
+    /// Microseconds spent in update_many, total.
+    update_micros,
+    /// Files created.
+    creates,
+    /// Creates postponed by MAX_CREATES_PER_MINUTE.
+    dropped_creates,
+    /// Write errors (the points stay cached and are retried).
+    errors,
+    /// Gauge: points in the cache.
+    cache_size,
+    /// Gauge: metrics with points in the cache.
+    cache_queues,
+    /// Times flow control paused the inputs.
+    cache_overflow,
+    /// Gauge: receive→durable latency, 50th percentile, microseconds.
+    latency_p50_us,
+    /// Gauge: receive→durable latency, 99th percentile, microseconds.
+    latency_p99_us,
+    /// Gauge: receive→durable latency, 99.9th percentile, microseconds.
+    latency_p999_us,
+    /// Broker connections established (more than the worker count means reconnects).
+    connects,
+}
+
+impl Stats {
+    /// Add `n` to a counter.
+    #[inline]
+    pub fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// A per-thread log for bad input: every event is counted by the caller; at most `per_interval` lines are
+/// logged each interval, and the number suppressed is reported when the interval ends.
+pub struct BadInputLog {
+    what: &'static str,
+    per_interval: u32,
+    interval: Duration,
+    window_start: Instant,
+    logged: u32,
+    suppressed: u64,
+}
+
+impl BadInputLog {
+    /// `what` names the input in every line ("amqp worker 0").
+    pub fn new(what: &'static str) -> Self {
+        BadInputLog {
+            what,
+            per_interval: 10,
+            interval: Duration::from_secs(10),
+            window_start: Instant::now(),
+            logged: 0,
+            suppressed: 0,
+        }
+    }
+
+    /// Report one bad input: `reason` and the offending text (truncated to 120 bytes, escaped).
+    pub fn report(&mut self, reason: &str, text: &[u8]) {
+        let now = Instant::now();
+        if now.duration_since(self.window_start) >= self.interval {
+            if self.suppressed > 0 {
+                tracing::warn!(input = self.what, suppressed = self.suppressed, "more bad input not logged");
+            }
+            self.window_start = now;
+            self.logged = 0;
+            self.suppressed = 0;
+        }
+        if self.logged < self.per_interval {
+            self.logged += 1;
+            let shown = &text[..text.len().min(120)];
+            tracing::warn!(
+                input = self.what,
+                reason,
+                text = %shown.escape_ascii(),
+                truncated = text.len() > 120,
+                "bad input"
+            );
+        } else {
+            self.suppressed += 1;
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The cache proper: metric → points not yet written, with the batch tickets those points belong to, and the
+//! order in which dirty metrics are handed to the writer (the write strategy).
+//!
+//! Names are interned once: a metric seen before costs one hash lookup per point, no allocation.
+
+use crate::config::settings::WriteStrategy;
+use crate::whisper::{Point, WhisperFile};
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+/// Index of a metric in the cache (stable for the life of the process).
+pub type MetricId = u32;
+
+/// Everything the cache knows about one metric.
+pub struct Entry {
+    /// The validated metric name.
+    pub name: Box<str>,
+    /// Points not yet written, in arrival order.
+    pub points: Vec<Point>,
+    /// (ticket slot, points of that batch in `points`), in arrival order; consecutive same-slot runs merged.
+    pub tickets: Vec<(u32, u32)>,
+    /// The smallest timestamp in `points` (for the timesorted strategy).
+    pub oldest: u32,
+    /// In the dirty queue or the current pass.
+    queued: bool,
+    /// Not to be retried before this instant (write error or create rate limit).
+    pub retry_at: Option<Instant>,
+    /// The open file, if it is in the descriptor LRU.
+    pub file: Option<WhisperFile>,
+    /// LRU stamp of the last use of `file`.
+    pub lru_stamp: u64,
+}
+
+/// Metric → pending points, plus the dirty order.
+pub struct Cache {
+    index: HashMap<Box<[u8]>, MetricId>,
+    entries: Vec<Entry>,
+    dirty: VecDeque<MetricId>,
+    pass: VecDeque<MetricId>,
+    total_points: usize,
+    strategy: WriteStrategy,
+}
+
+impl Cache {
+    /// An empty cache that hands out metrics in `strategy` order.
+    pub fn new(strategy: WriteStrategy) -> Self {
+        Cache {
+            index: HashMap::new(),
+            entries: Vec::new(),
+            dirty: VecDeque::new(),
+            pass: VecDeque::new(),
+            total_points: 0,
+            strategy,
+        }
+    }
+
+    /// Points held, over all metrics.
+    pub fn total_points(&self) -> usize {
+        self.total_points
+    }
+
+    /// Metrics with points waiting.
+    pub fn dirty_metrics(&self) -> usize {
+        self.dirty.len() + self.pass.len()
+    }
+
+    /// The id of `name` (validated UTF-8), interning it on first sight.
+    #[inline]
+    pub fn intern(&mut self, name: &[u8]) -> MetricId {
+        if let Some(&id) = self.index.get(name) {
+            return id;
+        }
+        let id = self.entries.len() as MetricId;
+        let owned = String::from_utf8_lossy(name).into_owned().into_boxed_str();
+        self.index.insert(owned.as_bytes().into(), id);
+        self.entries.push(Entry {
+            name: owned,
+            points: Vec::new(),
+            tickets: Vec::new(),
+            oldest: u32::MAX,
+            queued: false,
+            retry_at: None,
+            file: None,
+            lru_stamp: 0,
+        });
+        id
+    }
+
+    /// The id of `name` if the cache has seen it.
+    pub fn lookup(&self, name: &[u8]) -> Option<MetricId> {
+        self.index.get(name).copied()
+    }
+
+    /// Add one point for `id`, belonging to ticket `slot` (if the batch is acked after persist).
+    #[inline]
+    pub fn push(&mut self, id: MetricId, p: Point, slot: Option<u32>) {
+        let e = &mut self.entries[id as usize];
+        e.points.push(p);
+        e.oldest = e.oldest.min(p.timestamp);
+        if let Some(s) = slot {
+            match e.tickets.last_mut() {
+                Some((last, n)) if *last == s => *n += 1,
+                _ => e.tickets.push((s, 1)),
+            }
+        }
+        if !e.queued {
+            e.queued = true;
+            self.dirty.push_back(id);
+        }
+        self.total_points += 1;
+    }
+
+    /// Borrow an entry.
+    pub fn entry(&self, id: MetricId) -> &Entry {
+        &self.entries[id as usize]
+    }
+
+    /// Borrow an entry mutably.
+    pub fn entry_mut(&mut self, id: MetricId) -> &mut Entry {
+        &mut self.entries[id as usize]
+    }
+
+    /// The next metric to write by the strategy, skipping (and requeueing) those not to be retried before
+    /// `now`. Removes it from the dirty order; the caller must [`Cache::take`] or [`Cache::requeue`] it.
+    pub fn next(&mut self, now: Instant) -> Option<MetricId> {
+        let limit = self.dirty_metrics();
+        for _ in 0..limit {
+            let id = self.pick()?;
+            match self.entries[id as usize].retry_at {
+                Some(t) if t > now => self.dirty.push_back(id),
+                _ => return Some(id),
+            }
+        }
+        None
+    }
+
+    fn pick(&mut self) -> Option<MetricId> {
+        match self.strategy {
+            WriteStrategy::Naive => self.dirty.pop_front(),
+            WriteStrategy::Max => {
+                let (i, _) = self
+                    .dirty
+                    .iter()
+                    .enumerate()
+                    .max_by_key(|(_, &id)| self.entries[id as usize].points.len())?;
+                self.dirty.swap_remove_back(i)
+            }
+            WriteStrategy::Sorted | WriteStrategy::Timesorted => {
+                if self.pass.is_empty() {
+                    let mut ids: Vec<MetricId> = self.dirty.drain(..).collect();
+                    if self.strategy == WriteStrategy::Sorted {
+                        ids.sort_by_key(|&id| std::cmp::Reverse(self.entries[id as usize].points.len()));
+                    } else {
+                        ids.sort_by_key(|&id| self.entries[id as usize].oldest);
+                    }
+                    self.pass = ids.into();
+                }
+                self.pass.pop_front()
+            }
+        }
+    }
+
+    /// Take every pending point and ticket of `id` (it leaves the dirty order until new points arrive).
+    /// The vectors are swapped with `points`/`tickets`, which must be empty, so capacity is reused.
+    pub fn take(&mut self, id: MetricId, points: &mut Vec<Point>, tickets: &mut Vec<(u32, u32)>) {
+        let e = &mut self.entries[id as usize];
+        debug_assert!(points.is_empty() && tickets.is_empty());
+        std::mem::swap(&mut e.points, points);
+        std::mem::swap(&mut e.tickets, tickets);
+        e.oldest = u32::MAX;
+        e.queued = false;
+        self.total_points -= points.len();
+    }
+
+    /// Put points (and their tickets) back after a failed write, ahead of any that arrived meanwhile, and
+    /// queue the metric again.
+    pub fn restore(&mut self, id: MetricId, points: &mut Vec<Point>, tickets: &mut Vec<(u32, u32)>) {
+        let e = &mut self.entries[id as usize];
+        self.total_points += points.len();
+        points.append(&mut e.points);
+        std::mem::swap(&mut e.points, points);
+        tickets.append(&mut e.tickets);
+        std::mem::swap(&mut e.tickets, tickets);
+        e.oldest = e.points.iter().map(|p| p.timestamp).min().unwrap_or(u32::MAX);
+        self.requeue(id);
+    }
+
+    /// Put a metric returned by [`Cache::next`] back at the end of the dirty order.
+    pub fn requeue(&mut self, id: MetricId) {
+        let e = &mut self.entries[id as usize];
+        if !e.points.is_empty() {
+            e.queued = true;
+            self.dirty.push_back(id);
+        } else {
+            e.queued = false;
+        }
+    }
+
+    /// The points of `name` still in the cache, in arrival order (for CarbonLink queries).
+    pub fn points_of(&self, name: &str) -> &[Point] {
+        self.lookup(name.as_bytes()).map(|id| &self.entries[id as usize].points[..]).unwrap_or(&[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pt(t: u32) -> Point {
+        Point { timestamp: t, value: t as f64 }
+    }
+
+    fn order(strategy: WriteStrategy) -> Vec<String> {
+        let mut c = Cache::new(strategy);
+        for (name, n, base) in [("a", 1, 30), ("b", 3, 20), ("c", 2, 10)] {
+            let id = c.intern(name.as_bytes());
+            for i in 0..n {
+                c.push(id, pt(base + i), None);
+            }
+        }
+        let mut out = Vec::new();
+        let (mut p, mut t) = (Vec::new(), Vec::new());
+        while let Some(id) = c.next(Instant::now()) {
+            c.take(id, &mut p, &mut t);
+            out.push(c.entry(id).name.to_string());
+            p.clear();
+            t.clear();
+        }
+        assert_eq!(c.total_points(), 0);
+        out
+    }
+
+    #[test]
+    fn strategies_hand_out_metrics_in_carbons_orders() {
+        assert_eq!(order(WriteStrategy::Sorted), ["b", "c", "a"]);
+        assert_eq!(order(WriteStrategy::Max), ["b", "c", "a"]);
+        assert_eq!(order(WriteStrategy::Naive), ["a", "b", "c"]);
+        assert_eq!(order(WriteStrategy::Timesorted), ["c", "b", "a"]);
+    }
+
+    #[test]
+    fn tickets_of_consecutive_points_from_one_batch_merge() {
+        let mut c = Cache::new(WriteStrategy::Naive);
+        let id = c.intern(b"x");
+        c.push(id, pt(1), Some(7));
+        c.push(id, pt(2), Some(7));
+        c.push(id, pt(3), Some(8));
+        c.push(id, pt(4), None);
+        assert_eq!(c.entry(id).tickets, vec![(7, 2), (8, 1)]);
+    }
+
+    #[test]
+    fn restored_points_come_before_newer_ones_and_are_queued_again() {
+        let mut c = Cache::new(WriteStrategy::Naive);
+        let id = c.intern(b"x");
+        c.push(id, pt(1), Some(1));
+        let (mut p, mut t) = (Vec::new(), Vec::new());
+        assert_eq!(c.next(Instant::now()), Some(id));
+        c.take(id, &mut p, &mut t);
+        c.push(id, pt(2), Some(2));
+        c.restore(id, &mut p, &mut t);
+        assert_eq!(c.entry(id).points, vec![pt(1), pt(2)]);
+        assert_eq!(c.entry(id).tickets, vec![(1, 1), (2, 1)]);
+        assert_eq!(c.total_points(), 2);
+        assert_eq!(c.next(Instant::now()), Some(id));
+        assert_eq!(c.next(Instant::now()), None, "queued once only");
+    }
+
+    #[test]
+    fn metrics_waiting_for_a_retry_are_skipped() {
+        let mut c = Cache::new(WriteStrategy::Naive);
+        let a = c.intern(b"a");
+        let b = c.intern(b"b");
+        c.push(a, pt(1), None);
+        c.push(b, pt(1), None);
+        c.entry_mut(a).retry_at = Some(Instant::now() + std::time::Duration::from_secs(60));
+        assert_eq!(c.next(Instant::now()), Some(b));
+        c.requeue(b);
+        assert_eq!(c.next(Instant::now()), Some(b));
+    }
+}

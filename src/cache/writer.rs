@@ -1,0 +1,438 @@
+//! The writer thread: drains the rings into the cache, writes metrics to whisper in strategy order, and tells
+//! producers when their batches are durable.
+//!
+//! One loop, no locks: pop every batch waiting, write a slice of dirty metrics (one `update_many` each: one
+//! positioned write per contiguous run), send completions, sleep when idle. Files are created on first write
+//! from the schema and aggregation rules (within the create rate limit) and kept open in an LRU.
+//!
+//! Owns: the cache and every open whisper file. Never touches: sockets, AMQP channels.
+
+use super::ratelimit::TokenBucket;
+use super::store::{Cache, MetricId};
+use super::tickets::Tickets;
+use crate::config::settings::{CreateModeSetting, Settings};
+use crate::ingest::amqp::{unix_now, Shutdown};
+use crate::ingest::batch::Batch;
+use crate::ingest::ring::{Completion, Rings};
+use crate::metric;
+use crate::stats::Stats;
+use crate::whisper::{
+    AggregationMethod, ArchiveSpec, CreateMode, CreateOptions, OpenOptions, Point, UpdateScratch, WhisperError,
+    WhisperFile,
+};
+use hdrhistogram::Histogram;
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How new files are shaped: storage-schemas.conf and storage-aggregation.conf, or anything else that answers.
+pub trait FileRules: Send {
+    /// The archive list for a new file of `metric`.
+    fn archives(&self, metric: &str) -> Vec<ArchiveSpec>;
+    /// Aggregation method and xFilesFactor for a new file of `metric`.
+    fn aggregation(&self, metric: &str) -> (AggregationMethod, f32);
+}
+
+/// carbon's defaults: 60 s points for 7 days, average, xff 0.5.
+pub struct DefaultRules;
+
+impl FileRules for DefaultRules {
+    fn archives(&self, _metric: &str) -> Vec<ArchiveSpec> {
+        vec![ArchiveSpec { seconds_per_point: 60, points: 10080 }]
+    }
+    fn aggregation(&self, _metric: &str) -> (AggregationMethod, f32) {
+        (AggregationMethod::Average, 0.5)
+    }
+}
+
+/// Everything the writer is configured with.
+pub struct WriterConfig {
+    pub data_dir: PathBuf,
+    pub rules: Box<dyn FileRules>,
+    pub create_mode: CreateMode,
+    pub open: OpenOptions,
+    pub max_size: usize,
+    pub low_watermark: usize,
+    pub max_updates_per_second: u32,
+    pub max_creates_per_minute: u32,
+    pub open_files: usize,
+}
+
+impl WriterConfig {
+    /// The writer settings of `s`, with `rules` for new files.
+    pub fn from_settings(s: &Settings, rules: Box<dyn FileRules>) -> Self {
+        WriterConfig {
+            data_dir: s.data_dir.clone(),
+            rules,
+            create_mode: match s.whisper.create_mode {
+                CreateModeSetting::Fallocate => CreateMode::Fallocate,
+                CreateModeSetting::Sparse => CreateMode::Sparse,
+                CreateModeSetting::Zero => CreateMode::Zero,
+            },
+            open: OpenOptions { lock: s.whisper.lock_writes, autoflush: s.whisper.autoflush },
+            max_size: s.cache.max_size.max(1),
+            low_watermark: s.cache.low_watermark.min(s.cache.max_size),
+            max_updates_per_second: s.cache.max_updates_per_second,
+            max_creates_per_minute: s.cache.max_creates_per_minute,
+            open_files: s.cache.open_files.max(1),
+        }
+    }
+}
+
+/// A test hook: while set, the writer drains rings into the cache but writes nothing.
+pub type HoldWrites = Arc<std::sync::atomic::AtomicBool>;
+
+/// Why one metric's write did not happen.
+enum WriteFailure {
+    /// The create rate limit is spent: retry at the given instant.
+    CreateLimited(Instant),
+    /// Disk trouble: keep the points, retry later.
+    Retry(WhisperError),
+    /// The file is unusable (corrupt header, bad archive rules): the points are dropped and counted.
+    Reject(WhisperError),
+}
+
+/// The writer.
+pub struct Writer {
+    cfg: WriterConfig,
+    cache: Cache,
+    tickets: Tickets,
+    rings: Arc<Rings>,
+    stats: Arc<Stats>,
+    shutdown: Arc<Shutdown>,
+    hold: HoldWrites,
+    scratch: UpdateScratch,
+    points: Vec<Point>,
+    owned_tickets: Vec<(u32, u32)>,
+    lru: VecDeque<(MetricId, u64)>,
+    lru_clock: u64,
+    open_count: usize,
+    updates: TokenBucket,
+    creates: TokenBucket,
+    latency: Histogram<u64>,
+    paused: bool,
+    last_stats: Instant,
+    errors_logged: u32,
+}
+
+impl Writer {
+    /// A writer over `rings`, counting into `stats`; `hold` pauses writing for tests.
+    pub fn new(
+        cfg: WriterConfig,
+        strategy: crate::config::settings::WriteStrategy,
+        rings: Arc<Rings>,
+        stats: Arc<Stats>,
+        shutdown: Arc<Shutdown>,
+        hold: HoldWrites,
+    ) -> Self {
+        let updates = TokenBucket::new(cfg.max_updates_per_second, Duration::from_secs(1));
+        let creates = TokenBucket::new(cfg.max_creates_per_minute, Duration::from_secs(60));
+        Writer {
+            cfg,
+            cache: Cache::new(strategy),
+            tickets: Tickets::default(),
+            rings,
+            stats,
+            shutdown,
+            hold,
+            scratch: UpdateScratch::default(),
+            points: Vec::new(),
+            owned_tickets: Vec::new(),
+            lru: VecDeque::new(),
+            lru_clock: 0,
+            open_count: 0,
+            updates,
+            creates,
+            // Invariant: 1 µs .. 1 h with 3 significant figures is a valid histogram configuration.
+            latency: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
+            paused: false,
+            last_stats: Instant::now(),
+            errors_logged: 0,
+        }
+    }
+
+    /// Run until shutdown: every producer finished, every cached point written (or given up), `writer_done` set.
+    pub fn run(mut self) {
+        self.rings.set_writer(std::thread::current());
+        loop {
+            let drained = self.drain_rings();
+            let wrote = if self.hold.load(Ordering::Acquire) { false } else { self.write_some(Duration::from_millis(2)) };
+            self.flow_control();
+            self.publish_stats(false);
+            if !drained && !wrote {
+                if self.shutdown.stop.load(Ordering::Acquire)
+                    && self.rings.finished_producers() == self.rings.len()
+                    && self.rings.occupancy() == 0
+                {
+                    break;
+                }
+                std::thread::park_timeout(Duration::from_millis(5));
+            }
+        }
+        self.flush_all();
+        self.publish_stats(true);
+        self.shutdown.writer_done.store(true, Ordering::Release);
+        tracing::info!(left_in_cache = self.cache.total_points(), "writer stopped");
+    }
+
+    /// Move every waiting batch into the cache. Returns whether there was any.
+    fn drain_rings(&mut self) -> bool {
+        let mut any = false;
+        for i in 0..self.rings.len() {
+            // Bounded per ring so one busy producer cannot starve the writes.
+            for _ in 0..4096 {
+                let Some(batch) = self.rings.pop(i) else { break };
+                self.absorb(batch);
+                any = true;
+            }
+        }
+        any
+    }
+
+    fn absorb(&mut self, batch: Batch) {
+        let slot = batch.ack.map(|t| self.tickets.open(t, batch.points.len() as u32, batch.received));
+        let mut last: Option<(&[u8], MetricId)> = None;
+        for p in &batch.points {
+            let name = batch.name_of(p);
+            let id = match last {
+                Some((n, id)) if n == name => id,
+                _ => {
+                    let id = self.cache.intern(name);
+                    last = Some((name, id));
+                    id
+                }
+            };
+            self.cache.push(id, Point { timestamp: p.timestamp, value: p.value }, slot);
+        }
+    }
+
+    fn flow_control(&mut self) {
+        let size = self.cache.total_points();
+        if !self.paused && size >= self.cfg.max_size {
+            self.paused = true;
+            self.rings.set_paused(true);
+            Stats::add(&self.stats.cache_overflow, 1);
+            tracing::warn!(points = size, cap = self.cfg.max_size, "cache full: pausing inputs");
+        } else if self.paused && size <= self.cfg.low_watermark {
+            self.paused = false;
+            self.rings.set_paused(false);
+            tracing::info!(points = size, "cache below low watermark: resuming inputs");
+        }
+    }
+
+    /// Write dirty metrics for up to `budget`. Returns whether anything was written or attempted.
+    fn write_some(&mut self, budget: Duration) -> bool {
+        let start = Instant::now();
+        let mut any = false;
+        while start.elapsed() < budget {
+            let now = Instant::now();
+            if !self.updates.try_take(now) {
+                break;
+            }
+            let Some(id) = self.cache.next(now) else { break };
+            self.write_metric(id, false);
+            any = true;
+        }
+        any
+    }
+
+    /// Write everything still cached, ignoring rate limits (shutdown).
+    fn flush_all(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while self.cache.dirty_metrics() > 0 && Instant::now() < deadline {
+            let far = Instant::now() + Duration::from_secs(3600 * 24 * 365);
+            let Some(id) = self.cache.next(far) else { break };
+            if !self.write_metric(id, true) {
+                // A metric that cannot be written now stays unacked; the broker redelivers it next start.
+                self.cache.entry_mut(id).retry_at = Some(far);
+            }
+        }
+    }
+
+    /// Write all pending points of `id`. Returns true when they were resolved (written or rejected).
+    fn write_metric(&mut self, id: MetricId, unlimited: bool) -> bool {
+        let mut points = std::mem::take(&mut self.points);
+        let mut tickets = std::mem::take(&mut self.owned_tickets);
+        self.cache.take(id, &mut points, &mut tickets);
+        let n = points.len();
+        dedupe_last_wins(&mut points);
+        let t0 = Instant::now();
+        let result = self.update(id, &mut points, unlimited);
+        let resolved = match result {
+            Ok(written) => {
+                Stats::add(&self.stats.update_operations, 1);
+                Stats::add(&self.stats.update_micros, t0.elapsed().as_micros() as u64);
+                Stats::add(&self.stats.committed_points, written as u64);
+                self.cache.entry_mut(id).retry_at = None;
+                true
+            }
+            Err(WriteFailure::CreateLimited(at)) => {
+                Stats::add(&self.stats.dropped_creates, 1);
+                self.cache.entry_mut(id).retry_at = Some(at);
+                false
+            }
+            Err(WriteFailure::Retry(e)) => {
+                Stats::add(&self.stats.errors, 1);
+                self.log_error(id, &e, "keeping points, will retry");
+                self.close_file(id);
+                self.cache.entry_mut(id).retry_at = Some(Instant::now() + Duration::from_secs(1));
+                false
+            }
+            Err(WriteFailure::Reject(e)) => {
+                Stats::add(&self.stats.errors, 1);
+                self.log_error(id, &e, "dropping points");
+                self.close_file(id);
+                true
+            }
+        };
+        if resolved {
+            let _ = n;
+            for &(slot, count) in &tickets {
+                if let Some(done) = self.tickets.resolve(slot, count) {
+                    let micros = done.received.elapsed().as_micros() as u64;
+                    let _ = self.latency.record(micros.max(1));
+                    self.rings.complete(
+                        done.ticket.producer,
+                        Completion { generation: done.ticket.generation, tag: done.ticket.tag },
+                    );
+                }
+            }
+            points.clear();
+            tickets.clear();
+        } else {
+            // Points were deduplicated in place; what is put back is what would be written anyway.
+            self.cache.restore(id, &mut points, &mut tickets);
+        }
+        self.points = points;
+        self.owned_tickets = tickets;
+        resolved
+    }
+
+    fn log_error(&mut self, id: MetricId, e: &WhisperError, action: &str) {
+        // At most 20 error lines a minute; the errors counter has the rest.
+        if self.errors_logged < 20 {
+            self.errors_logged += 1;
+            tracing::error!(metric = %self.cache.entry(id).name, error = %e, action, "whisper write failed");
+        }
+    }
+
+    fn update(&mut self, id: MetricId, points: &mut [Point], unlimited: bool) -> Result<usize, WriteFailure> {
+        self.ensure_open(id, unlimited)?;
+        let e = self.cache.entry_mut(id);
+        // Invariant: ensure_open succeeded, so the file is open.
+        let file = e.file.as_mut().expect("file opened by ensure_open");
+        let stats = file.update_many(points, unix_now(), &mut self.scratch).map_err(classify)?;
+        self.touch(id);
+        Ok(stats.points_written)
+    }
+
+    fn ensure_open(&mut self, id: MetricId, unlimited: bool) -> Result<(), WriteFailure> {
+        if self.cache.entry(id).file.is_some() {
+            return Ok(());
+        }
+        let name = self.cache.entry(id).name.clone();
+        let path = metric::file_path(&self.cfg.data_dir, &name);
+        let file = if path.exists() {
+            WhisperFile::open(&path, self.cfg.open).map_err(classify)?
+        } else {
+            let now = Instant::now();
+            if !unlimited && !self.creates.try_take(now) {
+                return Err(WriteFailure::CreateLimited(self.creates.next_token_at(now)));
+            }
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|source| {
+                    WriteFailure::Retry(WhisperError::Io { path: dir.display().to_string(), source })
+                })?;
+            }
+            let archives = self.cfg.rules.archives(&name);
+            let (aggregation, x_files_factor) = self.cfg.rules.aggregation(&name);
+            let opts = CreateOptions { x_files_factor, aggregation, mode: self.cfg.create_mode };
+            let f = WhisperFile::create(&path, &archives, &opts, self.cfg.open).map_err(classify)?;
+            Stats::add(&self.stats.creates, 1);
+            f
+        };
+        self.cache.entry_mut(id).file = Some(file);
+        self.open_count += 1;
+        self.touch(id);
+        self.evict();
+        Ok(())
+    }
+
+    fn touch(&mut self, id: MetricId) {
+        self.lru_clock += 1;
+        self.cache.entry_mut(id).lru_stamp = self.lru_clock;
+        self.lru.push_back((id, self.lru_clock));
+    }
+
+    fn close_file(&mut self, id: MetricId) {
+        if self.cache.entry_mut(id).file.take().is_some() {
+            self.open_count -= 1;
+        }
+    }
+
+    /// Close least recently used files beyond the cap; compact the LRU queue of stale stamps.
+    fn evict(&mut self) {
+        while self.open_count > self.cfg.open_files {
+            let Some((id, stamp)) = self.lru.pop_front() else { break };
+            if self.cache.entry(id).lru_stamp == stamp {
+                self.close_file(id);
+            }
+        }
+        if self.lru.len() > 4 * self.cfg.open_files + 1024 {
+            let cache = &self.cache;
+            self.lru.retain(|&(id, stamp)| cache.entry(id).lru_stamp == stamp);
+        }
+    }
+
+    fn publish_stats(&mut self, force: bool) {
+        if !force && self.last_stats.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.last_stats = Instant::now();
+        self.errors_logged = self.errors_logged.saturating_sub(1);
+        let s = &self.stats;
+        s.cache_size.store(self.cache.total_points() as u64, Ordering::Relaxed);
+        s.cache_queues.store(self.cache.dirty_metrics() as u64, Ordering::Relaxed);
+        s.latency_p50_us.store(self.latency.value_at_quantile(0.5), Ordering::Relaxed);
+        s.latency_p99_us.store(self.latency.value_at_quantile(0.99), Ordering::Relaxed);
+        s.latency_p999_us.store(self.latency.value_at_quantile(0.999), Ordering::Relaxed);
+    }
+}
+
+fn classify(e: WhisperError) -> WriteFailure {
+    match e {
+        WhisperError::Io { .. } => WriteFailure::Retry(e),
+        other => WriteFailure::Reject(other),
+    }
+}
+
+/// Sort points by timestamp and keep, for each timestamp, the one that arrived last (carbon's cache is a dict
+/// keyed by timestamp: a newer value replaces the older).
+pub fn dedupe_last_wins(points: &mut Vec<Point>) {
+    // A stable sort keeps arrival order among equal timestamps.
+    points.sort_by_key(|p| p.timestamp);
+    let mut w = 0;
+    for r in 0..points.len() {
+        if r + 1 < points.len() && points[r + 1].timestamp == points[r].timestamp {
+            continue;
+        }
+        points[w] = points[r];
+        w += 1;
+    }
+    points.truncate(w);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_value_for_a_timestamp_wins() {
+        let p = |t, v| Point { timestamp: t, value: v };
+        let mut v = vec![p(20, 1.0), p(10, 2.0), p(20, 3.0), p(10, 4.0), p(30, 5.0)];
+        dedupe_last_wins(&mut v);
+        assert_eq!(v, vec![p(10, 4.0), p(20, 3.0), p(30, 5.0)]);
+    }
+}

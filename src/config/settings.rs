@@ -1,0 +1,239 @@
+//! warren's own configuration (TOML), with embedded defaults that work with no file at all.
+//!
+//! Every knob is documented in `warren.example.toml` at the repository root. Unknown keys are errors, so a typo
+//! never silently falls back to a default.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// When a delivery is acknowledged to the broker.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AckMode {
+    /// Only once every point it carried is written to whisper (or rejected as bad input). The default.
+    #[default]
+    AfterPersist,
+    /// As soon as it is parsed and queued for the writer (carbon's behaviour: a crash loses the cache).
+    OnReceive,
+}
+
+/// The order in which the writer drains cached metrics (carbon's CACHE_WRITE_STRATEGY).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteStrategy {
+    /// Each pass writes every cached metric once, those with the most points first. The default.
+    #[default]
+    Sorted,
+    /// Always the metric with the most points.
+    Max,
+    /// In the order metrics became dirty.
+    Naive,
+    /// Each pass writes every cached metric once, the one with the oldest point first.
+    Timesorted,
+}
+
+/// How new whisper files are laid down.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CreateModeSetting {
+    /// Space reserved with fallocate, no zeros written.
+    #[default]
+    Fallocate,
+    /// A file with holes.
+    Sparse,
+    /// Zeros written (the reference's default).
+    Zero,
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Instance name: names the default queue (`warren.<instance>`) and the self-metrics.
+    pub instance: String,
+    /// Root of the whisper tree.
+    pub data_dir: PathBuf,
+    /// storage-schemas.conf; carbon's default (60 s for 7 days) for every metric when absent.
+    pub storage_schemas: Option<PathBuf>,
+    /// storage-aggregation.conf; average with xFilesFactor 0.5 when absent.
+    pub storage_aggregation: Option<PathBuf>,
+    pub amqp: AmqpSettings,
+    pub cache: CacheSettings,
+    pub whisper: WhisperSettings,
+}
+
+/// The AMQP input.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AmqpSettings {
+    pub enabled: bool,
+    /// `amqp://user:password@host:port/vhost` (vhost `/` is `%2f`).
+    pub url: String,
+    /// The topic exchange (declared durable).
+    pub exchange: String,
+    /// Queue name; `None` means `warren.<instance>`; `Some("")` means carbon's exclusive server-named queue
+    /// (one worker only, lost on disconnect).
+    pub queue: Option<String>,
+    /// Topic bind patterns (`*` one word, `#` zero or more).
+    pub bind_patterns: Vec<String>,
+    /// Lines are `metric value timestamp` instead of `value timestamp` with the routing key as the name.
+    pub metric_name_in_body: bool,
+    /// Consumer workers (each its own connection and channel); 0 = one per core.
+    pub workers: usize,
+    /// basic.qos prefetch count per worker: the most unacked deliveries each worker holds.
+    pub prefetch: u16,
+    /// When deliveries are acked.
+    pub ack: AckMode,
+    /// Pin workers (and the writer) to cores.
+    pub pin_threads: bool,
+    /// Longest back-off between reconnect attempts, in seconds.
+    pub max_reconnect_delay_secs: u64,
+}
+
+/// The writer and its cache.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSettings {
+    pub write_strategy: WriteStrategy,
+    /// Most points held in the cache; above it inputs pause (never drop). carbon's MAX_CACHE_SIZE.
+    pub max_size: usize,
+    /// Inputs resume once the cache is below this many points.
+    pub low_watermark: usize,
+    /// whisper update operations per second; 0 = unlimited.
+    pub max_updates_per_second: u32,
+    /// New whisper files per minute; 0 = unlimited. Metrics over the limit stay cached and are retried.
+    pub max_creates_per_minute: u32,
+    /// Batches each producer ring holds.
+    pub ring_capacity: usize,
+    /// Most whisper files kept open (an LRU of descriptors).
+    pub open_files: usize,
+}
+
+/// Whisper file options.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WhisperSettings {
+    pub create_mode: CreateModeSetting,
+    /// fsync after every update (carbon's WHISPER_AUTOFLUSH).
+    pub autoflush: bool,
+    /// flock each file while updating it (carbon's WHISPER_LOCK_WRITES).
+    pub lock_writes: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            instance: "a".into(),
+            data_dir: PathBuf::from("./storage/whisper"),
+            storage_schemas: None,
+            storage_aggregation: None,
+            amqp: AmqpSettings::default(),
+            cache: CacheSettings::default(),
+            whisper: WhisperSettings::default(),
+        }
+    }
+}
+
+impl Default for AmqpSettings {
+    fn default() -> Self {
+        AmqpSettings {
+            enabled: true,
+            url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            exchange: "graphite".into(),
+            queue: None,
+            bind_patterns: vec!["#".into()],
+            metric_name_in_body: false,
+            workers: 0,
+            prefetch: 1000,
+            ack: AckMode::AfterPersist,
+            pin_threads: true,
+            max_reconnect_delay_secs: 30,
+        }
+    }
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            write_strategy: WriteStrategy::Sorted,
+            max_size: 10_000_000,
+            low_watermark: 9_000_000,
+            max_updates_per_second: 0,
+            max_creates_per_minute: 5000,
+            ring_capacity: 1024,
+            open_files: 2048,
+        }
+    }
+}
+
+impl Default for WhisperSettings {
+    fn default() -> Self {
+        WhisperSettings { create_mode: CreateModeSetting::Fallocate, autoflush: false, lock_writes: false }
+    }
+}
+
+impl Settings {
+    /// Parse TOML text; `source` names it in errors.
+    pub fn from_toml(text: &str, source: &str) -> Result<Settings, super::ConfigError> {
+        toml::from_str(text).map_err(|e| super::ConfigError::File {
+            source_name: source.to_string(),
+            line: e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(0),
+            message: e.message().to_string(),
+        })
+    }
+
+    /// The queue to declare: the configured name, or `warren.<instance>`.
+    pub fn queue_name(&self) -> String {
+        self.amqp.queue.clone().unwrap_or_else(|| format!("warren.{}", self.instance))
+    }
+
+    /// Workers to start: the configured count, or one per core; one for an exclusive server-named queue.
+    pub fn worker_count(&self) -> usize {
+        if self.queue_name().is_empty() {
+            return 1;
+        }
+        match self.amqp.workers {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            n => n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_gives_the_embedded_defaults() {
+        let s = Settings::from_toml("", "x").unwrap();
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.queue_name(), "warren.a");
+        assert_eq!(s.amqp.bind_patterns, vec!["#"]);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_line() {
+        let e = Settings::from_toml("instance = \"b\"\n[amqp]\nprefetsh = 10\n", "w.toml").unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("w.toml line 3") && m.contains("prefetsh"), "{m}");
+    }
+
+    #[test]
+    fn an_empty_queue_name_means_one_worker_on_an_exclusive_queue() {
+        let s = Settings::from_toml("[amqp]\nqueue = \"\"\nworkers = 4\n", "x").unwrap();
+        assert_eq!(s.queue_name(), "");
+        assert_eq!(s.worker_count(), 1);
+    }
+
+    #[test]
+    fn enums_use_carbon_spellings() {
+        let s = Settings::from_toml(
+            "[amqp]\nack = \"on-receive\"\n[cache]\nwrite_strategy = \"timesorted\"\n[whisper]\ncreate_mode = \"sparse\"\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(s.amqp.ack, AckMode::OnReceive);
+        assert_eq!(s.cache.write_strategy, WriteStrategy::Timesorted);
+        assert_eq!(s.whisper.create_mode, CreateModeSetting::Sparse);
+    }
+}

@@ -1,0 +1,298 @@
+//! An AMQP consumer worker: one blocking connection and channel, one producer ring, acks after persist.
+//!
+//! The worker declares the topic exchange and its queue, binds the patterns, consumes with manual ack and a
+//! basic.qos prefetch, parses each body in place into a [`Batch`], and hands it to the writer. It keeps every
+//! delivery it has not acked in tag order; when the writer reports a batch durable, the longest finished
+//! prefix is acked with one `ack_multiple`. Connection loss drops that table (the broker requeues what was not
+//! acked; rewriting is idempotent) and reconnects with capped exponential back-off.
+//!
+//! Owns: its connection, channel and the deliveries in flight. Never touches: files, the cache.
+
+use super::batch::{AckTicket, Batch};
+use super::parse::{parse_body, BadInput};
+use super::ring::{Completion, Producer};
+use crate::config::settings::AckMode;
+use crate::stats::{BadInputLog, Stats};
+use amiquip::{
+    Channel, Connection, ConsumerMessage, ConsumerOptions, Delivery, ExchangeDeclareOptions, ExchangeType,
+    FieldTable, QueueDeclareOptions,
+};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// What a worker needs to know about the broker side.
+#[derive(Clone, Debug)]
+pub struct AmqpWorkerConfig {
+    pub url: String,
+    pub exchange: String,
+    /// `""` = an exclusive server-named queue (carbon's behaviour).
+    pub queue: String,
+    pub bind_patterns: Vec<String>,
+    pub name_in_body: bool,
+    pub prefetch: u16,
+    pub ack: AckMode,
+    pub max_reconnect_delay: Duration,
+}
+
+/// Shared shutdown flags.
+#[derive(Debug, Default)]
+pub struct Shutdown {
+    /// Set by the signal handler: stop consuming.
+    pub stop: AtomicBool,
+    /// Set by the writer once it has flushed everything after every producer finished.
+    pub writer_done: AtomicBool,
+}
+
+/// Seconds since the epoch, for `-1` timestamps.
+pub fn unix_now() -> u32 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(0)
+}
+
+/// Declare the durable topic exchange and the queue, and bind every pattern. Returns the queue's name (the
+/// server's choice for `""`). Idempotent, so every worker may call it.
+pub fn declare_topology(channel: &Channel, cfg: &AmqpWorkerConfig) -> amiquip::Result<String> {
+    channel.exchange_declare(
+        ExchangeType::Topic,
+        cfg.exchange.as_str(),
+        ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() },
+    )?;
+    let exclusive = cfg.queue.is_empty();
+    let queue = channel.queue_declare(
+        cfg.queue.as_str(),
+        QueueDeclareOptions { durable: !exclusive, exclusive, ..QueueDeclareOptions::default() },
+    )?;
+    for pattern in &cfg.bind_patterns {
+        channel.queue_bind(queue.name(), cfg.exchange.as_str(), pattern.as_str(), FieldTable::new())?;
+    }
+    Ok(queue.name().to_string())
+}
+
+/// Why a session with the broker ended.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("AMQP: {0}")]
+    Amqp(#[from] amiquip::Error),
+    #[error("consumer ended: {0}")]
+    ConsumerEnded(String),
+}
+
+/// One in-flight delivery, in tag order.
+struct InFlight {
+    tag: u64,
+    /// `None` once acked on its own.
+    delivery: Option<Delivery>,
+    done: bool,
+}
+
+/// The deliveries of one channel that are not yet acked, indexed by tag.
+struct AckWindow {
+    q: VecDeque<InFlight>,
+    done_not_acked: usize,
+}
+
+impl AckWindow {
+    fn new() -> Self {
+        AckWindow { q: VecDeque::new(), done_not_acked: 0 }
+    }
+
+    fn push(&mut self, d: Delivery, done: bool) {
+        if done {
+            self.done_not_acked += 1;
+        }
+        self.q.push_back(InFlight { tag: d.delivery_tag(), delivery: Some(d), done });
+    }
+
+    fn mark_done(&mut self, tag: u64) {
+        let Some(front) = self.q.front() else { return };
+        // Tags on one channel are consecutive, so the index is the distance from the front.
+        let Some(i) = tag.checked_sub(front.tag) else { return };
+        if let Some(e) = self.q.get_mut(i as usize) {
+            debug_assert_eq!(e.tag, tag);
+            if !e.done {
+                e.done = true;
+                self.done_not_acked += 1;
+            }
+        }
+    }
+
+    /// Ack the finished prefix with one ack_multiple; if many finished deliveries wait behind an unfinished one,
+    /// ack those individually so the broker's prefetch window keeps moving. Returns the number acked.
+    fn ack_ready(&mut self, channel: &Channel, prefetch: u16) -> amiquip::Result<u64> {
+        let mut last: Option<Delivery> = None;
+        let mut acked = 0u64;
+        while self.q.front().is_some_and(|e| e.done) {
+            // Invariant: the loop condition saw a front element.
+            let e = self.q.pop_front().expect("front checked");
+            if let Some(d) = e.delivery {
+                self.done_not_acked -= 1;
+                acked += 1;
+                last = Some(d);
+            }
+        }
+        if let Some(d) = last {
+            d.ack_multiple(channel)?;
+        }
+        if self.done_not_acked > usize::from(prefetch / 2).max(1) {
+            for e in self.q.iter_mut().filter(|e| e.done) {
+                if let Some(d) = e.delivery.take() {
+                    d.ack(channel)?;
+                    acked += 1;
+                }
+            }
+            self.done_not_acked = 0;
+        }
+        Ok(acked)
+    }
+
+    fn all_done(&self) -> bool {
+        self.q.iter().all(|e| e.done)
+    }
+}
+
+/// Run one worker until shutdown: connect, consume, reconnect on failure with capped back-off.
+pub fn run_worker(cfg: AmqpWorkerConfig, producer: Producer, stats: Arc<Stats>, shutdown: Arc<Shutdown>) {
+    let mut generation = 0u32;
+    let mut delay = Duration::from_millis(200);
+    let mut log = BadInputLog::new("amqp");
+    let mut failures = 0u32;
+    while !shutdown.stop.load(Ordering::Acquire) {
+        generation += 1;
+        let mut connected = false;
+        let r = session(&cfg, &producer, generation, &stats, &shutdown, &mut log, &mut connected);
+        match r {
+            Ok(()) => return,
+            Err(e) => {
+                if connected {
+                    delay = Duration::from_millis(200);
+                    failures = 0;
+                }
+                failures += 1;
+                // One warning per attempt, but attempts back off, so a dead broker never floods the log.
+                tracing::warn!(
+                    worker = producer.id,
+                    error = %e,
+                    retry_in_ms = delay.as_millis() as u64,
+                    attempt = failures,
+                    "AMQP connection failed; reconnecting"
+                );
+                let until = Instant::now() + delay;
+                while Instant::now() < until && !shutdown.stop.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                delay = (delay * 2).min(cfg.max_reconnect_delay.max(Duration::from_millis(200)));
+            }
+        }
+    }
+    producer.finish();
+}
+
+fn session(
+    cfg: &AmqpWorkerConfig,
+    producer: &Producer,
+    generation: u32,
+    stats: &Stats,
+    shutdown: &Shutdown,
+    log: &mut BadInputLog,
+    connected: &mut bool,
+) -> Result<(), WorkerError> {
+    let mut conn = Connection::insecure_open(&cfg.url)?;
+    let channel = conn.open_channel(None)?;
+    channel.qos(0, cfg.prefetch, false)?;
+    let queue_name = declare_topology(&channel, cfg)?;
+    let consumer = channel.basic_consume(queue_name.as_str(), ConsumerOptions::default())?;
+    *connected = true;
+    Stats::add(&stats.connects, 1);
+    tracing::info!(worker = producer.id, queue = %queue_name, prefetch = cfg.prefetch, "consuming");
+
+    let mut window = AckWindow::new();
+    let mut points = Vec::new();
+    let stop = || shutdown.stop.load(Ordering::Acquire);
+    let on_completion = |c: Completion, window: &mut AckWindow| {
+        if c.generation == generation {
+            window.mark_done(c.tag);
+        }
+    };
+
+    'consume: loop {
+        crossbeam::select! {
+            recv(consumer.receiver()) -> msg => match msg {
+                Ok(ConsumerMessage::Delivery(mut d)) => {
+                    Stats::add(&stats.deliveries, 1);
+                    if d.redelivered {
+                        Stats::add(&stats.redelivered, 1);
+                    }
+                    let body = std::mem::take(&mut d.body);
+                    let key = std::mem::take(&mut d.routing_key);
+                    points.clear();
+                    let counts = parse_body(key.as_bytes(), &body, cfg.name_in_body, unix_now(), &mut points, |b| {
+                        match b {
+                            BadInput::Line { error, line } => log.report(error.reason(), line),
+                            BadInput::Name { error, name } => log.report(&error.to_string(), name),
+                        }
+                    });
+                    Stats::add(&stats.points_received, counts.points as u64);
+                    Stats::add(&stats.bad_lines, counts.bad_lines as u64);
+                    Stats::add(&stats.nan_dropped, counts.nan_dropped as u64);
+                    Stats::add(&stats.rejected_names, counts.rejected_names as u64);
+                    let tag = d.delivery_tag();
+                    if points.is_empty() {
+                        window.push(d, true);
+                    } else {
+                        let after_persist = cfg.ack == AckMode::AfterPersist;
+                        let batch = Batch {
+                            ack: after_persist.then_some(AckTicket { producer: producer.id, generation, tag }),
+                            key,
+                            body,
+                            points: std::mem::replace(&mut points, Vec::with_capacity(counts.points)),
+                            received: Instant::now(),
+                        };
+                        window.push(d, !after_persist);
+                        if producer.push(batch, stop).is_err() {
+                            break 'consume;
+                        }
+                    }
+                    // Ack on-receive (and fully rejected) deliveries in bursts, not one frame each.
+                    if consumer.receiver().is_empty() || window.done_not_acked >= 64 {
+                        Stats::add(&stats.acked, window.ack_ready(&channel, cfg.prefetch)?);
+                    }
+                }
+                Ok(other) => return Err(WorkerError::ConsumerEnded(format!("{other:?}"))),
+                Err(_) => return Err(WorkerError::ConsumerEnded("consumer channel closed".into())),
+            },
+            recv(producer.completions) -> c => {
+                if let Ok(c) = c {
+                    on_completion(c, &mut window);
+                    while let Ok(c) = producer.completions.try_recv() {
+                        on_completion(c, &mut window);
+                    }
+                    Stats::add(&stats.acked, window.ack_ready(&channel, cfg.prefetch)?);
+                }
+            },
+            default(Duration::from_millis(100)) => {
+                if stop() {
+                    break 'consume;
+                }
+            }
+        }
+    }
+
+    // Shutdown: take nothing more (unprocessed deliveries are requeued when the channel closes), let the
+    // writer flush, ack what became durable, close.
+    let _ = consumer.cancel();
+    producer.finish();
+    loop {
+        let c = producer.completions.recv_timeout(Duration::from_millis(50));
+        if let Ok(c) = c {
+            on_completion(c, &mut window);
+        }
+        Stats::add(&stats.acked, window.ack_ready(&channel, cfg.prefetch)?);
+        if window.all_done() || (shutdown.writer_done.load(Ordering::Acquire) && producer.completions.is_empty()) {
+            break;
+        }
+    }
+    drop(consumer);
+    let _ = conn.close();
+    Ok(())
+}

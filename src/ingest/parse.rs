@@ -1,0 +1,115 @@
+//! Turning a delivery body into batch points: line parsing plus name validation, with bad input reported.
+
+use super::batch::{BatchPoint, NameRef};
+use super::line::{for_each_line, parse_line, LineError};
+use crate::metric;
+
+/// What was wrong with one piece of input.
+#[derive(Debug)]
+pub enum BadInput<'a> {
+    /// A line that did not parse; `line` is its text.
+    Line { error: LineError, line: &'a [u8] },
+    /// A metric name that was refused; `name` is its text.
+    Name { error: metric::NameError, name: &'a [u8] },
+}
+
+/// Totals of one parse.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParseCounts {
+    pub points: usize,
+    pub bad_lines: usize,
+    pub nan_dropped: usize,
+    pub rejected_names: usize,
+}
+
+/// Parse `body`: in routing-key mode (`name_in_body == false`) every line is `value timestamp` and the metric
+/// is `key`; otherwise lines are `metric value timestamp`. Good points are appended to `out` in order; each bad
+/// line or name is passed to `bad` and counted; good lines in the same body are kept regardless.
+pub fn parse_body(
+    key: &[u8],
+    body: &[u8],
+    name_in_body: bool,
+    now: u32,
+    out: &mut Vec<BatchPoint>,
+    mut bad: impl FnMut(BadInput<'_>),
+) -> ParseCounts {
+    let mut counts = ParseCounts::default();
+    if !name_in_body {
+        if let Err(error) = metric::validate(key) {
+            // Every line of this body would carry the refused name: count them, report once.
+            for_each_line(body, |_| counts.rejected_names += 1);
+            if counts.rejected_names > 0 {
+                bad(BadInput::Name { error, name: key });
+            }
+            return counts;
+        }
+    }
+    for_each_line(body, |range| {
+        let line = &body[range.clone()];
+        match parse_line(line, name_in_body, now) {
+            Ok(p) => {
+                let name = if name_in_body {
+                    let name_bytes = &line[p.name.clone()];
+                    if let Err(error) = metric::validate(name_bytes) {
+                        counts.rejected_names += 1;
+                        bad(BadInput::Name { error, name: name_bytes });
+                        return;
+                    }
+                    let start = range.start + p.name.start;
+                    NameRef::Body { start: start as u32, len: p.name.len() as u32 }
+                } else {
+                    NameRef::Key
+                };
+                counts.points += 1;
+                out.push(BatchPoint { name, timestamp: p.timestamp, value: p.value });
+            }
+            Err(LineError::NanValue) => counts.nan_dropped += 1,
+            Err(error) => {
+                counts.bad_lines += 1;
+                bad(BadInput::Line { error, line });
+            }
+        }
+    });
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_lines_do_not_lose_their_good_neighbours() {
+        let body = b"a.b 1 100\ngarbage\na..b 2 100\n\nc.d nan 100\nc.d 3 100 4\ne.f 4 100\n";
+        let mut out = Vec::new();
+        let mut bads = Vec::new();
+        let c = parse_body(b"", body, true, 0, &mut out, |b| bads.push(format!("{b:?}")));
+        assert_eq!(c, ParseCounts { points: 2, bad_lines: 2, nan_dropped: 1, rejected_names: 1 });
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].value, 1.0);
+        assert_eq!(out[1].value, 4.0);
+        match out[1].name {
+            NameRef::Body { start, len } => assert_eq!(&body[start as usize..(start + len) as usize], b"e.f"),
+            NameRef::Key => panic!("name should be in the body"),
+        }
+        assert_eq!(bads.len(), 3);
+    }
+
+    #[test]
+    fn a_refused_routing_key_rejects_every_line_once() {
+        let mut out = Vec::new();
+        let mut n = 0;
+        let c = parse_body(b"../etc/passwd", b"1 2\n3 4\n", false, 0, &mut out, |_| n += 1);
+        assert_eq!(c.rejected_names, 2);
+        assert!(out.is_empty());
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn routing_key_mode_names_every_point_after_the_key() {
+        let mut out = Vec::new();
+        let c = parse_body(b"servers.a.cpu", b"1 100\n2 110", false, 0, &mut out, |_| {});
+        assert_eq!(c.points, 2);
+        assert!(out.iter().all(|p| p.name == NameRef::Key));
+        assert_eq!((out[1].timestamp, out[1].value), (110, 2.0));
+    }
+}
