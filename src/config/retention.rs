@@ -30,6 +30,7 @@ fn number_and_unit(s: &str) -> Option<(u64, &str)> {
     if !unit.bytes().all(|b| b.is_ascii_lowercase()) {
         return None;
     }
+    // More digits than u64 holds is an error, not a panic.
     Some((num.parse().ok()?, unit))
 }
 
@@ -43,7 +44,9 @@ pub fn parse_retention_def(def: &str) -> Result<ArchiveSpec, ConfigError> {
         .ok_or_else(|| err("expected precision:duration".into()))?;
     let precision = match number_and_unit(precision) {
         Some((n, "")) => n,
-        Some((n, unit)) => n * unit_seconds(unit).ok_or_else(|| err(format!("unknown unit '{unit}'")))?,
+        Some((n, unit)) => n
+            .checked_mul(unit_seconds(unit).ok_or_else(|| err(format!("unknown unit '{unit}'")))?)
+            .ok_or_else(|| err(format!("precision '{precision}' is too large")))?,
         None => return Err(err(format!("invalid precision '{precision}'"))),
     };
     if precision == 0 {
@@ -52,7 +55,9 @@ pub fn parse_retention_def(def: &str) -> Result<ArchiveSpec, ConfigError> {
     let points = match number_and_unit(duration) {
         Some((n, "")) => n,
         Some((n, unit)) => {
-            n * unit_seconds(unit).ok_or_else(|| err(format!("unknown unit '{unit}'")))? / precision
+            n.checked_mul(unit_seconds(unit).ok_or_else(|| err(format!("unknown unit '{unit}'")))?)
+                .ok_or_else(|| err(format!("duration '{duration}' is too large")))?
+                / precision
         }
         None => return Err(err(format!("invalid duration '{duration}'"))),
     };
@@ -99,6 +104,9 @@ mod tests {
         assert!(parse_retention_def("s:1d").is_err());
         assert!(parse_retention_def("10S:1d").is_err());
         assert!(parse_retention_def("0:1d").is_err());
+        assert!(parse_retention_def("99999999999999999999s:1d").is_err());
+        assert!(parse_retention_def("10s:9999999999999999y").is_err());
+        assert!(parse_retention_def("9999999999999y:1").is_err());
     }
 
     #[test]
