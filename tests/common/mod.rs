@@ -1,0 +1,185 @@
+//! Helpers for integration tests against the real RabbitMQ on 127.0.0.1:5672 (guest/guest).
+//! Every test uses its own exchange and queue names (or its own vhost) so parallel runs never collide.
+#![allow(dead_code)]
+
+use amiquip::{
+    AmqpProperties, Connection, ExchangeDeclareOptions, ExchangeType, FieldTable, Publish, QueueDeclareOptions,
+};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use warren::config::settings::Settings;
+
+pub const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// A name no other test (or run) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}-{}-{}-{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+pub fn now() -> u32 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as u32
+}
+
+/// Settings for one test: its own data dir, exchange, queue, patterns; threads not pinned.
+pub fn settings(data_dir: &Path, url: &str, exchange: &str, queue: &str, patterns: &[&str]) -> Settings {
+    let mut s = Settings::default();
+    s.data_dir = data_dir.to_path_buf();
+    s.amqp.url = url.to_string();
+    s.amqp.exchange = exchange.to_string();
+    s.amqp.queue = Some(queue.to_string());
+    s.amqp.bind_patterns = patterns.iter().map(|p| p.to_string()).collect();
+    s.amqp.workers = 2;
+    s.amqp.pin_threads = false;
+    s.amqp.max_reconnect_delay_secs = 1;
+    s
+}
+
+/// A publisher connection with the exchange and the test's queue declared and bound, so that nothing
+/// published before the engine's workers connect is lost.
+pub struct Publisher {
+    conn: Option<Connection>,
+    channel: amiquip::Channel,
+    exchange: String,
+}
+
+impl Publisher {
+    pub fn new(url: &str, exchange: &str, queue: &str, patterns: &[&str]) -> Publisher {
+        let mut conn = Connection::insecure_open(url).expect("broker reachable at 127.0.0.1:5672");
+        let channel = conn.open_channel(None).unwrap();
+        channel
+            .exchange_declare(
+                ExchangeType::Topic,
+                exchange,
+                ExchangeDeclareOptions { durable: true, ..Default::default() },
+            )
+            .unwrap();
+        if !queue.is_empty() {
+            channel.queue_declare(queue, QueueDeclareOptions { durable: true, ..Default::default() }).unwrap();
+            for p in patterns {
+                channel.queue_bind(queue, exchange, *p, FieldTable::new()).unwrap();
+            }
+        }
+        channel.enable_publisher_confirms().unwrap();
+        Publisher { conn: Some(conn), channel, exchange: exchange.to_string() }
+    }
+
+    /// Publish one persistent message and wait for the broker's confirm.
+    pub fn publish(&self, key: &str, body: &[u8]) {
+        let confirms = self.channel.listen_for_publisher_confirms().unwrap();
+        self.channel
+            .basic_publish(
+                self.exchange.as_str(),
+                Publish::with_properties(body, key, AmqpProperties::default().with_delivery_mode(2)),
+            )
+            .unwrap();
+        confirms.recv_timeout(Duration::from_secs(10)).expect("publisher confirm");
+    }
+
+    /// Publish many messages, then wait for all confirms.
+    pub fn publish_all<'a>(&self, msgs: impl IntoIterator<Item = (String, Vec<u8>)>) {
+        let confirms = self.channel.listen_for_publisher_confirms().unwrap();
+        let mut n = 0u64;
+        for (key, body) in msgs {
+            self.channel
+                .basic_publish(
+                    self.exchange.as_str(),
+                    Publish::with_properties(&body, key, AmqpProperties::default().with_delivery_mode(2)),
+                )
+                .unwrap();
+            n += 1;
+        }
+        let mut confirmed = 0u64;
+        while confirmed < n {
+            match confirms.recv_timeout(Duration::from_secs(30)).expect("publisher confirms") {
+                amiquip::Confirm::Ack(p) => {
+                    confirmed = if p.multiple { p.delivery_tag } else { confirmed.max(p.delivery_tag) };
+                }
+                amiquip::Confirm::Nack(p) => panic!("broker nacked {p:?}"),
+            }
+        }
+    }
+
+    pub fn delete(self, queue: &str) {
+        let _ = self.channel.queue_delete(queue, Default::default());
+        let _ = self.channel.exchange_delete(self.exchange.as_str(), false);
+        if let Some(c) = self.conn {
+            let _ = c.close();
+        }
+    }
+}
+
+/// Poll `f` until it is true or `secs` pass.
+pub fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+/// `rabbitmqctl` with arguments; stdout.
+pub fn rabbitmqctl(args: &[&str]) -> String {
+    let out = Command::new("rabbitmqctl").args(args).output().expect("rabbitmqctl runs");
+    assert!(out.status.success(), "rabbitmqctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// (ready, unacked) messages of `queue` in `vhost`, as the broker counts them.
+pub fn queue_counts(vhost: &str, queue: &str) -> (u64, u64) {
+    let out = rabbitmqctl(&["-q", "list_queues", "-p", vhost, "name", "messages_ready", "messages_unacknowledged"]);
+    for line in out.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() == 3 && f[0] == queue {
+            return (f[1].parse().unwrap(), f[2].parse().unwrap());
+        }
+    }
+    panic!("queue {queue} not found in vhost {vhost}: {out}");
+}
+
+/// A vhost of the test's own (for tests that close every connection of a vhost); deleted on drop.
+pub struct Vhost(pub String);
+
+impl Vhost {
+    pub fn new() -> Vhost {
+        let name = unique("warren-test");
+        rabbitmqctl(&["-q", "add_vhost", &name]);
+        rabbitmqctl(&["-q", "set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]);
+        Vhost(name)
+    }
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.0)
+    }
+}
+
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        let _ = Command::new("rabbitmqctl").args(["-q", "delete_vhost", &self.0]).output();
+    }
+}
+
+/// Values of `metric` under `data_dir` as python3-whisper (the reference) reads them: (timestamp, value) pairs
+/// of non-empty slots over the last `seconds`.
+pub fn python_fetch(data_dir: &Path, metric: &str, seconds: u32) -> Vec<(u32, f64)> {
+    let path = warren::metric::file_path(data_dir, metric);
+    let script = format!(
+        "import whisper, json, time\n\
+         (s, e, step), vals = whisper.fetch({path:?}, time.time() - {seconds})\n\
+         print(json.dumps([[s + i * step, v] for i, v in enumerate(vals) if v is not None]))",
+        path = path.display().to_string()
+    );
+    let out = Command::new("/usr/bin/python3").arg("-c").arg(&script).output().expect("/usr/bin/python3 runs");
+    assert!(
+        out.status.success(),
+        "python3-whisper fetch failed (apt-get install python3-whisper): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Vec<(f64, f64)> = serde_json::from_slice(&out.stdout).unwrap();
+    v.into_iter().map(|(t, x)| (t as u32, x)).collect()
+}
