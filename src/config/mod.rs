@@ -6,9 +6,11 @@ pub mod aggregation_name;
 pub mod archive_list;
 mod ini;
 pub mod retention;
+pub mod schemas;
 
 pub use aggregation_name::parse_aggregation_method;
 pub use archive_list::validate_archive_list;
+pub use schemas::StorageSchemas;
 
 use std::path::Path;
 
