@@ -2,12 +2,14 @@
 //! carbon.conf and warren's own TOML. Owns: parsing and matching rules. Never touches: files being written,
 //! threads, sockets.
 
+pub mod aggregation;
 pub mod aggregation_name;
 pub mod archive_list;
 mod ini;
 pub mod retention;
 pub mod schemas;
 
+pub use aggregation::StorageAggregation;
 pub use aggregation_name::parse_aggregation_method;
 pub use archive_list::validate_archive_list;
 pub use schemas::StorageSchemas;
