@@ -5,6 +5,7 @@
 pub mod aggregation;
 pub mod aggregation_name;
 pub mod archive_list;
+pub mod carbon_conf;
 mod ini;
 pub mod retention;
 pub mod schemas;
@@ -12,6 +13,7 @@ pub mod schemas;
 pub use aggregation::StorageAggregation;
 pub use aggregation_name::parse_aggregation_method;
 pub use archive_list::validate_archive_list;
+pub use carbon_conf::CarbonCacheSettings;
 pub use schemas::StorageSchemas;
 
 use std::path::Path;
