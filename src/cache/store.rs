@@ -21,7 +21,7 @@ pub struct Entry {
     pub tickets: Vec<(u32, u32)>,
     /// The smallest timestamp in `points` (for the timesorted strategy).
     pub oldest: u32,
-    /// In the dirty queue or the current pass.
+    /// In the dirty queue or the current pass (cleared when [`Cache::next`] hands it out).
     queued: bool,
     /// Not to be retried before this instant (write error or create rate limit).
     pub retry_at: Option<Instant>,
@@ -128,7 +128,10 @@ impl Cache {
             let id = self.pick()?;
             match self.entries[id as usize].retry_at {
                 Some(t) if t > now => self.dirty.push_back(id),
-                _ => return Some(id),
+                _ => {
+                    self.entries[id as usize].queued = false;
+                    return Some(id);
+                }
             }
         }
         None
@@ -168,7 +171,6 @@ impl Cache {
         std::mem::swap(&mut e.points, points);
         std::mem::swap(&mut e.tickets, tickets);
         e.oldest = u32::MAX;
-        e.queued = false;
         self.total_points -= points.len();
     }
 
@@ -188,11 +190,9 @@ impl Cache {
     /// Put a metric returned by [`Cache::next`] back at the end of the dirty order.
     pub fn requeue(&mut self, id: MetricId) {
         let e = &mut self.entries[id as usize];
-        if !e.points.is_empty() {
+        if !e.points.is_empty() && !e.queued {
             e.queued = true;
             self.dirty.push_back(id);
-        } else {
-            e.queued = false;
         }
     }
 

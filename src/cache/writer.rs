@@ -47,6 +47,39 @@ impl FileRules for DefaultRules {
     }
 }
 
+/// storage-schemas.conf + storage-aggregation.conf.
+pub struct ConfRules {
+    pub schemas: crate::config::StorageSchemas,
+    pub aggregation: crate::config::StorageAggregation,
+}
+
+impl ConfRules {
+    /// Load the files named in `s` (carbon's defaults for those not named), logging their warnings.
+    pub fn load(s: &Settings) -> Result<ConfRules, crate::config::ConfigError> {
+        let schemas = match &s.storage_schemas {
+            Some(p) => crate::config::StorageSchemas::load(p)?,
+            None => crate::config::StorageSchemas::default(),
+        };
+        let aggregation = match &s.storage_aggregation {
+            Some(p) => crate::config::StorageAggregation::load(p)?,
+            None => crate::config::StorageAggregation::default(),
+        };
+        for w in schemas.warnings().iter().chain(aggregation.warnings()) {
+            tracing::warn!("{w}");
+        }
+        Ok(ConfRules { schemas, aggregation })
+    }
+}
+
+impl FileRules for ConfRules {
+    fn archives(&self, metric: &str) -> Vec<ArchiveSpec> {
+        self.schemas.archives_for(metric).to_vec()
+    }
+    fn aggregation(&self, metric: &str) -> (AggregationMethod, f32) {
+        self.aggregation.for_metric(metric)
+    }
+}
+
 /// Everything the writer is configured with.
 pub struct WriterConfig {
     pub data_dir: PathBuf,

@@ -1,6 +1,6 @@
 //! `warren cache`: run the carbon-cache until SIGINT/SIGTERM.
 
-use crate::cache::writer::DefaultRules;
+use crate::cache::writer::ConfRules;
 use crate::config::settings::Settings;
 use crate::engine::Engine;
 use anyhow::Context;
@@ -15,17 +15,46 @@ pub struct CacheArgs {
     /// warren's TOML configuration (embedded defaults when omitted; see warren.example.toml).
     #[arg(long, short)]
     pub config: Option<PathBuf>,
+    /// Read carbon's carbon.conf `[cache]` section (and the schema files beside it) on top of the defaults
+    /// or of --config.
+    #[arg(long)]
+    pub carbon_conf: Option<PathBuf>,
+    /// With --carbon-conf: also apply its `[cache:INSTANCE]` section.
+    #[arg(long)]
+    pub instance: Option<String>,
 }
 
-/// Load the configuration, start the engine, wait for a signal, shut down cleanly.
-pub fn run(args: CacheArgs) -> anyhow::Result<()> {
-    let settings = match &args.config {
+/// The settings `args` describe: embedded defaults, then --config, then --carbon-conf.
+pub fn load_settings(args: &CacheArgs) -> anyhow::Result<Settings> {
+    let mut settings = match &args.config {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             Settings::from_toml(&text, &p.display().to_string())?
         }
         None => Settings::default(),
     };
+    if let Some(p) = &args.carbon_conf {
+        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let c = crate::config::CarbonCacheSettings::parse_instance(
+            &text,
+            &p.display().to_string(),
+            args.instance.as_deref(),
+        )?;
+        let unused = settings.apply_carbon_conf(&c, p);
+        if !unused.is_empty() {
+            tracing::info!(keys = ?unused, "carbon.conf keys warren does not use");
+        }
+    }
+    if let Some(i) = &args.instance {
+        settings.instance = i.clone();
+    }
+    Ok(settings)
+}
+
+/// Load the configuration, start the engine, wait for a signal, shut down cleanly.
+pub fn run(args: CacheArgs) -> anyhow::Result<()> {
+    let settings = load_settings(&args)?;
+    let rules = ConfRules::load(&settings)?;
     tracing::info!(
         data_dir = %settings.data_dir.display(),
         url = %settings.amqp.url,
@@ -35,7 +64,7 @@ pub fn run(args: CacheArgs) -> anyhow::Result<()> {
         workers = settings.worker_count(),
         "starting warren cache"
     );
-    let engine = Engine::start(&settings, Box::new(DefaultRules)).context("starting the engine")?;
+    let engine = Engine::start(&settings, Box::new(rules)).context("starting the engine")?;
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, term.clone())?;

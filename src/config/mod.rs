@@ -2,8 +2,22 @@
 //! carbon.conf and warren's own TOML. Owns: parsing and matching rules. Never touches: files being written,
 //! threads, sockets.
 
+pub mod aggregation;
+pub mod aggregation_name;
+pub mod archive_list;
+pub mod carbon_conf;
+mod ini;
 pub mod retention;
 pub mod settings;
+pub mod schemas;
+
+pub use aggregation::StorageAggregation;
+pub use aggregation_name::parse_aggregation_method;
+pub use archive_list::validate_archive_list;
+pub use carbon_conf::CarbonCacheSettings;
+pub use schemas::StorageSchemas;
+
+use std::path::Path;
 
 /// A configuration error, naming the source and the offending text.
 #[derive(Debug, thiserror::Error)]
@@ -24,4 +38,21 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
+    /// A setting whose value has the wrong type or range (carbon.conf), with its source, line and key.
+    #[error("{source_name} line {line}: {key} = '{value}': {expected}")]
+    Value {
+        source_name: String,
+        line: usize,
+        key: String,
+        value: String,
+        expected: String,
+    },
+}
+
+/// Read a whole configuration file as UTF-8 (as Python reads it); errors name the path.
+fn read_config_file(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }

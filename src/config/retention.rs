@@ -69,7 +69,7 @@ pub fn parse_retention_def(def: &str) -> Result<ArchiveSpec, ConfigError> {
 }
 
 /// Parse a comma-separated list of retention definitions, in the order written (not validated: see
-/// [`crate::whisper::validate_archives`] for the archive-list rules).
+/// [`crate::config::validate_archive_list`] for the archive-list rules).
 pub fn parse_retentions(defs: &str) -> Result<Vec<ArchiveSpec>, ConfigError> {
     defs.split(',')
         .map(str::trim)
@@ -113,5 +113,13 @@ mod tests {
     fn a_list_keeps_its_order() {
         let v = parse_retentions("10s:6h, 1m:7d,10m:5y").unwrap();
         assert_eq!(v, vec![spec(10, 2160), spec(60, 10080), spec(600, 262800)]);
+    }
+
+    /// Huge numbers times a unit must be a configuration error, never an arithmetic-overflow panic.
+    #[test]
+    fn huge_retentions_are_errors_not_panics() {
+        for def in ["18446744073709551615y:1", "1s:18446744073709551615y", "99999999999999999999:1"] {
+            assert!(parse_retention_def(def).is_err(), "{def}");
+        }
     }
 }

@@ -177,7 +177,7 @@ impl Settings {
     pub fn from_toml(text: &str, source: &str) -> Result<Settings, super::ConfigError> {
         toml::from_str(text).map_err(|e| super::ConfigError::File {
             source_name: source.to_string(),
-            line: e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(0),
+            line: e.span().map(|s| text[..s.start].matches('\n').count() + 1).unwrap_or(0),
             message: e.message().to_string(),
         })
     }
@@ -199,8 +199,126 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Overlay carbon.conf's `[cache]` settings (read from `conf_path`) on these settings. Schema files default to
+    /// the storage-schemas.conf and storage-aggregation.conf beside carbon.conf (or in CONF_DIR). Returns the
+    /// carbon.conf keys that warren does not use, for the caller to log.
+    pub fn apply_carbon_conf(&mut self, c: &super::CarbonCacheSettings, conf_path: &std::path::Path) -> Vec<String> {
+        use super::carbon_conf::{CacheWriteStrategy, Limit};
+        let limit = |l: &Limit| match l {
+            Limit::Unlimited => None,
+            Limit::Max(n) => Some(*n),
+        };
+        if let Some(v) = c.enable_amqp {
+            self.amqp.enabled = v;
+        }
+        if c.amqp_host.is_some() || c.amqp_port.is_some() || c.amqp_user.is_some() || c.amqp_vhost.is_some() {
+            let vhost = c.amqp_vhost.clone().unwrap_or_else(|| "/".into());
+            self.amqp.url = format!(
+                "amqp://{}:{}@{}:{}/{}",
+                pct(c.amqp_user.as_deref().unwrap_or("guest")),
+                pct(c.amqp_password.as_deref().unwrap_or("guest")),
+                c.amqp_host.as_deref().unwrap_or("127.0.0.1"),
+                c.amqp_port.unwrap_or(5672),
+                pct(&vhost)
+            );
+        }
+        if let Some(v) = &c.amqp_exchange {
+            self.amqp.exchange = v.clone();
+        }
+        if let Some(v) = c.amqp_metric_name_in_body {
+            self.amqp.metric_name_in_body = v;
+        }
+        if let Some(v) = &c.bind_patterns {
+            self.amqp.bind_patterns = v.clone();
+        }
+        if let Some(v) = &c.local_data_dir {
+            self.data_dir = v.clone();
+        } else if let Some(v) = &c.storage_dir {
+            self.data_dir = v.join("whisper");
+        }
+        if let Some(l) = &c.max_cache_size {
+            self.cache.max_size = limit(l).map(|n| n as usize).unwrap_or(usize::MAX);
+            self.cache.low_watermark = self.cache.max_size / 100 * 95;
+        }
+        if let Some(Limit::Max(n)) = &c.cache_size_low_watermark {
+            self.cache.low_watermark = (*n as usize).min(self.cache.max_size);
+        }
+        if let Some(l) = &c.max_updates_per_second {
+            self.cache.max_updates_per_second = limit(l).map(|n| n.min(u32::MAX as u64) as u32).unwrap_or(0);
+        }
+        if let Some(l) = &c.max_creates_per_minute {
+            self.cache.max_creates_per_minute = limit(l).map(|n| n.min(u32::MAX as u64) as u32).unwrap_or(0);
+        }
+        if let Some(s) = c.cache_write_strategy {
+            self.cache.write_strategy = match s {
+                CacheWriteStrategy::Sorted => WriteStrategy::Sorted,
+                CacheWriteStrategy::Max => WriteStrategy::Max,
+                CacheWriteStrategy::Naive => WriteStrategy::Naive,
+                CacheWriteStrategy::TimeSorted => WriteStrategy::Timesorted,
+            };
+        }
+        if c.whisper_fallocate_create == Some(true) {
+            self.whisper.create_mode = CreateModeSetting::Fallocate;
+        } else if c.whisper_sparse_create == Some(true) {
+            self.whisper.create_mode = CreateModeSetting::Sparse;
+        } else if c.whisper_fallocate_create == Some(false) && c.whisper_sparse_create != Some(true) {
+            self.whisper.create_mode = CreateModeSetting::Zero;
+        }
+        if let Some(v) = c.whisper_autoflush {
+            self.whisper.autoflush = v;
+        }
+        if let Some(v) = c.whisper_lock_writes {
+            self.whisper.lock_writes = v;
+        }
+        let dir = c.conf_dir.clone().or_else(|| conf_path.parent().map(|p| p.to_path_buf())).unwrap_or_default();
+        for (slot, file) in [
+            (&mut self.storage_schemas, "storage-schemas.conf"),
+            (&mut self.storage_aggregation, "storage-aggregation.conf"),
+        ] {
+            if slot.is_none() && dir.join(file).exists() {
+                *slot = Some(dir.join(file));
+            }
+        }
+        c.unknown.keys().cloned().collect()
+    }
+}
+
+/// Percent-encode the characters that cannot stand in an AMQP URL's user, password or vhost.
+fn pct(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn carbon_conf_settings_map_onto_warren_settings() {
+        let text = "[cache]\nLOCAL_DATA_DIR = /srv/whisper\nAMQP_HOST = mq\nAMQP_VHOST = /\nAMQP_USER = u\n\
+                    AMQP_PASSWORD = p@ss\nAMQP_EXCHANGE = metrics\nBIND_PATTERNS = a.#, b.*\n\
+                    AMQP_METRIC_NAME_IN_BODY = True\nMAX_CACHE_SIZE = inf\nMAX_CREATES_PER_MINUTE = 50\n\
+                    CACHE_WRITE_STRATEGY = max\nWHISPER_SPARSE_CREATE = True\nWHISPER_FALLOCATE_CREATE = False\n";
+        let c = crate::config::CarbonCacheSettings::parse(text, "carbon.conf").unwrap();
+        let mut s = Settings::default();
+        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf"));
+        assert_eq!(s.data_dir, PathBuf::from("/srv/whisper"));
+        assert_eq!(s.amqp.url, "amqp://u:p%40ss@mq:5672/%2F");
+        assert_eq!(s.amqp.exchange, "metrics");
+        assert_eq!(s.amqp.bind_patterns, vec!["a.#", "b.*"]);
+        assert!(s.amqp.metric_name_in_body);
+        assert_eq!(s.cache.max_size, usize::MAX);
+        assert_eq!(s.cache.max_creates_per_minute, 50);
+        assert_eq!(s.cache.write_strategy, WriteStrategy::Max);
+        assert_eq!(s.whisper.create_mode, CreateModeSetting::Sparse);
+    }
+
     use super::*;
 
     #[test]
