@@ -1,0 +1,74 @@
+//! Ack-after-persist and reconnects, against the real RabbitMQ. Each test runs in a vhost of its own so it can
+//! count its queue's unacked messages and close its connections without touching anyone else's.
+
+mod common;
+
+use common::*;
+use std::sync::atomic::Ordering;
+use warren::cache::writer::DefaultRules;
+use warren::engine::Engine;
+
+fn aligned_points(n: u32) -> Vec<(u32, f64)> {
+    let end = now() / 60 * 60 - 60;
+    (0..n).map(|i| (end - (n - 1 - i) * 60, i as f64 * 1.5)).collect()
+}
+
+#[test]
+fn ack_waits_until_points_are_on_disk() {
+    let vhost = Vhost::new();
+    let url = vhost.url();
+    let dir = tempfile::tempdir().unwrap();
+    let (ex, q) = (unique("ex"), unique("q"));
+    let publisher = Publisher::new(&url, &ex, &q, &["#"]);
+    let engine = Engine::start(&settings(dir.path(), &url, &ex, &q, &["#"]), Box::new(DefaultRules)).unwrap();
+    engine.hold_writes.store(true, Ordering::Release);
+    let pts = aligned_points(20);
+    for (i, (t, v)) in pts.iter().enumerate() {
+        publisher.publish(&format!("held.m{}", i % 4), format!("{v} {t}").as_bytes());
+    }
+    assert!(wait_until(20, || engine.stats.points_received.load(Ordering::Relaxed) == 20));
+    // Every message was delivered and parsed, none is on disk, so none may be acked.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(queue_counts(&vhost.0, &q), (0, 20), "(ready, unacked) while writes are held");
+    assert!(!warren::metric::file_path(dir.path(), "held.m0").exists());
+    engine.hold_writes.store(false, Ordering::Release);
+    assert!(wait_until(20, || queue_counts(&vhost.0, &q) == (0, 0)), "acked once written");
+    for m in 0..4 {
+        let want: Vec<_> = pts.iter().enumerate().filter(|(i, _)| i % 4 == m).map(|(_, p)| *p).collect();
+        assert_eq!(python_fetch(dir.path(), &format!("held.m{m}"), 7200), want);
+    }
+    engine.stop();
+    publisher.delete(&q);
+}
+
+#[test]
+fn a_killed_broker_connection_reconnects_and_loses_nothing() {
+    let vhost = Vhost::new();
+    let url = vhost.url();
+    let dir = tempfile::tempdir().unwrap();
+    let (ex, q) = (unique("ex"), unique("q"));
+    let engine = Engine::start(&settings(dir.path(), &url, &ex, &q, &["#"]), Box::new(DefaultRules)).unwrap();
+    let pts = aligned_points(60);
+    let metrics = 10;
+    for round in 0..3 {
+        // Publish a third, then kill every connection of the vhost (the engine's workers and the publisher).
+        let publisher = Publisher::new(&url, &ex, &q, &["#"]);
+        let third = &pts[round * 20..(round + 1) * 20];
+        publisher.publish_all(third.iter().flat_map(|(t, v)| {
+            (0..metrics).map(move |m| (format!("rc.m{m}"), format!("{v} {t}").into_bytes()))
+        }));
+        std::thread::sleep(std::time::Duration::from_millis(100 * round as u64));
+        rabbitmqctl(&["-q", "close_all_connections", "-p", &vhost.0, "test: kill connections mid-stream"]);
+        drop(publisher);
+    }
+    assert!(
+        wait_until(60, || queue_counts(&vhost.0, &q) == (0, 0)),
+        "the queue drains after reconnects: {:?}",
+        queue_counts(&vhost.0, &q)
+    );
+    for m in 0..metrics {
+        assert_eq!(python_fetch(dir.path(), &format!("rc.m{m}"), 7200), pts, "rc.m{m}");
+    }
+    assert!(engine.stats.connects.load(Ordering::Relaxed) > 2, "workers reconnected");
+    engine.stop();
+}

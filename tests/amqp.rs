@@ -1,0 +1,155 @@
+//! The AMQP engine against the real RabbitMQ: points published to a topic exchange end up in whisper, read
+//! back by python3-whisper (the reference), with carbon's body modes and bind-pattern semantics.
+
+mod common;
+
+use common::*;
+use warren::cache::writer::DefaultRules;
+use warren::engine::Engine;
+
+/// `n` points for a 60 s archive: aligned timestamps ending a minute ago, value = base + i.
+fn points(n: u32, base: f64) -> Vec<(u32, f64)> {
+    let end = now() / 60 * 60 - 60;
+    (0..n).map(|i| (end - (n - 1 - i) * 60, base + i as f64)).collect()
+}
+
+fn body_rk(pts: &[(u32, f64)]) -> Vec<u8> {
+    pts.iter().map(|(t, v)| format!("{v} {t}\n")).collect::<String>().into_bytes()
+}
+
+fn wait_for_points(dir: &std::path::Path, metric: &str, want: &[(u32, f64)]) {
+    let ok = wait_until(30, || {
+        warren::metric::file_path(dir, metric).exists() && python_fetch(dir, metric, 7200) == want
+    });
+    assert!(ok, "{metric}: python3-whisper reads {:?}, want {want:?}", python_fetch(dir, metric, 7200));
+}
+
+#[test]
+fn published_points_are_written_and_read_back_by_python_whisper() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ex, q) = (unique("ex"), unique("q"));
+    let publisher = Publisher::new(BROKER, &ex, &q, &["#"]);
+    let engine = Engine::start(&settings(dir.path(), BROKER, &ex, &q, &["#"]), Box::new(DefaultRules)).unwrap();
+    let a = points(30, 100.0);
+    let b = points(5, -2.5);
+    // Several messages per metric, one point per message for `a`, all at once for `b`.
+    for p in &a {
+        publisher.publish("servers.web01.cpu", &body_rk(&[*p]));
+    }
+    publisher.publish("servers.web02.cpu", &body_rk(&b));
+    wait_for_points(dir.path(), "servers.web01.cpu", &a);
+    wait_for_points(dir.path(), "servers.web02.cpu", &b);
+    assert!(wait_until(10, || queue_counts("/", &q) == (0, 0)), "every delivery acked");
+    engine.stop();
+    publisher.delete(&q);
+}
+
+#[test]
+fn name_in_body_mode_writes_each_lines_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ex, q) = (unique("ex"), unique("q"));
+    let publisher = Publisher::new(BROKER, &ex, &q, &["#"]);
+    let mut s = settings(dir.path(), BROKER, &ex, &q, &["#"]);
+    s.amqp.metric_name_in_body = true;
+    let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
+    let pts = points(3, 7.0);
+    let body: String = pts.iter().map(|(t, v)| format!("a.x {v} {t}\nb.y {} {t}\n", v * 2.0)).collect();
+    // The routing key is ignored for the name in this mode.
+    publisher.publish("ignored.key", body.as_bytes());
+    wait_for_points(dir.path(), "a.x", &pts);
+    let doubled: Vec<_> = pts.iter().map(|&(t, v)| (t, v * 2.0)).collect();
+    wait_for_points(dir.path(), "b.y", &doubled);
+    assert!(!warren::metric::file_path(dir.path(), "ignored.key").exists());
+    engine.stop();
+    publisher.delete(&q);
+}
+
+#[test]
+fn bind_patterns_select_exactly_the_matching_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ex, q) = (unique("ex"), unique("q"));
+    let patterns = ["servers.*.cpu", "apps.#"];
+    let publisher = Publisher::new(BROKER, &ex, &q, &patterns);
+    let engine = Engine::start(&settings(dir.path(), BROKER, &ex, &q, &patterns), Box::new(DefaultRules)).unwrap();
+    let p = points(1, 1.0);
+    let names = ["servers.a.cpu", "servers.a.b.cpu", "servers.cpu", "apps.x", "apps.x.y.z", "other.thing"];
+    for n in names {
+        publisher.publish(n, &body_rk(&p));
+    }
+    // A sentinel published last: once it is on disk, everything routed before it has been consumed.
+    publisher.publish("apps.sentinel", &body_rk(&p));
+    wait_for_points(dir.path(), "apps.sentinel", &p);
+    assert!(wait_until(10, || queue_counts("/", &q) == (0, 0)));
+    let written: Vec<&str> =
+        names.iter().copied().filter(|n| warren::metric::file_path(dir.path(), n).exists()).collect();
+    // `*` is exactly one word, `#` zero or more.
+    assert_eq!(written, ["servers.a.cpu", "apps.x", "apps.x.y.z"]);
+    engine.stop();
+    publisher.delete(&q);
+}
+
+#[test]
+fn two_instances_with_disjoint_patterns_partition_a_stream() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ex = unique("ex");
+    let (q1, q2) = (unique("q1"), unique("q2"));
+    let (p1, p2) = (["web.#"], ["db.#"]);
+    let pub1 = Publisher::new(BROKER, &ex, &q1, &p1);
+    let pub2 = Publisher::new(BROKER, &ex, &q2, &p2);
+    let e1 = Engine::start(&settings(d1.path(), BROKER, &ex, &q1, &p1), Box::new(DefaultRules)).unwrap();
+    let e2 = Engine::start(&settings(d2.path(), BROKER, &ex, &q2, &p2), Box::new(DefaultRules)).unwrap();
+    let p = points(2, 3.0);
+    let metrics: Vec<String> = (0..20).map(|i| format!("{}.h{i}.load", if i % 2 == 0 { "web" } else { "db" })).collect();
+    for m in &metrics {
+        pub1.publish(m, &body_rk(&p));
+    }
+    for m in &metrics {
+        let (mine, other) = if m.starts_with("web") { (&d1, &d2) } else { (&d2, &d1) };
+        wait_for_points(mine.path(), m, &p);
+        assert!(!warren::metric::file_path(other.path(), m).exists(), "{m} must not be in the other instance");
+    }
+    e1.stop();
+    e2.stop();
+    pub1.delete(&q1);
+    pub2.delete(&q2);
+}
+
+#[test]
+fn bad_lines_in_a_message_do_not_lose_the_good_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ex, q) = (unique("ex"), unique("q"));
+    let publisher = Publisher::new(BROKER, &ex, &q, &["#"]);
+    let mut s = settings(dir.path(), BROKER, &ex, &q, &["#"]);
+    s.amqp.metric_name_in_body = true;
+    let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
+    let p = points(2, 5.0);
+    let body = format!(
+        "good.one {} {}\nthis is garbage\n../../etc/passwd 1 {}\ngood.one nan {}\nbad..name 1 {}\ngood.two {} {}\n",
+        p[0].1, p[0].0, p[0].0, p[1].0, p[0].0, p[1].1, p[1].0
+    );
+    publisher.publish("x", body.as_bytes());
+    wait_for_points(dir.path(), "good.one", &p[..1]);
+    wait_for_points(dir.path(), "good.two", &p[1..]);
+    let st = &engine.stats;
+    assert!(wait_until(10, || queue_counts("/", &q) == (0, 0)), "the mixed message is acked");
+    assert_eq!(st.bad_lines.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(st.rejected_names.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(st.nan_dropped.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // Nothing was written outside the data dir or under a refused name.
+    let mut files = Vec::new();
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                files.push(e.path().strip_prefix(dir.path()).unwrap().display().to_string());
+            }
+        }
+    }
+    files.sort();
+    assert_eq!(files, ["good/one.wsp", "good/two.wsp"]);
+    engine.stop();
+    publisher.delete(&q);
+}
