@@ -355,3 +355,13 @@ mod tests {
         assert_eq!(s.whisper.create_mode, CreateModeSetting::Sparse);
     }
 }
+
+#[cfg(test)]
+mod example_file {
+    #[test]
+    fn the_documented_example_file_parses_to_the_defaults() {
+        let text = include_str!("../../docs/warren.example.toml");
+        let s = super::Settings::from_toml(text, "docs/warren.example.toml").unwrap();
+        assert_eq!(s, super::Settings::default());
+    }
+}
