@@ -1,6 +1,7 @@
 //! Wires the threads together: N pinned AMQP workers → rings → one writer. `warren cache` and the integration
 //! tests both start the engine through [`Engine::start`].
 
+use crate::cache::query::CacheHandle;
 use crate::cache::writer::{FileRules, HoldWrites, Writer, WriterConfig};
 use crate::config::settings::Settings;
 use crate::ingest::amqp::{run_worker, AmqpWorkerConfig, Shutdown};
@@ -17,6 +18,8 @@ pub struct Engine {
     pub stats: Arc<Stats>,
     /// Set to make the writer hold all writes (tests of ack-after-persist).
     pub hold_writes: HoldWrites,
+    /// Ask the writer for cached points (CarbonLink, render).
+    pub cache: CacheHandle,
     shutdown: Arc<Shutdown>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -33,6 +36,7 @@ impl Engine {
         let cores = if settings.amqp.pin_threads { core_affinity::get_core_ids().unwrap_or_default() } else { vec![] };
         let mut threads = Vec::new();
 
+        let (cache, queries) = CacheHandle::new(rings.clone());
         let writer = Writer::new(
             WriterConfig::from_settings(settings, rules),
             settings.cache.write_strategy,
@@ -40,7 +44,8 @@ impl Engine {
             stats.clone(),
             shutdown.clone(),
             hold_writes.clone(),
-        );
+        )
+        .with_queries(queries);
         // The writer takes the last core, workers the others first: on 2 cores worker 0 and the writer are apart.
         let writer_core = cores.last().copied();
         threads.push(std::thread::Builder::new().name("writer".into()).spawn(move || {
@@ -70,7 +75,7 @@ impl Engine {
                 run_worker(cfg, p, stats, shutdown)
             })?);
         }
-        Ok(Engine { stats, hold_writes, shutdown, threads })
+        Ok(Engine { stats, hold_writes, cache, shutdown, threads })
     }
 
     /// Ask every thread to stop: workers stop consuming, the writer flushes, workers ack and close.

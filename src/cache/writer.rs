@@ -7,6 +7,7 @@
 //!
 //! Owns: the cache and every open whisper file. Never touches: sockets, AMQP channels.
 
+use super::query::{CacheRequest, CachedPoints};
 use super::ratelimit::TokenBucket;
 use super::store::{Cache, MetricId};
 use super::tickets::Tickets;
@@ -148,6 +149,7 @@ pub struct Writer {
     paused: bool,
     last_stats: Instant,
     errors_logged: u32,
+    queries: Option<crossbeam::channel::Receiver<CacheRequest>>,
 }
 
 impl Writer {
@@ -183,14 +185,60 @@ impl Writer {
             paused: false,
             last_stats: Instant::now(),
             errors_logged: 0,
+            queries: None,
         }
+    }
+
+    /// Answer [`CacheRequest`]s arriving on `rx` (see [`super::query::CacheHandle`]).
+    pub fn with_queries(mut self, rx: crossbeam::channel::Receiver<CacheRequest>) -> Self {
+        self.queries = Some(rx);
+        self
+    }
+
+    /// Answer every waiting request. Returns whether there was any.
+    fn answer_queries(&mut self) -> bool {
+        let Some(rx) = self.queries.clone() else { return false };
+        let mut any = false;
+        while let Ok(req) = rx.try_recv() {
+            any = true;
+            match req {
+                CacheRequest::Points { metrics, reply } => {
+                    let answer: Vec<CachedPoints> = metrics.iter().map(|m| self.cached_points(m)).collect();
+                    let _ = reply.send(answer);
+                }
+                CacheRequest::SetAggregation { metric, method, x_files_factor, reply } => {
+                    let _ = reply.send(self.set_aggregation(&metric, method, x_files_factor));
+                }
+            }
+        }
+        any
+    }
+
+    /// The cached points of `metric`, sorted, the newest value per timestamp.
+    fn cached_points(&self, metric: &str) -> CachedPoints {
+        let mut pts = self.cache.points_of(metric).to_vec();
+        dedupe_last_wins(&mut pts);
+        pts.into_iter().map(|p| (p.timestamp, p.value)).collect()
+    }
+
+    fn set_aggregation(&mut self, metric: &str, method: AggregationMethod, xff: Option<f32>) -> Result<(), String> {
+        let name = metric::validate(metric.as_bytes()).map_err(|e| e.to_string())?;
+        let path = metric::file_path(&self.cfg.data_dir, name);
+        // Close our descriptor first so the next write re-reads the new header.
+        if let Some(id) = self.cache.lookup(name.as_bytes()) {
+            self.close_file(id);
+        }
+        let mut f = WhisperFile::open(&path, self.cfg.open).map_err(|e| e.to_string())?;
+        f.set_aggregation(Some(method), xff).map_err(|e| e.to_string())?;
+        Ok(())
     }
 
     /// Run until shutdown: every producer finished, every cached point written (or given up), `writer_done` set.
     pub fn run(mut self) {
         self.rings.set_writer(std::thread::current());
         loop {
-            let drained = self.drain_rings();
+            let asked = self.answer_queries();
+            let drained = self.drain_rings() | asked;
             let wrote = if self.hold.load(Ordering::Acquire) { false } else { self.write_some(Duration::from_millis(2)) };
             self.flow_control();
             self.publish_stats(false);

@@ -115,7 +115,8 @@ impl Rings {
         self.finished.load(Ordering::Acquire)
     }
 
-    fn wake_writer(&self) {
+    /// Wake the writer if it is sleeping (after a push, or a query).
+    pub fn wake_writer(&self) {
         if let Some(t) = self.writer.get() {
             t.unpark();
         }

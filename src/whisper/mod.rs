@@ -97,6 +97,14 @@ impl WhisperFile {
     pub fn open(_path: &Path, _open: OpenOptions) -> Result<Self, WhisperError> {
         Err(WhisperError::Todo)
     }
+    /// Rewrite the header's aggregation method and/or xFilesFactor.
+    pub fn set_aggregation(
+        &mut self,
+        _method: Option<AggregationMethod>,
+        _xff: Option<f32>,
+    ) -> Result<(), WhisperError> {
+        Err(WhisperError::Todo)
+    }
     /// Batch update as the reference's update_many.
     pub fn update_many(
         &mut self,
