@@ -54,9 +54,11 @@ fn a_killed_broker_connection_reconnects_and_loses_nothing() {
         // Publish a third, then kill every connection of the vhost (the engine's workers and the publisher).
         let publisher = Publisher::new(&url, &ex, &q, &["#"]);
         let third = &pts[round * 20..(round + 1) * 20];
-        publisher.publish_all(third.iter().flat_map(|(t, v)| {
-            (0..metrics).map(move |m| (format!("rc.m{m}"), format!("{v} {t}").into_bytes()))
-        }));
+        publisher.publish_all(
+            third
+                .iter()
+                .flat_map(|(t, v)| (0..metrics).map(move |m| (format!("rc.m{m}"), format!("{v} {t}").into_bytes()))),
+        );
         std::thread::sleep(std::time::Duration::from_millis(100 * round as u64));
         rabbitmqctl(&["-q", "close_all_connections", "-p", &vhost.0, "test: kill connections mid-stream"]);
         drop(publisher);

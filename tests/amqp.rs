@@ -18,9 +18,8 @@ fn body_rk(pts: &[(u32, f64)]) -> Vec<u8> {
 }
 
 fn wait_for_points(dir: &std::path::Path, metric: &str, want: &[(u32, f64)]) {
-    let ok = wait_until(30, || {
-        warren::metric::file_path(dir, metric).exists() && python_fetch(dir, metric, 7200) == want
-    });
+    let ok =
+        wait_until(30, || warren::metric::file_path(dir, metric).exists() && python_fetch(dir, metric, 7200) == want);
     assert!(ok, "{metric}: python3-whisper reads {:?}, want {want:?}", python_fetch(dir, metric, 7200));
 }
 
@@ -99,7 +98,8 @@ fn two_instances_with_disjoint_patterns_partition_a_stream() {
     let e1 = Engine::start(&settings(d1.path(), BROKER, &ex, &q1, &p1), Box::new(DefaultRules)).unwrap();
     let e2 = Engine::start(&settings(d2.path(), BROKER, &ex, &q2, &p2), Box::new(DefaultRules)).unwrap();
     let p = points(2, 3.0);
-    let metrics: Vec<String> = (0..20).map(|i| format!("{}.h{i}.load", if i % 2 == 0 { "web" } else { "db" })).collect();
+    let metrics: Vec<String> =
+        (0..20).map(|i| format!("{}.h{i}.load", if i % 2 == 0 { "web" } else { "db" })).collect();
     for m in &metrics {
         pub1.publish(m, &body_rk(&p));
     }

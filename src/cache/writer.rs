@@ -239,7 +239,8 @@ impl Writer {
         loop {
             let asked = self.answer_queries();
             let drained = self.drain_rings() | asked;
-            let wrote = if self.hold.load(Ordering::Acquire) { false } else { self.write_some(Duration::from_millis(2)) };
+            let wrote =
+                if self.hold.load(Ordering::Acquire) { false } else { self.write_some(Duration::from_millis(2)) };
             self.flow_control();
             self.publish_stats(false);
             if !drained && !wrote {
