@@ -1,8 +1,9 @@
-//! Inputs: AMQP workers and socket receivers, their parsers, the batch they produce and the rings that carry
-//! it to the writer. Never touches: files.
+//! Inputs: AMQP workers and socket receivers, their parsers (carbon lines, safe pickle), the batch they produce
+//! and the rings that carry it to the writer. Never touches: files.
 
 pub mod amqp;
 pub mod batch;
 pub mod line;
 pub mod parse;
+pub mod pickle;
 pub mod ring;
