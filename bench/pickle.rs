@@ -34,11 +34,7 @@ fn frame(n: usize) -> Vec<u8> {
 fn bench(c: &mut Criterion) {
     let n = 20_000; // ~1 MiB, the receiver's frame limit
     let f = frame(n);
-    assert!(
-        f.len() <= Limits::default().max_frame_len,
-        "frame of {} bytes",
-        f.len()
-    );
+    assert!(f.len() <= Limits::default().max_frame_len, "frame of {} bytes", f.len());
     let mut g = c.benchmark_group("pickle");
     g.throughput(Throughput::Elements(n as u64));
     let mut dec = Decoder::new();
@@ -46,23 +42,14 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut sum = 0.0;
             let counts = dec
-                .decode_points(
-                    &f,
-                    &Limits::default(),
-                    &mut |_, t, v| sum += t + v,
-                    &mut |_, _| {},
-                )
+                .decode_points(&f, &Limits::default(), &mut |_, t, v| sum += t + v, &mut |_, _| {})
                 .expect("valid frame");
             assert_eq!(counts.points, n);
             sum
         })
     });
-    let points: Vec<(i64, f64)> = (0..n as i64)
-        .map(|i| (1_700_000_000 + 60 * i, i as f64))
-        .collect();
-    g.bench_function("encode_datapoints_20k", |b| {
-        b.iter(|| encode_datapoints(&points))
-    });
+    let points: Vec<(i64, f64)> = (0..n as i64).map(|i| (1_700_000_000 + 60 * i, i as f64)).collect();
+    g.bench_function("encode_datapoints_20k", |b| b.iter(|| encode_datapoints(&points)));
     g.finish();
 }
 

@@ -64,6 +64,11 @@ impl Engine {
             prefetch: settings.amqp.prefetch,
             ack: settings.amqp.ack,
             max_reconnect_delay: Duration::from_secs(settings.amqp.max_reconnect_delay_secs),
+            hash: settings.amqp.consistent_hash_exchange.clone().map(|exchange| crate::ingest::topology::HashFanout {
+                exchange,
+                weight: settings.amqp.consistent_hash_weight,
+            }),
+            binding_state: Some(settings.data_dir.join(".warren").join(format!("bindings-{}", settings.queue_name()))),
         };
         for p in producers {
             let (cfg, stats, shutdown) = (cfg.clone(), stats.clone(), shutdown.clone());

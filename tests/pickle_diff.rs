@@ -11,10 +11,7 @@ use warren::ingest::pickle::{decode, decode_points, BigInt, Limits, PickleError,
 use warren::query::pickle_out::{encode, encode_datapoints, encode_datapoints_by_metric};
 
 const PYTHON: &str = "/usr/bin/python3";
-const ORACLE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/support/pickle_oracle.py"
-);
+const ORACLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pickle_oracle.py");
 
 /// Runs the oracle in `mode` with `input` on stdin; panics with a clear message if Python is unusable.
 fn oracle(mode: &str, input: &str) -> Vec<Json> {
@@ -25,24 +22,13 @@ fn oracle(mode: &str, input: &str) -> Vec<Json> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| {
-            panic!("these differential tests need {PYTHON} (Python 3), which failed to start: {e}")
-        });
+        .unwrap_or_else(|e| panic!("these differential tests need {PYTHON} (Python 3), which failed to start: {e}"));
     let mut stdin = child.stdin.take().expect("stdin was piped");
     let input = input.to_owned();
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child
-        .wait_with_output()
-        .expect("waiting for the Python oracle");
-    writer
-        .join()
-        .expect("stdin writer thread")
-        .expect("writing to the Python oracle");
-    assert!(
-        out.status.success(),
-        "{PYTHON} {ORACLE} {mode} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = child.wait_with_output().expect("waiting for the Python oracle");
+    writer.join().expect("stdin writer thread").expect("writing to the Python oracle");
+    assert!(out.status.success(), "{PYTHON} {ORACLE} {mode} failed: {}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<Json> = String::from_utf8(out.stdout)
         .expect("oracle output is UTF-8")
         .lines()
@@ -64,10 +50,7 @@ struct Case {
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex from the oracle"))
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex from the oracle")).collect()
 }
 
 fn to_hex(b: &[u8]) -> String {
@@ -76,20 +59,13 @@ fn to_hex(b: &[u8]) -> String {
 
 fn float(j: &Json) -> f64 {
     let s = j.as_str().expect("float repr");
-    s.parse()
-        .unwrap_or_else(|_| panic!("Python float repr {s:?} does not parse"))
+    s.parse().unwrap_or_else(|_| panic!("Python float repr {s:?} does not parse"))
 }
 
 /// The oracle's tagged rendering (see `tag()` in the script) as a [`Value`].
 fn untag(j: &Json) -> Value {
     let a = j.as_array().expect("tagged value");
-    let items = || {
-        a[1].as_array()
-            .expect("tagged items")
-            .iter()
-            .map(untag)
-            .collect::<Vec<_>>()
-    };
+    let items = || a[1].as_array().expect("tagged items").iter().map(untag).collect::<Vec<_>>();
     match a[0].as_str().expect("tag") {
         "none" => Value::None,
         "bool" => Value::Bool(a[1].as_bool().expect("bool")),
@@ -105,13 +81,9 @@ fn untag(j: &Json) -> Value {
         "bytes" => Value::Bytes(Arc::from(hex(a[1].as_str().expect("bytes hex")))),
         "list" => Value::List(items()),
         "tuple" => Value::Tuple(items()),
-        "dict" => Value::Dict(
-            a[1].as_array()
-                .expect("dict pairs")
-                .iter()
-                .map(|p| (untag(&p[0]), untag(&p[1])))
-                .collect(),
-        ),
+        "dict" => {
+            Value::Dict(a[1].as_array().expect("dict pairs").iter().map(|p| (untag(&p[0]), untag(&p[1]))).collect())
+        }
         other => panic!("unknown tag {other}"),
     }
 }
@@ -128,10 +100,7 @@ fn same(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
         }
         (Value::Dict(x), Value::Dict(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .zip(y)
-                    .all(|((ka, va), (kb, vb))| same(ka, kb) && same(va, vb))
+            x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| same(ka, kb) && same(va, vb))
         }
         _ => a == b,
     }
@@ -141,18 +110,11 @@ fn cases() -> Vec<Case> {
     let cases: Vec<Case> = oracle("cases", "")
         .iter()
         .map(|c| Case {
-            label: format!(
-                "{} (protocol {})",
-                c["case"].as_str().unwrap(),
-                c["protocol"]
-            ),
+            label: format!("{} (protocol {})", c["case"].as_str().unwrap(), c["protocol"]),
             pickle: hex(c["pickle"].as_str().unwrap()),
-            forbidden: c["forbidden"].as_object().map(|f| {
-                (
-                    f["code"].as_u64().unwrap() as u8,
-                    f["offset"].as_u64().unwrap() as usize,
-                )
-            }),
+            forbidden: c["forbidden"]
+                .as_object()
+                .map(|f| (f["code"].as_u64().unwrap() as u8, f["offset"].as_u64().unwrap() as usize)),
             value: untag(&c["value"]),
             points: c["points"].as_object().map(|p| {
                 let pts = p["points"]
@@ -166,28 +128,15 @@ fn cases() -> Vec<Case> {
         })
         .collect();
     // Guard against a silently shrunken oracle: every family must be present.
-    for family in [
-        "tuples (protocol 0)",
-        "many_points (protocol 5)",
-        "cache_query (protocol 5)",
-        "py2_string_p0",
-    ] {
-        assert!(
-            cases.iter().any(|c| c.label.starts_with(family)),
-            "oracle lost case {family}"
-        );
+    for family in ["tuples (protocol 0)", "many_points (protocol 5)", "cache_query (protocol 5)", "py2_string_p0"] {
+        assert!(cases.iter().any(|c| c.label.starts_with(family)), "oracle lost case {family}");
     }
     cases
 }
 
 fn our_points(frame: &[u8]) -> Result<Points, PickleError> {
     let mut pts = Vec::new();
-    let counts = decode_points(
-        frame,
-        &Limits::default(),
-        &mut |n, t, v| pts.push((n.to_vec(), t, v)),
-        &mut |_, _| {},
-    )?;
+    let counts = decode_points(frame, &Limits::default(), &mut |n, t, v| pts.push((n.to_vec(), t, v)), &mut |_, _| {})?;
     assert_eq!(counts.points, pts.len());
     Ok((pts, counts.bad_entries))
 }
@@ -200,18 +149,10 @@ fn python_pickles_decode_to_the_values_python_sees() {
         checked += 1;
         match decode(&c.pickle, &Limits::default()) {
             Ok(v) if same(&v, &c.value) => {}
-            other => failures.push(format!(
-                "{}: expected {:?}, got {other:?}",
-                c.label, c.value
-            )),
+            other => failures.push(format!("{}: expected {:?}, got {other:?}", c.label, c.value)),
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {checked} cases differ:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {checked} cases differ:\n{}", failures.len(), failures.join("\n"));
     assert!(checked > 60, "only {checked} cases checked");
 }
 
@@ -223,10 +164,7 @@ fn python_point_lists_give_the_points_carbon_takes() {
         let Some((want, want_bad)) = &c.points else {
             // Not a sequence (CarbonLink requests are dicts): the receiver must refuse the frame.
             if !matches!(our_points(&c.pickle), Err(PickleError::NotASequence { .. })) {
-                failures.push(format!(
-                    "{}: a non-list top level was accepted as points",
-                    c.label
-                ));
+                failures.push(format!("{}: a non-list top level was accepted as points", c.label));
             }
             continue;
         };
@@ -235,26 +173,15 @@ fn python_point_lists_give_the_points_carbon_takes() {
             Ok((got, bad)) => {
                 let ok = bad == *want_bad
                     && got.len() == want.len()
-                    && got
-                        .iter()
-                        .zip(want)
-                        .all(|(g, w)| g.0 == w.0 && same_f64(g.1, w.1) && same_f64(g.2, w.2));
+                    && got.iter().zip(want).all(|(g, w)| g.0 == w.0 && same_f64(g.1, w.1) && same_f64(g.2, w.2));
                 if !ok {
-                    failures.push(format!(
-                        "{}: expected {want:?} + {want_bad} bad, got {got:?} + {bad} bad",
-                        c.label
-                    ));
+                    failures.push(format!("{}: expected {want:?} + {want_bad} bad, got {got:?} + {bad} bad", c.label));
                 }
             }
             Err(e) => failures.push(format!("{}: {e}", c.label)),
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} cases differ:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} cases differ:\n{}", failures.len(), failures.join("\n"));
     assert!(checked > 40, "only {checked} point lists checked");
 }
 
@@ -275,10 +202,7 @@ fn object_opcodes_python_emits_are_refused_at_their_offset() {
         );
         assert_eq!(our_points(&c.pickle).unwrap_err(), err, "{}", c.label);
     }
-    assert!(
-        refused >= 9,
-        "expected the bytes-name cases at protocols 0-2 to use GLOBAL, saw {refused}"
-    );
+    assert!(refused >= 9, "expected the bytes-name cases at protocols 0-2 to use GLOBAL, saw {refused}");
 }
 
 #[test]
@@ -289,23 +213,12 @@ fn every_truncation_of_a_python_pickle_is_an_error() {
         let cuts: Vec<usize> = if n <= 4096 {
             (0..n).collect()
         } else {
-            (0..1024)
-                .chain((1024..n - 64).step_by(n / 200))
-                .chain(n - 64..n)
-                .collect()
+            (0..1024).chain((1024..n - 64).step_by(n / 200)).chain(n - 64..n).collect()
         };
         for cut in cuts {
             let prefix = &c.pickle[..cut];
-            assert!(
-                decode(prefix, &Limits::default()).is_err(),
-                "{}: prefix of {cut} bytes decoded",
-                c.label
-            );
-            assert!(
-                our_points(prefix).is_err(),
-                "{}: prefix of {cut} bytes gave points",
-                c.label
-            );
+            assert!(decode(prefix, &Limits::default()).is_err(), "{}: prefix of {cut} bytes decoded", c.label);
+            assert!(our_points(prefix).is_err(), "{}: prefix of {cut} bytes gave points", c.label);
         }
     }
 }
@@ -325,24 +238,11 @@ fn python_reads_back_what_we_encode() {
         encode(&c.value, &mut out).unwrap();
         push(c.label, out, c.value);
     }
-    let pts = [
-        (1_700_000_000i64, 1.5),
-        (-1, f64::NAN),
-        (1 << 40, -0.0),
-        (i64::MIN, f64::INFINITY),
-    ];
+    let pts = [(1_700_000_000i64, 1.5), (-1, f64::NAN), (1 << 40, -0.0), (i64::MIN, f64::INFINITY)];
     let dp = |p: &[(i64, f64)]| {
-        Value::List(
-            p.iter()
-                .map(|&(t, v)| Value::Tuple(vec![Value::Int(t), Value::Float(v)]))
-                .collect(),
-        )
+        Value::List(p.iter().map(|&(t, v)| Value::Tuple(vec![Value::Int(t), Value::Float(v)])).collect())
     };
-    push(
-        "encode_datapoints".into(),
-        encode_datapoints(&pts),
-        Value::Dict(vec![(Value::str("datapoints"), dp(&pts))]),
-    );
+    push("encode_datapoints".into(), encode_datapoints(&pts), Value::Dict(vec![(Value::str("datapoints"), dp(&pts))]));
     let many: Vec<(i64, f64)> = (0..2500).map(|i| (i, i as f64 / 3.0)).collect();
     push(
         "encode_datapoints (2500)".into(),
@@ -354,10 +254,7 @@ fn python_reads_back_what_we_encode() {
         encode_datapoints_by_metric([("a.b", &pts[..]), ("m\u{e9}t\u{1F600}", &[][..])]).unwrap(),
         Value::Dict(vec![(
             Value::str("datapointsByMetric"),
-            Value::Dict(vec![
-                (Value::str("a.b"), dp(&pts)),
-                (Value::str("m\u{e9}t\u{1F600}"), dp(&[])),
-            ]),
+            Value::Dict(vec![(Value::str("a.b"), dp(&pts)), (Value::str("m\u{e9}t\u{1F600}"), dp(&[]))]),
         )]),
     );
     let answers = oracle("loads", &lines);
@@ -369,10 +266,5 @@ fn python_reads_back_what_we_encode() {
             _ => failures.push(format!("{label}: Python read {answer}, expected {want:?}")),
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} encodings differ:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} encodings differ:\n{}", failures.len(), failures.join("\n"));
 }

@@ -88,6 +88,12 @@ pub struct AmqpSettings {
     pub pin_threads: bool,
     /// Longest back-off between reconnect attempts, in seconds.
     pub max_reconnect_delay_secs: u64,
+    /// Partition by consistent hashing: the bind patterns bind the topic exchange to this `x-consistent-hash`
+    /// exchange (plugin rabbitmq_consistent_hash_exchange), and the queue binds to it with
+    /// `consistent_hash_weight`. Unset: the queue binds to the topic exchange directly.
+    pub consistent_hash_exchange: Option<String>,
+    /// This instance's share of the hash ring (relative to the other instances' weights).
+    pub consistent_hash_weight: u32,
 }
 
 /// The writer and its cache.
@@ -148,6 +154,8 @@ impl Default for AmqpSettings {
             ack: AckMode::AfterPersist,
             pin_threads: true,
             max_reconnect_delay_secs: 30,
+            consistent_hash_exchange: None,
+            consistent_hash_weight: 1,
         }
     }
 }

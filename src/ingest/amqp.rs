@@ -11,12 +11,10 @@
 use super::batch::{AckTicket, Batch};
 use super::parse::{parse_body, BadInput};
 use super::ring::{Completion, Producer};
+use super::topology::{HashFanout, Topology};
 use crate::config::settings::AckMode;
 use crate::stats::{BadInputLog, Stats};
-use amiquip::{
-    Channel, Connection, ConsumerMessage, ConsumerOptions, Delivery, ExchangeDeclareOptions, ExchangeType, FieldTable,
-    QueueDeclareOptions,
-};
+use amiquip::{Channel, Connection, ConsumerMessage, ConsumerOptions, Delivery};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -34,6 +32,10 @@ pub struct AmqpWorkerConfig {
     pub prefetch: u16,
     pub ack: AckMode,
     pub max_reconnect_delay: Duration,
+    /// Consistent-hash partitioning instead of binding the queue to the topic exchange directly.
+    pub hash: Option<HashFanout>,
+    /// Where worker 0 remembers the bound patterns, to unbind those dropped from the configuration.
+    pub binding_state: Option<std::path::PathBuf>,
 }
 
 /// Shared shutdown flags.
@@ -50,23 +52,21 @@ pub fn unix_now() -> u32 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(0)
 }
 
+/// The broker topology of `cfg` (exchange, queue, bindings, optional consistent-hash fan-out).
+pub fn topology(cfg: &AmqpWorkerConfig) -> Topology {
+    Topology {
+        exchange: cfg.exchange.clone(),
+        queue: cfg.queue.clone(),
+        bind_patterns: cfg.bind_patterns.clone(),
+        hash: cfg.hash.clone(),
+        state_file: cfg.binding_state.clone(),
+    }
+}
+
 /// Declare the durable topic exchange and the queue, and bind every pattern. Returns the queue's name (the
 /// server's choice for `""`). Idempotent, so every worker may call it.
 pub fn declare_topology(channel: &Channel, cfg: &AmqpWorkerConfig) -> amiquip::Result<String> {
-    channel.exchange_declare(
-        ExchangeType::Topic,
-        cfg.exchange.as_str(),
-        ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() },
-    )?;
-    let exclusive = cfg.queue.is_empty();
-    let queue = channel.queue_declare(
-        cfg.queue.as_str(),
-        QueueDeclareOptions { durable: !exclusive, exclusive, ..QueueDeclareOptions::default() },
-    )?;
-    for pattern in &cfg.bind_patterns {
-        channel.queue_bind(queue.name(), cfg.exchange.as_str(), pattern.as_str(), FieldTable::new())?;
-    }
-    Ok(queue.name().to_string())
+    topology(cfg).declare(channel)
 }
 
 /// Why a session with the broker ended.
@@ -201,6 +201,9 @@ fn session(
     let channel = conn.open_channel(None)?;
     channel.qos(0, cfg.prefetch, false)?;
     let queue_name = declare_topology(&channel, cfg)?;
+    if producer.id == 0 && generation == 1 {
+        topology(cfg).unbind_stale(&channel)?;
+    }
     let consumer = channel.basic_consume(queue_name.as_str(), ConsumerOptions::default())?;
     *connected = true;
     Stats::add(&stats.connects, 1);

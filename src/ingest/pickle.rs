@@ -55,11 +55,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_frame_len: MAX_FRAME_LEN,
-            max_depth: MAX_DEPTH,
-            values_per_input_byte: VALUES_PER_INPUT_BYTE,
-        }
+        Limits { max_frame_len: MAX_FRAME_LEN, max_depth: MAX_DEPTH, values_per_input_byte: VALUES_PER_INPUT_BYTE }
     }
 }
 
@@ -82,10 +78,7 @@ pub fn read_frame_len(hdr: [u8; 4]) -> u32 {
 pub fn check_frame_len(len: u32, limits: &Limits) -> Result<usize, PickleError> {
     match usize::try_from(len) {
         Ok(n) if n <= limits.max_frame_len => Ok(n),
-        _ => Err(PickleError::FrameTooLarge {
-            len: u64::from(len),
-            max: limits.max_frame_len,
-        }),
+        _ => Err(PickleError::FrameTooLarge { len: u64::from(len), max: limits.max_frame_len }),
     }
 }
 
@@ -335,11 +328,7 @@ impl BigInt {
                 break;
             }
         }
-        let le: Box<[u8]> = if n == 0 {
-            Box::new([0])
-        } else {
-            bytes[..n].into()
-        };
+        let le: Box<[u8]> = if n == 0 { Box::new([0]) } else { bytes[..n].into() };
         BigInt { le }
     }
 
@@ -469,10 +458,7 @@ impl FromStr for BigInt {
             rest => (false, rest),
         };
         // Each decimal digit adds < 3.33 bits; this bound keeps the quadratic loop below tiny.
-        if digits.is_empty()
-            || digits.len() > MAX_INT_BYTES * 5 / 2
-            || !digits.iter().all(u8::is_ascii_digit)
-        {
+        if digits.is_empty() || digits.len() > MAX_INT_BYTES * 5 / 2 || !digits.iter().all(u8::is_ascii_digit) {
             return Err(ParseBigIntError);
         }
         let mut mag: Vec<u8> = vec![0];
@@ -573,11 +559,7 @@ impl Value {
     /// assignment); `None` if absent or if `self` is not a dict.
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
-            Value::Dict(pairs) => pairs
-                .iter()
-                .rev()
-                .find(|(k, _)| k.as_str() == Some(key))
-                .map(|(_, v)| v),
+            Value::Dict(pairs) => pairs.iter().rev().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -692,13 +674,7 @@ pub fn decode_points(
 }
 
 /// Reads exactly `n` bytes of argument at `*pos`, checking `n` against what remains first.
-fn take<'a>(
-    frame: &'a [u8],
-    pos: &mut usize,
-    n: u64,
-    op: Op,
-    offset: usize,
-) -> Result<&'a [u8], PickleError> {
+fn take<'a>(frame: &'a [u8], pos: &mut usize, n: u64, op: Op, offset: usize) -> Result<&'a [u8], PickleError> {
     let remaining = frame.len() - *pos;
     match usize::try_from(n) {
         Ok(n) if n <= remaining => {
@@ -706,21 +682,11 @@ fn take<'a>(
             *pos += n;
             Ok(s)
         }
-        _ => Err(PickleError::Truncated {
-            op,
-            offset,
-            needed: n,
-            remaining,
-        }),
+        _ => Err(PickleError::Truncated { op, offset, needed: n, remaining }),
     }
 }
 
-fn take_array<const N: usize>(
-    frame: &[u8],
-    pos: &mut usize,
-    op: Op,
-    offset: usize,
-) -> Result<[u8; N], PickleError> {
+fn take_array<const N: usize>(frame: &[u8], pos: &mut usize, op: Op, offset: usize) -> Result<[u8; N], PickleError> {
     let s = take(frame, pos, N as u64, op, offset)?;
     let mut a = [0u8; N];
     a.copy_from_slice(s);
@@ -728,12 +694,7 @@ fn take_array<const N: usize>(
 }
 
 /// Reads a protocol-0 text argument up to (and consuming) its newline; returns it without the newline.
-fn line<'a>(
-    frame: &'a [u8],
-    pos: &mut usize,
-    op: Op,
-    offset: usize,
-) -> Result<&'a [u8], PickleError> {
+fn line<'a>(frame: &'a [u8], pos: &mut usize, op: Op, offset: usize) -> Result<&'a [u8], PickleError> {
     match frame[*pos..].iter().position(|&b| b == b'\n') {
         Some(n) => {
             let s = &frame[*pos..*pos + n];
@@ -794,10 +755,7 @@ fn escape_decode(src: &[u8], out: &mut Vec<u8>, op: Op, offset: usize) -> Result
                 }
                 out.push(v as u8); // Python keeps the low byte of \400..\777
             }
-            b'x' => match (
-                src.get(i).copied().and_then(hex),
-                src.get(i + 1).copied().and_then(hex),
-            ) {
+            b'x' => match (src.get(i).copied().and_then(hex), src.get(i + 1).copied().and_then(hex)) {
                 (Some(h), Some(l)) => {
                     out.push(h << 4 | l);
                     i += 2;
@@ -814,12 +772,7 @@ fn escape_decode(src: &[u8], out: &mut Vec<u8>, op: Op, offset: usize) -> Result
 }
 
 /// Decodes Python's `raw-unicode-escape` (latin-1 bytes plus `\uXXXX`/`\UXXXXXXXX`) into UTF-8 in `out`.
-fn raw_unicode_escape_decode(
-    src: &[u8],
-    out: &mut Vec<u8>,
-    op: Op,
-    offset: usize,
-) -> Result<(), PickleError> {
+fn raw_unicode_escape_decode(src: &[u8], out: &mut Vec<u8>, op: Op, offset: usize) -> Result<(), PickleError> {
     let push = |out: &mut Vec<u8>, c: char| {
         let mut buf = [0u8; 4];
         out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
@@ -843,16 +796,13 @@ fn raw_unicode_escape_decode(
                 continue;
             }
         };
-        let digits = src
-            .get(i..i + count)
-            .ok_or_else(|| bad(op, offset, "truncated \\u escape"))?;
+        let digits = src.get(i..i + count).ok_or_else(|| bad(op, offset, "truncated \\u escape"))?;
         let code = std::str::from_utf8(digits)
             .ok()
             .filter(|s| s.bytes().all(|b| b.is_ascii_hexdigit()))
             .and_then(|s| u32::from_str_radix(s, 16).ok())
             .ok_or_else(|| bad(op, offset, "truncated \\u escape"))?;
-        let ch = char::from_u32(code)
-            .ok_or_else(|| bad(op, offset, "\\u escape is a surrogate or out of range"))?;
+        let ch = char::from_u32(code).ok_or_else(|| bad(op, offset, "\\u escape is a surrogate or out of range"))?;
         push(out, ch);
         i += count;
     }
@@ -953,37 +903,21 @@ impl Decoder {
             }
             Slot::Atom(i) => std::str::from_utf8(self.atom_bytes(frame, &self.atoms[i]))
                 .ok()
-                .and_then(|s| {
-                    s.trim_matches(|c: char| c.is_ascii_whitespace())
-                        .parse::<f64>()
-                        .ok()
-                })
+                .and_then(|s| s.trim_matches(|c: char| c.is_ascii_whitespace()).parse::<f64>().ok())
                 .ok_or("text is not a number"),
             Slot::None | Slot::Node(_) => Err("not a number"),
         }
     }
 
-    fn point<'a>(
-        &'a self,
-        frame: &'a [u8],
-        entry: Slot,
-    ) -> Result<(&'a [u8], f64, f64), &'static str> {
-        let (name, datapoint) = self
-            .pair(entry)
-            .ok_or("entry is not a 2-item tuple or list")?;
+    fn point<'a>(&'a self, frame: &'a [u8], entry: Slot) -> Result<(&'a [u8], f64, f64), &'static str> {
+        let (name, datapoint) = self.pair(entry).ok_or("entry is not a 2-item tuple or list")?;
         let Slot::Atom(name) = name else {
             return Err("metric name is not a string");
         };
         let name = self.atom_bytes(frame, &self.atoms[name]);
-        let (ts, value) = self
-            .pair(datapoint)
-            .ok_or("datapoint is not a 2-item tuple or list")?;
-        let ts = self
-            .number(frame, ts)
-            .map_err(|_| "timestamp is not a number")?;
-        let value = self
-            .number(frame, value)
-            .map_err(|_| "value is not a number")?;
+        let (ts, value) = self.pair(datapoint).ok_or("datapoint is not a 2-item tuple or list")?;
+        let ts = self.number(frame, ts).map_err(|_| "timestamp is not a number")?;
+        let value = self.number(frame, value).map_err(|_| "value is not a number")?;
         Ok((name, ts, value))
     }
 
@@ -1016,17 +950,12 @@ impl Decoder {
 
     fn pop(&mut self, op: Op, offset: usize) -> Result<Slot, PickleError> {
         self.need(1, op, offset)?;
-        self.stack
-            .pop()
-            .ok_or(PickleError::StackUnderflow { op, offset })
+        self.stack.pop().ok_or(PickleError::StackUnderflow { op, offset })
     }
 
     fn top(&self, op: Op, offset: usize) -> Result<Slot, PickleError> {
         self.need(1, op, offset)?;
-        self.stack
-            .last()
-            .copied()
-            .ok_or(PickleError::StackUnderflow { op, offset })
+        self.stack.last().copied().ok_or(PickleError::StackUnderflow { op, offset })
     }
 
     fn pop_mark(&mut self, op: Op, offset: usize) -> Result<usize, PickleError> {
@@ -1034,13 +963,7 @@ impl Decoder {
     }
 
     fn push_atom(&mut self, kind: AtomKind, offset: usize, owned: bool, start: usize, len: usize) {
-        self.atoms.push(Atom {
-            kind,
-            offset,
-            owned,
-            start,
-            len,
-        });
+        self.atoms.push(Atom { kind, offset, owned, start, len });
         self.stack.push(Slot::Atom(self.atoms.len() - 1));
     }
 
@@ -1057,9 +980,8 @@ impl Decoder {
             self.stack.push(Slot::Int(i));
             return Ok(());
         }
-        let big = trimmed
-            .parse::<BigInt>()
-            .map_err(|_| bad(op, offset, "integer is not decimal text or is too long"))?;
+        let big =
+            trimmed.parse::<BigInt>().map_err(|_| bad(op, offset, "integer is not decimal text or is too long"))?;
         self.push_big(big);
         Ok(())
     }
@@ -1076,13 +998,7 @@ impl Decoder {
 
     /// Moves `stack[from..]` into a new container pushed in their place.
     fn build_from(&mut self, kind: Kind, from: usize, offset: usize) {
-        self.nodes.push(Node {
-            kind,
-            offset,
-            len: 0,
-            first: NIL,
-            last: NIL,
-        });
+        self.nodes.push(Node { kind, offset, len: 0, first: NIL, last: NIL });
         let node = self.nodes.len() - 1;
         self.extend_node(node, from);
         self.stack.push(Slot::Node(node));
@@ -1102,11 +1018,7 @@ impl Decoder {
         match self.segs.get_mut(nd.last) {
             Some(last) if last.start + last.len == start => last.len += n,
             _ => {
-                self.segs.push(Seg {
-                    start,
-                    len: n,
-                    next: NIL,
-                });
+                self.segs.push(Seg { start, len: n, next: NIL });
                 let seg = self.segs.len() - 1;
                 if let Some(last) = self.segs.get_mut(nd.last) {
                     last.next = seg;
@@ -1122,11 +1034,9 @@ impl Decoder {
     fn target(&self, at: usize, kind: Kind, op: Op, offset: usize) -> Result<usize, PickleError> {
         match self.stack.get(at) {
             Some(Slot::Node(n)) if self.nodes[*n].kind == kind => Ok(*n),
-            _ => Err(PickleError::WrongTarget {
-                op,
-                offset,
-                expected: if kind == Kind::Dict { "dict" } else { "list" },
-            }),
+            _ => {
+                Err(PickleError::WrongTarget { op, offset, expected: if kind == Kind::Dict { "dict" } else { "list" } })
+            }
         }
     }
 
@@ -1160,10 +1070,7 @@ impl Decoder {
     /// Runs the VM to `STOP`; returns the result slot and the offset of `STOP`.
     fn run(&mut self, frame: &[u8], limits: &Limits) -> Result<(Slot, usize), PickleError> {
         if frame.len() > limits.max_frame_len {
-            return Err(PickleError::FrameTooLarge {
-                len: frame.len() as u64,
-                max: limits.max_frame_len,
-            });
+            return Err(PickleError::FrameTooLarge { len: frame.len() as u64, max: limits.max_frame_len });
         }
         self.reset();
         let mut pos = 0usize;
@@ -1186,22 +1093,13 @@ impl Decoder {
                     let n = u64::from_le_bytes(take_array(frame, &mut pos, op, offset)?);
                     let remaining = frame.len() - pos;
                     if n > remaining as u64 {
-                        return Err(PickleError::Truncated {
-                            op,
-                            offset,
-                            needed: n,
-                            remaining,
-                        });
+                        return Err(PickleError::Truncated { op, offset, needed: n, remaining });
                     }
                 }
                 b'.' => return Ok((self.pop(op, offset)?, offset)),
                 b'(' => {
                     if self.marks.len() >= limits.max_depth {
-                        return Err(PickleError::TooDeep {
-                            op,
-                            offset,
-                            max: limits.max_depth,
-                        });
+                        return Err(PickleError::TooDeep { op, offset, max: limits.max_depth });
                     }
                     self.marks.push(self.stack.len());
                 }
@@ -1293,38 +1191,20 @@ impl Decoder {
                     let (kind, n) = match code {
                         b'T' => {
                             let n = i32::from_le_bytes(take_array(frame, &mut pos, op, offset)?);
-                            let n = u64::try_from(n)
-                                .map_err(|_| bad(op, offset, "negative byte count"))?;
+                            let n = u64::try_from(n).map_err(|_| bad(op, offset, "negative byte count"))?;
                             (AtomKind::Py2Str, n)
                         }
-                        b'U' => (
-                            AtomKind::Py2Str,
-                            u64::from(take_array::<1>(frame, &mut pos, op, offset)?[0]),
-                        ),
-                        b'X' => (
-                            AtomKind::Unicode,
-                            u64::from(u32::from_le_bytes(take_array(frame, &mut pos, op, offset)?)),
-                        ),
-                        0x8c => (
-                            AtomKind::Unicode,
-                            u64::from(take_array::<1>(frame, &mut pos, op, offset)?[0]),
-                        ),
-                        0x8d => (
-                            AtomKind::Unicode,
-                            u64::from_le_bytes(take_array(frame, &mut pos, op, offset)?),
-                        ),
-                        b'B' => (
-                            AtomKind::Bytes,
-                            u64::from(u32::from_le_bytes(take_array(frame, &mut pos, op, offset)?)),
-                        ),
-                        b'C' => (
-                            AtomKind::Bytes,
-                            u64::from(take_array::<1>(frame, &mut pos, op, offset)?[0]),
-                        ),
-                        _ => (
-                            AtomKind::Bytes,
-                            u64::from_le_bytes(take_array(frame, &mut pos, op, offset)?),
-                        ),
+                        b'U' => (AtomKind::Py2Str, u64::from(take_array::<1>(frame, &mut pos, op, offset)?[0])),
+                        b'X' => {
+                            (AtomKind::Unicode, u64::from(u32::from_le_bytes(take_array(frame, &mut pos, op, offset)?)))
+                        }
+                        0x8c => (AtomKind::Unicode, u64::from(take_array::<1>(frame, &mut pos, op, offset)?[0])),
+                        0x8d => (AtomKind::Unicode, u64::from_le_bytes(take_array(frame, &mut pos, op, offset)?)),
+                        b'B' => {
+                            (AtomKind::Bytes, u64::from(u32::from_le_bytes(take_array(frame, &mut pos, op, offset)?)))
+                        }
+                        b'C' => (AtomKind::Bytes, u64::from(take_array::<1>(frame, &mut pos, op, offset)?[0])),
+                        _ => (AtomKind::Bytes, u64::from_le_bytes(take_array(frame, &mut pos, op, offset)?)),
                     };
                     let len = take(frame, &mut pos, n, op, offset)?.len();
                     self.push_borrowed(kind, offset, pos, len);
@@ -1377,9 +1257,7 @@ impl Decoder {
                     let key = match code {
                         b'p' => parse_key(line(frame, &mut pos, op, offset)?, op, offset)?,
                         b'q' => u64::from(take_array::<1>(frame, &mut pos, op, offset)?[0]),
-                        b'r' => {
-                            u64::from(u32::from_le_bytes(take_array(frame, &mut pos, op, offset)?))
-                        }
+                        b'r' => u64::from(u32::from_le_bytes(take_array(frame, &mut pos, op, offset)?)),
                         _ => self.memo_count as u64,
                     };
                     let v = self.top(op, offset)?;
@@ -1389,9 +1267,7 @@ impl Decoder {
                     let key = match code {
                         b'g' => parse_key(line(frame, &mut pos, op, offset)?, op, offset)?,
                         b'h' => u64::from(take_array::<1>(frame, &mut pos, op, offset)?[0]),
-                        _ => {
-                            u64::from(u32::from_le_bytes(take_array(frame, &mut pos, op, offset)?))
-                        }
+                        _ => u64::from(u32::from_le_bytes(take_array(frame, &mut pos, op, offset)?)),
                     };
                     self.memo_get(key, op, offset)?;
                 }
@@ -1431,15 +1307,9 @@ impl Builder<'_> {
                 let atom = self.dec.atoms[i];
                 let bytes = self.dec.atom_bytes(self.frame, &atom);
                 let v = match (atom.kind, std::str::from_utf8(bytes)) {
-                    (AtomKind::Bytes, _) | (AtomKind::Py2Str, Err(_)) => {
-                        Value::Bytes(Arc::from(bytes))
-                    }
+                    (AtomKind::Bytes, _) | (AtomKind::Py2Str, Err(_)) => Value::Bytes(Arc::from(bytes)),
                     (_, Ok(s)) => Value::Str(Arc::from(s)),
-                    (AtomKind::Unicode, Err(_)) => {
-                        return Err(PickleError::InvalidUtf8 {
-                            offset: atom.offset,
-                        })
-                    }
+                    (AtomKind::Unicode, Err(_)) => return Err(PickleError::InvalidUtf8 { offset: atom.offset }),
                 };
                 self.atom_values[i] = Some(v.clone());
                 v
@@ -1447,15 +1317,10 @@ impl Builder<'_> {
             Slot::Node(n) => {
                 let node = self.dec.nodes[n];
                 if depth >= self.max_depth {
-                    return Err(PickleError::ValueTooDeep {
-                        offset: node.offset,
-                        max: self.max_depth,
-                    });
+                    return Err(PickleError::ValueTooDeep { offset: node.offset, max: self.max_depth });
                 }
                 if self.in_progress[n] {
-                    return Err(PickleError::Recursive {
-                        offset: node.offset,
-                    });
+                    return Err(PickleError::Recursive { offset: node.offset });
                 }
                 self.in_progress[n] = true;
                 let dec = self.dec;
@@ -1512,17 +1377,14 @@ mod tests {
             err(b"\x80\x02cos\nsystem\n(S'echo hi'\ntR."),
             "pickle opcode GLOBAL (0x63) at offset 2 is not allowed"
         );
-        assert_eq!(
-            err(b"\xff."),
-            "pickle opcode 0xff (unknown) at offset 0 is not allowed"
-        );
+        assert_eq!(err(b"\xff."), "pickle opcode 0xff (unknown) at offset 0 is not allowed");
     }
 
     #[test]
     fn every_object_building_opcode_is_refused() {
         for code in [
-            b'c', 0x93, b'R', b'b', b'i', b'o', 0x81, 0x92, b'P', b'Q', 0x82, 0x83, 0x84, 0x96,
-            0x97, 0x98, 0x8f, 0x90, 0x91,
+            b'c', 0x93, b'R', b'b', b'i', b'o', 0x81, 0x92, b'P', b'Q', 0x82, 0x83, 0x84, 0x96, 0x97, 0x98, 0x8f, 0x90,
+            0x91,
         ] {
             let frame = [b'N', code, b'.'];
             match decode(&frame, &Limits::default()) {
@@ -1543,19 +1405,10 @@ mod tests {
 
     #[test]
     fn protocol_0_bools_and_longs_are_typed() {
-        assert_eq!(
-            decode(b"I01\n.", &Limits::default()).unwrap(),
-            Value::Bool(true)
-        );
-        assert_eq!(
-            decode(b"I00\n.", &Limits::default()).unwrap(),
-            Value::Bool(false)
-        );
+        assert_eq!(decode(b"I01\n.", &Limits::default()).unwrap(), Value::Bool(true));
+        assert_eq!(decode(b"I00\n.", &Limits::default()).unwrap(), Value::Bool(false));
         assert_eq!(decode(b"I1\n.", &Limits::default()).unwrap(), Value::Int(1));
-        assert_eq!(
-            decode(b"L12L\n.", &Limits::default()).unwrap(),
-            Value::Int(12)
-        );
+        assert_eq!(decode(b"L12L\n.", &Limits::default()).unwrap(), Value::Int(12));
         let big = decode(b"L1180591620717411303424L\n.", &Limits::default()).unwrap();
         match big {
             Value::BigInt(b) => assert_eq!(b.to_string(), "1180591620717411303424"),
@@ -1565,18 +1418,9 @@ mod tests {
 
     #[test]
     fn py2_strings_unescape_like_python() {
-        assert_eq!(
-            decode(b"S'a\\x41\\101\\q'\n.", &Limits::default()).unwrap(),
-            Value::str("aAA\\q")
-        );
-        assert_eq!(
-            decode(b"U\x03abc.", &Limits::default()).unwrap(),
-            Value::str("abc")
-        );
-        assert_eq!(
-            decode(b"U\x01\xff.", &Limits::default()).unwrap(),
-            Value::Bytes(Arc::from(&b"\xff"[..]))
-        );
+        assert_eq!(decode(b"S'a\\x41\\101\\q'\n.", &Limits::default()).unwrap(), Value::str("aAA\\q"));
+        assert_eq!(decode(b"U\x03abc.", &Limits::default()).unwrap(), Value::str("abc"));
+        assert_eq!(decode(b"U\x01\xff.", &Limits::default()).unwrap(), Value::Bytes(Arc::from(&b"\xff"[..])));
         assert_eq!(
             decode(b"V\\u0041\\\\u0041\\x\xe9\n.", &Limits::default()).unwrap(),
             Value::str("A\\\\u0041\\x\u{e9}")
@@ -1586,11 +1430,7 @@ mod tests {
     #[test]
     fn shared_list_memoized_before_filling_is_seen_filled() {
         // x = [1, 2]; pickle.dumps([x, x], protocol=2)
-        let v = decode(
-            b"\x80\x02]q\x00(]q\x01(K\x01K\x02eh\x01e.",
-            &Limits::default(),
-        )
-        .unwrap();
+        let v = decode(b"\x80\x02]q\x00(]q\x01(K\x01K\x02eh\x01e.", &Limits::default()).unwrap();
         let x = Value::List(vec![Value::Int(1), Value::Int(2)]);
         assert_eq!(v, Value::List(vec![x.clone(), x]));
     }
@@ -1614,14 +1454,8 @@ K\x07K\x01K\x02\x86\x86X\x01\x00\x00\x00c]q\x01(K\x03X\x03\x00\x00\x004.5e\x86e.
 
     #[test]
     fn top_level_dict_is_not_a_point_list() {
-        assert!(matches!(
-            points(b"}."),
-            Err(PickleError::NotASequence { offset: 1 })
-        ));
-        assert!(matches!(
-            points(b"N."),
-            Err(PickleError::NotASequence { offset: 1 })
-        ));
+        assert!(matches!(points(b"}."), Err(PickleError::NotASequence { offset: 1 })));
+        assert!(matches!(points(b"N."), Err(PickleError::NotASequence { offset: 1 })));
     }
 
     #[test]
@@ -1633,35 +1467,20 @@ K\x07K\x01K\x02\x86\x86X\x01\x00\x00\x00c]q\x01(K\x03X\x03\x00\x00\x004.5e\x86e.
             b"\x95\xff\xff\xff\xff\xff\xff\xff\xffN.",
             b"T\xff\xff\xff\x7f.",
         ] {
-            assert!(
-                matches!(
-                    decode(f, &Limits::default()),
-                    Err(PickleError::Truncated { .. })
-                ),
-                "{f:?}"
-            );
+            assert!(matches!(decode(f, &Limits::default()), Err(PickleError::Truncated { .. })), "{f:?}");
         }
         assert_eq!(
             err(b"\x80\x04X\xff\xff\xff\xffabc."),
             "pickle opcode BINUNICODE (0x58) at offset 2 needs 4294967295 bytes of argument but only 4 remain"
         );
-        assert!(matches!(
-            decode(b"T\xff\xff\xff\xff.", &Limits::default()),
-            Err(PickleError::BadArgument { .. })
-        ));
-        assert!(matches!(
-            decode(b"\x8b\x00\x00\x10\x00", &Limits::default()),
-            Err(PickleError::BadArgument { .. })
-        ));
+        assert!(matches!(decode(b"T\xff\xff\xff\xff.", &Limits::default()), Err(PickleError::BadArgument { .. })));
+        assert!(matches!(decode(b"\x8b\x00\x00\x10\x00", &Limits::default()), Err(PickleError::BadArgument { .. })));
     }
 
     #[test]
     fn deep_marks_are_refused_quickly() {
         let f = vec![b'('; 100_000];
-        assert!(matches!(
-            decode(&f, &Limits::default()),
-            Err(PickleError::TooDeep { max: 64, .. })
-        ));
+        assert!(matches!(decode(&f, &Limits::default()), Err(PickleError::TooDeep { max: 64, .. })));
     }
 
     #[test]
@@ -1669,10 +1488,7 @@ K\x07K\x01K\x02\x86\x86X\x01\x00\x00\x00c]q\x01(K\x03X\x03\x00\x00\x004.5e\x86e.
         let mut f = vec![b']'; 100_000];
         f.extend(std::iter::repeat_n(b'a', 99_999));
         f.push(b'.');
-        assert!(matches!(
-            decode(&f, &Limits::default()),
-            Err(PickleError::ValueTooDeep { .. })
-        ));
+        assert!(matches!(decode(&f, &Limits::default()), Err(PickleError::ValueTooDeep { .. })));
         let (pts, bad) = points(&f).unwrap();
         assert!(pts.is_empty());
         assert_eq!(bad.len(), 1);
@@ -1680,10 +1496,7 @@ K\x07K\x01K\x02\x86\x86X\x01\x00\x00\x00c]q\x01(K\x03X\x03\x00\x00\x004.5e\x86e.
 
     #[test]
     fn list_containing_itself_is_refused() {
-        assert!(matches!(
-            decode(b"]q\x00h\x00a.", &Limits::default()),
-            Err(PickleError::Recursive { offset: 0 })
-        ));
+        assert!(matches!(decode(b"]q\x00h\x00a.", &Limits::default()), Err(PickleError::Recursive { offset: 0 })));
         // For points, the self-containing entry is just a bad entry.
         let (pts, bad) = points(b"]q\x00h\x00a.").unwrap();
         assert!(pts.is_empty() && bad.len() == 1);
@@ -1704,10 +1517,7 @@ K\x07K\x01K\x02\x86\x86X\x01\x00\x00\x00c]q\x01(K\x03X\x03\x00\x00\x004.5e\x86e.
         }
         f.push(b'.');
         let start = std::time::Instant::now();
-        assert!(matches!(
-            decode(&f, &Limits::default()),
-            Err(PickleError::TooManyValues { .. })
-        ));
+        assert!(matches!(decode(&f, &Limits::default()), Err(PickleError::TooManyValues { .. })));
         let (pts, bad) = points(&f).unwrap();
         assert!(pts.is_empty() && bad.len() == 1000);
         assert!(start.elapsed() < std::time::Duration::from_secs(2));
@@ -1715,79 +1525,33 @@ K\x07K\x01K\x02\x86\x86X\x01\x00\x00\x00c]q\x01(K\x03X\x03\x00\x00\x004.5e\x86e.
 
     #[test]
     fn frames_over_the_limit_are_refused() {
-        let limits = Limits {
-            max_frame_len: 4,
-            ..Limits::default()
-        };
-        assert!(matches!(
-            decode(b"K\x01K\x02.", &limits),
-            Err(PickleError::FrameTooLarge { len: 5, max: 4 })
-        ));
-        assert_eq!(
-            check_frame_len(5, &limits),
-            Err(PickleError::FrameTooLarge { len: 5, max: 4 })
-        );
-        assert_eq!(
-            check_frame_len(read_frame_len([0, 0, 0, 4]), &limits),
-            Ok(4)
-        );
+        let limits = Limits { max_frame_len: 4, ..Limits::default() };
+        assert!(matches!(decode(b"K\x01K\x02.", &limits), Err(PickleError::FrameTooLarge { len: 5, max: 4 })));
+        assert_eq!(check_frame_len(5, &limits), Err(PickleError::FrameTooLarge { len: 5, max: 4 }));
+        assert_eq!(check_frame_len(read_frame_len([0, 0, 0, 4]), &limits), Ok(4));
     }
 
     #[test]
     fn stack_and_mark_misuse_is_an_error() {
-        assert!(matches!(
-            decode(b"a.", &Limits::default()),
-            Err(PickleError::StackUnderflow { .. })
-        ));
-        assert!(matches!(
-            decode(b"(.", &Limits::default()),
-            Err(PickleError::StackUnderflow { .. })
-        ));
-        assert!(matches!(
-            decode(b"e.", &Limits::default()),
-            Err(PickleError::NoMark { .. })
-        ));
-        assert!(matches!(
-            decode(b"K\x01(e.", &Limits::default()),
-            Err(PickleError::WrongTarget { .. })
-        ));
-        assert!(matches!(
-            decode(b"}(K\x01u.", &Limits::default()),
-            Err(PickleError::BadArgument { .. })
-        ));
-        assert!(matches!(
-            decode(b"h\x05.", &Limits::default()),
-            Err(PickleError::MemoMissing { key: 5, .. })
-        ));
-        assert!(matches!(
-            decode(b"", &Limits::default()),
-            Err(PickleError::MissingStop { offset: 0 })
-        ));
-        assert!(matches!(
-            decode(b"\x80\x06N.", &Limits::default()),
-            Err(PickleError::BadArgument { .. })
-        ));
+        assert!(matches!(decode(b"a.", &Limits::default()), Err(PickleError::StackUnderflow { .. })));
+        assert!(matches!(decode(b"(.", &Limits::default()), Err(PickleError::StackUnderflow { .. })));
+        assert!(matches!(decode(b"e.", &Limits::default()), Err(PickleError::NoMark { .. })));
+        assert!(matches!(decode(b"K\x01(e.", &Limits::default()), Err(PickleError::WrongTarget { .. })));
+        assert!(matches!(decode(b"}(K\x01u.", &Limits::default()), Err(PickleError::BadArgument { .. })));
+        assert!(matches!(decode(b"h\x05.", &Limits::default()), Err(PickleError::MemoMissing { key: 5, .. })));
+        assert!(matches!(decode(b"", &Limits::default()), Err(PickleError::MissingStop { offset: 0 })));
+        assert!(matches!(decode(b"\x80\x06N.", &Limits::default()), Err(PickleError::BadArgument { .. })));
         // Python: POP with nothing above the mark discards the mark.
         assert_eq!(decode(b"(0N.", &Limits::default()).unwrap(), Value::None);
     }
 
     #[test]
     fn sparse_and_text_memo_keys_work() {
-        let v = decode(
-            b"K\x07r\x00\x00\x01\x000j\x00\x00\x01\x00.",
-            &Limits::default(),
-        )
-        .unwrap();
+        let v = decode(b"K\x07r\x00\x00\x01\x000j\x00\x00\x01\x00.", &Limits::default()).unwrap();
         assert_eq!(v, Value::Int(7));
-        assert_eq!(
-            decode(b"K\x07p12\n0g12\n.", &Limits::default()).unwrap(),
-            Value::Int(7)
-        );
+        assert_eq!(decode(b"K\x07p12\n0g12\n.", &Limits::default()).unwrap(), Value::Int(7));
         // MEMOIZE uses the number of distinct keys so far.
-        assert_eq!(
-            decode(b"K\x07q\x05K\x08\x940h\x01.", &Limits::default()).unwrap(),
-            Value::Int(8)
-        );
+        assert_eq!(decode(b"K\x07q\x05K\x08\x940h\x01.", &Limits::default()).unwrap(), Value::Int(8));
     }
 
     #[test]
@@ -1803,10 +1567,7 @@ K\x07K\x01K\x02\x86\x86X\x01\x00\x00\x00c]q\x01(K\x03X\x03\x00\x00\x004.5e\x86e.
         // (2**53 + 1) * 2**20 + 1 is above the tie: rounds up.
         let n: BigInt = "9444732965739291475969".parse().unwrap();
         assert_eq!(n.to_f64(), 9444732965739292524544.0);
-        assert_eq!(
-            BigInt::from_le_twos_complement(&[0xff, 0xff]).to_i64(),
-            Some(-1)
-        );
+        assert_eq!(BigInt::from_le_twos_complement(&[0xff, 0xff]).to_i64(), Some(-1));
         assert_eq!(BigInt::from_le_twos_complement(&[]).to_string(), "0");
         assert!("1".repeat(1000).parse::<BigInt>().is_err());
     }

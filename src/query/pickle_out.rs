@@ -152,10 +152,8 @@ fn write_value(value: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), Enc
                 Ok(n) => out.extend_from_slice(&[0x8a, n]),
                 Err(_) => {
                     out.push(0x8b);
-                    let n = i32::try_from(bytes.len()).map_err(|_| EncodeError::TooLong {
-                        what: "integer",
-                        len: bytes.len(),
-                    })?;
+                    let n = i32::try_from(bytes.len())
+                        .map_err(|_| EncodeError::TooLong { what: "integer", len: bytes.len() })?;
                     out.extend_from_slice(&n.to_le_bytes());
                 }
             }
@@ -216,9 +214,7 @@ fn write_value(value: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), Enc
 
 fn deeper(depth: usize) -> Result<usize, EncodeError> {
     if depth >= MAX_ENCODE_DEPTH {
-        Err(EncodeError::TooDeep {
-            max: MAX_ENCODE_DEPTH,
-        })
+        Err(EncodeError::TooDeep { max: MAX_ENCODE_DEPTH })
     } else {
         Ok(depth + 1)
     }
@@ -239,10 +235,7 @@ mod tests {
                 x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
             }
             (Value::Dict(x), Value::Dict(y)) => {
-                x.len() == y.len()
-                    && x.iter()
-                        .zip(y)
-                        .all(|((ka, va), (kb, vb))| same(ka, kb) && same(va, vb))
+                x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| same(ka, kb) && same(va, vb))
             }
             _ => a == b,
         }
@@ -267,10 +260,7 @@ mod tests {
             ]),
         )]);
         assert_eq!(v, want);
-        assert_eq!(
-            encode_datapoints(&[]),
-            b"\x80\x02}X\x0a\x00\x00\x00datapoints]s.".to_vec()
-        );
+        assert_eq!(encode_datapoints(&[]), b"\x80\x02}X\x0a\x00\x00\x00datapoints]s.".to_vec());
     }
 
     #[test]
@@ -279,13 +269,7 @@ mod tests {
         let out = encode_datapoints_by_metric([("a.b", &a[..]), ("c", &[][..])]).unwrap();
         let v = decode(&out, &Limits::default()).unwrap();
         let inner = v.get("datapointsByMetric").unwrap();
-        assert_eq!(
-            inner.get("a.b"),
-            Some(&Value::List(vec![Value::Tuple(vec![
-                Value::Int(10),
-                Value::Float(1.0)
-            ])]))
-        );
+        assert_eq!(inner.get("a.b"), Some(&Value::List(vec![Value::Tuple(vec![Value::Int(10), Value::Float(1.0)])])));
         assert_eq!(inner.get("c"), Some(&Value::List(vec![])));
     }
 
@@ -294,10 +278,7 @@ mod tests {
         assert_eq!(encoded(&Value::Int(5)), b"\x80\x02K\x05.");
         assert_eq!(encoded(&Value::Int(300)), b"\x80\x02M\x2c\x01.");
         assert_eq!(encoded(&Value::Int(-1)), b"\x80\x02J\xff\xff\xff\xff.");
-        assert_eq!(
-            encoded(&Value::Int(1 << 40)),
-            b"\x80\x02\x8a\x06\x00\x00\x00\x00\x00\x01."
-        );
+        assert_eq!(encoded(&Value::Int(1 << 40)), b"\x80\x02\x8a\x06\x00\x00\x00\x00\x00\x01.");
     }
 
     #[test]
@@ -307,12 +288,7 @@ mod tests {
             v = Value::List(vec![v]);
         }
         let mut out = Vec::new();
-        assert_eq!(
-            encode(&v, &mut out),
-            Err(EncodeError::TooDeep {
-                max: MAX_ENCODE_DEPTH
-            })
-        );
+        assert_eq!(encode(&v, &mut out), Err(EncodeError::TooDeep { max: MAX_ENCODE_DEPTH }));
     }
 
     fn leaf() -> impl Strategy<Value = Value> {
@@ -338,8 +314,7 @@ mod tests {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::List),
                 proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Tuple),
-                proptest::collection::vec((".{0,8}".prop_map(|s| Value::str(&s)), inner), 0..6)
-                    .prop_map(Value::Dict),
+                proptest::collection::vec((".{0,8}".prop_map(|s| Value::str(&s)), inner), 0..6).prop_map(Value::Dict),
             ]
         })
     }

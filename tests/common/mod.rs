@@ -80,7 +80,7 @@ impl Publisher {
     }
 
     /// Publish many messages, then wait for all confirms.
-    pub fn publish_all<'a>(&self, msgs: impl IntoIterator<Item = (String, Vec<u8>)>) {
+    pub fn publish_all(&self, msgs: impl IntoIterator<Item = (String, Vec<u8>)>) {
         let confirms = self.channel.listen_for_publisher_confirms().unwrap();
         let mut n = 0u64;
         for (key, body) in msgs {
