@@ -267,3 +267,6 @@ fn decode_point(bytes: &[u8]) -> (u32, f64) {
     value.copy_from_slice(&bytes[4..12]);
     (u32::from_be_bytes(interval), f64::from_be_bytes(value))
 }
+
+#[cfg(test)]
+mod tests;
