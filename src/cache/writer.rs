@@ -485,7 +485,8 @@ impl Writer {
 
 fn classify(e: WhisperError) -> WriteFailure {
     match e {
-        WhisperError::Io { .. } => WriteFailure::Retry(e),
+        // AlreadyExists: another process created the file first; the retry opens it.
+        WhisperError::Io { .. } | WhisperError::AlreadyExists { .. } => WriteFailure::Retry(e),
         other => WriteFailure::Reject(other),
     }
 }
