@@ -26,6 +26,9 @@ ensure_rabbitmq() {
     # The port opens before the broker accepts logins; wait for the app itself.
     for _ in $(seq 1 60); do rabbitmqctl -q await_startup >/dev/null 2>&1 && break; sleep 1; done
   fi
+  # The consistent-hash exchange (cluster partitioning by hash) is a plugin shipped with the broker.
+  rabbitmq-plugins list -e 2>/dev/null | grep -q rabbitmq_consistent_hash_exchange ||
+    rabbitmq-plugins enable rabbitmq_consistent_hash_exchange >/dev/null
 }
 
 ensure_cargo() {

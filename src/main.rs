@@ -11,6 +11,9 @@ struct Cli {
 enum Command {
     /// Run the carbon-cache: consume from RabbitMQ, write whisper files.
     Cache(warren::cli::cache::CacheArgs),
+    /// Plan a cluster: how metrics spread over instances by bind patterns or consistent hash.
+    #[command(subcommand)]
+    Cluster(warren::cli::cluster::ClusterCmd),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -20,5 +23,6 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Cache(a) => warren::cli::cache::run(a),
+        Command::Cluster(c) => warren::cli::cluster::run(c),
     }
 }

@@ -1,3 +1,4 @@
 //! Command-line front ends (clap); anyhow lives here and nowhere below.
 
 pub mod cache;
+pub mod cluster;

@@ -116,9 +116,105 @@ pub fn topic_matches(pattern: &str, key: &str) -> bool {
     m[0][0]
 }
 
+/// How a set of metric names spreads over instances that bind topic patterns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PatternPlan {
+    /// Metrics routed to each instance, in the order the instances were given.
+    pub per_instance: Vec<u64>,
+    /// Metrics no instance binds (the broker drops them).
+    pub unrouted: u64,
+    /// Metrics routed to more than one instance (replicated).
+    pub replicated: u64,
+}
+
+/// Route every name through every instance's patterns as the broker would.
+pub fn plan_patterns<'a>(instances: &[Vec<String>], names: impl IntoIterator<Item = &'a str>) -> PatternPlan {
+    let mut plan = PatternPlan { per_instance: vec![0; instances.len()], ..PatternPlan::default() };
+    for name in names {
+        let mut hits = 0;
+        for (i, patterns) in instances.iter().enumerate() {
+            if patterns.iter().any(|p| topic_matches(p, name)) {
+                plan.per_instance[i] += 1;
+                hits += 1;
+            }
+        }
+        match hits {
+            0 => plan.unrouted += 1,
+            1 => {}
+            _ => plan.replicated += 1,
+        }
+    }
+    plan
+}
+
+/// Ask the real broker how an `x-consistent-hash` exchange spreads `names` over queues bound with `weights`:
+/// declares a temporary hash exchange and one temporary queue per weight, publishes each name as a routing key
+/// (empty body), counts each queue's messages, and deletes everything. Exact, because the broker's own hash
+/// decides. Needs the rabbitmq_consistent_hash_exchange plugin.
+pub fn probe_hash_spread<'a>(
+    url: &str,
+    weights: &[u32],
+    names: impl IntoIterator<Item = &'a str>,
+) -> amiquip::Result<Vec<u64>> {
+    use amiquip::{AmqpProperties, Connection, Publish, QueueDeleteOptions};
+    let mut conn = Connection::insecure_open(url)?;
+    let channel = conn.open_channel(None)?;
+    let tag = format!(
+        "warren.plan.{}.{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    );
+    let ex = channel.exchange_declare(
+        ExchangeType::Custom("x-consistent-hash".into()),
+        tag.as_str(),
+        ExchangeDeclareOptions { auto_delete: true, ..ExchangeDeclareOptions::default() },
+    )?;
+    let mut queues = Vec::new();
+    for (i, w) in weights.iter().enumerate() {
+        let q = channel.queue_declare(format!("{tag}.{i}"), QueueDeclareOptions::default())?;
+        q.bind(&ex, w.to_string(), FieldTable::new())?;
+        queues.push(q.name().to_string());
+    }
+    channel.enable_publisher_confirms()?;
+    let confirms = channel.listen_for_publisher_confirms()?;
+    let mut sent = 0u64;
+    for name in names {
+        ex.publish(Publish::with_properties(b"", name, AmqpProperties::default()))?;
+        sent += 1;
+    }
+    let mut confirmed = 0u64;
+    while confirmed < sent {
+        match confirms.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(amiquip::Confirm::Ack(p)) | Ok(amiquip::Confirm::Nack(p)) => {
+                confirmed = if p.multiple { p.delivery_tag } else { confirmed.max(p.delivery_tag) }
+            }
+            Err(_) => break,
+        }
+    }
+    let mut counts = Vec::new();
+    for q in &queues {
+        counts.push(u64::from(channel.queue_declare_passive(q.as_str())?.declared_message_count().unwrap_or(0)));
+    }
+    for q in queues {
+        channel.queue_delete(q, QueueDeleteOptions::default())?;
+    }
+    channel.exchange_delete(tag, false)?;
+    let _ = conn.close();
+    Ok(counts)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::topic_matches;
+    use super::{plan_patterns, topic_matches};
+
+    #[test]
+    fn a_pattern_plan_counts_unrouted_and_replicated_metrics() {
+        let inst = vec![vec!["web.#".to_string()], vec!["db.#".to_string(), "web.*.cpu".to_string()]];
+        let names = ["web.a.cpu", "web.a.mem", "db.x", "other"];
+        let p = plan_patterns(&inst, names.iter().copied());
+        assert_eq!(p.per_instance, vec![2, 2]);
+        assert_eq!((p.unrouted, p.replicated), (1, 1));
+    }
 
     #[test]
     fn star_is_one_word_and_hash_is_zero_or_more() {

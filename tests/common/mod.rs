@@ -103,6 +103,14 @@ impl Publisher {
         }
     }
 
+    pub fn delete_queue(&self, queue: &str) -> amiquip::Result<u32> {
+        self.channel.queue_delete(queue, Default::default())
+    }
+
+    pub fn delete_exchange(&self, exchange: &str) -> amiquip::Result<()> {
+        self.channel.exchange_delete(exchange, false)
+    }
+
     pub fn delete(self, queue: &str) {
         let _ = self.channel.queue_delete(queue, Default::default());
         let _ = self.channel.exchange_delete(self.exchange.as_str(), false);

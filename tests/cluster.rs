@@ -1,0 +1,154 @@
+//! Scale-out without a relay: three warren instances on one broker, partitioned by bind patterns, then by the
+//! consistent-hash exchange, then replicated by overlapping bindings. Every point lands in exactly the expected
+//! instances' files.
+
+mod common;
+
+use common::*;
+use warren::cache::writer::FileRules;
+use warren::engine::Engine;
+use warren::whisper::{AggregationMethod, ArchiveSpec, OpenOptions, WhisperFile};
+
+/// Tiny files (60 s × 120), so tens of thousands of metrics cost little disk.
+struct SmallFiles;
+impl FileRules for SmallFiles {
+    fn archives(&self, _: &str) -> Vec<ArchiveSpec> {
+        vec![ArchiveSpec { seconds_per_point: 60, points: 120 }]
+    }
+    fn aggregation(&self, _: &str) -> (AggregationMethod, f32) {
+        (AggregationMethod::Average, 0.5)
+    }
+}
+
+fn value_of(i: usize) -> f64 {
+    i as f64 * 0.5 + 1.0
+}
+
+struct Node {
+    dir: tempfile::TempDir,
+    queue: String,
+    engine: Engine,
+}
+
+/// Start three instances on `ex`, each with its own queue and data dir; `hash` = consistent-hash exchange name.
+fn start_nodes(ex: &str, patterns: [&[&str]; 3], hash: Option<&str>) -> Vec<Node> {
+    patterns
+        .iter()
+        .map(|p| {
+            // tmpfs when there is one: tens of thousands of files are created and deleted per run, and
+            // metadata operations on a disk mounted with `discard` take milliseconds each.
+            let shm = std::path::Path::new("/dev/shm");
+            let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap();
+            let queue = unique("cluster-q");
+            let mut s = settings(dir.path(), BROKER, ex, &queue, p);
+            s.cache.max_creates_per_minute = 0;
+            s.amqp.workers = 1;
+            s.amqp.consistent_hash_exchange = hash.map(str::to_string);
+            let engine = Engine::start(&s, Box::new(SmallFiles)).unwrap();
+            Node { dir, queue, engine }
+        })
+        .collect()
+}
+
+/// Wait until every node's queue is declared (bindings in place), publish one point per metric, wait until all
+/// queues are drained and acked; returns, per metric, the nodes holding its file with the right value.
+fn run(nodes: &[Node], ex: &str, metrics: &[String]) -> Vec<Vec<usize>> {
+    assert!(wait_until(30, || nodes.iter().all(|n| n
+        .engine
+        .stats
+        .connects
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0)));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let t = now() / 60 * 60 - 120;
+    let t0 = std::time::Instant::now();
+    let publisher = Publisher::new(BROKER, ex, "", &[]);
+    publisher
+        .publish_all(metrics.iter().enumerate().map(|(i, m)| (m.clone(), format!("{} {t}", value_of(i)).into_bytes())));
+    eprintln!("published {} in {:?}", metrics.len(), t0.elapsed());
+    for n in nodes {
+        assert!(wait_until(120, || queue_counts("/", &n.queue) == (0, 0)), "{} drained", n.queue);
+    }
+    eprintln!("drained in {:?}", t0.elapsed());
+    let r = metrics
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            (0..nodes.len())
+                .filter(|&k| {
+                    let path = warren::metric::file_path(nodes[k].dir.path(), m);
+                    let Ok(f) = WhisperFile::open(&path, OpenOptions::default()) else { return false };
+                    let r = f.fetch(t as i64 - 60, Some(t as i64), now() as i64, None).unwrap().unwrap();
+                    r.values.contains(&Some(value_of(i)))
+                })
+                .collect()
+        })
+        .collect();
+    eprintln!("verified in {:?}", t0.elapsed());
+    r
+}
+
+fn stop(nodes: Vec<Node>, ex: &str) {
+    let p = Publisher::new(BROKER, ex, "", &[]);
+    for n in nodes {
+        n.engine.stop();
+        let _ = p.delete_queue(&n.queue);
+    }
+    p.delete("");
+}
+
+#[test]
+fn three_instances_partition_by_patterns_replicate_by_overlap_and_balance_by_hash() {
+    // 1. Partition by bind patterns.
+    let ex = unique("cluster-ex");
+    let nodes = start_nodes(&ex, [&["web.#"], &["db.#"], &["cache.#", "misc.*"]], None);
+    let kinds = ["web", "db", "cache", "misc"];
+    let metrics: Vec<String> = (0..1200).map(|i| format!("{}.h{i}.load", kinds[i % 4])).collect();
+    let holders = run(&nodes, &ex, &metrics);
+    for (i, h) in holders.iter().enumerate() {
+        let want = match i % 4 {
+            0 => vec![0],
+            1 => vec![1],
+            2 => vec![2],
+            _ => vec![], // misc.* is one word only: misc.hN.load is routed nowhere
+        };
+        assert_eq!(h, &want, "{}", metrics[i]);
+    }
+    stop(nodes, &ex);
+
+    // 2. Replication factor 2 by overlapping bindings.
+    let ex = unique("cluster-ex");
+    let nodes = start_nodes(&ex, [&["a.#", "b.#"], &["b.#", "c.#"], &["c.#", "a.#"]], None);
+    let metrics: Vec<String> = (0..900).map(|i| format!("{}.m{i}", ["a", "b", "c"][i % 3])).collect();
+    let holders = run(&nodes, &ex, &metrics);
+    for (i, h) in holders.iter().enumerate() {
+        let want = match i % 3 {
+            0 => vec![0, 2],
+            1 => vec![0, 1],
+            _ => vec![1, 2],
+        };
+        assert_eq!(h, &want, "{}", metrics[i]);
+    }
+    stop(nodes, &ex);
+
+    // 3. Consistent hash over 30k metrics, equal weights: each metric in exactly one instance, balance ±15 %.
+    let ex = unique("cluster-ex");
+    let hash_ex = unique("cluster-hash");
+    let nodes = start_nodes(&ex, [&["#"], &["#"], &["#"]], Some(&hash_ex));
+    let metrics: Vec<String> = (0..30_000).map(|i| format!("servers.host{i:05}.cpu")).collect();
+    let holders = run(&nodes, &ex, &metrics);
+    let mut per_node = [0usize; 3];
+    for (i, h) in holders.iter().enumerate() {
+        assert_eq!(h.len(), 1, "{} is in exactly one instance: {h:?}", metrics[i]);
+        per_node[h[0]] += 1;
+    }
+    for n in per_node {
+        let dev = (n as f64 - 10_000.0).abs() / 10_000.0;
+        assert!(dev <= 0.15, "hash balance {per_node:?}");
+    }
+    println!("consistent-hash balance over 30000 metrics: {per_node:?}");
+    stop(nodes, &ex);
+    let p = Publisher::new(BROKER, &ex, "", &[]);
+    let _ = p.delete_exchange(&hash_ex);
+    p.delete("");
+}
