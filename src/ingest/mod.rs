@@ -5,4 +5,5 @@ pub mod amqp;
 pub mod batch;
 pub mod line;
 pub mod parse;
+pub mod pickle;
 pub mod ring;

@@ -1,0 +1,1842 @@
+//! Safe pickle decoding for the pickle receiver (port 2004) and CarbonLink requests (port 7002).
+//!
+//! This module owns a small, handwritten pickle virtual machine that understands exactly the opcodes needed for
+//! plain data — `None`, booleans, integers, floats, strings, bytes, lists, tuples and dicts, with the memo — in
+//! protocols 0 to 5. Every opcode that can name, build or call a Python object (`GLOBAL`, `STACK_GLOBAL`, `REDUCE`,
+//! `BUILD`, `INST`, `OBJ`, `NEWOBJ`, `PERSID`, `EXT*`, sets, out-of-band buffers, …) and every unknown byte is
+//! refused with a [`PickleError`] naming the opcode and its offset. It never touches sockets, the cache or files:
+//! callers hand it one complete frame (the bytes after the 4-byte length prefix).
+//!
+//! Safety properties, for any input bytes: no panic; no allocation driven by a length field before that length
+//! has been checked against the bytes that remain; memory proportional to the frame length (memo references are
+//! shared, not copied, while decoding); [`decode`] refuses values whose expansion of shared references would
+//! exceed [`Limits::value_budget`], and nesting deeper than [`Limits::max_depth`].
+//!
+//! Two entry points: [`decode`] gives a generic [`Value`] (CarbonLink requests), [`decode_points`] walks a list of
+//! `(name, (timestamp, value))` entries straight out of the VM's arena without building values (the receiver's hot
+//! path). A [`Decoder`] keeps its scratch buffers between frames so a connection allocates only while it warms up.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+/// Default largest accepted frame, in bytes (1 MiB), as carbon's pickle receiver (`MAX_LENGTH = 2 ** 20`).
+pub const MAX_FRAME_LEN: usize = 1 << 20;
+
+/// Default deepest nesting, in levels, of open `MARK`s while decoding and of containers in a decoded [`Value`].
+pub const MAX_DEPTH: usize = 64;
+
+/// Default number of decoded values allowed per input byte by [`decode`] (see [`Limits::value_budget`]).
+pub const VALUES_PER_INPUT_BYTE: usize = 2;
+
+/// Values [`decode`] always allows, whatever the frame length, so tiny frames with some sharing still decode.
+pub const MIN_VALUE_BUDGET: usize = 4096;
+
+/// Longest integer accepted, in bytes of two's complement (2048 bits; Python's `float()` overflows far earlier).
+pub const MAX_INT_BYTES: usize = 256;
+
+/// Highest pickle protocol number accepted in a `PROTO` opcode (Python 3.8+ writes at most 5).
+pub const MAX_PROTOCOL: u8 = 5;
+
+/// Bounds applied to one frame. Construct with [`Limits::default`] (the receiver's bounds) and adjust fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest frame accepted, in bytes; longer frames fail with [`PickleError::FrameTooLarge`] before decoding.
+    pub max_frame_len: usize,
+    /// Deepest nesting accepted, in levels (open `MARK`s, and containers inside containers for [`decode`]).
+    pub max_depth: usize,
+    /// Expansion factor for [`decode`]: see [`Limits::value_budget`].
+    pub values_per_input_byte: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_len: MAX_FRAME_LEN,
+            max_depth: MAX_DEPTH,
+            values_per_input_byte: VALUES_PER_INPUT_BYTE,
+        }
+    }
+}
+
+impl Limits {
+    /// Most values (scalars and containers, counting every reference to a shared one) that [`decode`] builds
+    /// from a frame of `input_len` bytes: `MIN_VALUE_BUDGET + values_per_input_byte * input_len`. This is what
+    /// bounds "memo bombs" (one list referenced a thousand times in a list referenced a thousand times …).
+    pub fn value_budget(&self, input_len: usize) -> usize {
+        MIN_VALUE_BUDGET.saturating_add(self.values_per_input_byte.saturating_mul(input_len))
+    }
+}
+
+/// Reads a frame's 4-byte big-endian length prefix (the framing of ports 2004 and 7002).
+pub fn read_frame_len(hdr: [u8; 4]) -> u32 {
+    u32::from_be_bytes(hdr)
+}
+
+/// Checks a frame length read by [`read_frame_len`] against `limits.max_frame_len` before the caller allocates a
+/// buffer for it. Returns the length as `usize`, or [`PickleError::FrameTooLarge`].
+pub fn check_frame_len(len: u32, limits: &Limits) -> Result<usize, PickleError> {
+    match usize::try_from(len) {
+        Ok(n) if n <= limits.max_frame_len => Ok(n),
+        _ => Err(PickleError::FrameTooLarge {
+            len: u64::from(len),
+            max: limits.max_frame_len,
+        }),
+    }
+}
+
+/// A pickle opcode byte, displayed as its `pickletools` name and hex code, e.g. `GLOBAL (0x63)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Op(pub u8);
+
+impl Op {
+    /// The opcode's name as `pickletools` spells it, or `None` for a byte that is no pickle opcode.
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self.0 {
+            b'(' => "MARK",
+            b'.' => "STOP",
+            b'0' => "POP",
+            b'1' => "POP_MARK",
+            b'2' => "DUP",
+            b'F' => "FLOAT",
+            b'I' => "INT",
+            b'J' => "BININT",
+            b'K' => "BININT1",
+            b'L' => "LONG",
+            b'M' => "BININT2",
+            b'N' => "NONE",
+            b'P' => "PERSID",
+            b'Q' => "BINPERSID",
+            b'R' => "REDUCE",
+            b'S' => "STRING",
+            b'T' => "BINSTRING",
+            b'U' => "SHORT_BINSTRING",
+            b'V' => "UNICODE",
+            b'X' => "BINUNICODE",
+            b'a' => "APPEND",
+            b'b' => "BUILD",
+            b'c' => "GLOBAL",
+            b'd' => "DICT",
+            b'}' => "EMPTY_DICT",
+            b'e' => "APPENDS",
+            b'g' => "GET",
+            b'h' => "BINGET",
+            b'i' => "INST",
+            b'j' => "LONG_BINGET",
+            b'l' => "LIST",
+            b']' => "EMPTY_LIST",
+            b'o' => "OBJ",
+            b'p' => "PUT",
+            b'q' => "BINPUT",
+            b'r' => "LONG_BINPUT",
+            b's' => "SETITEM",
+            b't' => "TUPLE",
+            b')' => "EMPTY_TUPLE",
+            b'u' => "SETITEMS",
+            b'G' => "BINFLOAT",
+            b'B' => "BINBYTES",
+            b'C' => "SHORT_BINBYTES",
+            0x80 => "PROTO",
+            0x81 => "NEWOBJ",
+            0x82 => "EXT1",
+            0x83 => "EXT2",
+            0x84 => "EXT4",
+            0x85 => "TUPLE1",
+            0x86 => "TUPLE2",
+            0x87 => "TUPLE3",
+            0x88 => "NEWTRUE",
+            0x89 => "NEWFALSE",
+            0x8a => "LONG1",
+            0x8b => "LONG4",
+            0x8c => "SHORT_BINUNICODE",
+            0x8d => "BINUNICODE8",
+            0x8e => "BINBYTES8",
+            0x8f => "EMPTY_SET",
+            0x90 => "ADDITEMS",
+            0x91 => "FROZENSET",
+            0x92 => "NEWOBJ_EX",
+            0x93 => "STACK_GLOBAL",
+            0x94 => "MEMOIZE",
+            0x95 => "FRAME",
+            0x96 => "BYTEARRAY8",
+            0x97 => "NEXT_BUFFER",
+            0x98 => "READONLY_BUFFER",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => write!(f, "{name} (0x{:02x})", self.0),
+            None => write!(f, "0x{:02x} (unknown)", self.0),
+        }
+    }
+}
+
+/// Why a frame was refused. Offsets are byte offsets of the opcode inside the frame (0 = first byte after the
+/// length prefix). A refused frame yields no value and no points.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum PickleError {
+    /// The frame is longer than [`Limits::max_frame_len`].
+    #[error("pickle frame of {len} bytes exceeds the limit of {max} bytes")]
+    FrameTooLarge {
+        /// Declared or actual frame length, in bytes.
+        len: u64,
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// An opcode outside the plain-data subset (or an unknown byte).
+    #[error("pickle opcode {op} at offset {offset} is not allowed")]
+    Forbidden {
+        /// The refused opcode.
+        op: Op,
+        /// Its offset in the frame.
+        offset: usize,
+    },
+    /// An opcode's fixed or declared-length argument runs past the end of the frame.
+    #[error("pickle opcode {op} at offset {offset} needs {needed} bytes of argument but only {remaining} remain")]
+    Truncated {
+        /// The opcode whose argument is cut.
+        op: Op,
+        /// Its offset in the frame.
+        offset: usize,
+        /// Bytes the argument needs (may be a hostile declared length).
+        needed: u64,
+        /// Bytes left in the frame after the opcode (and its length field).
+        remaining: usize,
+    },
+    /// A protocol-0 text argument has no terminating newline.
+    #[error("pickle opcode {op} at offset {offset} has no newline-terminated argument")]
+    UnterminatedLine {
+        /// The opcode.
+        op: Op,
+        /// Its offset in the frame.
+        offset: usize,
+    },
+    /// The frame ends without a `STOP` opcode.
+    #[error("pickle ends at offset {offset} without STOP")]
+    MissingStop {
+        /// The frame length.
+        offset: usize,
+    },
+    /// An opcode needs more values than the stack holds above the innermost `MARK`.
+    #[error("pickle opcode {op} at offset {offset} finds too few values on the stack")]
+    StackUnderflow {
+        /// The opcode.
+        op: Op,
+        /// Its offset in the frame.
+        offset: usize,
+    },
+    /// An opcode needs an open `MARK` and there is none.
+    #[error("pickle opcode {op} at offset {offset} needs a MARK but none is open")]
+    NoMark {
+        /// The opcode.
+        op: Op,
+        /// Its offset in the frame.
+        offset: usize,
+    },
+    /// More nested `MARK`s than [`Limits::max_depth`].
+    #[error("pickle opcode {op} at offset {offset} nests deeper than {max} levels")]
+    TooDeep {
+        /// The opcode.
+        op: Op,
+        /// Its offset in the frame.
+        offset: usize,
+        /// The depth limit.
+        max: usize,
+    },
+    /// An opcode's argument is malformed (bad number text, negative length, unsupported protocol, …).
+    #[error("pickle opcode {op} at offset {offset} has an invalid argument: {reason}")]
+    BadArgument {
+        /// The opcode.
+        op: Op,
+        /// Its offset in the frame.
+        offset: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// `APPEND`/`APPENDS` on something that is not a list, or `SETITEM`/`SETITEMS` on a non-dict.
+    #[error("pickle opcode {op} at offset {offset} needs a {expected} below its arguments")]
+    WrongTarget {
+        /// The opcode.
+        op: Op,
+        /// Its offset in the frame.
+        offset: usize,
+        /// `"list"` or `"dict"`.
+        expected: &'static str,
+    },
+    /// A memo read (`GET`, `BINGET`, `LONG_BINGET`) of a key never stored.
+    #[error("pickle opcode {op} at offset {offset} reads memo key {key}, which was never stored")]
+    MemoMissing {
+        /// The opcode.
+        op: Op,
+        /// Its offset in the frame.
+        offset: usize,
+        /// The missing key.
+        key: u64,
+    },
+    /// A text string is not valid UTF-8 (only reported by [`decode`]; [`decode_points`] hands names over as bytes).
+    #[error("pickle string created at offset {offset} is not valid UTF-8")]
+    InvalidUtf8 {
+        /// Offset of the opcode that created the string.
+        offset: usize,
+    },
+    /// A container contains itself (Python can pickle that; plain values cannot hold it).
+    #[error("pickle container created at offset {offset} contains itself")]
+    Recursive {
+        /// Offset of the opcode that created the container.
+        offset: usize,
+    },
+    /// A container sits deeper than [`Limits::max_depth`] in the decoded value.
+    #[error("pickle container created at offset {offset} is nested deeper than {max} levels")]
+    ValueTooDeep {
+        /// Offset of the opcode that created the container.
+        offset: usize,
+        /// The depth limit.
+        max: usize,
+    },
+    /// The decoded value would hold more values than [`Limits::value_budget`] allows.
+    #[error("pickle expands to more than {max} values")]
+    TooManyValues {
+        /// The budget for this frame.
+        max: usize,
+    },
+    /// [`decode_points`] found a top-level value that is not a list or tuple.
+    #[error("pickle value returned by STOP at offset {offset} is not a list or tuple of points")]
+    NotASequence {
+        /// Offset of the `STOP` opcode.
+        offset: usize,
+    },
+}
+
+/// An arbitrary-size integer as Python's `LONG1`/`LONG4` carry it: little-endian two's complement, minimal length.
+/// Only integers outside `i64` become a `BigInt` in a decoded [`Value`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BigInt {
+    le: Box<[u8]>,
+}
+
+impl BigInt {
+    /// Builds from little-endian two's complement bytes (empty means zero); redundant sign bytes are dropped.
+    pub fn from_le_twos_complement(bytes: &[u8]) -> BigInt {
+        let mut n = bytes.len();
+        while n > 1 {
+            let (last, prev) = (bytes[n - 1], bytes[n - 2]);
+            if (last == 0x00 && prev & 0x80 == 0) || (last == 0xff && prev & 0x80 != 0) {
+                n -= 1;
+            } else {
+                break;
+            }
+        }
+        let le: Box<[u8]> = if n == 0 {
+            Box::new([0])
+        } else {
+            bytes[..n].into()
+        };
+        BigInt { le }
+    }
+
+    /// The minimal little-endian two's complement bytes (at least one byte).
+    pub fn as_le_twos_complement(&self) -> &[u8] {
+        &self.le
+    }
+
+    /// True if the integer is below zero.
+    pub fn is_negative(&self) -> bool {
+        self.le.last().is_some_and(|b| b & 0x80 != 0)
+    }
+
+    /// The value as `i64` if it fits.
+    pub fn to_i64(&self) -> Option<i64> {
+        if self.le.len() > 8 {
+            return None;
+        }
+        let fill = if self.is_negative() { 0xff } else { 0 };
+        let mut buf = [fill; 8];
+        buf[..self.le.len()].copy_from_slice(&self.le);
+        Some(i64::from_le_bytes(buf))
+    }
+
+    /// Magnitude as unsigned little-endian bytes.
+    fn magnitude(&self) -> Vec<u8> {
+        let mut mag = self.le.to_vec();
+        if self.is_negative() {
+            // Two's complement negation: invert, add one.
+            let mut carry = true;
+            for b in &mut mag {
+                *b = !*b;
+                if carry {
+                    let (v, c) = b.overflowing_add(1);
+                    *b = v;
+                    carry = c;
+                }
+            }
+        }
+        mag
+    }
+
+    /// The nearest `f64` (round half to even, as Python's `float(int)`), or ±infinity when beyond `f64::MAX`
+    /// (where Python raises `OverflowError`).
+    pub fn to_f64(&self) -> f64 {
+        let mag = self.magnitude();
+        let sign = if self.is_negative() { -1.0 } else { 1.0 };
+        let bits = match mag.iter().rposition(|&b| b != 0) {
+            None => return 0.0,
+            Some(i) => i * 8 + (8 - mag[i].leading_zeros() as usize),
+        };
+        let bit = |i: usize| mag[i / 8] >> (i % 8) & 1 == 1;
+        if bits <= 64 {
+            let mut v = 0u64;
+            for i in (0..bits).rev() {
+                v = v << 1 | u64::from(bit(i));
+            }
+            return sign * v as f64;
+        }
+        let shift = bits - 64;
+        if shift > 1023 {
+            return sign * f64::INFINITY;
+        }
+        let mut top = 0u64;
+        for i in (shift..bits).rev() {
+            top = top << 1 | u64::from(bit(i));
+        }
+        // A sticky bit far below the 53-bit rounding point keeps "exactly half" ties honest.
+        if (0..shift).any(bit) {
+            top |= 1;
+        }
+        sign * (top as f64) * 2f64.powi(shift as i32)
+    }
+}
+
+impl fmt::Display for BigInt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Magnitude as little-endian u32 limbs, then repeated division by 10^9.
+        let mag = self.magnitude();
+        let mut limbs: Vec<u32> = mag
+            .chunks(4)
+            .map(|c| {
+                let mut b = [0u8; 4];
+                b[..c.len()].copy_from_slice(c);
+                u32::from_le_bytes(b)
+            })
+            .collect();
+        let mut groups = Vec::new();
+        while limbs.iter().any(|&l| l != 0) {
+            let mut rem = 0u64;
+            for l in limbs.iter_mut().rev() {
+                let cur = rem << 32 | u64::from(*l);
+                *l = (cur / 1_000_000_000) as u32;
+                rem = cur % 1_000_000_000;
+            }
+            groups.push(rem as u32);
+        }
+        if self.is_negative() {
+            f.write_str("-")?;
+        }
+        match groups.split_last() {
+            None => f.write_str("0"),
+            Some((first, rest)) => {
+                write!(f, "{first}")?;
+                for g in rest.iter().rev() {
+                    write!(f, "{g:09}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Error from parsing a decimal integer with [`BigInt::from_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("not a decimal integer of at most {MAX_INT_BYTES} bytes")]
+pub struct ParseBigIntError;
+
+impl FromStr for BigInt {
+    type Err = ParseBigIntError;
+
+    /// Parses `[+-]digits` (no whitespace, no underscores), refusing more than [`MAX_INT_BYTES`] bytes of result.
+    fn from_str(s: &str) -> Result<BigInt, ParseBigIntError> {
+        let (neg, digits) = match s.as_bytes() {
+            [b'-', rest @ ..] => (true, rest),
+            [b'+', rest @ ..] => (false, rest),
+            rest => (false, rest),
+        };
+        // Each decimal digit adds < 3.33 bits; this bound keeps the quadratic loop below tiny.
+        if digits.is_empty()
+            || digits.len() > MAX_INT_BYTES * 5 / 2
+            || !digits.iter().all(u8::is_ascii_digit)
+        {
+            return Err(ParseBigIntError);
+        }
+        let mut mag: Vec<u8> = vec![0];
+        for &d in digits {
+            let mut carry = u32::from(d - b'0');
+            for b in &mut mag {
+                let v = u32::from(*b) * 10 + carry;
+                *b = v as u8;
+                carry = v >> 8;
+            }
+            if carry > 0 {
+                mag.push(carry as u8);
+            }
+        }
+        mag.push(0); // sign byte so the magnitude reads as non-negative
+        if neg {
+            let mut carry = true;
+            for b in &mut mag {
+                *b = !*b;
+                if carry {
+                    let (v, c) = b.overflowing_add(1);
+                    *b = v;
+                    carry = c;
+                }
+            }
+        }
+        let n = BigInt::from_le_twos_complement(&mag);
+        if n.le.len() > MAX_INT_BYTES {
+            return Err(ParseBigIntError);
+        }
+        Ok(n)
+    }
+}
+
+/// A decoded plain Python value. Integers that fit `i64` are always [`Value::Int`]; Python 2 `str` (opcodes
+/// `STRING`, `BINSTRING`, `SHORT_BINSTRING`) becomes [`Value::Str`] when it is valid UTF-8, else [`Value::Bytes`].
+/// Strings and bytes are reference-counted so that memo references to one string share its storage.
+/// [`Value::Dict`] keeps pairs in pickle order, duplicates included (see [`Value::get`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Python `None`.
+    None,
+    /// Python `bool`.
+    Bool(bool),
+    /// Python `int` within `i64`.
+    Int(i64),
+    /// Python `int` outside `i64`.
+    BigInt(BigInt),
+    /// Python `float`.
+    Float(f64),
+    /// Python 3 `str` (or Python 2 `unicode`).
+    Str(Arc<str>),
+    /// Python 3 `bytes` (or non-UTF-8 Python 2 `str`).
+    Bytes(Arc<[u8]>),
+    /// Python `list`.
+    List(Vec<Value>),
+    /// Python `tuple`.
+    Tuple(Vec<Value>),
+    /// Python `dict`, as (key, value) pairs in pickle order.
+    Dict(Vec<(Value, Value)>),
+}
+
+impl Value {
+    /// A [`Value::Str`] holding `s`.
+    pub fn str(s: &str) -> Value {
+        Value::Str(Arc::from(s))
+    }
+
+    /// The text of a [`Value::Str`].
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The items of a [`Value::List`] or [`Value::Tuple`].
+    pub fn as_items(&self) -> Option<&[Value]> {
+        match self {
+            Value::List(items) | Value::Tuple(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// A number as `f64` the way Python's `float()` converts `int`, `bool` and `float` (big integers beyond the
+    /// `f64` range give ±infinity); `None` for other values.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Bool(b) => Some(f64::from(u8::from(*b))),
+            Value::Int(i) => Some(*i as f64),
+            Value::BigInt(b) => Some(b.to_f64()),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// In a [`Value::Dict`], the value of the last pair whose key is the string `key` (Python keeps the last
+    /// assignment); `None` if absent or if `self` is not a dict.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Dict(pairs) => pairs
+                .iter()
+                .rev()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+/// What [`decode_points`] did with one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PointCounts {
+    /// Entries handed to the sink.
+    pub points: usize,
+    /// Entries of the wrong shape, skipped (each reported to the error callback).
+    pub bad_entries: usize,
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The VM. Values live in an arena while decoding: scalars inline in `Slot`, strings as `Atom`s (byte ranges of the
+// frame, or of `owned` for protocol-0 text that needed unescaping), containers as `Node`s whose children sit in
+// `children` as a linked list of contiguous segments. The memo and the stack hold `Slot`s, so a memo reference is a
+// copy of a small index and a list appended to after being memoized is seen mutated, as in Python.
+
+const NIL: usize = usize::MAX;
+
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Big(usize),
+    Atom(usize),
+    Node(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AtomKind {
+    Unicode,
+    Bytes,
+    Py2Str,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Atom {
+    kind: AtomKind,
+    offset: usize,
+    owned: bool,
+    start: usize,
+    len: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    List,
+    Tuple,
+    Dict,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    kind: Kind,
+    offset: usize,
+    len: usize,
+    first: usize,
+    last: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Seg {
+    start: usize,
+    len: usize,
+    next: usize,
+}
+
+/// Reusable decoding scratch space. Keeping one per connection avoids re-allocating arenas for every frame; its
+/// buffers keep the capacity of the largest frame seen (bounded by [`Limits::max_frame_len`]).
+#[derive(Debug, Default)]
+pub struct Decoder {
+    stack: Vec<Slot>,
+    marks: Vec<usize>,
+    memo: Vec<Slot>,
+    memo_sparse: HashMap<u64, Slot>,
+    memo_count: usize,
+    atoms: Vec<Atom>,
+    owned: Vec<u8>,
+    bigs: Vec<BigInt>,
+    nodes: Vec<Node>,
+    segs: Vec<Seg>,
+    children: Vec<Slot>,
+}
+
+/// Decodes one pickle frame into a [`Value`]. Bytes after `STOP` and values left below the result on the stack
+/// are ignored, as Python's `pickle.loads` does. Errors: see [`PickleError`]; never panics.
+pub fn decode(frame: &[u8], limits: &Limits) -> Result<Value, PickleError> {
+    Decoder::new().decode(frame, limits)
+}
+
+/// Decodes one pickle-receiver frame: a list (or tuple) of `(name, (timestamp, value))` entries, where either
+/// level may be a tuple or a list, the name is `str`, `bytes` or Python 2 `str`, and timestamp and value are
+/// `int`, `float`, `bool` or numeric text (as carbon's `float()` accepts them).
+///
+/// Calls `sink(name, timestamp, value)` for every well-formed entry, in order: `name` is the raw UTF-8 (or, for
+/// bytes, raw) name — not validated here, the metric-name rules do that — and both numbers are `f64` (seconds,
+/// and the value as sent; NaN is passed through for the caller to drop). Entries of the wrong shape are skipped
+/// and reported as `on_bad(entry_index, reason)`; the good ones are kept (carbon also skips them one by one).
+/// A frame-level error (bad opcode, truncation, a top level that is not a list …) yields no points at all.
+pub fn decode_points(
+    frame: &[u8],
+    limits: &Limits,
+    sink: &mut impl FnMut(&[u8], f64, f64),
+    on_bad: &mut impl FnMut(usize, &'static str),
+) -> Result<PointCounts, PickleError> {
+    Decoder::new().decode_points(frame, limits, sink, on_bad)
+}
+
+/// Reads exactly `n` bytes of argument at `*pos`, checking `n` against what remains first.
+fn take<'a>(
+    frame: &'a [u8],
+    pos: &mut usize,
+    n: u64,
+    op: Op,
+    offset: usize,
+) -> Result<&'a [u8], PickleError> {
+    let remaining = frame.len() - *pos;
+    match usize::try_from(n) {
+        Ok(n) if n <= remaining => {
+            let s = &frame[*pos..*pos + n];
+            *pos += n;
+            Ok(s)
+        }
+        _ => Err(PickleError::Truncated {
+            op,
+            offset,
+            needed: n,
+            remaining,
+        }),
+    }
+}
+
+fn take_array<const N: usize>(
+    frame: &[u8],
+    pos: &mut usize,
+    op: Op,
+    offset: usize,
+) -> Result<[u8; N], PickleError> {
+    let s = take(frame, pos, N as u64, op, offset)?;
+    let mut a = [0u8; N];
+    a.copy_from_slice(s);
+    Ok(a)
+}
+
+/// Reads a protocol-0 text argument up to (and consuming) its newline; returns it without the newline.
+fn line<'a>(
+    frame: &'a [u8],
+    pos: &mut usize,
+    op: Op,
+    offset: usize,
+) -> Result<&'a [u8], PickleError> {
+    match frame[*pos..].iter().position(|&b| b == b'\n') {
+        Some(n) => {
+            let s = &frame[*pos..*pos + n];
+            *pos += n + 1;
+            Ok(s)
+        }
+        None => Err(PickleError::UnterminatedLine { op, offset }),
+    }
+}
+
+fn bad(op: Op, offset: usize, reason: &'static str) -> PickleError {
+    PickleError::BadArgument { op, offset, reason }
+}
+
+/// Parses a decimal memo key of `PUT`/`GET`.
+fn parse_key(text: &[u8], op: Op, offset: usize) -> Result<u64, PickleError> {
+    std::str::from_utf8(text)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| bad(op, offset, "memo key is not a non-negative decimal integer"))
+}
+
+/// Decodes Python's `codecs.escape_decode` escapes of a protocol-0 `STRING` argument into `out`.
+fn escape_decode(src: &[u8], out: &mut Vec<u8>, op: Op, offset: usize) -> Result<(), PickleError> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut i = 0;
+    while i < src.len() {
+        let c = src[i];
+        i += 1;
+        if c != b'\\' {
+            out.push(c);
+            continue;
+        }
+        let Some(&e) = src.get(i) else {
+            return Err(bad(op, offset, "trailing backslash in string"));
+        };
+        i += 1;
+        match e {
+            b'\n' => {}
+            b'\\' | b'\'' | b'"' => out.push(e),
+            b'a' => out.push(0x07),
+            b'b' => out.push(0x08),
+            b'f' => out.push(0x0c),
+            b't' => out.push(b'\t'),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b'v' => out.push(0x0b),
+            b'0'..=b'7' => {
+                let mut v = u32::from(e - b'0');
+                for _ in 0..2 {
+                    match src.get(i) {
+                        Some(&d @ b'0'..=b'7') => {
+                            v = v * 8 + u32::from(d - b'0');
+                            i += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                out.push(v as u8); // Python keeps the low byte of \400..\777
+            }
+            b'x' => match (
+                src.get(i).copied().and_then(hex),
+                src.get(i + 1).copied().and_then(hex),
+            ) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => return Err(bad(op, offset, "invalid \\x escape in string")),
+            },
+            _ => {
+                out.push(b'\\');
+                out.push(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Decodes Python's `raw-unicode-escape` (latin-1 bytes plus `\uXXXX`/`\UXXXXXXXX`) into UTF-8 in `out`.
+fn raw_unicode_escape_decode(
+    src: &[u8],
+    out: &mut Vec<u8>,
+    op: Op,
+    offset: usize,
+) -> Result<(), PickleError> {
+    let push = |out: &mut Vec<u8>, c: char| {
+        let mut buf = [0u8; 4];
+        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+    };
+    let mut i = 0;
+    while i < src.len() {
+        let c = src[i];
+        i += 1;
+        if c != b'\\' || i >= src.len() {
+            push(out, char::from(c));
+            continue;
+        }
+        let e = src[i];
+        i += 1;
+        let count = match e {
+            b'u' => 4,
+            b'U' => 8,
+            _ => {
+                push(out, '\\');
+                push(out, char::from(e));
+                continue;
+            }
+        };
+        let digits = src
+            .get(i..i + count)
+            .ok_or_else(|| bad(op, offset, "truncated \\u escape"))?;
+        let code = std::str::from_utf8(digits)
+            .ok()
+            .filter(|s| s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|s| u32::from_str_radix(s, 16).ok())
+            .ok_or_else(|| bad(op, offset, "truncated \\u escape"))?;
+        let ch = char::from_u32(code)
+            .ok_or_else(|| bad(op, offset, "\\u escape is a surrogate or out of range"))?;
+        push(out, ch);
+        i += count;
+    }
+    Ok(())
+}
+
+impl Decoder {
+    /// An empty decoder; buffers grow on first use.
+    pub fn new() -> Decoder {
+        Decoder::default()
+    }
+
+    /// As [`decode`], reusing this decoder's buffers.
+    pub fn decode(&mut self, frame: &[u8], limits: &Limits) -> Result<Value, PickleError> {
+        let (root, _) = self.run(frame, limits)?;
+        let mut b = Builder {
+            dec: &*self,
+            frame,
+            atom_values: vec![None; self.atoms.len()],
+            in_progress: vec![false; self.nodes.len()],
+            count: 0,
+            budget: limits.value_budget(frame.len()),
+            max_depth: limits.max_depth,
+        };
+        b.value(root, 0)
+    }
+
+    /// As [`decode_points`], reusing this decoder's buffers: no allocation per point once they are warm.
+    pub fn decode_points(
+        &mut self,
+        frame: &[u8],
+        limits: &Limits,
+        sink: &mut impl FnMut(&[u8], f64, f64),
+        on_bad: &mut impl FnMut(usize, &'static str),
+    ) -> Result<PointCounts, PickleError> {
+        let (root, stop) = self.run(frame, limits)?;
+        let root = match root {
+            Slot::Node(n) if self.nodes[n].kind != Kind::Dict => n,
+            _ => return Err(PickleError::NotASequence { offset: stop }),
+        };
+        let mut counts = PointCounts::default();
+        for (index, entry) in self.items(root).enumerate() {
+            match self.point(frame, entry) {
+                Ok((name, ts, value)) => {
+                    sink(name, ts, value);
+                    counts.points += 1;
+                }
+                Err(reason) => {
+                    on_bad(index, reason);
+                    counts.bad_entries += 1;
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Children of a node, in order, following its segment chain.
+    fn items(&self, node: usize) -> impl Iterator<Item = Slot> + '_ {
+        let mut seg = self.nodes[node].first;
+        std::iter::from_fn(move || {
+            let s = self.segs.get(seg)?;
+            seg = s.next;
+            Some(&self.children[s.start..s.start + s.len])
+        })
+        .flatten()
+        .copied()
+    }
+
+    /// The two items of a 2-item list or tuple.
+    fn pair(&self, slot: Slot) -> Option<(Slot, Slot)> {
+        match slot {
+            Slot::Node(n) if self.nodes[n].kind != Kind::Dict && self.nodes[n].len == 2 => {
+                let mut it = self.items(n);
+                Some((it.next()?, it.next()?))
+            }
+            _ => None,
+        }
+    }
+
+    fn atom_bytes<'a>(&'a self, frame: &'a [u8], a: &Atom) -> &'a [u8] {
+        let src = if a.owned { &self.owned[..] } else { frame };
+        &src[a.start..a.start + a.len]
+    }
+
+    /// A number the way carbon's `float()` takes it.
+    fn number(&self, frame: &[u8], slot: Slot) -> Result<f64, &'static str> {
+        match slot {
+            Slot::Int(i) => Ok(i as f64),
+            Slot::Float(f) => Ok(f),
+            Slot::Bool(b) => Ok(f64::from(u8::from(b))),
+            Slot::Big(i) => {
+                let f = self.bigs[i].to_f64();
+                if f.is_finite() {
+                    Ok(f)
+                } else {
+                    Err("integer too large for a float")
+                }
+            }
+            Slot::Atom(i) => std::str::from_utf8(self.atom_bytes(frame, &self.atoms[i]))
+                .ok()
+                .and_then(|s| {
+                    s.trim_matches(|c: char| c.is_ascii_whitespace())
+                        .parse::<f64>()
+                        .ok()
+                })
+                .ok_or("text is not a number"),
+            Slot::None | Slot::Node(_) => Err("not a number"),
+        }
+    }
+
+    fn point<'a>(
+        &'a self,
+        frame: &'a [u8],
+        entry: Slot,
+    ) -> Result<(&'a [u8], f64, f64), &'static str> {
+        let (name, datapoint) = self
+            .pair(entry)
+            .ok_or("entry is not a 2-item tuple or list")?;
+        let Slot::Atom(name) = name else {
+            return Err("metric name is not a string");
+        };
+        let name = self.atom_bytes(frame, &self.atoms[name]);
+        let (ts, value) = self
+            .pair(datapoint)
+            .ok_or("datapoint is not a 2-item tuple or list")?;
+        let ts = self
+            .number(frame, ts)
+            .map_err(|_| "timestamp is not a number")?;
+        let value = self
+            .number(frame, value)
+            .map_err(|_| "value is not a number")?;
+        Ok((name, ts, value))
+    }
+
+    fn reset(&mut self) {
+        self.stack.clear();
+        self.marks.clear();
+        self.memo.clear();
+        self.memo_sparse.clear();
+        self.memo_count = 0;
+        self.atoms.clear();
+        self.owned.clear();
+        self.bigs.clear();
+        self.nodes.clear();
+        self.segs.clear();
+        self.children.clear();
+    }
+
+    fn fence(&self) -> usize {
+        self.marks.last().copied().unwrap_or(0)
+    }
+
+    /// Requires `n` values above the innermost mark.
+    fn need(&self, n: usize, op: Op, offset: usize) -> Result<(), PickleError> {
+        if self.stack.len() >= self.fence() + n {
+            Ok(())
+        } else {
+            Err(PickleError::StackUnderflow { op, offset })
+        }
+    }
+
+    fn pop(&mut self, op: Op, offset: usize) -> Result<Slot, PickleError> {
+        self.need(1, op, offset)?;
+        self.stack
+            .pop()
+            .ok_or(PickleError::StackUnderflow { op, offset })
+    }
+
+    fn top(&self, op: Op, offset: usize) -> Result<Slot, PickleError> {
+        self.need(1, op, offset)?;
+        self.stack
+            .last()
+            .copied()
+            .ok_or(PickleError::StackUnderflow { op, offset })
+    }
+
+    fn pop_mark(&mut self, op: Op, offset: usize) -> Result<usize, PickleError> {
+        self.marks.pop().ok_or(PickleError::NoMark { op, offset })
+    }
+
+    fn push_atom(&mut self, kind: AtomKind, offset: usize, owned: bool, start: usize, len: usize) {
+        self.atoms.push(Atom {
+            kind,
+            offset,
+            owned,
+            start,
+            len,
+        });
+        self.stack.push(Slot::Atom(self.atoms.len() - 1));
+    }
+
+    /// Pushes a borrowed atom for `arg`, a subslice of `frame` that ends at `pos`.
+    fn push_borrowed(&mut self, kind: AtomKind, offset: usize, pos: usize, len: usize) {
+        self.push_atom(kind, offset, false, pos - len, len);
+    }
+
+    fn push_int(&mut self, text: &[u8], op: Op, offset: usize) -> Result<(), PickleError> {
+        let trimmed = std::str::from_utf8(text)
+            .map(|s| s.trim_matches(|c: char| c.is_ascii_whitespace()))
+            .map_err(|_| bad(op, offset, "integer is not decimal text"))?;
+        if let Ok(i) = trimmed.parse::<i64>() {
+            self.stack.push(Slot::Int(i));
+            return Ok(());
+        }
+        let big = trimmed
+            .parse::<BigInt>()
+            .map_err(|_| bad(op, offset, "integer is not decimal text or is too long"))?;
+        self.push_big(big);
+        Ok(())
+    }
+
+    fn push_big(&mut self, big: BigInt) {
+        match big.to_i64() {
+            Some(i) => self.stack.push(Slot::Int(i)),
+            None => {
+                self.bigs.push(big);
+                self.stack.push(Slot::Big(self.bigs.len() - 1));
+            }
+        }
+    }
+
+    /// Moves `stack[from..]` into a new container pushed in their place.
+    fn build_from(&mut self, kind: Kind, from: usize, offset: usize) {
+        self.nodes.push(Node {
+            kind,
+            offset,
+            len: 0,
+            first: NIL,
+            last: NIL,
+        });
+        let node = self.nodes.len() - 1;
+        self.extend_node(node, from);
+        self.stack.push(Slot::Node(node));
+    }
+
+    /// Moves `stack[from..]` to the end of `node`'s children.
+    fn extend_node(&mut self, node: usize, from: usize) {
+        let n = self.stack.len() - from;
+        if n == 0 {
+            return;
+        }
+        let start = self.children.len();
+        self.children.extend_from_slice(&self.stack[from..]);
+        self.stack.truncate(from);
+        let nd = &mut self.nodes[node];
+        nd.len += n;
+        match self.segs.get_mut(nd.last) {
+            Some(last) if last.start + last.len == start => last.len += n,
+            _ => {
+                self.segs.push(Seg {
+                    start,
+                    len: n,
+                    next: NIL,
+                });
+                let seg = self.segs.len() - 1;
+                if let Some(last) = self.segs.get_mut(nd.last) {
+                    last.next = seg;
+                } else {
+                    nd.first = seg;
+                }
+                nd.last = seg;
+            }
+        }
+    }
+
+    /// The node at `stack[at]` if it is a container of `kind`.
+    fn target(&self, at: usize, kind: Kind, op: Op, offset: usize) -> Result<usize, PickleError> {
+        match self.stack.get(at) {
+            Some(Slot::Node(n)) if self.nodes[*n].kind == kind => Ok(*n),
+            _ => Err(PickleError::WrongTarget {
+                op,
+                offset,
+                expected: if kind == Kind::Dict { "dict" } else { "list" },
+            }),
+        }
+    }
+
+    fn memo_put(&mut self, key: u64, slot: Slot) {
+        match usize::try_from(key) {
+            Ok(k) if k < self.memo.len() => self.memo[k] = slot,
+            Ok(k) if k == self.memo.len() => {
+                self.memo.push(slot);
+                if self.memo_sparse.is_empty() || self.memo_sparse.remove(&key).is_none() {
+                    self.memo_count += 1;
+                }
+            }
+            _ => {
+                if self.memo_sparse.insert(key, slot).is_none() {
+                    self.memo_count += 1;
+                }
+            }
+        }
+    }
+
+    fn memo_get(&mut self, key: u64, op: Op, offset: usize) -> Result<(), PickleError> {
+        let slot = usize::try_from(key)
+            .ok()
+            .and_then(|k| self.memo.get(k).copied())
+            .or_else(|| self.memo_sparse.get(&key).copied())
+            .ok_or(PickleError::MemoMissing { op, offset, key })?;
+        self.stack.push(slot);
+        Ok(())
+    }
+
+    /// Runs the VM to `STOP`; returns the result slot and the offset of `STOP`.
+    fn run(&mut self, frame: &[u8], limits: &Limits) -> Result<(Slot, usize), PickleError> {
+        if frame.len() > limits.max_frame_len {
+            return Err(PickleError::FrameTooLarge {
+                len: frame.len() as u64,
+                max: limits.max_frame_len,
+            });
+        }
+        self.reset();
+        let mut pos = 0usize;
+        loop {
+            let offset = pos;
+            let Some(&code) = frame.get(pos) else {
+                return Err(PickleError::MissingStop { offset });
+            };
+            pos += 1;
+            let op = Op(code);
+            match code {
+                0x80 => {
+                    let [p] = take_array(frame, &mut pos, op, offset)?;
+                    if p > MAX_PROTOCOL {
+                        return Err(bad(op, offset, "unsupported pickle protocol"));
+                    }
+                }
+                0x95 => {
+                    // FRAME only announces how many bytes follow; check it, then read through.
+                    let n = u64::from_le_bytes(take_array(frame, &mut pos, op, offset)?);
+                    let remaining = frame.len() - pos;
+                    if n > remaining as u64 {
+                        return Err(PickleError::Truncated {
+                            op,
+                            offset,
+                            needed: n,
+                            remaining,
+                        });
+                    }
+                }
+                b'.' => return Ok((self.pop(op, offset)?, offset)),
+                b'(' => {
+                    if self.marks.len() >= limits.max_depth {
+                        return Err(PickleError::TooDeep {
+                            op,
+                            offset,
+                            max: limits.max_depth,
+                        });
+                    }
+                    self.marks.push(self.stack.len());
+                }
+                b'0' => {
+                    if self.stack.len() > self.fence() {
+                        self.stack.pop();
+                    } else if self.marks.pop().is_none() {
+                        return Err(PickleError::StackUnderflow { op, offset });
+                    }
+                }
+                b'1' => {
+                    let m = self.pop_mark(op, offset)?;
+                    self.stack.truncate(m);
+                }
+                b'2' => {
+                    let v = self.top(op, offset)?;
+                    self.stack.push(v);
+                }
+                b'N' => self.stack.push(Slot::None),
+                0x88 => self.stack.push(Slot::Bool(true)),
+                0x89 => self.stack.push(Slot::Bool(false)),
+                b'I' => match line(frame, &mut pos, op, offset)? {
+                    b"00" => self.stack.push(Slot::Bool(false)),
+                    b"01" => self.stack.push(Slot::Bool(true)),
+                    text => self.push_int(text, op, offset)?,
+                },
+                b'J' => {
+                    let v = i32::from_le_bytes(take_array(frame, &mut pos, op, offset)?);
+                    self.stack.push(Slot::Int(i64::from(v)));
+                }
+                b'K' => {
+                    let [v] = take_array(frame, &mut pos, op, offset)?;
+                    self.stack.push(Slot::Int(i64::from(v)));
+                }
+                b'M' => {
+                    let v = u16::from_le_bytes(take_array(frame, &mut pos, op, offset)?);
+                    self.stack.push(Slot::Int(i64::from(v)));
+                }
+                b'L' => {
+                    let text = line(frame, &mut pos, op, offset)?;
+                    let text = text.strip_suffix(b"L").unwrap_or(text);
+                    self.push_int(text, op, offset)?;
+                }
+                0x8a | 0x8b => {
+                    let n = if code == 0x8a {
+                        let [n] = take_array(frame, &mut pos, op, offset)?;
+                        u64::from(n)
+                    } else {
+                        let n = i32::from_le_bytes(take_array(frame, &mut pos, op, offset)?);
+                        u64::try_from(n).map_err(|_| bad(op, offset, "negative byte count"))?
+                    };
+                    if n > MAX_INT_BYTES as u64 {
+                        return Err(bad(op, offset, "integer longer than MAX_INT_BYTES"));
+                    }
+                    let bytes = take(frame, &mut pos, n, op, offset)?;
+                    self.push_big(BigInt::from_le_twos_complement(bytes));
+                }
+                b'F' => {
+                    let text = line(frame, &mut pos, op, offset)?;
+                    let f = std::str::from_utf8(text)
+                        .ok()
+                        .and_then(|s| s.parse::<f64>().ok())
+                        .ok_or_else(|| bad(op, offset, "float is not decimal text"))?;
+                    self.stack.push(Slot::Float(f));
+                }
+                b'G' => {
+                    let f = f64::from_be_bytes(take_array(frame, &mut pos, op, offset)?);
+                    self.stack.push(Slot::Float(f));
+                }
+                b'S' => {
+                    let text = line(frame, &mut pos, op, offset)?;
+                    let inner = match text {
+                        [q @ (b'\'' | b'"'), inner @ .., end] if q == end => inner,
+                        _ => return Err(bad(op, offset, "STRING argument is not quoted")),
+                    };
+                    let start = self.owned.len();
+                    escape_decode(inner, &mut self.owned, op, offset)?;
+                    let len = self.owned.len() - start;
+                    self.push_atom(AtomKind::Py2Str, offset, true, start, len);
+                }
+                b'V' => {
+                    let text = line(frame, &mut pos, op, offset)?;
+                    let start = self.owned.len();
+                    raw_unicode_escape_decode(text, &mut self.owned, op, offset)?;
+                    let len = self.owned.len() - start;
+                    self.push_atom(AtomKind::Unicode, offset, true, start, len);
+                }
+                b'T' | b'U' | b'X' | 0x8c | 0x8d | b'B' | b'C' | 0x8e => {
+                    let (kind, n) = match code {
+                        b'T' => {
+                            let n = i32::from_le_bytes(take_array(frame, &mut pos, op, offset)?);
+                            let n = u64::try_from(n)
+                                .map_err(|_| bad(op, offset, "negative byte count"))?;
+                            (AtomKind::Py2Str, n)
+                        }
+                        b'U' => (
+                            AtomKind::Py2Str,
+                            u64::from(take_array::<1>(frame, &mut pos, op, offset)?[0]),
+                        ),
+                        b'X' => (
+                            AtomKind::Unicode,
+                            u64::from(u32::from_le_bytes(take_array(frame, &mut pos, op, offset)?)),
+                        ),
+                        0x8c => (
+                            AtomKind::Unicode,
+                            u64::from(take_array::<1>(frame, &mut pos, op, offset)?[0]),
+                        ),
+                        0x8d => (
+                            AtomKind::Unicode,
+                            u64::from_le_bytes(take_array(frame, &mut pos, op, offset)?),
+                        ),
+                        b'B' => (
+                            AtomKind::Bytes,
+                            u64::from(u32::from_le_bytes(take_array(frame, &mut pos, op, offset)?)),
+                        ),
+                        b'C' => (
+                            AtomKind::Bytes,
+                            u64::from(take_array::<1>(frame, &mut pos, op, offset)?[0]),
+                        ),
+                        _ => (
+                            AtomKind::Bytes,
+                            u64::from_le_bytes(take_array(frame, &mut pos, op, offset)?),
+                        ),
+                    };
+                    let len = take(frame, &mut pos, n, op, offset)?.len();
+                    self.push_borrowed(kind, offset, pos, len);
+                }
+                b']' => self.build_from(Kind::List, self.stack.len(), offset),
+                b')' => self.build_from(Kind::Tuple, self.stack.len(), offset),
+                b'}' => self.build_from(Kind::Dict, self.stack.len(), offset),
+                b'l' | b't' | b'd' => {
+                    let m = self.pop_mark(op, offset)?;
+                    let kind = match code {
+                        b'l' => Kind::List,
+                        b't' => Kind::Tuple,
+                        _ => Kind::Dict,
+                    };
+                    if kind == Kind::Dict && !(self.stack.len() - m).is_multiple_of(2) {
+                        return Err(bad(op, offset, "odd number of items for DICT"));
+                    }
+                    self.build_from(kind, m, offset);
+                }
+                0x85..=0x87 => {
+                    let n = usize::from(code - 0x84);
+                    self.need(n, op, offset)?;
+                    self.build_from(Kind::Tuple, self.stack.len() - n, offset);
+                }
+                b'a' => {
+                    self.need(2, op, offset)?;
+                    let at = self.stack.len() - 2;
+                    let node = self.target(at, Kind::List, op, offset)?;
+                    self.extend_node(node, at + 1);
+                }
+                b's' => {
+                    self.need(3, op, offset)?;
+                    let at = self.stack.len() - 3;
+                    let node = self.target(at, Kind::Dict, op, offset)?;
+                    self.extend_node(node, at + 1);
+                }
+                b'e' | b'u' => {
+                    let m = self.pop_mark(op, offset)?;
+                    if m == 0 || m <= self.fence() {
+                        return Err(PickleError::StackUnderflow { op, offset });
+                    }
+                    let kind = if code == b'e' { Kind::List } else { Kind::Dict };
+                    let node = self.target(m - 1, kind, op, offset)?;
+                    if kind == Kind::Dict && !(self.stack.len() - m).is_multiple_of(2) {
+                        return Err(bad(op, offset, "odd number of items for SETITEMS"));
+                    }
+                    self.extend_node(node, m);
+                }
+                b'p' | b'q' | b'r' | 0x94 => {
+                    let key = match code {
+                        b'p' => parse_key(line(frame, &mut pos, op, offset)?, op, offset)?,
+                        b'q' => u64::from(take_array::<1>(frame, &mut pos, op, offset)?[0]),
+                        b'r' => {
+                            u64::from(u32::from_le_bytes(take_array(frame, &mut pos, op, offset)?))
+                        }
+                        _ => self.memo_count as u64,
+                    };
+                    let v = self.top(op, offset)?;
+                    self.memo_put(key, v);
+                }
+                b'g' | b'h' | b'j' => {
+                    let key = match code {
+                        b'g' => parse_key(line(frame, &mut pos, op, offset)?, op, offset)?,
+                        b'h' => u64::from(take_array::<1>(frame, &mut pos, op, offset)?[0]),
+                        _ => {
+                            u64::from(u32::from_le_bytes(take_array(frame, &mut pos, op, offset)?))
+                        }
+                    };
+                    self.memo_get(key, op, offset)?;
+                }
+                _ => return Err(PickleError::Forbidden { op, offset }),
+            }
+        }
+    }
+}
+
+/// Turns the arena into a [`Value`], counting every value built against the budget.
+struct Builder<'a> {
+    dec: &'a Decoder,
+    frame: &'a [u8],
+    atom_values: Vec<Option<Value>>,
+    in_progress: Vec<bool>,
+    count: usize,
+    budget: usize,
+    max_depth: usize,
+}
+
+impl Builder<'_> {
+    fn value(&mut self, slot: Slot, depth: usize) -> Result<Value, PickleError> {
+        self.count += 1;
+        if self.count > self.budget {
+            return Err(PickleError::TooManyValues { max: self.budget });
+        }
+        Ok(match slot {
+            Slot::None => Value::None,
+            Slot::Bool(b) => Value::Bool(b),
+            Slot::Int(i) => Value::Int(i),
+            Slot::Float(f) => Value::Float(f),
+            Slot::Big(i) => Value::BigInt(self.dec.bigs[i].clone()),
+            Slot::Atom(i) => {
+                if let Some(v) = &self.atom_values[i] {
+                    return Ok(v.clone());
+                }
+                let atom = self.dec.atoms[i];
+                let bytes = self.dec.atom_bytes(self.frame, &atom);
+                let v = match (atom.kind, std::str::from_utf8(bytes)) {
+                    (AtomKind::Bytes, _) | (AtomKind::Py2Str, Err(_)) => {
+                        Value::Bytes(Arc::from(bytes))
+                    }
+                    (_, Ok(s)) => Value::Str(Arc::from(s)),
+                    (AtomKind::Unicode, Err(_)) => {
+                        return Err(PickleError::InvalidUtf8 {
+                            offset: atom.offset,
+                        })
+                    }
+                };
+                self.atom_values[i] = Some(v.clone());
+                v
+            }
+            Slot::Node(n) => {
+                let node = self.dec.nodes[n];
+                if depth >= self.max_depth {
+                    return Err(PickleError::ValueTooDeep {
+                        offset: node.offset,
+                        max: self.max_depth,
+                    });
+                }
+                if self.in_progress[n] {
+                    return Err(PickleError::Recursive {
+                        offset: node.offset,
+                    });
+                }
+                self.in_progress[n] = true;
+                let dec = self.dec;
+                let mut items = Vec::with_capacity(node.len.min(self.budget - self.count));
+                for child in dec.items(n) {
+                    items.push(self.value(child, depth + 1)?);
+                }
+                self.in_progress[n] = false;
+                match node.kind {
+                    Kind::List => Value::List(items),
+                    Kind::Tuple => Value::Tuple(items),
+                    Kind::Dict => {
+                        let mut pairs = Vec::with_capacity(items.len() / 2);
+                        let mut it = items.into_iter();
+                        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                            pairs.push((k, v));
+                        }
+                        Value::Dict(pairs)
+                    }
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    type Points = (Vec<(String, f64, f64)>, Vec<(usize, &'static str)>);
+
+    fn points(frame: &[u8]) -> Result<Points, PickleError> {
+        let mut pts = Vec::new();
+        let mut bad = Vec::new();
+        let counts = decode_points(
+            frame,
+            &Limits::default(),
+            &mut |n, t, v| pts.push((String::from_utf8_lossy(n).into_owned(), t, v)),
+            &mut |i, r| bad.push((i, r)),
+        )?;
+        assert_eq!(counts.points, pts.len());
+        assert_eq!(counts.bad_entries, bad.len());
+        Ok((pts, bad))
+    }
+
+    fn err(frame: &[u8]) -> String {
+        decode(frame, &Limits::default()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn global_reduce_is_refused_with_opcode_and_offset() {
+        assert_eq!(
+            err(b"\x80\x02cos\nsystem\n(S'echo hi'\ntR."),
+            "pickle opcode GLOBAL (0x63) at offset 2 is not allowed"
+        );
+        assert_eq!(
+            err(b"\xff."),
+            "pickle opcode 0xff (unknown) at offset 0 is not allowed"
+        );
+    }
+
+    #[test]
+    fn every_object_building_opcode_is_refused() {
+        for code in [
+            b'c', 0x93, b'R', b'b', b'i', b'o', 0x81, 0x92, b'P', b'Q', 0x82, 0x83, 0x84, 0x96,
+            0x97, 0x98, 0x8f, 0x90, 0x91,
+        ] {
+            let frame = [b'N', code, b'.'];
+            match decode(&frame, &Limits::default()) {
+                Err(PickleError::Forbidden { op, offset: 1 }) => assert_eq!(op, Op(code)),
+                other => panic!("opcode 0x{code:02x} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn protocol_0_point_list_decodes_like_python() {
+        // pickle.dumps([("a.b", (1700000000, 1.5))], protocol=0)
+        let f = b"(lp0\n(Va.b\np1\n(I1700000000\nF1.5\ntp2\ntp3\na.";
+        let (pts, bad) = points(f).unwrap();
+        assert_eq!(pts, vec![("a.b".to_string(), 1_700_000_000.0, 1.5)]);
+        assert!(bad.is_empty());
+    }
+
+    #[test]
+    fn protocol_0_bools_and_longs_are_typed() {
+        assert_eq!(
+            decode(b"I01\n.", &Limits::default()).unwrap(),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            decode(b"I00\n.", &Limits::default()).unwrap(),
+            Value::Bool(false)
+        );
+        assert_eq!(decode(b"I1\n.", &Limits::default()).unwrap(), Value::Int(1));
+        assert_eq!(
+            decode(b"L12L\n.", &Limits::default()).unwrap(),
+            Value::Int(12)
+        );
+        let big = decode(b"L1180591620717411303424L\n.", &Limits::default()).unwrap();
+        match big {
+            Value::BigInt(b) => assert_eq!(b.to_string(), "1180591620717411303424"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn py2_strings_unescape_like_python() {
+        assert_eq!(
+            decode(b"S'a\\x41\\101\\q'\n.", &Limits::default()).unwrap(),
+            Value::str("aAA\\q")
+        );
+        assert_eq!(
+            decode(b"U\x03abc.", &Limits::default()).unwrap(),
+            Value::str("abc")
+        );
+        assert_eq!(
+            decode(b"U\x01\xff.", &Limits::default()).unwrap(),
+            Value::Bytes(Arc::from(&b"\xff"[..]))
+        );
+        assert_eq!(
+            decode(b"V\\u0041\\\\u0041\\x\xe9\n.", &Limits::default()).unwrap(),
+            Value::str("A\\\\u0041\\x\u{e9}")
+        );
+    }
+
+    #[test]
+    fn shared_list_memoized_before_filling_is_seen_filled() {
+        // x = [1, 2]; pickle.dumps([x, x], protocol=2)
+        let v = decode(
+            b"\x80\x02]q\x00(]q\x01(K\x01K\x02eh\x01e.",
+            &Limits::default(),
+        )
+        .unwrap();
+        let x = Value::List(vec![Value::Int(1), Value::Int(2)]);
+        assert_eq!(v, Value::List(vec![x.clone(), x]));
+    }
+
+    #[test]
+    fn bad_entries_are_counted_and_good_ones_kept() {
+        // [("a", (1, 2)), ("b", (None, 1)), 5, (7, (1, 2)), ("c", [3, "4.5"])] at protocol 2
+        let f = b"\x80\x02]q\x00(X\x01\x00\x00\x00aK\x01K\x02\x86\x86X\x01\x00\x00\x00bNK\x01\x86\x86K\x05\
+K\x07K\x01K\x02\x86\x86X\x01\x00\x00\x00c]q\x01(K\x03X\x03\x00\x00\x004.5e\x86e.";
+        let (pts, bad) = points(f).unwrap();
+        assert_eq!(pts, vec![("a".into(), 1.0, 2.0), ("c".into(), 3.0, 4.5)]);
+        assert_eq!(
+            bad,
+            vec![
+                (1, "timestamp is not a number"),
+                (2, "entry is not a 2-item tuple or list"),
+                (3, "metric name is not a string")
+            ]
+        );
+    }
+
+    #[test]
+    fn top_level_dict_is_not_a_point_list() {
+        assert!(matches!(
+            points(b"}."),
+            Err(PickleError::NotASequence { offset: 1 })
+        ));
+        assert!(matches!(
+            points(b"N."),
+            Err(PickleError::NotASequence { offset: 1 })
+        ));
+    }
+
+    #[test]
+    fn huge_declared_lengths_fail_before_allocating() {
+        for f in [
+            &b"\x80\x04X\xff\xff\xff\xffabc."[..],
+            b"\x8d\xff\xff\xff\xff\xff\xff\xff\xffabc.",
+            b"\x8e\xff\xff\xff\xff\xff\xff\xff\xff.",
+            b"\x95\xff\xff\xff\xff\xff\xff\xff\xffN.",
+            b"T\xff\xff\xff\x7f.",
+        ] {
+            assert!(
+                matches!(
+                    decode(f, &Limits::default()),
+                    Err(PickleError::Truncated { .. })
+                ),
+                "{f:?}"
+            );
+        }
+        assert_eq!(
+            err(b"\x80\x04X\xff\xff\xff\xffabc."),
+            "pickle opcode BINUNICODE (0x58) at offset 2 needs 4294967295 bytes of argument but only 4 remain"
+        );
+        assert!(matches!(
+            decode(b"T\xff\xff\xff\xff.", &Limits::default()),
+            Err(PickleError::BadArgument { .. })
+        ));
+        assert!(matches!(
+            decode(b"\x8b\x00\x00\x10\x00", &Limits::default()),
+            Err(PickleError::BadArgument { .. })
+        ));
+    }
+
+    #[test]
+    fn deep_marks_are_refused_quickly() {
+        let f = vec![b'('; 100_000];
+        assert!(matches!(
+            decode(&f, &Limits::default()),
+            Err(PickleError::TooDeep { max: 64, .. })
+        ));
+    }
+
+    #[test]
+    fn deeply_nested_lists_are_refused_by_decode_and_shallow_for_points() {
+        let mut f = vec![b']'; 100_000];
+        f.extend(std::iter::repeat_n(b'a', 99_999));
+        f.push(b'.');
+        assert!(matches!(
+            decode(&f, &Limits::default()),
+            Err(PickleError::ValueTooDeep { .. })
+        ));
+        let (pts, bad) = points(&f).unwrap();
+        assert!(pts.is_empty());
+        assert_eq!(bad.len(), 1);
+    }
+
+    #[test]
+    fn list_containing_itself_is_refused() {
+        assert!(matches!(
+            decode(b"]q\x00h\x00a.", &Limits::default()),
+            Err(PickleError::Recursive { offset: 0 })
+        ));
+        // For points, the self-containing entry is just a bad entry.
+        let (pts, bad) = points(b"]q\x00h\x00a.").unwrap();
+        assert!(pts.is_empty() && bad.len() == 1);
+    }
+
+    #[test]
+    fn memo_bomb_is_refused_by_the_value_budget() {
+        // L0 = [None]*1000; L1 = [L0]*1000; L2 = [L1]*1000: 10^9 values from ~6 KB.
+        let mut f = b"]q\x00(".to_vec();
+        f.extend(std::iter::repeat_n(b'N', 1000));
+        f.push(b'e');
+        for level in 1..3u8 {
+            f.extend_from_slice(&[b']', b'q', level, b'(']);
+            for _ in 0..1000 {
+                f.extend_from_slice(&[b'h', level - 1]);
+            }
+            f.push(b'e');
+        }
+        f.push(b'.');
+        let start = std::time::Instant::now();
+        assert!(matches!(
+            decode(&f, &Limits::default()),
+            Err(PickleError::TooManyValues { .. })
+        ));
+        let (pts, bad) = points(&f).unwrap();
+        assert!(pts.is_empty() && bad.len() == 1000);
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn frames_over_the_limit_are_refused() {
+        let limits = Limits {
+            max_frame_len: 4,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            decode(b"K\x01K\x02.", &limits),
+            Err(PickleError::FrameTooLarge { len: 5, max: 4 })
+        ));
+        assert_eq!(
+            check_frame_len(5, &limits),
+            Err(PickleError::FrameTooLarge { len: 5, max: 4 })
+        );
+        assert_eq!(
+            check_frame_len(read_frame_len([0, 0, 0, 4]), &limits),
+            Ok(4)
+        );
+    }
+
+    #[test]
+    fn stack_and_mark_misuse_is_an_error() {
+        assert!(matches!(
+            decode(b"a.", &Limits::default()),
+            Err(PickleError::StackUnderflow { .. })
+        ));
+        assert!(matches!(
+            decode(b"(.", &Limits::default()),
+            Err(PickleError::StackUnderflow { .. })
+        ));
+        assert!(matches!(
+            decode(b"e.", &Limits::default()),
+            Err(PickleError::NoMark { .. })
+        ));
+        assert!(matches!(
+            decode(b"K\x01(e.", &Limits::default()),
+            Err(PickleError::WrongTarget { .. })
+        ));
+        assert!(matches!(
+            decode(b"}(K\x01u.", &Limits::default()),
+            Err(PickleError::BadArgument { .. })
+        ));
+        assert!(matches!(
+            decode(b"h\x05.", &Limits::default()),
+            Err(PickleError::MemoMissing { key: 5, .. })
+        ));
+        assert!(matches!(
+            decode(b"", &Limits::default()),
+            Err(PickleError::MissingStop { offset: 0 })
+        ));
+        assert!(matches!(
+            decode(b"\x80\x06N.", &Limits::default()),
+            Err(PickleError::BadArgument { .. })
+        ));
+        // Python: POP with nothing above the mark discards the mark.
+        assert_eq!(decode(b"(0N.", &Limits::default()).unwrap(), Value::None);
+    }
+
+    #[test]
+    fn sparse_and_text_memo_keys_work() {
+        let v = decode(
+            b"K\x07r\x00\x00\x01\x000j\x00\x00\x01\x00.",
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(v, Value::Int(7));
+        assert_eq!(
+            decode(b"K\x07p12\n0g12\n.", &Limits::default()).unwrap(),
+            Value::Int(7)
+        );
+        // MEMOIZE uses the number of distinct keys so far.
+        assert_eq!(
+            decode(b"K\x07q\x05K\x08\x940h\x01.", &Limits::default()).unwrap(),
+            Value::Int(8)
+        );
+    }
+
+    #[test]
+    fn bigint_converts_like_python() {
+        let n: BigInt = "-1180591620717411303424".parse().unwrap();
+        assert_eq!(n.to_string(), "-1180591620717411303424");
+        assert_eq!(n.to_f64(), -1180591620717411303424.0);
+        // 2**64 + 1 rounds to 2**64; 2**53 + 1 (as a long) rounds half to even.
+        let n: BigInt = "18446744073709551617".parse().unwrap();
+        assert_eq!(n.to_f64(), 18446744073709551616.0);
+        let n: BigInt = "9007199254740993".parse().unwrap();
+        assert_eq!(n.to_f64(), 9007199254740992.0);
+        // (2**53 + 1) * 2**20 + 1 is above the tie: rounds up.
+        let n: BigInt = "9444732965739291475969".parse().unwrap();
+        assert_eq!(n.to_f64(), 9444732965739292524544.0);
+        assert_eq!(
+            BigInt::from_le_twos_complement(&[0xff, 0xff]).to_i64(),
+            Some(-1)
+        );
+        assert_eq!(BigInt::from_le_twos_complement(&[]).to_string(), "0");
+        assert!("1".repeat(1000).parse::<BigInt>().is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = decode(&data, &Limits::default());
+            let _ = decode_points(&data, &Limits::default(), &mut |_, _, _| {}, &mut |_, _| {});
+        }
+
+        #[test]
+        fn mutated_point_frames_never_panic(
+            edits in proptest::collection::vec((0usize..64, any::<u8>()), 1..6),
+            cut in 0usize..64,
+        ) {
+            let mut f = b"\x80\x02]q\x00(X\x01\x00\x00\x00aK\x01G?\xf8\x00\x00\x00\x00\x00\x00\x86q\x01\x86q\x02h\x02e.".to_vec();
+            for (at, b) in edits {
+                let at = at % f.len();
+                f[at] = b;
+            }
+            f.truncate(cut.max(1));
+            let _ = decode(&f, &Limits::default());
+            let _ = decode_points(&f, &Limits::default(), &mut |_, _, _| {}, &mut |_, _| {});
+        }
+
+        #[test]
+        fn decimal_bigint_text_round_trips(neg in any::<bool>(), digits in "[1-9][0-9]{0,80}") {
+            let s = if neg { format!("-{digits}") } else { digits };
+            let n: BigInt = s.parse().unwrap();
+            prop_assert_eq!(n.to_string(), s);
+        }
+    }
+}
