@@ -7,3 +7,4 @@ pub mod line;
 pub mod parse;
 pub mod pickle;
 pub mod ring;
+pub mod socket;
