@@ -22,6 +22,8 @@ pub struct Engine {
     pub hold_writes: HoldWrites,
     /// Where the socket receivers listen (all `None` when they are off).
     pub receivers: BoundAddrs,
+    /// Where the Prometheus endpoint listens (`None` when it is off).
+    pub prometheus: Option<std::net::SocketAddr>,
     shutdown: Arc<Shutdown>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -38,6 +40,17 @@ impl Engine {
             Some(Receivers::bind(&receiver_cfg).map_err(std::io::Error::other)?)
         };
         let bound = receivers.as_ref().map(Receivers::local_addrs).unwrap_or_default();
+        let prometheus = match settings.stats.prometheus.as_deref().filter(|a| !a.trim().is_empty()) {
+            Some(addr) => {
+                let l = std::net::TcpListener::bind(addr.trim()).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("stats.prometheus: cannot bind '{addr}': {e}"))
+                })?;
+                tracing::info!(address = %l.local_addr()?, "prometheus endpoint bound");
+                Some(l)
+            }
+            None => None,
+        };
+        let prometheus_addr = prometheus.as_ref().and_then(|l| l.local_addr().ok());
         let self_metrics = (settings.stats.metric_interval_secs > 0).then(|| SelfMetricsConfig {
             interval: Duration::from_secs(settings.stats.metric_interval_secs),
             prefix: selfmetrics::agent_prefix(
@@ -107,7 +120,15 @@ impl Engine {
                     .spawn(move || selfmetrics::run(cfg, p, stats, rings, shutdown))?,
             );
         }
-        Ok(Engine { stats, hold_writes, receivers: bound, shutdown, threads })
+        if let Some(l) = prometheus {
+            let (stats, shutdown) = (stats.clone(), shutdown.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name("prometheus".into())
+                    .spawn(move || crate::stats::prometheus::serve(l, stats, shutdown))?,
+            );
+        }
+        Ok(Engine { stats, hold_writes, receivers: bound, prometheus: prometheus_addr, shutdown, threads })
     }
 
     /// Ask every thread to stop: workers stop consuming, the writer flushes, workers ack and close.

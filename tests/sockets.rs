@@ -318,8 +318,7 @@ impl FileRules for Secondly {
 }
 
 fn engine_settings(dir: &std::path::Path) -> Settings {
-    let mut s = Settings::default();
-    s.data_dir = dir.to_path_buf();
+    let mut s = Settings { data_dir: dir.to_path_buf(), ..Settings::default() };
     s.amqp.enabled = false;
     s.amqp.pin_threads = false;
     s.receivers.line_tcp = Some("127.0.0.1:0".into());
@@ -404,5 +403,24 @@ fn self_metrics_are_written_as_carbon_agents_files() {
     assert!(mem.iter().all(|p| p.1 > 1e6 && p.1 < 1e11), "implausible memUsage {mem:?}");
     let conns = common::python_fetch(dir.path(), &format!("{prefix}.connectionsAccepted"), 120);
     assert_eq!(conns.iter().map(|p| p.1).sum::<f64>(), 1.0);
+    engine.stop();
+}
+
+#[test]
+fn the_prometheus_endpoint_serves_the_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = engine_settings(dir.path());
+    s.stats.prometheus = Some("127.0.0.1:0".into());
+    let engine = Engine::start(&s, Box::new(Secondly)).unwrap();
+    let mut c = connect(engine.receivers.line_tcp);
+    c.write_all(b"prom.a 1 1700000000\nprom.b 2 1700000000\n").unwrap();
+    assert!(common::wait_until(10, || engine.stats.points_received.load(Ordering::Relaxed) == 2));
+    let mut http = connect(engine.prometheus);
+    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    http.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.0 200 OK\r\n"), "{reply}");
+    assert!(reply.contains("\nwarren_points_received 2\n"), "{reply}");
+    assert!(reply.contains("\nwarren_active_connections 1\n"), "{reply}");
     engine.stop();
 }
