@@ -424,3 +424,54 @@ fn the_prometheus_endpoint_serves_the_counters() {
     assert!(reply.contains("\nwarren_active_connections 1\n"), "{reply}");
     engine.stop();
 }
+
+/// Load generator: `WARREN_LOAD_CONNS` connections (default 4) write `WARREN_LOAD_METRICS` metrics (default
+/// 1000) × `WARREN_LOAD_POINTS` points each (default 1000) over loopback; reports points persisted per second
+/// (from the first byte sent until `committed_points` reaches the total). 1 s:1 h files, fallocate creates.
+/// `cargo test --release --test sockets -- --ignored --nocapture plaintext_tcp_ingest_rate`
+#[test]
+#[ignore = "measurement, not a check: run by hand in release mode"]
+fn plaintext_tcp_ingest_rate() {
+    let env = |k: &str, d: u32| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let (conns, metrics, points) =
+        (env("WARREN_LOAD_CONNS", 4), env("WARREN_LOAD_METRICS", 1000), env("WARREN_LOAD_POINTS", 1000));
+    assert!(points < 3600, "points must fit the 1 h archive");
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = engine_settings(dir.path());
+    s.cache.max_creates_per_minute = 0;
+    let engine = Engine::start(&s, Box::new(Secondly)).unwrap();
+    let addr = engine.receivers.line_tcp;
+    let now = common::now();
+    let total = u64::from(metrics) * u64::from(points);
+    let start = Instant::now();
+    let senders: Vec<_> = (0..conns)
+        .map(|k| {
+            std::thread::spawn(move || {
+                let mut c = std::io::BufWriter::with_capacity(256 * 1024, connect(addr));
+                // Point-major order, like collectors: every metric once per timestamp.
+                for p in 0..points {
+                    for m in (k..metrics).step_by(conns as usize) {
+                        writeln!(c, "load.m{}.value {p} {}", m, now - points + p).unwrap();
+                    }
+                }
+                c.flush().unwrap();
+            })
+        })
+        .collect();
+    for t in senders {
+        t.join().unwrap();
+    }
+    let sent = start.elapsed();
+    assert!(common::wait_until(600, || committed(&engine) >= total), "committed {} of {total}", committed(&engine));
+    let done = start.elapsed();
+    println!(
+        "plaintext TCP: {total} points ({metrics} metrics x {points}) over {conns} connections: sent in {:.2} s, \
+         persisted in {:.2} s = {:.0} points/s (updates {}, creates {})",
+        sent.as_secs_f64(),
+        done.as_secs_f64(),
+        total as f64 / done.as_secs_f64(),
+        engine.stats.update_operations.load(Ordering::Relaxed),
+        engine.stats.creates.load(Ordering::Relaxed),
+    );
+    engine.stop();
+}
