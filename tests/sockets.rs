@@ -332,6 +332,15 @@ fn committed(e: &Engine) -> u64 {
     e.stats.committed_points.load(Ordering::Relaxed)
 }
 
+/// Values (timestamp → value) of `metric` over the last `seconds`, as warren's own whisper reader fetches them.
+fn warren_fetch(dir: &std::path::Path, metric: &str, seconds: u32) -> BTreeMap<u32, f64> {
+    let path = warren::metric::file_path(dir, metric);
+    let f = warren::whisper::WhisperFile::open_read_only(&path).unwrap();
+    let now = i64::from(common::now());
+    let r = f.fetch(now - i64::from(seconds), None, now, None).unwrap().expect("window within retention");
+    (0..).zip(r.values).filter_map(|(i, v)| v.map(|v| (r.from + i * r.step, v))).collect()
+}
+
 #[test]
 fn plaintext_over_tcp_and_udp_is_written_to_whisper() {
     let dir = tempfile::tempdir().unwrap();
@@ -348,6 +357,7 @@ fn plaintext_over_tcp_and_udp_is_written_to_whisper() {
         .unwrap();
     assert!(common::wait_until(10, || committed(&engine) >= 12), "committed {}", committed(&engine));
     let want_tcp: BTreeMap<u32, f64> = (0..10).map(|i| (now - 10 + i, i as f64)).collect();
+    assert_eq!(warren_fetch(dir.path(), "e2e.tcp", 60), want_tcp);
     let py: BTreeMap<u32, f64> = common::python_fetch(dir.path(), "e2e.tcp", 60).into_iter().collect();
     assert_eq!(py, want_tcp);
     let py_udp: BTreeMap<u32, f64> = common::python_fetch(dir.path(), "e2e.udp", 60).into_iter().collect();
@@ -394,6 +404,8 @@ fn self_metrics_are_written_as_carbon_agents_files() {
             && common::python_fetch(dir.path(), &received, 120).iter().map(|p| p.1).sum::<f64>() >= f64::from(sent)
     });
     assert!(ok, "metricsReceived never reached {sent}");
+    // Stopping flushes the cache: every emitted figure is then on disk.
+    engine.stop();
     for stat in
         ["committedPoints", "updateOperations", "creates", "cache.size", "memUsage", "cpuUsage", "ringOccupancy"]
     {
@@ -402,8 +414,10 @@ fn self_metrics_are_written_as_carbon_agents_files() {
     let mem = common::python_fetch(dir.path(), &format!("{prefix}.memUsage"), 120);
     assert!(mem.iter().all(|p| p.1 > 1e6 && p.1 < 1e11), "implausible memUsage {mem:?}");
     let conns = common::python_fetch(dir.path(), &format!("{prefix}.connectionsAccepted"), 120);
-    assert_eq!(conns.iter().map(|p| p.1).sum::<f64>(), 1.0);
-    engine.stop();
+    let recv = common::python_fetch(dir.path(), &received, 120);
+    assert_eq!(conns.iter().map(|p| p.1).sum::<f64>(), 1.0, "conns {conns:?} received {recv:?}");
+    let committed = common::python_fetch(dir.path(), &format!("{prefix}.committedPoints"), 120);
+    assert!(committed.iter().map(|p| p.1).sum::<f64>() >= f64::from(sent), "committedPoints {committed:?}");
 }
 
 #[test]

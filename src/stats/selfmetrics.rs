@@ -182,8 +182,14 @@ pub fn rss_bytes() -> Option<u64> {
 /// the next interval, as in carbon, whose own metrics pass through its cache).
 pub fn run(cfg: SelfMetricsConfig, producer: Producer, stats: Arc<Stats>, rings: Arc<Rings>, shutdown: Arc<Shutdown>) {
     let stop = || shutdown.stop.load(Ordering::Acquire);
-    let mut sampler = Sampler::new(cfg.prefix.clone(), &stats);
+    // A zero baseline: the first interval reports everything since the engine started, even what happened
+    // before this thread got to run.
+    let mut sampler = Sampler::new(cfg.prefix.clone(), &Stats::default());
+    let step = cfg.interval.as_secs().clamp(1, u64::from(u32::MAX)) as u32;
     let mut next = Instant::now() + cfg.interval;
+    // Emissions are stamped on a grid `step` seconds apart, so two never share a whisper slot even when one is
+    // late; the grid is re-anchored when it strays from the wall clock (clock step, suspended machine).
+    let mut stamp = unix_now().saturating_add(step);
     let mut logged_bad = false;
     while !stop() {
         let now = Instant::now();
@@ -193,11 +199,16 @@ pub fn run(cfg: SelfMetricsConfig, producer: Producer, stats: Arc<Stats>, rings:
         }
         next += cfg.interval;
         if next < now {
-            // Fell behind (suspended machine): skip the missed intervals rather than burst.
+            // Fell behind: skip the missed intervals rather than burst.
             next = now + cfg.interval;
         }
+        let wall = unix_now();
+        if wall.abs_diff(stamp) >= step {
+            stamp = wall;
+        }
         let mut body = Vec::new();
-        sampler.sample(&stats, rings.occupancy(), unix_now(), &mut body);
+        sampler.sample(&stats, rings.occupancy(), stamp, &mut body);
+        stamp = stamp.saturating_add(step);
         let mut points = Vec::new();
         let counts = parse_body(b"", &body, true, unix_now(), &mut points, |b| {
             if !logged_bad {
