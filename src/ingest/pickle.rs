@@ -47,6 +47,7 @@ pub struct Limits {
     /// Largest frame accepted, in bytes; longer frames fail with [`PickleError::FrameTooLarge`] before decoding.
     pub max_frame_len: usize,
     /// Deepest nesting accepted, in levels (open `MARK`s, and containers inside containers for [`decode`]).
+    /// [`decode`] recurses once per level, so keep this in the hundreds at most.
     pub max_depth: usize,
     /// Expansion factor for [`decode`]: see [`Limits::value_budget`].
     pub values_per_input_byte: usize,
