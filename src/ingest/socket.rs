@@ -69,8 +69,11 @@ pub enum SocketError {
 /// What to listen on. `None` = that receiver is off.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReceiverConfig {
+    /// Plaintext over TCP.
     pub line_tcp: Option<SocketAddr>,
+    /// Plaintext over UDP (whole lines per datagram).
     pub line_udp: Option<SocketAddr>,
+    /// Pickle over TCP (length-prefixed frames).
     pub pickle: Option<SocketAddr>,
     /// Most TCP connections at once over both TCP receivers; 0 = unlimited.
     pub max_connections: usize,
@@ -106,8 +109,11 @@ impl ReceiverConfig {
 /// The addresses actually bound (port 0 resolved to the ephemeral port). `None` = that receiver is off.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BoundAddrs {
+    /// Plaintext TCP listener.
     pub line_tcp: Option<SocketAddr>,
+    /// Plaintext UDP socket.
     pub line_udp: Option<SocketAddr>,
+    /// Pickle TCP listener.
     pub pickle: Option<SocketAddr>,
 }
 
