@@ -1,4 +1,5 @@
-//! Wires the threads together: N pinned AMQP workers → rings → one writer. `warren cache` and the integration
+//! Wires the threads together: N pinned AMQP workers, the socket receivers' event loop and the self-metrics
+//! emitter (one producer ring each) → one writer. `warren cache` and the integration
 //! tests both start the engine through [`Engine::start`].
 
 use crate::cache::query::CacheHandle;
@@ -6,6 +7,8 @@ use crate::cache::writer::{FileRules, HoldWrites, Writer, WriterConfig};
 use crate::config::settings::Settings;
 use crate::ingest::amqp::{run_worker, AmqpWorkerConfig, Shutdown};
 use crate::ingest::ring::Rings;
+use crate::ingest::socket::{BoundAddrs, ReceiverConfig, Receivers};
+use crate::stats::selfmetrics::{self, SelfMetricsConfig};
 use crate::stats::Stats;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,19 +23,54 @@ pub struct Engine {
     pub hold_writes: HoldWrites,
     /// Ask the writer for cached points (CarbonLink, render).
     pub cache: CacheHandle,
+    /// Where the socket receivers listen (all `None` when they are off).
+    pub receivers: BoundAddrs,
+    /// Where the Prometheus endpoint listens (`None` when it is off).
+    pub prometheus: Option<std::net::SocketAddr>,
     shutdown: Arc<Shutdown>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Engine {
-    /// Start the writer and the AMQP workers described by `settings`; new files are shaped by `rules`.
+    /// Start the writer, the AMQP workers, the socket receivers and the self-metrics emitter described by
+    /// `settings`; new files are shaped by `rules`. Fails (starting nothing) when a receiver cannot bind.
     pub fn start(settings: &Settings, rules: Box<dyn FileRules>) -> std::io::Result<Engine> {
         std::fs::create_dir_all(&settings.data_dir)?;
+        let receiver_cfg = ReceiverConfig::from_settings(&settings.receivers).map_err(std::io::Error::other)?;
+        let receivers = if receiver_cfg.is_empty() {
+            None
+        } else {
+            Some(Receivers::bind(&receiver_cfg).map_err(std::io::Error::other)?)
+        };
+        let bound = receivers.as_ref().map(Receivers::local_addrs).unwrap_or_default();
+        let prometheus = match settings.stats.prometheus.as_deref().filter(|a| !a.trim().is_empty()) {
+            Some(addr) => {
+                let l = std::net::TcpListener::bind(addr.trim()).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("stats.prometheus: cannot bind '{addr}': {e}"))
+                })?;
+                tracing::info!(address = %l.local_addr()?, "prometheus endpoint bound");
+                Some(l)
+            }
+            None => None,
+        };
+        let prometheus_addr = prometheus.as_ref().and_then(|l| l.local_addr().ok());
+        let self_metrics = (settings.stats.metric_interval_secs > 0).then(|| SelfMetricsConfig {
+            interval: Duration::from_secs(settings.stats.metric_interval_secs),
+            prefix: selfmetrics::agent_prefix(
+                &settings.stats.metric_prefix,
+                settings.stats.host.as_deref(),
+                &settings.instance,
+            ),
+        });
         let stats = Arc::new(Stats::default());
         let shutdown = Arc::new(Shutdown::default());
         let hold_writes: HoldWrites = Arc::new(AtomicBool::new(false));
         let workers = if settings.amqp.enabled { settings.worker_count() } else { 0 };
-        let (rings, producers) = Rings::new(workers, settings.cache.ring_capacity);
+        let extra = usize::from(receivers.is_some()) + usize::from(self_metrics.is_some());
+        let (rings, mut producers) = Rings::new(workers + extra, settings.cache.ring_capacity);
+        // Producers 0..workers are the AMQP workers; the socket loop and the self-metrics emitter come after.
+        let metrics_producer = self_metrics.as_ref().and_then(|_| producers.pop());
+        let socket_producer = receivers.as_ref().and_then(|_| producers.pop());
         let cores = if settings.amqp.pin_threads { core_affinity::get_core_ids().unwrap_or_default() } else { vec![] };
         let mut threads = Vec::new();
 
@@ -80,7 +118,27 @@ impl Engine {
                 run_worker(cfg, p, stats, shutdown)
             })?);
         }
-        Ok(Engine { stats, hold_writes, cache, shutdown, threads })
+        if let (Some(r), Some(p)) = (receivers, socket_producer) {
+            let (stats, shutdown) = (stats.clone(), shutdown.clone());
+            threads.push(std::thread::Builder::new().name("sockets".into()).spawn(move || r.run(p, stats, shutdown))?);
+        }
+        if let (Some(cfg), Some(p)) = (self_metrics, metrics_producer) {
+            let (stats, shutdown, rings) = (stats.clone(), shutdown.clone(), rings.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name("selfmetrics".into())
+                    .spawn(move || selfmetrics::run(cfg, p, stats, rings, shutdown))?,
+            );
+        }
+        if let Some(l) = prometheus {
+            let (stats, shutdown) = (stats.clone(), shutdown.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name("prometheus".into())
+                    .spawn(move || crate::stats::prometheus::serve(l, stats, shutdown))?,
+            );
+        }
+        Ok(Engine { stats, hold_writes, cache, receivers: bound, prometheus: prometheus_addr, shutdown, threads })
     }
 
     /// Ask every thread to stop: workers stop consuming, the writer flushes, workers ack and close.

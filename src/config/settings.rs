@@ -60,6 +60,8 @@ pub struct Settings {
     pub amqp: AmqpSettings,
     pub cache: CacheSettings,
     pub whisper: WhisperSettings,
+    pub receivers: ReceiverSettings,
+    pub stats: StatsSettings,
 }
 
 /// The AMQP input.
@@ -126,6 +128,67 @@ pub struct WhisperSettings {
     pub lock_writes: bool,
 }
 
+/// The classic socket inputs (carbon's plaintext and pickle receivers), served by one event-loop thread.
+///
+/// An address is `host:port` (`"0.0.0.0:2003"`, `"[::]:2003"`, `"localhost:2003"`); `None` or `""` turns that
+/// receiver off; port 0 binds an ephemeral port (tests). Bound addresses are logged at start.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReceiverSettings {
+    /// Master switch: `false` starts no socket receiver at all, whatever the addresses say.
+    pub enabled: bool,
+    /// Plaintext `metric value timestamp\n` over TCP (carbon's LINE_RECEIVER_*). Default `"0.0.0.0:2003"`.
+    pub line_tcp: Option<String>,
+    /// Plaintext over UDP, whole lines per datagram (carbon's UDP_RECEIVER_*). Default off, as carbon's
+    /// ENABLE_UDP_LISTENER = False.
+    pub line_udp: Option<String>,
+    /// Pickle over TCP: 4-byte big-endian length + pickled list of `(metric, (timestamp, value))` (carbon's
+    /// PICKLE_RECEIVER_*). Default `"0.0.0.0:2004"`.
+    pub pickle: Option<String>,
+    /// Most TCP connections open at once over both TCP receivers; further connections are accepted and closed
+    /// at once (counted as `connections_refused`). 0 = unlimited (carbon's MAX_RECEIVER_CONNECTIONS = inf).
+    /// Default 4096: each connection holds up to 68 KiB of plaintext buffer (or one pickle frame).
+    pub max_connections: usize,
+    /// Largest pickle frame accepted, in bytes; a connection announcing a larger one is closed (counted as
+    /// `pickle_frames_too_large`). Default 1 MiB, carbon's cap.
+    pub max_pickle_frame: usize,
+}
+
+/// Self-metrics (`<prefix>.agents.<host>-<instance>.<stat>`, carbon's CARBON_METRIC_*) and the optional
+/// Prometheus endpoint.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatsSettings {
+    /// Seconds between self-metric emissions (carbon's CARBON_METRIC_INTERVAL); 0 = no self-metrics.
+    /// Default 60.
+    pub metric_interval_secs: u64,
+    /// First component of every self-metric name (carbon's CARBON_METRIC_PREFIX). Default `"carbon"`.
+    pub metric_prefix: String,
+    /// Host part of the names; `None` = this machine's hostname with `.` replaced by `_`, as carbon does.
+    pub host: Option<String>,
+    /// Serve every counter as Prometheus text on `http://<address>/metrics` (any path answers). Default off.
+    pub prometheus: Option<String>,
+}
+
+impl Default for ReceiverSettings {
+    fn default() -> Self {
+        ReceiverSettings {
+            enabled: true,
+            line_tcp: Some("0.0.0.0:2003".into()),
+            line_udp: None,
+            pickle: Some("0.0.0.0:2004".into()),
+            max_connections: 4096,
+            max_pickle_frame: 1 << 20,
+        }
+    }
+}
+
+impl Default for StatsSettings {
+    fn default() -> Self {
+        StatsSettings { metric_interval_secs: 60, metric_prefix: "carbon".into(), host: None, prometheus: None }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -136,6 +199,8 @@ impl Default for Settings {
             amqp: AmqpSettings::default(),
             cache: CacheSettings::default(),
             whisper: WhisperSettings::default(),
+            receivers: ReceiverSettings::default(),
+            stats: StatsSettings::default(),
         }
     }
 }
@@ -279,6 +344,7 @@ impl Settings {
         if let Some(v) = c.whisper_lock_writes {
             self.whisper.lock_writes = v;
         }
+        self.apply_carbon_receivers(c);
         let dir = c.conf_dir.clone().or_else(|| conf_path.parent().map(|p| p.to_path_buf())).unwrap_or_default();
         for (slot, file) in [
             (&mut self.storage_schemas, "storage-schemas.conf"),
@@ -289,6 +355,50 @@ impl Settings {
             }
         }
         c.unknown.keys().cloned().collect()
+    }
+}
+
+impl Settings {
+    /// carbon.conf's receiver and self-metric keys: a port of 0 turns a receiver off, as in carbon; an interface
+    /// without a port keeps carbon's default port.
+    fn apply_carbon_receivers(&mut self, c: &super::CarbonCacheSettings) {
+        use super::carbon_conf::Limit;
+        let addr = |iface: &Option<String>, port: Option<u16>, default_port: u16, current: &Option<String>| {
+            if iface.is_none() && port.is_none() {
+                return current.clone();
+            }
+            let port = port.unwrap_or(default_port);
+            if port == 0 {
+                return None;
+            }
+            let iface = iface.as_deref().unwrap_or("0.0.0.0");
+            Some(if iface.contains(':') { format!("[{iface}]:{port}") } else { format!("{iface}:{port}") })
+        };
+        let r = &mut self.receivers;
+        r.line_tcp = addr(&c.line_receiver_interface, c.line_receiver_port, 2003, &r.line_tcp);
+        r.pickle = addr(&c.pickle_receiver_interface, c.pickle_receiver_port, 2004, &r.pickle);
+        match c.enable_udp_listener {
+            Some(true) => {
+                let current = r.line_udp.clone().or_else(|| Some("0.0.0.0:2003".into()));
+                r.line_udp = addr(&c.udp_receiver_interface, c.udp_receiver_port, 2003, &current);
+            }
+            Some(false) => r.line_udp = None,
+            None if r.line_udp.is_some() => {
+                r.line_udp = addr(&c.udp_receiver_interface, c.udp_receiver_port, 2003, &r.line_udp);
+            }
+            None => {}
+        }
+        match &c.max_receiver_connections {
+            Some(Limit::Unlimited) => r.max_connections = 0,
+            Some(Limit::Max(n)) => r.max_connections = usize::try_from(*n).unwrap_or(usize::MAX).max(1),
+            None => {}
+        }
+        if let Some(p) = &c.carbon_metric_prefix {
+            self.stats.metric_prefix = p.clone();
+        }
+        if let Some(i) = c.carbon_metric_interval {
+            self.stats.metric_interval_secs = i;
+        }
     }
 }
 
@@ -328,6 +438,33 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn carbon_conf_receiver_keys_map_onto_receiver_settings() {
+        let text =
+            "[cache]\nLINE_RECEIVER_INTERFACE = 127.0.0.1\nLINE_RECEIVER_PORT = 2103\nENABLE_UDP_LISTENER = True\n\
+                    UDP_RECEIVER_PORT = 2105\nPICKLE_RECEIVER_PORT = 0\nMAX_RECEIVER_CONNECTIONS = inf\n\
+                    CARBON_METRIC_PREFIX = graphite\nCARBON_METRIC_INTERVAL = 10\n";
+        let c = crate::config::CarbonCacheSettings::parse(text, "carbon.conf").unwrap();
+        let mut s = Settings::default();
+        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf"));
+        assert_eq!(s.receivers.line_tcp.as_deref(), Some("127.0.0.1:2103"));
+        assert_eq!(s.receivers.line_udp.as_deref(), Some("0.0.0.0:2105"));
+        assert_eq!(s.receivers.pickle, None);
+        assert_eq!(s.receivers.max_connections, 0);
+        assert_eq!(s.stats.metric_prefix, "graphite");
+        assert_eq!(s.stats.metric_interval_secs, 10);
+    }
+
+    #[test]
+    fn receiver_defaults_are_carbons_ports_with_udp_off() {
+        let s = Settings::from_toml("[receivers]\nline_tcp = \"127.0.0.1:0\"\n", "x").unwrap();
+        assert_eq!(s.receivers.line_tcp.as_deref(), Some("127.0.0.1:0"));
+        assert_eq!(s.receivers.line_udp, None);
+        assert_eq!(s.receivers.pickle.as_deref(), Some("0.0.0.0:2004"));
+        assert_eq!(s.stats.metric_interval_secs, 60);
+        assert_eq!(s.stats.metric_prefix, "carbon");
+    }
 
     #[test]
     fn an_empty_file_gives_the_embedded_defaults() {

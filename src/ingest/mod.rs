@@ -7,4 +7,5 @@ pub mod line;
 pub mod parse;
 pub mod pickle;
 pub mod ring;
+pub mod socket;
 pub mod topology;

@@ -1,6 +1,9 @@
 //! Counters shared by every thread (relaxed atomics: each is a monotonic count or a gauge), and the
 //! rate-limited bad-input log. Owns: numbers. Never touches: files, sockets.
 
+pub mod prometheus;
+pub mod selfmetrics;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -60,6 +63,20 @@ counters! {
     latency_p999_us,
     /// Broker connections established (more than the worker count means reconnects).
     connects,
+    /// Plaintext lines longer than `ingest::socket::MAX_LINE` bytes, dropped (the connection carries on).
+    lines_too_long,
+    /// TCP connections accepted by the socket receivers.
+    connections_accepted,
+    /// TCP connections closed at once because `receivers.max_connections` were open.
+    connections_refused,
+    /// Gauge: TCP connections open on the socket receivers.
+    active_connections,
+    /// UDP datagrams received.
+    udp_datagrams,
+    /// Pickle frames refused (forbidden opcode, truncation, bad shape …); each closes its connection.
+    pickle_errors,
+    /// Pickle frames announcing more than `receivers.max_pickle_frame` bytes; each closes its connection.
+    pickle_frames_too_large,
 }
 
 impl Stats {

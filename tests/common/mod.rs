@@ -35,6 +35,8 @@ pub fn settings(data_dir: &Path, url: &str, exchange: &str, queue: &str, pattern
     s.amqp.workers = 2;
     s.amqp.pin_threads = false;
     s.amqp.max_reconnect_delay_secs = 1;
+    // Parallel tests must not race for ports 2003/2004 (socket tests set their own port-0 addresses).
+    s.receivers.enabled = false;
     s
 }
 
