@@ -20,6 +20,9 @@ pub struct Engine {
     pub hold_writes: HoldWrites,
     /// Ask the writer for cached points (CarbonLink, render).
     pub cache: CacheHandle,
+    /// CarbonLink and the HTTP API (see `[query]`); their bound addresses are `query.carbonlink_addr()` and
+    /// `query.http_addr()`.
+    pub query: crate::query::QueryServers,
     shutdown: Arc<Shutdown>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -37,6 +40,8 @@ impl Engine {
         let mut threads = Vec::new();
 
         let (cache, queries) = CacheHandle::new(rings.clone());
+        // Bound before any thread starts, so a taken port fails the start cleanly.
+        let query = crate::query::QueryServers::start(settings, cache.clone())?;
         let writer = Writer::new(
             WriterConfig::from_settings(settings, rules),
             settings.cache.write_strategy,
@@ -75,7 +80,7 @@ impl Engine {
                 run_worker(cfg, p, stats, shutdown)
             })?);
         }
-        Ok(Engine { stats, hold_writes, cache, shutdown, threads })
+        Ok(Engine { stats, hold_writes, cache, query, shutdown, threads })
     }
 
     /// Ask every thread to stop: workers stop consuming, the writer flushes, workers ack and close.
@@ -85,6 +90,7 @@ impl Engine {
 
     /// Stop and wait for every thread.
     pub fn stop(mut self) {
+        std::mem::take(&mut self.query).stop();
         self.request_stop();
         for t in self.threads.drain(..) {
             let _ = t.join();
