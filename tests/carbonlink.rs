@@ -15,7 +15,8 @@ use warren::ingest::pickle::{decode, Limits, Value};
 
 struct Fixture {
     engine: Engine,
-    dir: tempfile::TempDir,
+    /// Kept so the whisper tree lives as long as the engine.
+    _dir: tempfile::TempDir,
     publisher: Publisher,
     queue: String,
     /// On disk (and nothing cached for it) in `cl.a`.
@@ -37,12 +38,14 @@ fn fixture(http: bool) -> Fixture {
     let t0 = now() / 60 * 60 - 120;
     let t1 = t0 + 60;
     publisher.publish("cl.a", format!("1.5 {t0}").as_bytes());
-    assert!(wait_until(20, || python_fetch(dir.path(), "cl.a", 600) == [(t0, 1.5)]), "first point on disk");
+    // Read the file only once the writer has committed the point (a half-created file is not readable yet).
+    assert!(wait_until(20, || engine.stats.committed_points.load(Ordering::Relaxed) == 1), "first point written");
+    assert_eq!(python_fetch(dir.path(), "cl.a", 600), [(t0, 1.5)], "first point on disk");
     engine.hold_writes.store(true, Ordering::Release);
     publisher.publish("cl.a", format!("2.5 {t1}").as_bytes());
     publisher.publish("cl.b", format!("7 {t1}").as_bytes());
     assert!(wait_until(20, || engine.stats.points_received.load(Ordering::Relaxed) == 3));
-    Fixture { engine, dir, publisher, queue: q, t0, t1 }
+    Fixture { engine, _dir: dir, publisher, queue: q, t0, t1 }
 }
 
 impl Fixture {

@@ -76,7 +76,9 @@ fn graphite_web_renders_cached_points_through_carbonlink_then_from_disk() {
     let t1 = t0 + 60;
     // graphite-web only asks about metrics that have a file: write one point, then hold the rest in the cache.
     publisher.publish("gw.m", format!("1.5 {t0}").as_bytes());
-    assert!(wait_until(20, || python_fetch(dir.path(), "gw.m", 600) == [(t0, 1.5)]));
+    // Read the file only once the writer has committed the point (a half-created file is not readable yet).
+    assert!(wait_until(20, || engine.stats.committed_points.load(Ordering::Relaxed) == 1));
+    assert_eq!(python_fetch(dir.path(), "gw.m", 600), [(t0, 1.5)]);
     engine.hold_writes.store(true, Ordering::Release);
     publisher.publish("gw.m", format!("2.5 {t1}").as_bytes());
     assert!(wait_until(20, || engine.stats.points_received.load(Ordering::Relaxed) == 2));
@@ -107,7 +109,8 @@ fn graphite_web_renders_cached_points_through_carbonlink_then_from_disk() {
 
     // Release: the point reaches the file; with warren stopped graphite-web reads both values from disk.
     engine.hold_writes.store(false, Ordering::Release);
-    assert!(wait_until(20, || python_fetch(dir.path(), "gw.m", 600) == [(t0, 1.5), (t1, 2.5)]));
+    assert!(wait_until(20, || engine.stats.committed_points.load(Ordering::Relaxed) == 2));
+    assert_eq!(python_fetch(dir.path(), "gw.m", 600), [(t0, 1.5), (t1, 2.5)]);
     engine.stop();
     let from_disk = gw.json(&render);
     assert_eq!(value_at(&from_disk, t0), Some(serde_json::json!(1.5)));

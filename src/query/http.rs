@@ -273,7 +273,7 @@ fn render(
             let mut body = String::new();
             for (name, s) in &out {
                 let vals: Vec<String> =
-                    s.values.iter().map(|v| v.map(|x| py_float(x)).unwrap_or_else(|| "None".into())).collect();
+                    s.values.iter().map(|v| v.map(py_float).unwrap_or_else(|| "None".into())).collect();
                 body.push_str(&format!("{name},{},{},{}|{}\n", s.start, s.end, s.step, vals.join(",")));
             }
             Response::text(200, body)
