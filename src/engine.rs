@@ -27,6 +27,9 @@ pub struct Engine {
     pub receivers: BoundAddrs,
     /// Where the Prometheus endpoint listens (`None` when it is off).
     pub prometheus: Option<std::net::SocketAddr>,
+    /// CarbonLink and the HTTP API (see `[query]`); their bound addresses are `query.carbonlink_addr()` and
+    /// `query.http_addr()`.
+    pub query: crate::query::QueryServers,
     shutdown: Arc<Shutdown>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -75,6 +78,8 @@ impl Engine {
         let mut threads = Vec::new();
 
         let (cache, queries) = CacheHandle::new(rings.clone());
+        // Bound before any thread starts, so a taken port fails the start cleanly.
+        let query = crate::query::QueryServers::start(settings, cache.clone())?;
         let writer = Writer::new(
             WriterConfig::from_settings(settings, rules),
             settings.cache.write_strategy,
@@ -138,7 +143,16 @@ impl Engine {
                     .spawn(move || crate::stats::prometheus::serve(l, stats, shutdown))?,
             );
         }
-        Ok(Engine { stats, hold_writes, cache, receivers: bound, prometheus: prometheus_addr, shutdown, threads })
+        Ok(Engine {
+            stats,
+            hold_writes,
+            cache,
+            receivers: bound,
+            prometheus: prometheus_addr,
+            query,
+            shutdown,
+            threads,
+        })
     }
 
     /// Ask every thread to stop: workers stop consuming, the writer flushes, workers ack and close.
@@ -148,6 +162,7 @@ impl Engine {
 
     /// Stop and wait for every thread.
     pub fn stop(mut self) {
+        std::mem::take(&mut self.query).stop();
         self.request_stop();
         for t in self.threads.drain(..) {
             let _ = t.join();

@@ -65,6 +65,7 @@ pub fn run(args: CacheArgs) -> anyhow::Result<()> {
         "starting warren cache"
     );
     let engine = Engine::start(&settings, Box::new(rules)).context("starting the engine")?;
+    tracing::info!(carbonlink = ?engine.query.carbonlink_addr(), http = ?engine.query.http_addr(), "query servers");
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, term.clone())?;

@@ -62,6 +62,59 @@ pub struct Settings {
     pub whisper: WhisperSettings,
     pub receivers: ReceiverSettings,
     pub stats: StatsSettings,
+    pub query: QuerySettings,
+}
+
+/// The read side: CarbonLink (for graphite-web) and the HTTP API.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuerySettings {
+    /// CarbonLink `host:port` (carbon's CACHE_QUERY_INTERFACE:CACHE_QUERY_PORT); `""` turns it off. Port 0 picks a
+    /// free port (tests). Default `127.0.0.1:7002`.
+    pub carbonlink: Option<String>,
+    /// HTTP API `host:port` (find/render/list/info); `""` or absent turns it off (the default).
+    pub http: Option<String>,
+    /// Longest wait, in milliseconds, for the writer to answer a cache question (graphite-web's own
+    /// CARBONLINK_TIMEOUT is 1 s).
+    pub cache_timeout_ms: u64,
+    /// Largest CarbonLink request frame, in bytes; a longer one closes its connection.
+    pub max_request_bytes: usize,
+    /// Most connections each query server serves at once (a thread each).
+    pub max_connections: usize,
+}
+
+impl Default for QuerySettings {
+    fn default() -> Self {
+        QuerySettings {
+            carbonlink: Some("127.0.0.1:7002".into()),
+            http: None,
+            cache_timeout_ms: 1000,
+            max_request_bytes: 1 << 20,
+            max_connections: 256,
+        }
+    }
+}
+
+impl QuerySettings {
+    /// The CarbonLink address to bind, `None` when off. Errors: an address that does not resolve.
+    pub fn carbonlink_addr(&self) -> std::io::Result<Option<std::net::SocketAddr>> {
+        resolve(self.carbonlink.as_deref())
+    }
+
+    /// The HTTP API address to bind, `None` when off. Errors: an address that does not resolve.
+    pub fn http_addr(&self) -> std::io::Result<Option<std::net::SocketAddr>> {
+        resolve(self.http.as_deref())
+    }
+}
+
+fn resolve(addr: Option<&str>) -> std::io::Result<Option<std::net::SocketAddr>> {
+    use std::net::ToSocketAddrs;
+    match addr.map(str::trim).filter(|a| !a.is_empty()) {
+        None => Ok(None),
+        Some(a) => a.to_socket_addrs()?.next().map(Some).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("query address '{a}' resolves to nothing"))
+        }),
+    }
 }
 
 /// The AMQP input.
@@ -201,6 +254,7 @@ impl Default for Settings {
             whisper: WhisperSettings::default(),
             receivers: ReceiverSettings::default(),
             stats: StatsSettings::default(),
+            query: QuerySettings::default(),
         }
     }
 }
@@ -345,6 +399,11 @@ impl Settings {
             self.whisper.lock_writes = v;
         }
         self.apply_carbon_receivers(c);
+        if c.cache_query_interface.is_some() || c.cache_query_port.is_some() {
+            let iface = c.cache_query_interface.clone().unwrap_or_else(|| "0.0.0.0".into());
+            let host = if iface.contains(':') { format!("[{iface}]") } else { iface };
+            self.query.carbonlink = Some(format!("{host}:{}", c.cache_query_port.unwrap_or(7002)));
+        }
         let dir = c.conf_dir.clone().or_else(|| conf_path.parent().map(|p| p.to_path_buf())).unwrap_or_default();
         for (slot, file) in [
             (&mut self.storage_schemas, "storage-schemas.conf"),
@@ -435,6 +494,28 @@ mod tests {
         assert_eq!(s.cache.max_creates_per_minute, 50);
         assert_eq!(s.cache.write_strategy, WriteStrategy::Max);
         assert_eq!(s.whisper.create_mode, CreateModeSetting::Sparse);
+    }
+
+    #[test]
+    fn carbon_conf_cache_query_interface_and_port_set_the_carbonlink_address() {
+        let c = crate::config::CarbonCacheSettings::parse("[cache]\nCACHE_QUERY_PORT = 7102\n", "c").unwrap();
+        let mut s = Settings::default();
+        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf"));
+        assert_eq!(s.query.carbonlink.as_deref(), Some("0.0.0.0:7102"));
+        let c = crate::config::CarbonCacheSettings::parse("[cache]\nCACHE_QUERY_INTERFACE = ::1\n", "c").unwrap();
+        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf"));
+        assert_eq!(s.query.carbonlink_addr().unwrap(), Some("[::1]:7002".parse().unwrap()));
+    }
+
+    #[test]
+    fn query_servers_default_to_carbonlink_on_loopback_and_no_http() {
+        let s = Settings::from_toml("", "x").unwrap();
+        assert_eq!(s.query.carbonlink_addr().unwrap(), Some("127.0.0.1:7002".parse().unwrap()));
+        assert_eq!(s.query.http_addr().unwrap(), None);
+        let s = Settings::from_toml("[query]\ncarbonlink = \"\"\nhttp = \"127.0.0.1:0\"\n", "x").unwrap();
+        assert_eq!(s.query.carbonlink_addr().unwrap(), None);
+        assert_eq!(s.query.http_addr().unwrap(), Some("127.0.0.1:0".parse().unwrap()));
+        assert!(Settings::from_toml("[query]\ncarbonlink = \"nope\"\n", "x").unwrap().query.carbonlink_addr().is_err());
     }
 
     use super::*;

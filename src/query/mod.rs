@@ -1,3 +1,94 @@
 //! Reads: CarbonLink and HTTP find/render, answering from whisper files and the writer's cache.
+//!
+//! Owns: the read side's servers and the arithmetic of merging cached points into fetched ones. Never touches:
+//! the cache itself (every question goes to the writer through [`CacheHandle`], which answers between writes, so
+//! reads never stall ingestion) or file writes (set-metadata goes through the writer too).
 
+pub mod attime;
+pub mod carbonlink;
+pub mod glob;
+pub mod http;
 pub mod pickle_out;
+pub mod series;
+pub mod server;
+pub mod tree;
+
+use crate::cache::query::CacheHandle;
+use crate::config::settings::Settings;
+use crate::ingest::pickle::Limits;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the query servers share: where the files are and how to ask the writer.
+pub struct QueryContext {
+    /// Root of the whisper tree.
+    pub data_dir: PathBuf,
+    /// The writer's query handle.
+    pub cache: CacheHandle,
+    /// Longest wait for the writer's answer.
+    pub cache_timeout: Duration,
+    /// Bounds on CarbonLink request frames.
+    pub limits: Limits,
+    /// Most connections each server serves at once.
+    pub max_connections: usize,
+}
+
+impl QueryContext {
+    /// The context described by `settings`.
+    pub fn from_settings(settings: &Settings, cache: CacheHandle) -> QueryContext {
+        let q = &settings.query;
+        QueryContext {
+            data_dir: settings.data_dir.clone(),
+            cache,
+            cache_timeout: Duration::from_millis(q.cache_timeout_ms),
+            limits: Limits { max_frame_len: q.max_request_bytes, ..Limits::default() },
+            max_connections: q.max_connections,
+        }
+    }
+}
+
+/// The running query servers (each optional).
+#[derive(Default)]
+pub struct QueryServers {
+    /// CarbonLink, when enabled.
+    pub carbonlink: Option<server::Server>,
+    /// The HTTP API, when enabled.
+    pub http: Option<server::Server>,
+}
+
+impl QueryServers {
+    /// Start the servers `settings.query` enables. Errors: an address that does not resolve, or binding.
+    pub fn start(settings: &Settings, cache: CacheHandle) -> std::io::Result<QueryServers> {
+        let ctx = Arc::new(QueryContext::from_settings(settings, cache));
+        let mut servers = QueryServers::default();
+        if let Some(addr) = settings.query.carbonlink_addr()? {
+            servers.carbonlink = Some(carbonlink::start(addr, ctx.clone())?);
+        }
+        if let Some(addr) = settings.query.http_addr()? {
+            servers.http = Some(http::start(addr, ctx)?);
+        }
+        Ok(servers)
+    }
+
+    /// The bound CarbonLink address.
+    pub fn carbonlink_addr(&self) -> Option<SocketAddr> {
+        self.carbonlink.as_ref().map(|s| s.local_addr())
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|s| s.local_addr())
+    }
+
+    /// Stop both servers and close their connections.
+    pub fn stop(self) {
+        if let Some(s) = self.carbonlink {
+            s.stop();
+        }
+        if let Some(s) = self.http {
+            s.stop();
+        }
+    }
+}

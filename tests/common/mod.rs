@@ -24,7 +24,7 @@ pub fn now() -> u32 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as u32
 }
 
-/// Settings for one test: its own data dir, exchange, queue, patterns; threads not pinned.
+/// Settings for one test: its own data dir, exchange, queue, patterns; threads not pinned; CarbonLink on a free port.
 pub fn settings(data_dir: &Path, url: &str, exchange: &str, queue: &str, patterns: &[&str]) -> Settings {
     let mut s = Settings::default();
     s.data_dir = data_dir.to_path_buf();
@@ -37,6 +37,8 @@ pub fn settings(data_dir: &Path, url: &str, exchange: &str, queue: &str, pattern
     s.amqp.max_reconnect_delay_secs = 1;
     // Parallel tests must not race for ports 2003/2004 (socket tests set their own port-0 addresses).
     s.receivers.enabled = false;
+    // Tests run in parallel: CarbonLink on a free port, never the default 7002.
+    s.query.carbonlink = Some("127.0.0.1:0".into());
     s
 }
 

@@ -1,0 +1,213 @@
+//! CarbonLink (carbon's cache query port, 7002): how graphite-web reads points that are still in the cache.
+//!
+//! Frames are a 4-byte big-endian length and a pickle, both ways. Requests are decoded with the safe decoder (any
+//! protocol 0-5, never a global); a frame over the cap or a pickle that does not decode closes that connection
+//! only. Many requests per connection: graphite-web pools its connections and keeps them open. Answers are
+//! protocol-2 pickles, as carbon's:
+//! - `cache-query` → `{'datapoints': [(t, v), ...]}`
+//! - `cache-query-bulk` → `{'datapointsByMetric': {name: [(t, v), ...]}}`
+//! - `get-metadata` (key `aggregationMethod`, read from the file header) → `{'value': name}` or `{'error': msg}`
+//! - `set-metadata` (through the writer, which may hold the file open) → `{'old_value': o, 'new_value': n}` or
+//!   `{'error': msg}`
+//! - anything else → `{'error': 'Invalid request type "..."'}`
+//!
+//! Owns: the protocol. Never touches: the cache itself (it asks the writer through [`CacheHandle`]), file writes.
+
+use super::pickle_out::{encode, encode_datapoints, encode_datapoints_by_metric};
+use super::server::Server;
+use super::QueryContext;
+use crate::ingest::pickle::{check_frame_len, decode, read_frame_len, Value};
+use crate::metric;
+use crate::whisper::{AggregationMethod, WhisperFile};
+use std::io::{self, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+
+/// Start a CarbonLink server on `addr` (port 0 picks a free port; see [`Server::local_addr`]).
+pub fn start(addr: SocketAddr, ctx: Arc<QueryContext>) -> io::Result<Server> {
+    let max = ctx.max_connections;
+    Server::start(addr, "carbonlink", max, move |stream| serve_connection(stream, &ctx))
+}
+
+/// Serve one connection until the peer closes it or sends a bad frame.
+fn serve_connection(stream: TcpStream, ctx: &QueryContext) {
+    let peer = stream.peer_addr().ok();
+    let _ = stream.set_nodelay(true);
+    let Ok(mut out) = stream.try_clone() else { return };
+    let mut input = BufReader::new(stream);
+    let mut frame = Vec::new();
+    let mut reply = Vec::new();
+    loop {
+        let mut hdr = [0u8; 4];
+        if input.read_exact(&mut hdr).is_err() {
+            return;
+        }
+        let len = match check_frame_len(read_frame_len(hdr), &ctx.limits) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(?peer, error = %e, "carbonlink: closing connection");
+                return;
+            }
+        };
+        frame.resize(len, 0);
+        if input.read_exact(&mut frame).is_err() {
+            return;
+        }
+        let request = match decode(&frame, &ctx.limits) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(?peer, error = %e, "carbonlink: undecodable request, closing connection");
+                return;
+            }
+        };
+        let body = respond(&request, ctx);
+        reply.clear();
+        // An answer over the 4-byte length (4 GiB) cannot be framed: send an error instead.
+        match u32::try_from(body.len()) {
+            Ok(n) => {
+                reply.extend_from_slice(&n.to_be_bytes());
+                reply.extend_from_slice(&body);
+            }
+            Err(_) => {
+                let body = error_response("response too large");
+                reply.extend_from_slice(&(body.len() as u32).to_be_bytes());
+                reply.extend_from_slice(&body);
+            }
+        }
+        if out.write_all(&reply).is_err() {
+            return;
+        }
+    }
+}
+
+/// The pickled (protocol 2, no length prefix) answer to one decoded request.
+pub fn respond(request: &Value, ctx: &QueryContext) -> Vec<u8> {
+    let kind = request.get("type");
+    match kind.and_then(Value::as_str) {
+        Some("cache-query") => match request.get("metric").and_then(text) {
+            Some(m) => {
+                let pts = cached(ctx, vec![m.to_string()]);
+                match pts {
+                    Ok(mut p) => encode_datapoints(&widen(&p.pop().unwrap_or_default())),
+                    Err(e) => error_response(&e),
+                }
+            }
+            None => error_response("cache-query needs a string 'metric'"),
+        },
+        Some("cache-query-bulk") => {
+            let names: Option<Vec<&str>> =
+                request.get("metrics").and_then(Value::as_items).map(|items| items.iter().filter_map(text).collect());
+            let Some(names) = names else { return error_response("cache-query-bulk needs a list 'metrics'") };
+            match cached(ctx, names.iter().map(|s| s.to_string()).collect()) {
+                Ok(points) => {
+                    let wide: Vec<Vec<(i64, f64)>> = points.iter().map(|p| widen(p)).collect();
+                    let pairs = names.iter().copied().zip(wide.iter().map(|w| w.as_slice()));
+                    encode_datapoints_by_metric(pairs).unwrap_or_else(|e| error_response(&e.to_string()))
+                }
+                Err(e) => error_response(&e),
+            }
+        }
+        Some("get-metadata") => match metadata_target(request) {
+            Ok(name) => match read_aggregation(ctx, name) {
+                Ok(m) => dict(vec![("value", Value::str(m.name()))]),
+                Err(e) => error_response(&e),
+            },
+            Err(e) => error_response(&e),
+        },
+        Some("set-metadata") => set_metadata(request, ctx),
+        _ => {
+            let shown = match kind {
+                Some(v) => show(v),
+                None => "None".to_string(),
+            };
+            error_response(&format!("Invalid request type \"{shown}\""))
+        }
+    }
+}
+
+fn set_metadata(request: &Value, ctx: &QueryContext) -> Vec<u8> {
+    let name = match metadata_target(request) {
+        Ok(n) => n,
+        Err(e) => return error_response(&e),
+    };
+    let Some(value) = request.get("value").and_then(text) else {
+        return error_response("set-metadata needs a string 'value'");
+    };
+    let method: AggregationMethod = match value.parse() {
+        Ok(m) => m,
+        Err(e) => return error_response(&format!("{e}")),
+    };
+    let old = match read_aggregation(ctx, name) {
+        Ok(m) => m,
+        Err(e) => return error_response(&e),
+    };
+    match ctx.cache.set_aggregation(name.to_string(), method, None, ctx.cache_timeout) {
+        Ok(Ok(())) => dict(vec![("old_value", Value::str(old.name())), ("new_value", Value::str(method.name()))]),
+        Ok(Err(e)) => error_response(&e),
+        Err(e) => error_response(&e.to_string()),
+    }
+}
+
+/// The metric of a get/set-metadata request, checked; only `aggregationMethod` exists (as in carbon).
+fn metadata_target(request: &Value) -> Result<&str, String> {
+    let name = request.get("metric").and_then(text).ok_or("metadata requests need a string 'metric'")?;
+    let key = request.get("key").map(show).unwrap_or_else(|| "None".into());
+    if key != "aggregationMethod" {
+        return Err(format!("Unsupported metadata key \"{key}\""));
+    }
+    metric::validate(name.as_bytes()).map_err(|e| e.to_string())
+}
+
+fn read_aggregation(ctx: &QueryContext, valid_name: &str) -> Result<AggregationMethod, String> {
+    let path = metric::file_path(&ctx.data_dir, valid_name);
+    let f = WhisperFile::open_read_only(&path).map_err(|e| e.to_string())?;
+    Ok(f.header().aggregation)
+}
+
+/// Cached points for names as asked; names that are not valid metric names have none.
+fn cached(ctx: &QueryContext, names: Vec<String>) -> Result<Vec<Vec<(u32, f64)>>, String> {
+    let valid: Vec<bool> = names.iter().map(|n| metric::validate(n.as_bytes()).is_ok()).collect();
+    let asked: Vec<String> = names.into_iter().zip(&valid).filter(|(_, ok)| **ok).map(|(n, _)| n).collect();
+    let mut answers = ctx.cache.points(asked, ctx.cache_timeout).map_err(|e| e.to_string())?.into_iter();
+    Ok(valid.iter().map(|ok| if *ok { answers.next().unwrap_or_default() } else { Vec::new() }).collect())
+}
+
+fn widen(points: &[(u32, f64)]) -> Vec<(i64, f64)> {
+    points.iter().map(|&(t, v)| (i64::from(t), v)).collect()
+}
+
+/// A string, or bytes that are UTF-8 (Python 2 clients send `str` as bytes).
+fn text(v: &Value) -> Option<&str> {
+    match v {
+        Value::Str(s) => Some(s),
+        Value::Bytes(b) => std::str::from_utf8(b).ok(),
+        _ => None,
+    }
+}
+
+/// Roughly Python's `str()` of a request field, for error messages.
+fn show(v: &Value) -> String {
+    match v {
+        Value::Str(s) => s.to_string(),
+        Value::None => "None".into(),
+        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Bytes(b) => format!("b{:?}", String::from_utf8_lossy(b)),
+        other => format!("{other:?}"),
+    }
+}
+
+fn dict(pairs: Vec<(&str, Value)>) -> Vec<u8> {
+    let v = Value::Dict(pairs.into_iter().map(|(k, v)| (Value::str(k), v)).collect());
+    let mut out = Vec::new();
+    // Plain short strings: encoding cannot fail (only >4 GiB strings or >256-deep nesting do).
+    if encode(&v, &mut out).is_err() {
+        out.clear();
+    }
+    out
+}
+
+fn error_response(msg: &str) -> Vec<u8> {
+    dict(vec![("error", Value::str(msg))])
+}

@@ -1,0 +1,107 @@
+//! A small blocking TCP server for the query side: one acceptor thread and one thread per connection, with a cap on
+//! open connections and a stop that closes every connection. Reads are rare next to ingest, so plain threads keep
+//! this simple; nothing here is on the ingest path.
+//!
+//! Owns: accepting, the connection threads, shutting them down. Never touches: what is said on a connection.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+type Registry = Arc<Mutex<HashMap<u64, TcpStream>>>;
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    conns: Registry,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Bind `addr` and serve each accepted connection with `handle` on a thread named `<name>-conn`. At most
+    /// `max_connections` are served at once; further ones are closed at once. Errors: binding.
+    pub fn start<F>(addr: SocketAddr, name: &str, max_connections: usize, handle: F) -> io::Result<Server>
+    where
+        F: Fn(TcpStream) + Send + Sync + 'static,
+    {
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let conns: Registry = Arc::default();
+        let handle = Arc::new(handle);
+        let (stop2, conns2, conn_name) = (stop.clone(), conns.clone(), format!("{name}-conn"));
+        let acceptor = std::thread::Builder::new().name(format!("{name}-accept")).spawn(move || {
+            let next = AtomicU64::new(0);
+            for stream in listener.incoming() {
+                if stop2.load(Ordering::Acquire) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let id = next.fetch_add(1, Ordering::Relaxed);
+                {
+                    let mut map = conns2.lock().unwrap_or_else(|p| p.into_inner());
+                    if map.len() >= max_connections {
+                        tracing::warn!(max_connections, "query connection refused: too many open");
+                        continue;
+                    }
+                    match stream.try_clone() {
+                        Ok(s) => map.insert(id, s),
+                        Err(_) => continue,
+                    };
+                }
+                let (handle, conns) = (handle.clone(), conns2.clone());
+                let spawned = std::thread::Builder::new().name(conn_name.clone()).spawn(move || {
+                    handle(stream);
+                    conns.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                });
+                if spawned.is_err() {
+                    conns2.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                }
+            }
+        })?;
+        Ok(Server { addr, stop, conns, acceptor: Some(acceptor) })
+    }
+
+    /// The bound address (the real port when started on port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Connections being served now.
+    pub fn open_connections(&self) -> usize {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Stop accepting, close every open connection, wait for the acceptor.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        // Wake the blocking accept with a connection of our own.
+        let mut wake = self.addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(if wake.is_ipv4() { Ipv4Addr::LOCALHOST.into() } else { Ipv6Addr::LOCALHOST.into() });
+        }
+        let _ = TcpStream::connect_timeout(&wake, std::time::Duration::from_secs(1));
+        if let Some(t) = self.acceptor.take() {
+            let _ = t.join();
+        }
+        for (_, s) in self.conns.lock().unwrap_or_else(|p| p.into_inner()).drain() {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.acceptor.is_some() {
+            self.shutdown();
+        }
+    }
+}

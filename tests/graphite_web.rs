@@ -1,0 +1,120 @@
+//! A real graphite-web 1.1.8 (Debian's package, installed by tests/support/graphite_web.sh when missing) pointed
+//! at warren's whisper tree and CarbonLink port: a point still held in warren's cache shows in graphite-web's
+//! render; after the write it comes from disk, with warren stopped. warren's own HTTP API answers the same
+//! render and find as graphite-web does.
+
+mod common;
+mod query_support;
+
+use common::*;
+use query_support::*;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use warren::cache::writer::DefaultRules;
+use warren::engine::Engine;
+
+struct GraphiteWeb {
+    child: Child,
+    addr: SocketAddr,
+    work: tempfile::TempDir,
+}
+
+impl GraphiteWeb {
+    fn start(whisper: &std::path::Path, carbonlink: SocketAddr) -> GraphiteWeb {
+        let work = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/graphite_web.sh");
+        let child = Command::new("bash")
+            .arg(script)
+            .arg(work.path())
+            .arg(whisper)
+            .arg(carbonlink.port().to_string())
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(work.path().join("server.log")).unwrap())
+            .spawn()
+            .expect("bash runs");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut gw = GraphiteWeb { child, addr, work };
+        // Generous: the first run may install the package.
+        let up = wait_until(300, || {
+            matches!(http_get(addr, "/version/"), Ok((200, _))) || gw.child.try_wait().ok().flatten().is_some()
+        });
+        let log = std::fs::read_to_string(gw.work.path().join("server.log")).unwrap_or_default();
+        assert!(up && gw.child.try_wait().ok().flatten().is_none(), "graphite-web did not come up: {log}");
+        gw
+    }
+
+    fn json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = http_get(self.addr, path).unwrap();
+        assert_eq!(status, 200, "graphite-web {path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+impl Drop for GraphiteWeb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn value_at(render: &serde_json::Value, t: u32) -> Option<serde_json::Value> {
+    render[0]["datapoints"].as_array()?.iter().find(|d| d[1] == t).map(|d| d[0].clone())
+}
+
+#[test]
+fn graphite_web_renders_cached_points_through_carbonlink_then_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ex, q) = (unique("ex"), unique("q"));
+    let publisher = Publisher::new(BROKER, &ex, &q, &["#"]);
+    let mut s = settings(dir.path(), BROKER, &ex, &q, &["#"]);
+    s.query.http = Some("127.0.0.1:0".into());
+    let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
+    let t0 = now() / 60 * 60 - 120;
+    let t1 = t0 + 60;
+    // graphite-web only asks about metrics that have a file: write one point, then hold the rest in the cache.
+    publisher.publish("gw.m", format!("1.5 {t0}").as_bytes());
+    // Read the file only once the writer has committed the point (a half-created file is not readable yet).
+    assert!(wait_until(20, || engine.stats.committed_points.load(Ordering::Relaxed) == 1));
+    assert_eq!(python_fetch(dir.path(), "gw.m", 600), [(t0, 1.5)]);
+    engine.hold_writes.store(true, Ordering::Release);
+    publisher.publish("gw.m", format!("2.5 {t1}").as_bytes());
+    assert!(wait_until(20, || engine.stats.points_received.load(Ordering::Relaxed) == 2));
+    assert_eq!(python_fetch(dir.path(), "gw.m", 600), [(t0, 1.5)], "t1 is only in the cache");
+
+    let gw = GraphiteWeb::start(dir.path(), engine.query.carbonlink_addr().unwrap());
+    let window = format!("from={}&until={}", t0 - 300, t1 + 60);
+    let render = format!("/render?target=gw.m&{window}&format=json");
+    let theirs = gw.json(&render);
+    assert_eq!(value_at(&theirs, t0), Some(serde_json::json!(1.5)), "{theirs}");
+    assert_eq!(value_at(&theirs, t1), Some(serde_json::json!(2.5)), "cached point via CarbonLink: {theirs}");
+
+    // warren's own HTTP API gives graphite-web's answers.
+    let http = engine.query.http_addr().unwrap();
+    let ours: serde_json::Value = serde_json::from_str(&http_get(http, &render).unwrap().1).unwrap();
+    assert_eq!(ours, theirs, "render");
+    for find in ["/metrics/find?query=gw.*", "/metrics/find?query=*", "/metrics/find?query=gw.{m,x}&format=json"] {
+        let ours: serde_json::Value = serde_json::from_str(&http_get(http, find).unwrap().1).unwrap();
+        let mut theirs = gw.json(find);
+        // graphite-web's format=json adds the node's retention intervals, which warren does not track.
+        if let Some(items) = theirs.as_array_mut() {
+            for i in items {
+                i.as_object_mut().map(|o| o.remove("intervals"));
+            }
+        }
+        assert_eq!(ours, theirs, "{find}");
+    }
+
+    // Release: the point reaches the file; with warren stopped graphite-web reads both values from disk.
+    engine.hold_writes.store(false, Ordering::Release);
+    assert!(wait_until(20, || engine.stats.committed_points.load(Ordering::Relaxed) == 2));
+    assert_eq!(python_fetch(dir.path(), "gw.m", 600), [(t0, 1.5), (t1, 2.5)]);
+    engine.stop();
+    let from_disk = gw.json(&render);
+    assert_eq!(value_at(&from_disk, t0), Some(serde_json::json!(1.5)));
+    assert_eq!(value_at(&from_disk, t1), Some(serde_json::json!(2.5)), "from disk: {from_disk}");
+    drop(gw);
+    publisher.delete(&q);
+}
