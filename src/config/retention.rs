@@ -17,7 +17,10 @@ fn unit_seconds(s: &str) -> Option<u64> {
     if s.is_empty() {
         return None;
     }
-    UNITS.iter().find(|(name, _)| name.starts_with(s)).map(|&(_, secs)| secs)
+    UNITS
+        .iter()
+        .find(|(name, _)| name.starts_with(s))
+        .map(|&(_, secs)| secs)
 }
 
 /// Splits `123abc` into (123, "abc"); the number must be non-empty ASCII digits and the unit lowercase letters.
@@ -36,14 +39,19 @@ fn number_and_unit(s: &str) -> Option<(u64, &str)> {
 /// Parse one `precision:duration` pair. Precision is seconds or `N<unit>`; duration is a number of points or
 /// `N<unit>` (converted to points by integer division by the precision).
 pub fn parse_retention_def(def: &str) -> Result<ArchiveSpec, ConfigError> {
-    let err = |reason: String| ConfigError::Retention { def: def.to_string(), reason };
+    let err = |reason: String| ConfigError::Retention {
+        def: def.to_string(),
+        reason,
+    };
     let (precision, duration) = def
         .trim()
         .split_once(':')
         .ok_or_else(|| err("expected precision:duration".into()))?;
     let precision = match number_and_unit(precision) {
         Some((n, "")) => n,
-        Some((n, unit)) => n * unit_seconds(unit).ok_or_else(|| err(format!("unknown unit '{unit}'")))?,
+        Some((n, unit)) => {
+            n * unit_seconds(unit).ok_or_else(|| err(format!("unknown unit '{unit}'")))?
+        }
         None => return Err(err(format!("invalid precision '{precision}'"))),
     };
     if precision == 0 {
@@ -56,7 +64,8 @@ pub fn parse_retention_def(def: &str) -> Result<ArchiveSpec, ConfigError> {
         }
         None => return Err(err(format!("invalid duration '{duration}'"))),
     };
-    let to_u32 = |v: u64, what: &str| u32::try_from(v).map_err(|_| err(format!("{what} {v} is too large")));
+    let to_u32 =
+        |v: u64, what: &str| u32::try_from(v).map_err(|_| err(format!("{what} {v} is too large")));
     Ok(ArchiveSpec {
         seconds_per_point: to_u32(precision, "precision")?,
         points: to_u32(points, "point count")?,
@@ -78,7 +87,10 @@ mod tests {
     use super::*;
 
     fn spec(s: u32, p: u32) -> ArchiveSpec {
-        ArchiveSpec { seconds_per_point: s, points: p }
+        ArchiveSpec {
+            seconds_per_point: s,
+            points: p,
+        }
     }
 
     #[test]
@@ -86,7 +98,10 @@ mod tests {
         assert_eq!(parse_retention_def("10s:6h").unwrap(), spec(10, 2160));
         assert_eq!(parse_retention_def("1m:7d").unwrap(), spec(60, 10080));
         assert_eq!(parse_retention_def("1min:1w").unwrap(), spec(60, 10080));
-        assert_eq!(parse_retention_def("10minutes:5years").unwrap(), spec(600, 262800));
+        assert_eq!(
+            parse_retention_def("10minutes:5years").unwrap(),
+            spec(600, 262800)
+        );
         assert_eq!(parse_retention_def("60:1440").unwrap(), spec(60, 1440));
         assert_eq!(parse_retention_def("1h:30").unwrap(), spec(3600, 30));
     }
@@ -94,7 +109,10 @@ mod tests {
     #[test]
     fn bad_definitions_name_the_offending_text() {
         let e = parse_retention_def("10x:1d").unwrap_err().to_string();
-        assert!(e.contains("10x:1d") && e.contains("unknown unit 'x'"), "{e}");
+        assert!(
+            e.contains("10x:1d") && e.contains("unknown unit 'x'"),
+            "{e}"
+        );
         assert!(parse_retention_def("10s").is_err());
         assert!(parse_retention_def("s:1d").is_err());
         assert!(parse_retention_def("10S:1d").is_err());
