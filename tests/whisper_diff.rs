@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 use warren::whisper::{
-    validate_archives, AggregationMethod, ArchiveSpec, CreateMode, CreateOptions, FetchResult, OpenOptions, Point,
-    UpdateScratch, WhisperError, WhisperFile,
+    validate_archives, AggregationMethod, ArchiveSpec, CreateMode, CreateOptions, FetchResult,
+    OpenOptions, Point, UpdateScratch, WhisperError, WhisperFile,
 };
 
 const PYTHON: &str = "/usr/bin/python3";
@@ -36,7 +36,11 @@ fn reference(ops: &[Value]) -> Vec<Value> {
     let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap().unwrap();
-    assert!(out.status.success(), "whisper_ref.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "whisper_ref.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let results: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(results.len(), ops.len());
     results
@@ -121,12 +125,22 @@ fn batch(rng: &mut Rng, archives: &[ArchiveSpec], now: u32) -> Vec<Point> {
         match rng.next() % 4 {
             // A consecutive run, at the step, ending anywhere.
             0 => {
-                let end = if future { rng.range(-half + step, half - step) } else { rng.range(0, max_retention) };
-                let len = if future { rng.range(1, (half / step).max(1)) } else { rng.range(1, i64::from(first.points) + 3) };
+                let end = if future {
+                    rng.range(-half + step, half - step)
+                } else {
+                    rng.range(0, max_retention)
+                };
+                let len = if future {
+                    rng.range(1, (half / step).max(1))
+                } else {
+                    rng.range(1, i64::from(first.points) + 3)
+                };
                 ages.extend((0..len).map(|i| end + i * step));
             }
             // Scattered ages, past every archive too.
-            1 if !future => ages.extend((0..rng.range(1, 20)).map(|_| rng.range(0, max_retention * 5 / 4))),
+            1 if !future => {
+                ages.extend((0..rng.range(1, 20)).map(|_| rng.range(0, max_retention * 5 / 4)))
+            }
             // Exactly at archive boundaries.
             2 if !future => {
                 for a in archives {
@@ -135,7 +149,11 @@ fn batch(rng: &mut Rng, archives: &[ArchiveSpec], now: u32) -> Vec<Point> {
                 }
             }
             _ => {
-                let (lo, hi) = if future { (-half + step, half - 1) } else { (0, max_retention) };
+                let (lo, hi) = if future {
+                    (-half + step, half - 1)
+                } else {
+                    (0, max_retention)
+                };
                 ages.extend((0..rng.range(1, 10)).map(|_| rng.range(lo, hi)));
             }
         }
@@ -143,13 +161,19 @@ fn batch(rng: &mut Rng, archives: &[ArchiveSpec], now: u32) -> Vec<Point> {
     let mut points: Vec<Point> = ages
         .into_iter()
         .filter_map(|age| u32::try_from(i64::from(now) - age).ok())
-        .map(|timestamp| Point { timestamp, value: rng.value() })
+        .map(|timestamp| Point {
+            timestamp,
+            value: rng.value(),
+        })
         .collect();
     // Duplicated timestamps with other values, and shuffled order.
     for _ in 0..rng.range(0, 4) {
         if !points.is_empty() {
             let i = rng.range(0, points.len() as i64 - 1) as usize;
-            points.push(Point { timestamp: points[i].timestamp, value: rng.value() });
+            points.push(Point {
+                timestamp: points[i].timestamp,
+                value: rng.value(),
+            });
         }
     }
     for i in (1..points.len()).rev() {
@@ -159,13 +183,30 @@ fn batch(rng: &mut Rng, archives: &[ArchiveSpec], now: u32) -> Vec<Point> {
     points
 }
 
-fn create_zero(path: &Path, archives: &[ArchiveSpec], aggregation: AggregationMethod, xff: f32) -> WhisperFile {
-    let opts = CreateOptions { x_files_factor: xff, aggregation, mode: CreateMode::Zero };
+fn create_zero(
+    path: &Path,
+    archives: &[ArchiveSpec],
+    aggregation: AggregationMethod,
+    xff: f32,
+) -> WhisperFile {
+    let opts = CreateOptions {
+        x_files_factor: xff,
+        aggregation,
+        mode: CreateMode::Zero,
+    };
     WhisperFile::create(path, archives, &opts, OpenOptions::default()).unwrap()
 }
 
-fn create_op(path: &Path, archives: &[ArchiveSpec], aggregation: AggregationMethod, xff: f32) -> Value {
-    let archives: Vec<_> = archives.iter().map(|a| json!([a.seconds_per_point, a.points])).collect();
+fn create_op(
+    path: &Path,
+    archives: &[ArchiveSpec],
+    aggregation: AggregationMethod,
+    xff: f32,
+) -> Value {
+    let archives: Vec<_> = archives
+        .iter()
+        .map(|a| json!([a.seconds_per_point, a.points]))
+        .collect();
     json!({"op": "create", "path": path, "archives": archives, "xff": f64::from(xff).to_bits(),
            "aggregation": aggregation.name()})
 }
@@ -178,7 +219,11 @@ fn assert_same_bytes(ours: &Path, theirs: &Path, context: &str) {
     let a = std::fs::read(ours).unwrap();
     let b = std::fs::read(theirs).unwrap();
     if a != b {
-        let first = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+        let first = a
+            .iter()
+            .zip(&b)
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.len().min(b.len()));
         panic!(
             "{context}: warren's {} and the reference's {} differ (lengths {} / {}, first difference at byte {first})",
             ours.display(),
@@ -206,7 +251,11 @@ fn zero_mode_create_is_byte_identical_to_the_reference() {
         shuffled.reverse();
         create_zero(&ours, &shuffled, aggregation, xff);
         ops.push(create_op(&theirs, &shuffled, aggregation, xff));
-        pairs.push((ours, theirs, format!("case {case}: {archives:?} {aggregation} xff {xff}")));
+        pairs.push((
+            ours,
+            theirs,
+            format!("case {case}: {archives:?} {aggregation} xff {xff}"),
+        ));
     }
     for r in reference(&ops) {
         assert_eq!(r, Value::Null);
@@ -226,11 +275,20 @@ struct Scenario {
 
 impl Scenario {
     fn new(dir: &Path) -> Self {
-        Scenario { dir: dir.to_path_buf(), snapshots: Vec::new(), ops: Vec::new() }
+        Scenario {
+            dir: dir.to_path_buf(),
+            snapshots: Vec::new(),
+            ops: Vec::new(),
+        }
     }
 
     /// Builds case `case` and returns the final (ours, theirs) paths and `now`.
-    fn case(&mut self, rng: &mut Rng, case: usize, singles: bool) -> (PathBuf, PathBuf, u32, Vec<ArchiveSpec>) {
+    fn case(
+        &mut self,
+        rng: &mut Rng,
+        case: usize,
+        singles: bool,
+    ) -> (PathBuf, PathBuf, u32, Vec<ArchiveSpec>) {
         let archives = archive_list(rng);
         let aggregation = AggregationMethod::ALL[case % 8];
         let xff = xff(rng);
@@ -242,11 +300,15 @@ impl Scenario {
         let mut now = 1_700_000_000 + rng.range(0, 100_000) as u32;
         for step in 0..rng.range(1, 6) {
             now += rng.range(0, archives[0].retention() as i64 * 2) as u32;
-            let context = format!("case {case} step {step}: {archives:?} {aggregation} xff {xff} now {now}");
+            let context =
+                format!("case {case} step {step}: {archives:?} {aggregation} xff {xff} now {now}");
             if singles {
                 let max_retention = archives.iter().map(|a| a.retention()).max().unwrap() as i64;
                 let timestamp = (i64::from(now) - rng.range(-3, max_retention + 3)) as u32;
-                let point = Point { timestamp, value: rng.value() };
+                let point = Point {
+                    timestamp,
+                    value: rng.value(),
+                };
                 let ours_result = wf.update(point, now);
                 assert_eq!(
                     matches!(ours_result, Err(WhisperError::TimestampNotCovered { .. })),
@@ -258,7 +320,9 @@ impl Scenario {
                 let mut points = batch(rng, &archives, now);
                 let json_points: Vec<_> = points.iter().map(point_json).collect();
                 wf.update_many(&mut points, now, &mut scratch).unwrap();
-                self.ops.push(json!({"op": "update_many", "path": theirs, "points": json_points, "now": now}));
+                self.ops.push(
+                    json!({"op": "update_many", "path": theirs, "points": json_points, "now": now}),
+                );
             }
             let ours_snap = self.dir.join(format!("w{case}.{step}.wsp"));
             let theirs_snap = self.dir.join(format!("r{case}.{step}.wsp"));
@@ -313,29 +377,68 @@ fn single_update_writes_the_same_bytes_as_the_reference() {
 #[test]
 fn duplicate_timestamps_break_ties_like_the_reference() {
     let dir = tempfile::tempdir().unwrap();
-    let archives = [ArchiveSpec { seconds_per_point: 10, points: 12 }, ArchiveSpec { seconds_per_point: 60, points: 10 }];
+    let archives = [
+        ArchiveSpec {
+            seconds_per_point: 10,
+            points: 12,
+        },
+        ArchiveSpec {
+            seconds_per_point: 60,
+            points: 10,
+        },
+    ];
     let now = 1_700_000_000u32;
     let t = now - now % 60 - 60;
     // Same timestamp twice, and three timestamps of one interval (t+10..t+19) given newest in the middle.
     let mut points = vec![
-        Point { timestamp: t, value: 1.0 },
-        Point { timestamp: t + 15, value: 2.0 },
-        Point { timestamp: t, value: 3.0 },
-        Point { timestamp: t + 11, value: 4.0 },
-        Point { timestamp: t + 19, value: 5.0 },
-        Point { timestamp: t + 19, value: 6.0 },
-        Point { timestamp: t + 12, value: 7.0 },
+        Point {
+            timestamp: t,
+            value: 1.0,
+        },
+        Point {
+            timestamp: t + 15,
+            value: 2.0,
+        },
+        Point {
+            timestamp: t,
+            value: 3.0,
+        },
+        Point {
+            timestamp: t + 11,
+            value: 4.0,
+        },
+        Point {
+            timestamp: t + 19,
+            value: 5.0,
+        },
+        Point {
+            timestamp: t + 19,
+            value: 6.0,
+        },
+        Point {
+            timestamp: t + 12,
+            value: 7.0,
+        },
     ];
     let ours = dir.path().join("w.wsp");
     let theirs = dir.path().join("r.wsp");
     let mut wf = create_zero(&ours, &archives, AggregationMethod::Sum, 0.0);
     std::fs::copy(&ours, &theirs).unwrap();
     let json_points: Vec<_> = points.iter().map(point_json).collect();
-    wf.update_many(&mut points, now, &mut UpdateScratch::default()).unwrap();
+    wf.update_many(&mut points, now, &mut UpdateScratch::default())
+        .unwrap();
     reference(&[json!({"op": "update_many", "path": theirs, "points": json_points, "now": now})]);
     assert_same_bytes(&ours, &theirs, "duplicates");
     // The first given wins among equal timestamps; the newest timestamp wins within an interval.
-    let fetched = wf.fetch(i64::from(t) - 10, Some(i64::from(t) + 10), i64::from(now), None).unwrap().unwrap();
+    let fetched = wf
+        .fetch(
+            i64::from(t) - 10,
+            Some(i64::from(t) + 10),
+            i64::from(now),
+            None,
+        )
+        .unwrap()
+        .unwrap();
     assert_eq!(fetched.values, [Some(1.0), Some(5.0)]);
 }
 
@@ -343,7 +446,11 @@ fn fetch_json(r: &Result<Option<FetchResult>, WhisperError>) -> Value {
     match r {
         Ok(None) => Value::Null,
         Ok(Some(f)) => {
-            let values: Vec<Value> = f.values.iter().map(|v| v.map_or(Value::Null, |v| json!(v.to_bits()))).collect();
+            let values: Vec<Value> = f
+                .values
+                .iter()
+                .map(|v| v.map_or(Value::Null, |v| json!(v.to_bits())))
+                .collect();
             json!([[f.from, f.until, f.step], values])
         }
         Err(WhisperError::InvalidTimeInterval { .. }) => json!("InvalidTimeInterval"),
@@ -379,8 +486,10 @@ fn each_implementation_fetches_the_others_files_identically() {
             };
             // warren reads the reference's file, the reference reads warren's.
             let op_index = scenario.ops.len();
-            scenario.ops.push(json!({"op": "fetch", "path": ours, "from": from, "until": until, "now": fetch_now,
-                                     "step": step}));
+            scenario.ops.push(
+                json!({"op": "fetch", "path": ours, "from": from, "until": until, "now": fetch_now,
+                                     "step": step}),
+            );
             fetches.push((op_index, theirs.clone(), from, until, fetch_now, step));
         }
     }
@@ -390,10 +499,21 @@ fn each_implementation_fetches_the_others_files_identically() {
         let wf = WhisperFile::open_read_only(&theirs).unwrap();
         let ours = fetch_json(&wf.fetch(from, until, now, step));
         let reference = reference_fetch_json(&results[op_index]);
-        assert_eq!(ours, reference, "fetch {from}..{until:?} now {now} step {step:?} of {}", theirs.display());
-        non_empty += usize::from(ours.get(1).is_some_and(|v| v.as_array().unwrap().iter().any(|x| !x.is_null())));
+        assert_eq!(
+            ours,
+            reference,
+            "fetch {from}..{until:?} now {now} step {step:?} of {}",
+            theirs.display()
+        );
+        non_empty += usize::from(
+            ours.get(1)
+                .is_some_and(|v| v.as_array().unwrap().iter().any(|x| !x.is_null())),
+        );
     }
-    assert!(non_empty > 100, "only {non_empty} fetches returned data: the cases test too little");
+    assert!(
+        non_empty > 100,
+        "only {non_empty} fetches returned data: the cases test too little"
+    );
     scenario.check(&results);
 }
 
@@ -408,14 +528,23 @@ fn python_set_order_emulation_matches_cpython() {
         let keys: Vec<u32> = if rng.chance(20) {
             (0..n).map(|_| rng.next() as u32).collect()
         } else {
-            (0..n).map(|_| base.wrapping_add(step.wrapping_mul(rng.range(0, n) as u32))).collect()
+            (0..n)
+                .map(|_| base.wrapping_add(step.wrapping_mul(rng.range(0, n) as u32)))
+                .collect()
         };
         cases.push(keys);
     }
-    let ops: Vec<Value> = cases.iter().map(|k| json!({"op": "set_order", "keys": k})).collect();
+    let ops: Vec<Value> = cases
+        .iter()
+        .map(|k| json!({"op": "set_order", "keys": k}))
+        .collect();
     for (keys, r) in cases.iter().zip(reference(&ops)) {
         let expected: Vec<u32> = serde_json::from_value(r).unwrap();
-        assert_eq!(warren::whisper::python_set_order(keys), expected, "keys {keys:?}");
+        assert_eq!(
+            warren::whisper::python_set_order(keys),
+            expected,
+            "keys {keys:?}"
+        );
     }
 }
 
@@ -425,22 +554,47 @@ fn python_set_order_emulation_matches_cpython() {
 #[test]
 fn reference_spills_a_future_run_longer_than_the_ring() {
     let dir = tempfile::tempdir().unwrap();
-    let archives = [ArchiveSpec { seconds_per_point: 10, points: 4 }];
+    let archives = [ArchiveSpec {
+        seconds_per_point: 10,
+        points: 4,
+    }];
     let now = 1_700_000_000u32;
     let ours = dir.path().join("w.wsp");
     let theirs = dir.path().join("r.wsp");
     let mut wf = create_zero(&ours, &archives, AggregationMethod::Average, 0.0);
     std::fs::copy(&ours, &theirs).unwrap();
     // Nine consecutive future points into a ring of four, starting at slot 0.
-    let mut points: Vec<Point> = (0..9).map(|i| Point { timestamp: now + 10 * i, value: f64::from(i) }).collect();
+    let mut points: Vec<Point> = (0..9)
+        .map(|i| Point {
+            timestamp: now + 10 * i,
+            value: f64::from(i),
+        })
+        .collect();
     let json_points: Vec<_> = points.iter().map(point_json).collect();
-    wf.update_many(&mut points, now, &mut UpdateScratch::default()).unwrap();
+    wf.update_many(&mut points, now, &mut UpdateScratch::default())
+        .unwrap();
     reference(&[json!({"op": "update_many", "path": theirs, "points": json_points, "now": now})]);
-    let (a, b) = (std::fs::read(&ours).unwrap(), std::fs::read(&theirs).unwrap());
+    let (a, b) = (
+        std::fs::read(&ours).unwrap(),
+        std::fs::read(&theirs).unwrap(),
+    );
     let file_len = 28 + 4 * 12;
-    assert_eq!(b.len(), file_len + 12, "the reference no longer spills: revisit write_run and this test");
+    assert_eq!(
+        b.len(),
+        file_len + 12,
+        "the reference no longer spills: revisit write_run and this test"
+    );
     assert_eq!(b[file_len..file_len + 4], (now + 80).to_be_bytes());
     assert_eq!(a.len(), file_len, "warren wrote past the archive");
-    let ring: Vec<f64> = wf.archive_points(&wf.header().archives[0]).unwrap().iter().map(|r| r.value).collect();
-    assert_eq!(ring, [8.0, 5.0, 6.0, 7.0], "warren keeps the newest four points");
+    let ring: Vec<f64> = wf
+        .archive_points(&wf.header().archives[0])
+        .unwrap()
+        .iter()
+        .map(|r| r.value)
+        .collect();
+    assert_eq!(
+        ring,
+        [8.0, 5.0, 6.0, 7.0],
+        "warren keeps the newest four points"
+    );
 }
