@@ -14,6 +14,9 @@ enum Command {
     /// Plan a cluster: how metrics spread over instances by bind patterns or consistent hash.
     #[command(subcommand)]
     Cluster(warren::cli::cluster::ClusterCmd),
+    /// Whisper file tools (like the reference's whisper-*.py scripts).
+    #[command(subcommand)]
+    Whisper(warren::cli::whisper::WhisperCmd),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -24,5 +27,6 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Cache(a) => warren::cli::cache::run(a),
         Command::Cluster(c) => warren::cli::cluster::run(c),
+        Command::Whisper(cmd) => warren::cli::whisper::run(cmd),
     }
 }

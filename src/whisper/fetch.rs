@@ -1,6 +1,6 @@
 //! Reading: fetch (what graphite-web sees, quirks included) and raw slot dumps.
 
-use super::{decode_point, slot_of, slot_offset, ArchiveInfo, WhisperError, WhisperFile, POINT_SIZE};
+use super::{decode_point, slot_of, ArchiveInfo, WhisperError, WhisperFile, POINT_SIZE};
 
 /// The answer to a fetch: `values[i]` is the value at `from + i * step` (`None` when that slot does not hold that
 /// interval). `until` is exclusive. As with the reference, `values.len()` is normally `(until - from) / step`.
@@ -101,12 +101,8 @@ impl WhisperFile {
         let first = slot_of(archive, i64::from(base), i64::from(from));
         let last = slot_of(archive, i64::from(base), i64::from(until));
         let count = if first < last { last - first } else { ring - first + last };
-        let mut bytes = vec![0u8; (count * POINT_SIZE) as usize];
-        let first_len = ((ring - first).min(count) * POINT_SIZE) as usize;
-        self.read_at(&mut bytes[..first_len], slot_offset(archive, first))?;
-        if first_len < bytes.len() {
-            self.read_at(&mut bytes[first_len..], u64::from(archive.offset))?;
-        }
+        let mut bytes = Vec::new();
+        self.read_slots(archive, first, count, &mut bytes)?;
         let mut expected = i64::from(from);
         Ok(bytes
             .chunks_exact(POINT_SIZE as usize)

@@ -12,7 +12,9 @@ pub const POINT_SIZE: u64 = 12;
 /// One archive of an archive list: `seconds_per_point` precision, `points` slots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ArchiveSpec {
+    /// Precision: seconds between slots.
     pub seconds_per_point: u32,
+    /// Number of slots (the archive covers `seconds_per_point * points` seconds).
     pub points: u32,
 }
 

@@ -164,6 +164,18 @@ impl WhisperFile {
         self.file.write_all_at(buf, offset).map_err(|e| self.io_err(e))
     }
 
+    /// Read `count` (1..=points) consecutive slots of `archive` from slot `first`, wrapping at the ring's end (one
+    /// pread, two when wrapping), into `buf`.
+    fn read_slots(&self, archive: &ArchiveInfo, first: u64, count: u64, buf: &mut Vec<u8>) -> Result<(), WhisperError> {
+        buf.resize((count * POINT_SIZE) as usize, 0);
+        let first_len = ((u64::from(archive.points) - first).min(count) * POINT_SIZE) as usize;
+        self.read_at(&mut buf[..first_len], slot_offset(archive, first))?;
+        if first_len < buf.len() {
+            self.read_at(&mut buf[first_len..], u64::from(archive.offset))?;
+        }
+        Ok(())
+    }
+
     /// The interval stored in an archive's first slot: the archive's base, 0 when the archive is empty.
     fn read_base(&self, archive: &ArchiveInfo) -> Result<u32, WhisperError> {
         let mut buf = [0u8; 4];

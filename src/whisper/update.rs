@@ -270,18 +270,12 @@ impl WhisperFile {
             m => m,
         };
         let first = if higher_base == 0 { 0 } else { slot_of(higher, i64::from(higher_base), i64::from(lower_start)) };
-        let bytes = &mut window.bytes;
-        bytes.resize((count * POINT_SIZE) as usize, 0);
-        let first_len = ((ring - first).min(count) * POINT_SIZE) as usize;
-        self.read_at(&mut bytes[..first_len], slot_offset(higher, first))?;
-        if first_len < bytes.len() {
-            self.read_at(&mut bytes[first_len..], u64::from(higher.offset))?;
-        }
+        self.read_slots(higher, first, count, &mut window.bytes)?;
 
         window.neighbors.clear();
         window.known.clear();
         let mut expected = i64::from(lower_start);
-        for slot in bytes.chunks_exact(POINT_SIZE as usize) {
+        for slot in window.bytes.chunks_exact(POINT_SIZE as usize) {
             let (interval, value) = decode_point(slot);
             if i64::from(interval) == expected {
                 window.neighbors.push(Some(value));
