@@ -111,6 +111,7 @@ impl Engine {
                 exchange,
                 weight: settings.amqp.consistent_hash_weight,
             }),
+            quorum: settings.amqp.queue_type == crate::config::settings::QueueType::Quorum,
             binding_state: Some(settings.data_dir.join(".warren").join(format!("bindings-{}", settings.queue_name()))),
         };
         for p in producers {

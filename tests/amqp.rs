@@ -156,3 +156,21 @@ fn bad_lines_in_a_message_do_not_lose_the_good_ones() {
     engine.stop();
     publisher.delete(&q);
 }
+
+#[test]
+fn a_quorum_queue_is_declared_and_consumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ex, q) = (unique("ex"), unique("q"));
+    let mut s = settings(dir.path(), BROKER, &ex, &q, &["#"]);
+    s.amqp.queue_type = warren::config::settings::QueueType::Quorum;
+    let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
+    assert!(wait_until(20, || rabbitmqctl(&["-q", "list_queues", "name", "type"])
+        .lines()
+        .any(|l| l.split_whitespace().collect::<Vec<_>>() == [q.as_str(), "quorum"])));
+    let publisher = Publisher::new(BROKER, &ex, "", &[]);
+    let p = points(3, 9.0);
+    publisher.publish("quorum.metric", &body_rk(&p));
+    wait_for_points(dir.path(), "quorum.metric", &p);
+    engine.stop();
+    publisher.delete(&q);
+}

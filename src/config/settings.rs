@@ -17,6 +17,17 @@ pub enum AckMode {
     OnReceive,
 }
 
+/// The kind of queue warren declares.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    /// A classic durable queue.
+    #[default]
+    Classic,
+    /// A quorum queue (Raft-replicated over the broker cluster).
+    Quorum,
+}
+
 /// The order in which the writer drains cached metrics (carbon's CACHE_WRITE_STRATEGY).
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -147,6 +158,9 @@ pub struct AmqpSettings {
     /// exchange (plugin rabbitmq_consistent_hash_exchange), and the queue binds to it with
     /// `consistent_hash_weight`. Unset: the queue binds to the topic exchange directly.
     pub consistent_hash_exchange: Option<String>,
+    /// `classic` (default) or `quorum`: a quorum queue is replicated over the nodes of a RabbitMQ cluster, so the
+    /// backlog survives the loss of a broker node. A queue's type is fixed when it is first declared.
+    pub queue_type: QueueType,
     /// This instance's share of the hash ring (relative to the other instances' weights).
     pub consistent_hash_weight: u32,
 }
@@ -275,6 +289,7 @@ impl Default for AmqpSettings {
             max_reconnect_delay_secs: 30,
             consistent_hash_exchange: None,
             consistent_hash_weight: 1,
+            queue_type: QueueType::Classic,
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct AmqpWorkerConfig {
     pub max_reconnect_delay: Duration,
     /// Consistent-hash partitioning instead of binding the queue to the topic exchange directly.
     pub hash: Option<HashFanout>,
+    /// Declare the queue as a quorum queue.
+    pub quorum: bool,
     /// Where worker 0 remembers the bound patterns, to unbind those dropped from the configuration.
     pub binding_state: Option<std::path::PathBuf>,
 }
@@ -59,6 +61,7 @@ pub fn topology(cfg: &AmqpWorkerConfig) -> Topology {
         queue: cfg.queue.clone(),
         bind_patterns: cfg.bind_patterns.clone(),
         hash: cfg.hash.clone(),
+        quorum: cfg.quorum,
         state_file: cfg.binding_state.clone(),
     }
 }

@@ -27,6 +27,9 @@ pub struct Topology {
     /// Topic patterns (to the queue, or to the hash exchange when `hash` is set).
     pub bind_patterns: Vec<String>,
     pub hash: Option<HashFanout>,
+    /// Declare the named queue as a quorum queue (`x-queue-type = quorum`, replicated over a RabbitMQ cluster)
+    /// instead of a classic one.
+    pub quorum: bool,
     /// Where the patterns bound last time are remembered, so patterns dropped from the configuration are
     /// unbound at the next start (named queues only).
     pub state_file: Option<PathBuf>,
@@ -42,9 +45,13 @@ impl Topology {
     pub fn declare(&self, channel: &Channel) -> amiquip::Result<String> {
         channel.exchange_declare(ExchangeType::Topic, self.exchange.as_str(), durable())?;
         let exclusive = self.queue.is_empty();
+        let mut arguments = FieldTable::new();
+        if self.quorum && !exclusive {
+            arguments.insert("x-queue-type".into(), amiquip::AmqpValue::LongString("quorum".into()));
+        }
         let queue = channel.queue_declare(
             self.queue.as_str(),
-            QueueDeclareOptions { durable: !exclusive, exclusive, ..QueueDeclareOptions::default() },
+            QueueDeclareOptions { durable: !exclusive, exclusive, arguments, ..QueueDeclareOptions::default() },
         )?;
         match &self.hash {
             None => {

@@ -48,6 +48,11 @@ pub struct Publisher {
     conn: Option<Connection>,
     channel: amiquip::Channel,
     exchange: String,
+    confirms: crossbeam::channel::Receiver<amiquip::Confirm>,
+    /// Delivery tag of the next publish on this channel (tags count from 1 per channel).
+    next_tag: std::cell::Cell<u64>,
+    /// Highest tag up to which everything is confirmed.
+    confirmed: std::cell::Cell<u64>,
 }
 
 impl Publisher {
@@ -55,11 +60,7 @@ impl Publisher {
         let mut conn = Connection::insecure_open(url).expect("broker reachable at 127.0.0.1:5672");
         let channel = conn.open_channel(None).unwrap();
         channel
-            .exchange_declare(
-                ExchangeType::Topic,
-                exchange,
-                ExchangeDeclareOptions { durable: true, ..Default::default() },
-            )
+            .exchange_declare(ExchangeType::Topic, exchange, ExchangeDeclareOptions { durable: true, ..Default::default() })
             .unwrap();
         if !queue.is_empty() {
             channel.queue_declare(queue, QueueDeclareOptions { durable: true, ..Default::default() }).unwrap();
@@ -67,26 +68,26 @@ impl Publisher {
                 channel.queue_bind(queue, exchange, *p, FieldTable::new()).unwrap();
             }
         }
+        let confirms = channel.listen_for_publisher_confirms().unwrap();
         channel.enable_publisher_confirms().unwrap();
-        Publisher { conn: Some(conn), channel, exchange: exchange.to_string() }
+        Publisher {
+            conn: Some(conn),
+            channel,
+            exchange: exchange.to_string(),
+            confirms,
+            next_tag: std::cell::Cell::new(1),
+            confirmed: std::cell::Cell::new(0),
+        }
     }
 
     /// Publish one persistent message and wait for the broker's confirm.
     pub fn publish(&self, key: &str, body: &[u8]) {
-        let confirms = self.channel.listen_for_publisher_confirms().unwrap();
-        self.channel
-            .basic_publish(
-                self.exchange.as_str(),
-                Publish::with_properties(body, key, AmqpProperties::default().with_delivery_mode(2)),
-            )
-            .unwrap();
-        confirms.recv_timeout(Duration::from_secs(10)).expect("publisher confirm");
+        self.publish_all([(key.to_string(), body.to_vec())]);
     }
 
-    /// Publish many messages, then wait for all confirms.
+    /// Publish many persistent messages, then wait until the broker has confirmed every one of them.
+    /// Panics on a nack or a connection failure (callers that survive broker restarts catch it).
     pub fn publish_all(&self, msgs: impl IntoIterator<Item = (String, Vec<u8>)>) {
-        let confirms = self.channel.listen_for_publisher_confirms().unwrap();
-        let mut n = 0u64;
         for (key, body) in msgs {
             self.channel
                 .basic_publish(
@@ -94,13 +95,18 @@ impl Publisher {
                     Publish::with_properties(&body, key, AmqpProperties::default().with_delivery_mode(2)),
                 )
                 .unwrap();
-            n += 1;
+            self.next_tag.set(self.next_tag.get() + 1);
         }
-        let mut confirmed = 0u64;
-        while confirmed < n {
-            match confirms.recv_timeout(Duration::from_secs(30)).expect("publisher confirms") {
+        let last = self.next_tag.get() - 1;
+        while self.confirmed.get() < last {
+            match self.confirms.recv_timeout(Duration::from_secs(30)).expect("publisher confirms") {
                 amiquip::Confirm::Ack(p) => {
-                    confirmed = if p.multiple { p.delivery_tag } else { confirmed.max(p.delivery_tag) };
+                    // Without `multiple` a confirm covers one tag; confirms may arrive out of order, so count
+                    // only what is contiguous: the broker confirms in order in practice, and a gap would
+                    // make this wait (and the test fail) rather than over-count.
+                    if p.multiple || p.delivery_tag == self.confirmed.get() + 1 {
+                        self.confirmed.set(self.confirmed.get().max(p.delivery_tag));
+                    }
                 }
                 amiquip::Confirm::Nack(p) => panic!("broker nacked {p:?}"),
             }
