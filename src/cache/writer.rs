@@ -110,7 +110,7 @@ impl WriterConfig {
             low_watermark: s.cache.low_watermark.min(s.cache.max_size),
             max_updates_per_second: s.cache.max_updates_per_second,
             max_creates_per_minute: s.cache.max_creates_per_minute,
-            open_files: s.cache.open_files.max(1),
+            open_files: super::fdlimit::open_file_budget(s.cache.open_files.max(1)),
         }
     }
 }

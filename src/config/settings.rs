@@ -180,7 +180,8 @@ pub struct CacheSettings {
     pub max_creates_per_minute: u32,
     /// Batches each producer ring holds.
     pub ring_capacity: usize,
-    /// Most whisper files kept open (an LRU of descriptors).
+    /// Most whisper files kept open (an LRU of descriptors). The descriptor limit is raised to fit at start;
+    /// when it cannot be, the LRU shrinks to what the limit allows (logged).
     pub open_files: usize,
 }
 
@@ -303,7 +304,7 @@ impl Default for CacheSettings {
             max_updates_per_second: 0,
             max_creates_per_minute: 5000,
             ring_capacity: 1024,
-            open_files: 2048,
+            open_files: 100_000,
         }
     }
 }

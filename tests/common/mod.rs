@@ -60,7 +60,11 @@ impl Publisher {
         let mut conn = Connection::insecure_open(url).expect("broker reachable at 127.0.0.1:5672");
         let channel = conn.open_channel(None).unwrap();
         channel
-            .exchange_declare(ExchangeType::Topic, exchange, ExchangeDeclareOptions { durable: true, ..Default::default() })
+            .exchange_declare(
+                ExchangeType::Topic,
+                exchange,
+                ExchangeDeclareOptions { durable: true, ..Default::default() },
+            )
             .unwrap();
         if !queue.is_empty() {
             channel.queue_declare(queue, QueueDeclareOptions { durable: true, ..Default::default() }).unwrap();
