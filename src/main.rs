@@ -11,16 +11,20 @@ struct Cli {
 enum Command {
     /// Run the carbon-cache: consume from RabbitMQ, write whisper files.
     Cache(warren::cli::cache::CacheArgs),
+    /// Publish plaintext lines or a synthetic load to RabbitMQ, with publisher confirms.
+    Publish(warren::cli::publish::PublishArgs),
+    /// Benchmark a scenario end to end: broker ceiling, warren, verification of every point.
+    Bench(warren::cli::bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
         Command::Cache(a) => warren::cli::cache::run(a),
+        Command::Publish(a) => warren::cli::publish::run(a),
+        Command::Bench(a) => warren::cli::bench::run(a),
     }
 }

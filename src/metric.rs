@@ -90,11 +90,7 @@ pub enum NameError {
     Slash { name: ShownName, at: usize },
     /// NUL or another ASCII control byte (< 0x20 or 0x7f), including tab and newline.
     #[error("metric name '{name}' refused: control byte 0x{byte:02x} at byte {at}")]
-    ControlByte {
-        name: ShownName,
-        byte: u8,
-        at: usize,
-    },
+    ControlByte { name: ShownName, byte: u8, at: usize },
     /// A space, or a non-ASCII whitespace or control character.
     #[error("metric name '{name}' refused: whitespace at byte {at}")]
     Whitespace { name: ShownName, at: usize },
@@ -143,41 +139,23 @@ pub fn validate(name: &[u8]) -> Result<&str, NameError> {
             b'/' => return Err(NameError::Slash { name: shown(), at }),
             b';' => return Err(NameError::Tagged { name: shown(), at }),
             b' ' => return Err(NameError::Whitespace { name: shown(), at }),
-            0..=0x1f | 0x7f => {
-                return Err(NameError::ControlByte {
-                    name: shown(),
-                    byte: b,
-                    at,
-                })
-            }
+            0..=0x1f | 0x7f => return Err(NameError::ControlByte { name: shown(), byte: b, at }),
             0x80.. => non_ascii = true,
             _ => {}
         }
         if at - component_start >= MAX_COMPONENT_LEN {
-            return Err(NameError::ComponentTooLong {
-                name: shown(),
-                at: component_start,
-            });
+            return Err(NameError::ComponentTooLong { name: shown(), at: component_start });
         }
     }
     if component_start == name.len() {
-        return Err(NameError::EmptyComponent {
-            name: shown(),
-            at: name.len(),
-        });
+        return Err(NameError::EmptyComponent { name: shown(), at: name.len() });
     }
     if !non_ascii {
         // Invariant: every byte is < 0x80 (checked above), and ASCII is UTF-8.
         return Ok(std::str::from_utf8(name).expect("ASCII is UTF-8"));
     }
-    let s = std::str::from_utf8(name).map_err(|e| NameError::NotUtf8 {
-        name: shown(),
-        at: e.valid_up_to(),
-    })?;
-    if let Some((at, _)) = s
-        .char_indices()
-        .find(|&(_, c)| !c.is_ascii() && (c.is_whitespace() || c.is_control()))
-    {
+    let s = std::str::from_utf8(name).map_err(|e| NameError::NotUtf8 { name: shown(), at: e.valid_up_to() })?;
+    if let Some((at, _)) = s.char_indices().find(|&(_, c)| !c.is_ascii() && (c.is_whitespace() || c.is_control())) {
         return Err(NameError::Whitespace { name: shown(), at });
     }
     Ok(s)
@@ -188,10 +166,7 @@ pub fn validate(name: &[u8]) -> Result<&str, NameError> {
 /// Precondition: `valid_name` passed [`validate`] (checked in debug builds). For such a name the result is relative
 /// and made only of `Normal` components (see the module docs).
 pub fn relative_path(valid_name: &str) -> PathBuf {
-    debug_assert!(
-        validate(valid_name.as_bytes()).is_ok(),
-        "unvalidated metric name {valid_name:?}"
-    );
+    debug_assert!(validate(valid_name.as_bytes()).is_ok(), "unvalidated metric name {valid_name:?}");
     let mut s = String::with_capacity(valid_name.len() + FILE_SUFFIX.len());
     s.extend(valid_name.chars().map(|c| if c == '.' { '/' } else { c }));
     s.push_str(FILE_SUFFIX);
@@ -218,11 +193,7 @@ pub fn name_from_relative_path(rel: &Path) -> Option<String> {
             return None;
         };
         let part = part.to_str()?;
-        let part = if components.peek().is_none() {
-            part.strip_suffix(FILE_SUFFIX)?
-        } else {
-            part
-        };
+        let part = if components.peek().is_none() { part.strip_suffix(FILE_SUFFIX)? } else { part };
         if part.contains('.') {
             return None;
         }
@@ -242,21 +213,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn refused(name: &[u8]) -> NameError {
-        validate(name).expect_err(&format!(
-            "{:?} should be refused",
-            name.escape_ascii().to_string()
-        ))
+        validate(name).expect_err(&format!("{:?} should be refused", name.escape_ascii().to_string()))
     }
 
     #[test]
     fn ordinary_names_are_accepted_unchanged() {
-        for name in [
-            "a",
-            "servers.web01.cpu.user",
-            "carbon.agents.host-a.cache.size",
-            "x.y_z.1-2.ü",
-            "a.*.b",
-        ] {
+        for name in ["a", "servers.web01.cpu.user", "carbon.agents.host-a.cache.size", "x.y_z.1-2.ü", "a.*.b"] {
             assert_eq!(validate(name.as_bytes()), Ok(name));
         }
     }
@@ -264,85 +226,31 @@ mod tests {
     #[test]
     fn empty_names_and_components_are_refused() {
         assert_eq!(refused(b""), NameError::Empty);
-        for name in [
-            &b"."[..],
-            b"..",
-            b"a..b",
-            b".a",
-            b"a.",
-            b"a.b.",
-            b"a...b",
-            b"a.b/../c",
-        ] {
-            assert!(
-                matches!(
-                    refused(name),
-                    NameError::EmptyComponent { .. } | NameError::Slash { .. }
-                ),
-                "{name:?}"
-            );
+        for name in [&b"."[..], b"..", b"a..b", b".a", b"a.", b"a.b.", b"a...b", b"a.b/../c"] {
+            assert!(matches!(refused(name), NameError::EmptyComponent { .. } | NameError::Slash { .. }), "{name:?}");
         }
-        assert!(matches!(
-            refused(b"a..b"),
-            NameError::EmptyComponent { at: 2, .. }
-        ));
-        assert!(matches!(
-            refused(b"a."),
-            NameError::EmptyComponent { at: 2, .. }
-        ));
+        assert!(matches!(refused(b"a..b"), NameError::EmptyComponent { at: 2, .. }));
+        assert!(matches!(refused(b"a."), NameError::EmptyComponent { at: 2, .. }));
     }
 
     #[test]
     fn slashes_controls_and_whitespace_are_refused() {
         assert!(matches!(refused(b"a/b"), NameError::Slash { at: 1, .. }));
-        assert!(matches!(
-            refused(b"/etc.passwd"),
-            NameError::Slash { at: 0, .. }
-        ));
-        assert!(matches!(
-            refused(b"a\0b"),
-            NameError::ControlByte { byte: 0, .. }
-        ));
-        assert!(matches!(
-            refused(b"a\x7fb"),
-            NameError::ControlByte { byte: 0x7f, .. }
-        ));
-        assert!(matches!(
-            refused(b"a\nb"),
-            NameError::ControlByte { byte: b'\n', .. }
-        ));
-        assert!(matches!(
-            refused(b"a\tb"),
-            NameError::ControlByte { byte: b'\t', .. }
-        ));
-        assert!(matches!(
-            refused(b"a b"),
-            NameError::Whitespace { at: 1, .. }
-        ));
-        assert!(matches!(
-            refused("a\u{a0}b".as_bytes()),
-            NameError::Whitespace { at: 1, .. }
-        ));
-        assert!(matches!(
-            refused("a\u{2028}b".as_bytes()),
-            NameError::Whitespace { .. }
-        ));
-        assert!(matches!(
-            refused("a\u{85}b".as_bytes()),
-            NameError::Whitespace { .. }
-        ));
+        assert!(matches!(refused(b"/etc.passwd"), NameError::Slash { at: 0, .. }));
+        assert!(matches!(refused(b"a\0b"), NameError::ControlByte { byte: 0, .. }));
+        assert!(matches!(refused(b"a\x7fb"), NameError::ControlByte { byte: 0x7f, .. }));
+        assert!(matches!(refused(b"a\nb"), NameError::ControlByte { byte: b'\n', .. }));
+        assert!(matches!(refused(b"a\tb"), NameError::ControlByte { byte: b'\t', .. }));
+        assert!(matches!(refused(b"a b"), NameError::Whitespace { at: 1, .. }));
+        assert!(matches!(refused("a\u{a0}b".as_bytes()), NameError::Whitespace { at: 1, .. }));
+        assert!(matches!(refused("a\u{2028}b".as_bytes()), NameError::Whitespace { .. }));
+        assert!(matches!(refused("a\u{85}b".as_bytes()), NameError::Whitespace { .. }));
     }
 
     #[test]
     fn non_utf8_names_are_refused() {
-        assert!(matches!(
-            refused(b"abc.\xff"),
-            NameError::NotUtf8 { at: 4, .. }
-        ));
-        assert!(matches!(
-            refused(b"a\xc3"),
-            NameError::NotUtf8 { at: 1, .. }
-        ));
+        assert!(matches!(refused(b"abc.\xff"), NameError::NotUtf8 { at: 4, .. }));
+        assert!(matches!(refused(b"a\xc3"), NameError::NotUtf8 { at: 1, .. }));
     }
 
     #[test]
@@ -360,40 +268,25 @@ mod tests {
         assert!(validate(ok.as_bytes()).is_ok());
         assert_eq!(relative_path(&ok).as_os_str().len(), 255);
         let long = "c".repeat(MAX_COMPONENT_LEN + 1);
-        assert!(matches!(
-            refused(long.as_bytes()),
-            NameError::ComponentTooLong { at: 0, .. }
-        ));
+        assert!(matches!(refused(long.as_bytes()), NameError::ComponentTooLong { at: 0, .. }));
         let name = format!("a.{long}.b");
-        assert!(matches!(
-            refused(name.as_bytes()),
-            NameError::ComponentTooLong { at: 2, .. }
-        ));
+        assert!(matches!(refused(name.as_bytes()), NameError::ComponentTooLong { at: 2, .. }));
 
         let parts = vec!["d".repeat(200); 6].join(".");
         let name = &parts[..MAX_NAME_LEN];
         assert!(validate(name.as_bytes()).is_ok());
         let too_long = format!("{parts}.x");
-        assert!(matches!(
-            refused(too_long.as_bytes()),
-            NameError::TooLong { .. }
-        ));
+        assert!(matches!(refused(too_long.as_bytes()), NameError::TooLong { .. }));
     }
 
     #[test]
     fn errors_show_the_name_escaped_and_truncated() {
         let msg = refused(b"bad\x01name").to_string();
-        assert!(
-            msg.contains("bad\\x01name") && msg.contains("0x01"),
-            "{msg}"
-        );
+        assert!(msg.contains("bad\\x01name") && msg.contains("0x01"), "{msg}");
         let mut long = vec![b'a'; 500];
         long[400] = b'/';
         let msg = refused(&long).to_string();
-        assert!(
-            msg.contains(&"a".repeat(100)) && !msg.contains(&"a".repeat(101)),
-            "{msg}"
-        );
+        assert!(msg.contains(&"a".repeat(100)) && !msg.contains(&"a".repeat(101)), "{msg}");
         assert!(msg.contains("(500 bytes)"), "{msg}");
     }
 
@@ -409,14 +302,8 @@ mod tests {
 
     #[test]
     fn paths_map_back_to_names_only_when_they_round_trip() {
-        assert_eq!(
-            name_from_relative_path(Path::new("a/b/c.wsp")).as_deref(),
-            Some("a.b.c")
-        );
-        assert_eq!(
-            name_from_relative_path(Path::new("solo.wsp")).as_deref(),
-            Some("solo")
-        );
+        assert_eq!(name_from_relative_path(Path::new("a/b/c.wsp")).as_deref(), Some("a.b.c"));
+        assert_eq!(name_from_relative_path(Path::new("solo.wsp")).as_deref(), Some("solo"));
         for bad in [
             "a/b/c",
             "a.b/c.wsp",

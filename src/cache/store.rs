@@ -141,11 +141,8 @@ impl Cache {
         match self.strategy {
             WriteStrategy::Naive => self.dirty.pop_front(),
             WriteStrategy::Max => {
-                let (i, _) = self
-                    .dirty
-                    .iter()
-                    .enumerate()
-                    .max_by_key(|(_, &id)| self.entries[id as usize].points.len())?;
+                let (i, _) =
+                    self.dirty.iter().enumerate().max_by_key(|(_, &id)| self.entries[id as usize].points.len())?;
                 self.dirty.swap_remove_back(i)
             }
             WriteStrategy::Sorted | WriteStrategy::Timesorted => {

@@ -191,7 +191,8 @@ impl Writer {
         self.rings.set_writer(std::thread::current());
         loop {
             let drained = self.drain_rings();
-            let wrote = if self.hold.load(Ordering::Acquire) { false } else { self.write_some(Duration::from_millis(2)) };
+            let wrote =
+                if self.hold.load(Ordering::Acquire) { false } else { self.write_some(Duration::from_millis(2)) };
             self.flow_control();
             self.publish_stats(false);
             if !drained && !wrote {

@@ -1,3 +1,5 @@
 //! Command-line front ends (clap); anyhow lives here and nowhere below.
 
+pub mod bench;
 pub mod cache;
+pub mod publish;

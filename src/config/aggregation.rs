@@ -47,11 +47,8 @@ impl StorageAggregation {
     /// (`storage-aggregation.conf line 4: invalid xFilesFactor '2' in [sum]: must be between 0 and 1`).
     pub fn parse(text: &str, source_name: &str) -> Result<Self, ConfigError> {
         let ini = Ini::parse(text, source_name)?;
-        let err = |line: usize, message: String| ConfigError::File {
-            source_name: source_name.to_string(),
-            line,
-            message,
-        };
+        let err =
+            |line: usize, message: String| ConfigError::File { source_name: source_name.to_string(), line, message };
         let mut conf = StorageAggregation::default();
         for section in ini.sections() {
             let name = &section.name;
@@ -62,19 +59,13 @@ impl StorageAggregation {
                     Ok(_) => {
                         return Err(err(
                             e.line,
-                            format!(
-                                "invalid xFilesFactor '{}' in [{name}]: must be between 0 and 1",
-                                e.value
-                            ),
+                            format!("invalid xFilesFactor '{}' in [{name}]: must be between 0 and 1", e.value),
                         ))
                     }
                     Err(_) => {
                         return Err(err(
                             e.line,
-                            format!(
-                                "invalid xFilesFactor '{}' in [{name}]: not a number",
-                                e.value
-                            ),
+                            format!("invalid xFilesFactor '{}' in [{name}]: not a number", e.value),
                         ))
                     }
                 },
@@ -99,18 +90,9 @@ impl StorageAggregation {
                 ));
                 continue;
             };
-            let regex = Regex::new(&pattern.value).map_err(|e| {
-                err(
-                    pattern.line,
-                    format!("invalid pattern '{}' in [{name}]: {e}", pattern.value),
-                )
-            })?;
-            conf.rules.push(AggregationRule {
-                name: name.clone(),
-                pattern: regex,
-                method,
-                x_files_factor,
-            });
+            let regex = Regex::new(&pattern.value)
+                .map_err(|e| err(pattern.line, format!("invalid pattern '{}' in [{name}]: {e}", pattern.value)))?;
+            conf.rules.push(AggregationRule { name: name.clone(), pattern: regex, method, x_files_factor });
         }
         Ok(conf)
     }
@@ -136,11 +118,7 @@ impl StorageAggregation {
                 r.method.unwrap_or(DEFAULT_AGGREGATION_METHOD),
                 r.x_files_factor.unwrap_or(DEFAULT_X_FILES_FACTOR),
             ),
-            None => (
-                "default",
-                DEFAULT_AGGREGATION_METHOD,
-                DEFAULT_X_FILES_FACTOR,
-            ),
+            None => ("default", DEFAULT_AGGREGATION_METHOD, DEFAULT_X_FILES_FACTOR),
         }
     }
 
@@ -192,9 +170,7 @@ aggregationMethod = average
     fn unmatched_metrics_get_average_and_half() {
         let a = StorageAggregation::default();
         assert_eq!(a.for_metric("a.b"), (Average, 0.5));
-        let a =
-            StorageAggregation::parse("[s]\npattern = \\.count$\naggregationMethod = sum\n", "f")
-                .unwrap();
+        let a = StorageAggregation::parse("[s]\npattern = \\.count$\naggregationMethod = sum\n", "f").unwrap();
         assert_eq!(a.rule_for("a.b"), ("default", Average, 0.5));
     }
 
@@ -223,11 +199,7 @@ aggregationMethod = average
             ("absmax", AbsMax),
             ("absmin", AbsMin),
         ] {
-            let a = StorageAggregation::parse(
-                &format!("[s]\npattern = .\naggregationMethod = {name}\n"),
-                "f",
-            )
-            .unwrap();
+            let a = StorageAggregation::parse(&format!("[s]\npattern = .\naggregationMethod = {name}\n"), "f").unwrap();
             assert_eq!(a.for_metric("x").0, m);
         }
     }
@@ -235,31 +207,14 @@ aggregationMethod = average
     #[test]
     fn bad_values_are_errors_naming_file_line_and_value() {
         for (text, expect) in [
-            (
-                "[s]\npattern = .\nxFilesFactor = 2\n",
-                "f line 3: invalid xFilesFactor '2' in [s]: must be between",
-            ),
-            (
-                "[s]\npattern = .\nxFilesFactor = -0.1\n",
-                "f line 3: invalid xFilesFactor '-0.1'",
-            ),
-            (
-                "[s]\npattern = .\nxFilesFactor = NaN\n",
-                "f line 3: invalid xFilesFactor 'NaN'",
-            ),
-            (
-                "[s]\npattern = .\nxFilesFactor = half\n",
-                "f line 3: invalid xFilesFactor 'half' in [s]: not a number",
-            ),
-            (
-                "[s]\npattern = .\naggregationMethod = median\n",
-                "f line 3: invalid aggregationMethod 'median'",
-            ),
+            ("[s]\npattern = .\nxFilesFactor = 2\n", "f line 3: invalid xFilesFactor '2' in [s]: must be between"),
+            ("[s]\npattern = .\nxFilesFactor = -0.1\n", "f line 3: invalid xFilesFactor '-0.1'"),
+            ("[s]\npattern = .\nxFilesFactor = NaN\n", "f line 3: invalid xFilesFactor 'NaN'"),
+            ("[s]\npattern = .\nxFilesFactor = half\n", "f line 3: invalid xFilesFactor 'half' in [s]: not a number"),
+            ("[s]\npattern = .\naggregationMethod = median\n", "f line 3: invalid aggregationMethod 'median'"),
             ("[s]\npattern = (\n", "f line 2: invalid pattern '('"),
         ] {
-            let e = StorageAggregation::parse(text, "f")
-                .unwrap_err()
-                .to_string();
+            let e = StorageAggregation::parse(text, "f").unwrap_err().to_string();
             assert!(e.starts_with(expect), "{text:?}: {e}");
         }
     }

@@ -27,13 +27,8 @@ mod tests {
 
     #[test]
     fn the_eight_reference_names_are_known_and_nothing_else() {
-        let names = [
-            "average", "sum", "last", "max", "min", "avg_zero", "absmax", "absmin",
-        ];
-        let methods: Vec<_> = names
-            .iter()
-            .filter_map(|n| parse_aggregation_method(n))
-            .collect();
+        let names = ["average", "sum", "last", "max", "min", "avg_zero", "absmax", "absmin"];
+        let methods: Vec<_> = names.iter().filter_map(|n| parse_aggregation_method(n)).collect();
         assert_eq!(methods.len(), 8);
         for (i, a) in methods.iter().enumerate() {
             assert!(methods[i + 1..].iter().all(|b| a != b));

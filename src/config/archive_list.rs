@@ -12,9 +12,7 @@ use crate::whisper::ArchiveSpec;
 /// points; and no archive covers more than `u32::MAX` seconds (the header's max_retention is a u32).
 /// The error says which archives break which rule, e.g. `archive 0 (10s x 6) ...`.
 pub fn validate_archive_list(archives: &[ArchiveSpec]) -> Result<(), String> {
-    let show = |i: usize, a: &ArchiveSpec| {
-        format!("archive {i} ({}s x {})", a.seconds_per_point, a.points)
-    };
+    let show = |i: usize, a: &ArchiveSpec| format!("archive {i} ({}s x {})", a.seconds_per_point, a.points);
     if archives.is_empty() {
         return Err("at least one archive is required".into());
     }
@@ -23,11 +21,7 @@ pub fn validate_archive_list(archives: &[ArchiveSpec]) -> Result<(), String> {
             return Err(format!("{} has no points", show(i, a)));
         }
         if u64::from(a.seconds_per_point) * u64::from(a.points) > u64::from(u32::MAX) {
-            return Err(format!(
-                "{} covers more than {} seconds",
-                show(i, a),
-                u32::MAX
-            ));
+            return Err(format!("{} covers more than {} seconds", show(i, a), u32::MAX));
         }
     }
     for (i, pair) in archives.windows(2).enumerate() {
@@ -50,15 +44,11 @@ pub fn validate_archive_list(archives: &[ArchiveSpec]) -> Result<(), String> {
             u64::from(b.seconds_per_point) * u64::from(b.points),
         );
         if rb <= ra {
-            return Err(format!(
-                "{sb} must cover more time than {sa} ({rb}s <= {ra}s)"
-            ));
+            return Err(format!("{sb} must cover more time than {sa} ({rb}s <= {ra}s)"));
         }
         let per = b.seconds_per_point / a.seconds_per_point;
         if a.points < per {
-            return Err(format!(
-                "{sa} has fewer points than the {per} that one point of {sb} consolidates"
-            ));
+            return Err(format!("{sa} has fewer points than the {per} that one point of {sb} consolidates"));
         }
     }
     Ok(())
@@ -69,12 +59,7 @@ mod tests {
     use super::*;
 
     fn list(v: &[(u32, u32)]) -> Vec<ArchiveSpec> {
-        v.iter()
-            .map(|&(s, p)| ArchiveSpec {
-                seconds_per_point: s,
-                points: p,
-            })
-            .collect()
+        v.iter().map(|&(s, p)| ArchiveSpec { seconds_per_point: s, points: p }).collect()
     }
 
     #[test]

@@ -126,11 +126,7 @@ impl CarbonCacheSettings {
 
     /// As [`parse`](Self::parse), then, if `instance` is given, overlay the `[cache:INSTANCE]` section as carbon
     /// does for `carbon-cache --instance=INSTANCE`.
-    pub fn parse_instance(
-        text: &str,
-        source_name: &str,
-        instance: Option<&str>,
-    ) -> Result<Self, ConfigError> {
+    pub fn parse_instance(text: &str, source_name: &str, instance: Option<&str>) -> Result<Self, ConfigError> {
         let ini = Ini::parse(text, source_name)?;
         let mut settings = CarbonCacheSettings::default();
         let instance_section = instance.map(|i| format!("{SECTION}:{i}"));
@@ -152,11 +148,7 @@ impl CarbonCacheSettings {
 
     fn set(&mut self, entry: &Entry, source_name: &str) -> Result<(), ConfigError> {
         let key = entry.key.to_uppercase();
-        let v = Value {
-            entry,
-            key: &key,
-            source_name,
-        };
+        let v = Value { entry, key: &key, source_name };
         match key.as_str() {
             "ENABLE_AMQP" => self.enable_amqp = Some(v.boolean()?),
             "AMQP_HOST" => self.amqp_host = Some(v.string()),
@@ -231,13 +223,7 @@ impl Value<'_> {
     }
 
     fn list(&self) -> Vec<String> {
-        self.entry
-            .value
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect()
+        self.entry.value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
     }
 
     /// Python's `ConfigParser.getboolean`.
@@ -269,8 +255,7 @@ impl Value<'_> {
     }
 
     fn unsigned(&self) -> Result<u64, ConfigError> {
-        self.whole()
-            .ok_or_else(|| self.error("expected a whole number >= 0"))
+        self.whole().ok_or_else(|| self.error("expected a whole number >= 0"))
     }
 
     fn limit(&self) -> Result<Limit, ConfigError> {
@@ -278,9 +263,7 @@ impl Value<'_> {
         if matches!(lower.trim_start_matches('+'), "inf" | "infinity") {
             return Ok(Limit::Unlimited);
         }
-        self.whole()
-            .map(Limit::Max)
-            .ok_or_else(|| self.error("expected a whole number >= 0 or inf"))
+        self.whole().map(Limit::Max).ok_or_else(|| self.error("expected a whole number >= 0 or inf"))
     }
 
     fn strategy(&self) -> Result<CacheWriteStrategy, ConfigError> {
@@ -345,10 +328,7 @@ DESTINATIONS = 127.0.0.1:2004
     #[test]
     fn a_debian_style_carbon_conf_reads_into_typed_settings() {
         let s = CarbonCacheSettings::parse(DEBIAN_STYLE, "carbon.conf").unwrap();
-        assert_eq!(
-            s.local_data_dir,
-            Some(PathBuf::from("/var/lib/graphite/whisper/"))
-        );
+        assert_eq!(s.local_data_dir, Some(PathBuf::from("/var/lib/graphite/whisper/")));
         assert_eq!(s.storage_dir, Some(PathBuf::from("/var/lib/graphite/")));
         assert_eq!(s.conf_dir, Some(PathBuf::from("/etc/carbon/")));
         assert_eq!(s.max_cache_size, Some(Limit::Unlimited));
@@ -371,10 +351,7 @@ DESTINATIONS = 127.0.0.1:2004
         assert_eq!(s.amqp_vhost.as_deref(), Some("/"));
         assert_eq!(s.amqp_exchange.as_deref(), Some("graphite"));
         assert_eq!(s.amqp_metric_name_in_body, Some(false));
-        assert_eq!(
-            s.bind_patterns,
-            Some(vec!["servers.web*.#".to_string(), "carbon.#".to_string()])
-        );
+        assert_eq!(s.bind_patterns, Some(vec!["servers.web*.#".to_string(), "carbon.#".to_string()]));
         assert_eq!(s.carbon_metric_prefix.as_deref(), Some("carbon"));
         assert_eq!(s.carbon_metric_interval, Some(60));
     }
@@ -400,11 +377,7 @@ DESTINATIONS = 127.0.0.1:2004
             ("off", false),
             ("0", false),
         ] {
-            let s = CarbonCacheSettings::parse(
-                &format!("[cache]\nWHISPER_LOCK_WRITES = {text}\n"),
-                "c",
-            )
-            .unwrap();
+            let s = CarbonCacheSettings::parse(&format!("[cache]\nWHISPER_LOCK_WRITES = {text}\n"), "c").unwrap();
             assert_eq!(s.whisper_lock_writes, Some(want), "{text}");
         }
     }
@@ -420,8 +393,7 @@ DESTINATIONS = 127.0.0.1:2004
             ("1e6", Limit::Max(1_000_000)),
             ("500.0", Limit::Max(500)),
         ] {
-            let s = CarbonCacheSettings::parse(&format!("[cache]\nMAX_CACHE_SIZE = {text}\n"), "c")
-                .unwrap();
+            let s = CarbonCacheSettings::parse(&format!("[cache]\nMAX_CACHE_SIZE = {text}\n"), "c").unwrap();
             assert_eq!(s.max_cache_size, Some(want), "{text}");
         }
     }
@@ -429,46 +401,17 @@ DESTINATIONS = 127.0.0.1:2004
     #[test]
     fn bad_values_are_errors_naming_file_line_and_key() {
         for (line, expect) in [
-            (
-                "AMQP_PORT = 70000",
-                "c.conf line 3: AMQP_PORT = '70000': expected a port",
-            ),
-            (
-                "amqp_port = x",
-                "c.conf line 3: AMQP_PORT = 'x': expected a port",
-            ),
-            (
-                "ENABLE_AMQP = maybe",
-                "c.conf line 3: ENABLE_AMQP = 'maybe': expected a boolean",
-            ),
-            (
-                "MAX_CACHE_SIZE = -1",
-                "c.conf line 3: MAX_CACHE_SIZE = '-1': expected a whole number >= 0 or inf",
-            ),
-            (
-                "MAX_CACHE_SIZE = 1.5",
-                "c.conf line 3: MAX_CACHE_SIZE = '1.5'",
-            ),
-            (
-                "MAX_CACHE_SIZE = nan",
-                "c.conf line 3: MAX_CACHE_SIZE = 'nan'",
-            ),
-            (
-                "CARBON_METRIC_INTERVAL = inf",
-                "c.conf line 3: CARBON_METRIC_INTERVAL = 'inf'",
-            ),
-            (
-                "CACHE_WRITE_STRATEGY = random",
-                "c.conf line 3: CACHE_WRITE_STRATEGY = 'random': expected one of",
-            ),
-            (
-                "LOCAL_DATA_DIR =",
-                "c.conf line 3: LOCAL_DATA_DIR = '': expected a path",
-            ),
+            ("AMQP_PORT = 70000", "c.conf line 3: AMQP_PORT = '70000': expected a port"),
+            ("amqp_port = x", "c.conf line 3: AMQP_PORT = 'x': expected a port"),
+            ("ENABLE_AMQP = maybe", "c.conf line 3: ENABLE_AMQP = 'maybe': expected a boolean"),
+            ("MAX_CACHE_SIZE = -1", "c.conf line 3: MAX_CACHE_SIZE = '-1': expected a whole number >= 0 or inf"),
+            ("MAX_CACHE_SIZE = 1.5", "c.conf line 3: MAX_CACHE_SIZE = '1.5'"),
+            ("MAX_CACHE_SIZE = nan", "c.conf line 3: MAX_CACHE_SIZE = 'nan'"),
+            ("CARBON_METRIC_INTERVAL = inf", "c.conf line 3: CARBON_METRIC_INTERVAL = 'inf'"),
+            ("CACHE_WRITE_STRATEGY = random", "c.conf line 3: CACHE_WRITE_STRATEGY = 'random': expected one of"),
+            ("LOCAL_DATA_DIR =", "c.conf line 3: LOCAL_DATA_DIR = '': expected a path"),
         ] {
-            let e = CarbonCacheSettings::parse(&format!("[cache]\n\n{line}\n"), "c.conf")
-                .unwrap_err()
-                .to_string();
+            let e = CarbonCacheSettings::parse(&format!("[cache]\n\n{line}\n"), "c.conf").unwrap_err().to_string();
             assert!(e.starts_with(expect), "{line}: {e}");
         }
     }
@@ -496,13 +439,8 @@ DESTINATIONS = 127.0.0.1:2004
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("carbon.conf");
         std::fs::write(&path, DEBIAN_STYLE).unwrap();
-        assert_eq!(
-            CarbonCacheSettings::load(&path).unwrap().amqp_port,
-            Some(5672)
-        );
-        let e = CarbonCacheSettings::load(&dir.path().join("missing.conf"))
-            .unwrap_err()
-            .to_string();
+        assert_eq!(CarbonCacheSettings::load(&path).unwrap().amqp_port, Some(5672));
+        let e = CarbonCacheSettings::load(&dir.path().join("missing.conf")).unwrap_err().to_string();
         assert!(e.contains("missing.conf"), "{e}");
     }
 }

@@ -47,11 +47,8 @@ pub(crate) struct Ini {
 impl Ini {
     /// Parse `text`; errors name `source_name` and the offending line.
     pub fn parse(text: &str, source_name: &str) -> Result<Ini, ConfigError> {
-        let err = |line: usize, message: String| ConfigError::File {
-            source_name: source_name.to_string(),
-            line,
-            message,
-        };
+        let err =
+            |line: usize, message: String| ConfigError::File { source_name: source_name.to_string(), line, message };
         let mut ini = Ini::default();
         // Indentation of the current entry's key: a line indented deeper continues its value.
         let mut current_indent: Option<usize> = None;
@@ -89,53 +86,30 @@ impl Ini {
                     return Err(err(line_no, "empty section name '[]'".into()));
                 }
                 if let Some(first) = ini.sections.iter().find(|s| s.name == name) {
-                    return Err(err(
-                        line_no,
-                        format!("section [{name}] already defined at line {}", first.line),
-                    ));
+                    return Err(err(line_no, format!("section [{name}] already defined at line {}", first.line)));
                 }
-                ini.sections.push(Section {
-                    name: name.to_string(),
-                    line: line_no,
-                    entries: Vec::new(),
-                });
+                ini.sections.push(Section { name: name.to_string(), line: line_no, entries: Vec::new() });
                 current_indent = None;
                 continue;
             }
             let Some(split) = content.find(['=', ':']) else {
-                return Err(err(
-                    line_no,
-                    format!("expected '[section]' or 'key = value', found '{content}'"),
-                ));
+                return Err(err(line_no, format!("expected '[section]' or 'key = value', found '{content}'")));
             };
             let key = content[..split].trim().to_lowercase();
             if key.is_empty() {
-                return Err(err(
-                    line_no,
-                    format!("missing key before '=' in '{content}'"),
-                ));
+                return Err(err(line_no, format!("missing key before '=' in '{content}'")));
             }
             let value = unescape(content[split + 1..].trim()).map_err(|m| err(line_no, m))?;
             let Some(section) = ini.sections.last_mut() else {
-                return Err(err(
-                    line_no,
-                    format!("key '{key}' appears before any [section] header"),
-                ));
+                return Err(err(line_no, format!("key '{key}' appears before any [section] header")));
             };
             if let Some(first) = section.entries.iter().find(|e| e.key == key) {
                 return Err(err(
                     line_no,
-                    format!(
-                        "key '{key}' already set in section [{}] at line {}",
-                        section.name, first.line
-                    ),
+                    format!("key '{key}' already set in section [{}] at line {}", section.name, first.line),
                 ));
             }
-            section.entries.push(Entry {
-                key,
-                value,
-                line: line_no,
-            });
+            section.entries.push(Entry { key, value, line: line_no });
             current_indent = Some(indent);
         }
         for section in &mut ini.sections {
@@ -167,11 +141,7 @@ impl Ini {
             .filter(|d| d.name != section.name)
             .map(|d| d.entries.as_slice())
             .unwrap_or(&[]);
-        section.entries.iter().chain(
-            defaults
-                .iter()
-                .filter(|d| section.entries.iter().all(|e| e.key != d.key)),
-        )
+        section.entries.iter().chain(defaults.iter().filter(|d| section.entries.iter().all(|e| e.key != d.key)))
     }
 
     /// The entry for `key` (lowercase) in `section`, falling back to `[DEFAULT]`.
@@ -216,9 +186,7 @@ mod tests {
 
     fn kv(ini: &Ini, section: &str) -> Vec<(String, String)> {
         let s = ini.section(section).unwrap();
-        ini.entries(s)
-            .map(|e| (e.key.clone(), e.value.clone()))
-            .collect()
+        ini.entries(s).map(|e| (e.key.clone(), e.value.clone())).collect()
     }
 
     #[test]
@@ -226,10 +194,7 @@ mod tests {
         let ini = parse("[cache]\nMAX_Cache_SIZE =   inf  \nfoo:bar = baz\n");
         assert_eq!(
             kv(&ini, "cache"),
-            vec![
-                ("max_cache_size".into(), "inf".into()),
-                ("foo".into(), "bar = baz".into())
-            ]
+            vec![("max_cache_size".into(), "inf".into()), ("foo".into(), "bar = baz".into())]
         );
     }
 
@@ -244,47 +209,27 @@ mod tests {
     #[test]
     fn only_full_line_comments_are_comments() {
         let ini = parse("[s]\n  ; indented comment\n# hash\na = b # not a comment\n");
-        assert_eq!(
-            kv(&ini, "s"),
-            vec![("a".into(), "b # not a comment".into())]
-        );
+        assert_eq!(kv(&ini, "s"), vec![("a".into(), "b # not a comment".into())]);
     }
 
     #[test]
     fn indented_lines_continue_a_value() {
         let ini = parse("[s]\nlist = a,\n   b,\n   c\nnext = 1\n");
-        assert_eq!(
-            kv(&ini, "s"),
-            vec![
-                ("list".into(), "a,\nb,\nc".into()),
-                ("next".into(), "1".into())
-            ]
-        );
+        assert_eq!(kv(&ini, "s"), vec![("list".into(), "a,\nb,\nc".into()), ("next".into(), "1".into())]);
     }
 
     #[test]
     fn default_section_entries_are_inherited_unless_overridden() {
         let ini = parse("[DEFAULT]\na = 1\nb = 2\n[s]\nb = 3\n");
-        assert_eq!(
-            kv(&ini, "s"),
-            vec![("b".into(), "3".into()), ("a".into(), "1".into())]
-        );
+        assert_eq!(kv(&ini, "s"), vec![("b".into(), "3".into()), ("a".into(), "1".into())]);
     }
 
     #[test]
     fn double_percent_reads_as_percent_and_interpolation_is_refused() {
         let ini = parse("[s]\na = 50%%\nb = 5%\n");
-        assert_eq!(
-            kv(&ini, "s"),
-            vec![("a".into(), "50%".into()), ("b".into(), "5%".into())]
-        );
-        let e = Ini::parse("[s]\na = %(x)s\n", "f.conf")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("f.conf line 2") && e.contains("interpolation"),
-            "{e}"
-        );
+        assert_eq!(kv(&ini, "s"), vec![("a".into(), "50%".into()), ("b".into(), "5%".into())]);
+        let e = Ini::parse("[s]\na = %(x)s\n", "f.conf").unwrap_err().to_string();
+        assert!(e.contains("f.conf line 2") && e.contains("interpolation"), "{e}");
     }
 
     #[test]
@@ -298,10 +243,7 @@ mod tests {
             ("[]\n", 1, "empty section"),
         ] {
             let e = Ini::parse(text, "x.conf").unwrap_err().to_string();
-            assert!(
-                e.starts_with(&format!("x.conf line {line}: ")),
-                "{text:?}: {e}"
-            );
+            assert!(e.starts_with(&format!("x.conf line {line}: ")), "{text:?}: {e}");
             assert!(e.contains(what), "{text:?}: {e}");
         }
     }

@@ -8,8 +8,8 @@ pub mod archive_list;
 pub mod carbon_conf;
 mod ini;
 pub mod retention;
-pub mod settings;
 pub mod schemas;
+pub mod settings;
 
 pub use aggregation::StorageAggregation;
 pub use aggregation_name::parse_aggregation_method;
@@ -27,32 +27,16 @@ pub enum ConfigError {
     Retention { def: String, reason: String },
     /// Any other problem in a configuration file, with its source and line.
     #[error("{source_name} line {line}: {message}")]
-    File {
-        source_name: String,
-        line: usize,
-        message: String,
-    },
+    File { source_name: String, line: usize, message: String },
     /// A configuration file that could not be read.
     #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     /// A setting whose value has the wrong type or range (carbon.conf), with its source, line and key.
     #[error("{source_name} line {line}: {key} = '{value}': {expected}")]
-    Value {
-        source_name: String,
-        line: usize,
-        key: String,
-        value: String,
-        expected: String,
-    },
+    Value { source_name: String, line: usize, key: String, value: String, expected: String },
 }
 
 /// Read a whole configuration file as UTF-8 (as Python reads it); errors name the path.
 fn read_config_file(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.display().to_string(),
-        source,
-    })
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.display().to_string(), source })
 }

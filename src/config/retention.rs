@@ -3,14 +3,8 @@
 use super::ConfigError;
 use crate::whisper::ArchiveSpec;
 
-const UNITS: [(&str, u64); 6] = [
-    ("seconds", 1),
-    ("minutes", 60),
-    ("hours", 3600),
-    ("days", 86400),
-    ("weeks", 604800),
-    ("years", 31536000),
-];
+const UNITS: [(&str, u64); 6] =
+    [("seconds", 1), ("minutes", 60), ("hours", 3600), ("days", 86400), ("weeks", 604800), ("years", 31536000)];
 
 /// Seconds in the unit named by `s`, which may be any non-empty prefix of a unit name (`m` is minutes).
 fn unit_seconds(s: &str) -> Option<u64> {
@@ -38,10 +32,7 @@ fn number_and_unit(s: &str) -> Option<(u64, &str)> {
 /// `N<unit>` (converted to points by integer division by the precision).
 pub fn parse_retention_def(def: &str) -> Result<ArchiveSpec, ConfigError> {
     let err = |reason: String| ConfigError::Retention { def: def.to_string(), reason };
-    let (precision, duration) = def
-        .trim()
-        .split_once(':')
-        .ok_or_else(|| err("expected precision:duration".into()))?;
+    let (precision, duration) = def.trim().split_once(':').ok_or_else(|| err("expected precision:duration".into()))?;
     let precision = match number_and_unit(precision) {
         Some((n, "")) => n,
         Some((n, unit)) => n
@@ -62,20 +53,13 @@ pub fn parse_retention_def(def: &str) -> Result<ArchiveSpec, ConfigError> {
         None => return Err(err(format!("invalid duration '{duration}'"))),
     };
     let to_u32 = |v: u64, what: &str| u32::try_from(v).map_err(|_| err(format!("{what} {v} is too large")));
-    Ok(ArchiveSpec {
-        seconds_per_point: to_u32(precision, "precision")?,
-        points: to_u32(points, "point count")?,
-    })
+    Ok(ArchiveSpec { seconds_per_point: to_u32(precision, "precision")?, points: to_u32(points, "point count")? })
 }
 
 /// Parse a comma-separated list of retention definitions, in the order written (not validated: see
 /// [`crate::config::validate_archive_list`] for the archive-list rules).
 pub fn parse_retentions(defs: &str) -> Result<Vec<ArchiveSpec>, ConfigError> {
-    defs.split(',')
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .map(parse_retention_def)
-        .collect()
+    defs.split(',').map(str::trim).filter(|d| !d.is_empty()).map(parse_retention_def).collect()
 }
 
 #[cfg(test)]

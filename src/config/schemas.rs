@@ -26,10 +26,7 @@ use super::ConfigError;
 use crate::whisper::ArchiveSpec;
 
 /// The archive list of a metric that no rule matches: 60-second points kept 7 days, as carbon.
-pub const DEFAULT_ARCHIVES: [ArchiveSpec; 1] = [ArchiveSpec {
-    seconds_per_point: 60,
-    points: 10080,
-}];
+pub const DEFAULT_ARCHIVES: [ArchiveSpec; 1] = [ArchiveSpec { seconds_per_point: 60, points: 10080 }];
 
 /// The rule name reported for metrics that no section matches (carbon's `defaultSchema` name).
 pub const DEFAULT_RULE_NAME: &str = "default";
@@ -58,33 +55,22 @@ impl StorageSchemas {
     /// breaks whisper's rules.
     pub fn parse(text: &str, source_name: &str) -> Result<Self, ConfigError> {
         let ini = Ini::parse(text, source_name)?;
-        let err = |line: usize, message: String| ConfigError::File {
-            source_name: source_name.to_string(),
-            line,
-            message,
-        };
+        let err =
+            |line: usize, message: String| ConfigError::File { source_name: source_name.to_string(), line, message };
         let mut schemas = StorageSchemas::default();
         for section in ini.sections() {
             let name = &section.name;
             let pattern = ini.get(section, "pattern").filter(|e| !e.value.is_empty());
             let Some(retentions) = ini.get(section, "retentions") else {
-                schemas.warnings.push(format!(
-                    "{source_name} line {}: schema [{name}] has no 'retentions', skipped",
-                    section.line
-                ));
+                schemas
+                    .warnings
+                    .push(format!("{source_name} line {}: schema [{name}] has no 'retentions', skipped", section.line));
                 continue;
             };
-            let mut archives = parse_retentions(&retentions.value)
-                .map_err(|e| err(retentions.line, e.to_string()))?;
+            let mut archives = parse_retentions(&retentions.value).map_err(|e| err(retentions.line, e.to_string()))?;
             archives.sort_by_key(|a| a.seconds_per_point);
             validate_archive_list(&archives).map_err(|reason| {
-                err(
-                    retentions.line,
-                    format!(
-                        "invalid retentions '{}' in [{name}]: {reason}",
-                        retentions.value
-                    ),
-                )
+                err(retentions.line, format!("invalid retentions '{}' in [{name}]: {reason}", retentions.value))
             })?;
             let Some(pattern) = pattern else {
                 let why = if ini.get(section, "match-all").is_some() {
@@ -92,23 +78,12 @@ impl StorageSchemas {
                 } else {
                     "has no 'pattern'"
                 };
-                schemas.warnings.push(format!(
-                    "{source_name} line {}: schema [{name}] {why}, skipped",
-                    section.line
-                ));
+                schemas.warnings.push(format!("{source_name} line {}: schema [{name}] {why}, skipped", section.line));
                 continue;
             };
-            let regex = Regex::new(&pattern.value).map_err(|e| {
-                err(
-                    pattern.line,
-                    format!("invalid pattern '{}' in [{name}]: {e}", pattern.value),
-                )
-            })?;
-            schemas.rules.push(SchemaRule {
-                name: name.clone(),
-                pattern: regex,
-                archives,
-            });
+            let regex = Regex::new(&pattern.value)
+                .map_err(|e| err(pattern.line, format!("invalid pattern '{}' in [{name}]: {e}", pattern.value)))?;
+            schemas.rules.push(SchemaRule { name: name.clone(), pattern: regex, archives });
         }
         Ok(schemas)
     }
@@ -137,9 +112,7 @@ impl StorageSchemas {
 
     /// The usable rules in match order: (section name, pattern, archive list).
     pub fn rules(&self) -> impl Iterator<Item = (&str, &str, &[ArchiveSpec])> {
-        self.rules
-            .iter()
-            .map(|r| (r.name.as_str(), r.pattern.as_str(), r.archives.as_slice()))
+        self.rules.iter().map(|r| (r.name.as_str(), r.pattern.as_str(), r.archives.as_slice()))
     }
 
     /// Sections skipped as carbon skips them (no pattern, no retentions, `match-all`), one message each with the
@@ -154,10 +127,7 @@ mod tests {
     use super::*;
 
     fn spec(s: u32, p: u32) -> ArchiveSpec {
-        ArchiveSpec {
-            seconds_per_point: s,
-            points: p,
-        }
+        ArchiveSpec { seconds_per_point: s, points: p }
     }
 
     const SHIPPED_STYLE: &str = r"
@@ -174,14 +144,8 @@ retentions = 60s:1d
     #[test]
     fn the_first_matching_section_wins_in_file_order() {
         let s = StorageSchemas::parse(SHIPPED_STYLE, "storage-schemas.conf").unwrap();
-        assert_eq!(
-            s.rule_for("carbon.agents.a.cpuUsage"),
-            ("carbon", &[spec(60, 129600)][..])
-        );
-        assert_eq!(
-            s.rule_for("servers.web01.cpu"),
-            ("default_1min_for_1day", &[spec(60, 1440)][..])
-        );
+        assert_eq!(s.rule_for("carbon.agents.a.cpuUsage"), ("carbon", &[spec(60, 129600)][..]));
+        assert_eq!(s.rule_for("servers.web01.cpu"), ("default_1min_for_1day", &[spec(60, 1440)][..]));
         // search, not full match: the pattern may match anywhere
         assert_eq!(s.archives_for("x.carbon.y"), &[spec(60, 1440)]);
         assert!(s.warnings().is_empty());
@@ -198,61 +162,37 @@ retentions = 60s:1d
     fn unmatched_metrics_get_carbons_default_of_one_minute_for_a_week() {
         let s = StorageSchemas::default();
         assert_eq!(s.rule_for("anything"), ("default", &[spec(60, 10080)][..]));
-        let s =
-            StorageSchemas::parse("[only]\npattern = ^x\\.\nretentions = 1s:1h\n", "f").unwrap();
+        let s = StorageSchemas::parse("[only]\npattern = ^x\\.\nretentions = 1s:1h\n", "f").unwrap();
         assert_eq!(s.archives_for("y.z"), &[spec(60, 10080)]);
     }
 
     #[test]
     fn multi_archive_retentions_are_parsed_and_sorted_by_precision() {
-        let s = StorageSchemas::parse(
-            "[d]\npattern = .*\nretentions = 1h:3y, 60s:1d,5m:30d\n",
-            "f",
-        )
-        .unwrap();
-        assert_eq!(
-            s.archives_for("a"),
-            &[spec(60, 1440), spec(300, 8640), spec(3600, 26280)]
-        );
+        let s = StorageSchemas::parse("[d]\npattern = .*\nretentions = 1h:3y, 60s:1d,5m:30d\n", "f").unwrap();
+        assert_eq!(s.archives_for("a"), &[spec(60, 1440), spec(300, 8640), spec(3600, 26280)]);
     }
 
     #[test]
     fn bad_retentions_are_errors_naming_file_line_and_text() {
         let text = "[carbon]\npattern = ^carbon\\.\nretentions = 60:90d\n\n[bad]\npattern = .*\nretentions = 10x:1d\n";
-        let e = StorageSchemas::parse(text, "storage-schemas.conf")
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            e,
-            "storage-schemas.conf line 7: invalid retention '10x:1d': unknown unit 'x'"
-        );
+        let e = StorageSchemas::parse(text, "storage-schemas.conf").unwrap_err().to_string();
+        assert_eq!(e, "storage-schemas.conf line 7: invalid retention '10x:1d': unknown unit 'x'");
     }
 
     #[test]
     fn archive_lists_breaking_whisper_rules_are_errors() {
-        let e = StorageSchemas::parse(
-            "[s]\npattern = .*\nretentions = 180s:7d,300s:30d\n",
-            "s.conf",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            e.starts_with("s.conf line 3: invalid retentions '180s:7d,300s:30d' in [s]: "),
-            "{e}"
-        );
+        let e = StorageSchemas::parse("[s]\npattern = .*\nretentions = 180s:7d,300s:30d\n", "s.conf")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("s.conf line 3: invalid retentions '180s:7d,300s:30d' in [s]: "), "{e}");
         assert!(e.contains("does not divide"), "{e}");
         assert!(StorageSchemas::parse("[s]\npattern = .*\nretentions = \n", "f").is_err());
     }
 
     #[test]
     fn bad_patterns_are_errors_naming_the_pattern() {
-        let e = StorageSchemas::parse("[s]\npattern = ^(carbon\nretentions = 60:1d\n", "f")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("f line 2: invalid pattern '^(carbon' in [s]"),
-            "{e}"
-        );
+        let e = StorageSchemas::parse("[s]\npattern = ^(carbon\nretentions = 60:1d\n", "f").unwrap_err().to_string();
+        assert!(e.starts_with("f line 2: invalid pattern '^(carbon' in [s]"), "{e}");
     }
 
     #[test]
@@ -279,10 +219,7 @@ retentions = 60s:1d
     fn rules_are_listed_in_file_order() {
         let s = StorageSchemas::parse(SHIPPED_STYLE, "f").unwrap();
         let names: Vec<_> = s.rules().map(|(n, p, _)| (n, p)).collect();
-        assert_eq!(
-            names,
-            vec![("carbon", r"^carbon\."), ("default_1min_for_1day", ".*")]
-        );
+        assert_eq!(names, vec![("carbon", r"^carbon\."), ("default_1min_for_1day", ".*")]);
     }
 
     #[test]
@@ -292,9 +229,7 @@ retentions = 60s:1d
         std::fs::write(&path, SHIPPED_STYLE).unwrap();
         let s = StorageSchemas::load(&path).unwrap();
         assert_eq!(s.rules().count(), 2);
-        let e = StorageSchemas::load(&dir.path().join("nope.conf"))
-            .unwrap_err()
-            .to_string();
+        let e = StorageSchemas::load(&dir.path().join("nope.conf")).unwrap_err().to_string();
         assert!(e.contains("nope.conf"), "{e}");
     }
 }

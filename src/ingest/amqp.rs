@@ -14,8 +14,8 @@ use super::ring::{Completion, Producer};
 use crate::config::settings::AckMode;
 use crate::stats::{BadInputLog, Stats};
 use amiquip::{
-    Channel, Connection, ConsumerMessage, ConsumerOptions, Delivery, ExchangeDeclareOptions, ExchangeType,
-    FieldTable, QueueDeclareOptions,
+    Channel, Connection, ConsumerMessage, ConsumerOptions, Delivery, ExchangeDeclareOptions, ExchangeType, FieldTable,
+    QueueDeclareOptions,
 };
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -110,11 +110,7 @@ fn next_field(line: &[u8], pos: &mut usize) -> Option<Range<usize>> {
 #[inline]
 pub fn parse_line(line: &[u8], name_in_line: bool, now: u32) -> Result<ParsedLine, LineError> {
     let mut pos = 0;
-    let name = if name_in_line {
-        next_field(line, &mut pos).ok_or(LineError::FieldCount)?
-    } else {
-        0..0
-    };
+    let name = if name_in_line { next_field(line, &mut pos).ok_or(LineError::FieldCount)? } else { 0..0 };
     let v = next_field(line, &mut pos).ok_or(LineError::FieldCount)?;
     let t = next_field(line, &mut pos).ok_or(LineError::FieldCount)?;
     if next_field(line, &mut pos).is_some() {
@@ -157,8 +153,8 @@ pub fn parse_timestamp(field: &[u8], now: u32) -> Result<u32, LineError> {
 }
 
 const POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
-    1e19, 1e20, 1e21, 1e22,
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
 ];
 
 /// Parse a float the way Python's `float()` does for the forms collectors send.
@@ -225,10 +221,7 @@ mod tests {
 
     #[test]
     fn lines_are_split_trimmed_and_empty_ones_skipped() {
-        assert_eq!(
-            lines(b"1 2\n\n  3 4 \r\n\t\n5 6"),
-            vec![&b"1 2"[..], &b"3 4"[..], &b"5 6"[..]]
-        );
+        assert_eq!(lines(b"1 2\n\n  3 4 \r\n\t\n5 6"), vec![&b"1 2"[..], &b"3 4"[..], &b"5 6"[..]]);
         assert!(lines(b"").is_empty());
         assert!(lines(b"\n\n \n").is_empty());
     }
@@ -277,8 +270,21 @@ mod tests {
     #[test]
     fn fast_float_path_agrees_with_std() {
         for s in [
-            "0", "1", "-1", "+7", "0.1", "123.456", "-0.000001", "999999999999999", "1234567.89012345",
-            "12345678901234567890", ".5", "5.", "1e3", "-2.5E-3", "0.30000000000000004",
+            "0",
+            "1",
+            "-1",
+            "+7",
+            "0.1",
+            "123.456",
+            "-0.000001",
+            "999999999999999",
+            "1234567.89012345",
+            "12345678901234567890",
+            ".5",
+            "5.",
+            "1e3",
+            "-2.5E-3",
+            "0.30000000000000004",
         ] {
             let ours = parse_f64(s.as_bytes()).unwrap();
             let std: f64 = s.parse().unwrap();

@@ -60,7 +60,12 @@ impl Rings {
         let ends = receivers
             .into_iter()
             .enumerate()
-            .map(|(i, r)| Producer { id: i as u16, rings: rings.clone(), completions: r, finished: AtomicBool::new(false) })
+            .map(|(i, r)| Producer {
+                id: i as u16,
+                rings: rings.clone(),
+                completions: r,
+                finished: AtomicBool::new(false),
+            })
             .collect();
         (rings, ends)
     }
