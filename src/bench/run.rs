@@ -33,7 +33,10 @@ pub enum RunError {
     Settings(#[from] crate::config::ConfigError),
     #[error("warren exited early ({status}); last log lines:\n{log}")]
     WarrenExited { status: String, log: String },
-    #[error("warren did not make everything durable within {secs} s (committed {committed} of {total} points, acked {acked} of {messages} messages); log: {log}")]
+    #[error(
+        "warren did not make everything durable within {secs} s (committed {committed} of {total} points, acked \
+         {acked} of {messages} messages); last log lines:\n{log}"
+    )]
     Timeout { secs: u64, committed: u64, total: u64, acked: u64, messages: u64, log: String },
 }
 
@@ -290,6 +293,9 @@ impl Child2 {
     }
     /// SIGTERM (graceful: flush, ack, close), then SIGKILL after `grace`.
     fn stop(&mut self, grace: Duration) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         let end = Instant::now() + grace;
         while Instant::now() < end {
@@ -540,7 +546,7 @@ fn wait_for(
                 total,
                 acked: c("acked"),
                 messages,
-                log: child.log.display().to_string(),
+                log: child.log_tail(),
             };
             child.stop(Duration::from_secs(10));
             return Err(err);
