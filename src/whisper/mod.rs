@@ -1,109 +1,272 @@
 //! The whisper file format (see `../shared/spec/whisper.md`): header, create, update_many, fetch, propagate.
 //!
 //! Owns: the bytes of one `.wsp` file. Never touches: threads, the cache, AMQP, metric names.
-//! SKELETON: the public API below is the contract the writer codes against; bodies are filled by the
-//! whisper engine work (issue 3).
+//!
+//! The reference is Graphite's python `whisper` 1.1.x (Debian's python3-whisper, on CPython 3.11): for the same
+//! operations on the same file warren writes the same bytes (proven by `tests/whisper_diff.rs`). Known, deliberate
+//! differences, all on inputs where the reference corrupts or crashes:
+//! - a run of points longer than an archive's ring (only possible with future timestamps) keeps its newest points
+//!   in the ring; the reference writes the excess past the archive's end, over the next archive;
+//! - headers are validated on open (zero archives, zero steps, archives past the end of the file are errors), and an
+//!   unknown aggregation code reads as average (the reference refuses the file) — see
+//!   [`Header::unknown_aggregation_code`].
+//!
+//! I/O is positioned (`pread`/`pwrite`): one write per contiguous run of points, no seeks. The header is read once,
+//! on open, and cached: a handle does not notice another process rewriting the header.
 
-use std::path::Path;
+mod aggregate;
+mod create;
+mod error;
+mod fetch;
+mod header;
+mod pyset;
+mod update;
 
-/// Errors from reading or writing a whisper file.
-#[derive(Debug, thiserror::Error)]
-pub enum WhisperError {
-    #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
-    #[error("not implemented yet")]
-    Todo,
-}
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
-/// The eight aggregation methods, with the reference's on-disk codes (1..=8).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum AggregationMethod {
-    Average,
-    Sum,
-    Last,
-    Max,
-    Min,
-    AvgZero,
-    AbsMax,
-    AbsMin,
-}
-
-/// One archive of an archive list: `seconds_per_point` precision, `points` slots.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ArchiveSpec {
-    pub seconds_per_point: u32,
-    pub points: u32,
-}
-
-/// How a new file's data area is laid down.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum CreateMode {
-    /// posix_fallocate: space reserved, no zeros written (warren's default).
-    #[default]
-    Fallocate,
-    /// ftruncate only: a file with holes.
-    Sparse,
-    /// zeros written, as the reference does by default.
-    Zero,
-}
-
-/// Options for creating a file.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct CreateOptions {
-    pub x_files_factor: f32,
-    pub aggregation: AggregationMethod,
-    pub mode: CreateMode,
-}
+pub use aggregate::{AggregationMethod, UnknownAggregationMethod};
+pub use create::{CreateMode, CreateOptions};
+pub use error::WhisperError;
+pub use fetch::{FetchResult, RawPoint};
+pub use header::{
+    validate_archives, ArchiveInfo, ArchiveSpec, Header, ARCHIVE_INFO_SIZE, METADATA_SIZE,
+    POINT_SIZE,
+};
+#[doc(hidden)]
+pub use pyset::python_set_order;
+pub use update::{UpdateScratch, UpdateStats};
 
 /// Options for opening a file for updates (carbon's WHISPER_LOCK_WRITES / WHISPER_AUTOFLUSH).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OpenOptions {
+    /// Hold an exclusive `flock` on the file for the duration of each update (and of `set_aggregation`).
     pub lock: bool,
+    /// `fsync` the file at the end of each update (and of `create` / `set_aggregation`).
     pub autoflush: bool,
 }
 
 /// A point to write: whisper stores intervals as u32 seconds.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Point {
+    /// Seconds since the epoch.
     pub timestamp: u32,
+    /// Any f64, NaN and infinities included (stored as is).
     pub value: f64,
 }
 
-/// Reusable buffers for [`WhisperFile::update_many`], so the writer allocates nothing per update.
-#[derive(Default, Debug)]
-pub struct UpdateScratch {}
+/// Bytes of the first pread on open: enough for the header of any file with up to 340 archives.
+const HEADER_READ: usize = 4096;
 
-/// What one update_many did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct UpdateStats {
-    pub points_written: usize,
-    pub writes: usize,
+/// An open whisper file: the file handle and its cached header.
+#[derive(Debug)]
+pub struct WhisperFile {
+    file: File,
+    path: PathBuf,
+    header: Header,
+    options: OpenOptions,
 }
-
-/// An open whisper file.
-pub struct WhisperFile {}
 
 impl WhisperFile {
-    /// Create a new file (fails if it exists).
-    pub fn create(
-        _path: &Path,
-        _archives: &[ArchiveSpec],
-        _opts: &CreateOptions,
-        _open: OpenOptions,
-    ) -> Result<Self, WhisperError> {
-        Err(WhisperError::Todo)
+    /// Open an existing file read-write and read its header (one pread, plus an fstat to bound the layout).
+    /// Errors: `Io` if the file cannot be opened read-write, `Corrupt` if the header is truncated or inconsistent.
+    pub fn open(path: &Path, options: OpenOptions) -> Result<Self, WhisperError> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| WhisperError::io(path, e))?;
+        Self::from_file(file, path, options)
     }
-    /// Open an existing file and read its header.
-    pub fn open(_path: &Path, _open: OpenOptions) -> Result<Self, WhisperError> {
-        Err(WhisperError::Todo)
+
+    /// Open an existing file read-only (fetch, info, dump); any update on the handle fails with `Io`.
+    pub fn open_read_only(path: &Path) -> Result<Self, WhisperError> {
+        let file = File::open(path).map_err(|e| WhisperError::io(path, e))?;
+        Self::from_file(file, path, OpenOptions::default())
     }
-    /// Batch update as the reference's update_many.
-    pub fn update_many(
+
+    fn from_file(file: File, path: &Path, options: OpenOptions) -> Result<Self, WhisperError> {
+        let file_len = file
+            .metadata()
+            .map_err(|e| WhisperError::io(path, e))?
+            .len();
+        let mut buf = vec![0u8; HEADER_READ];
+        let n = read_full_at(&file, &mut buf, 0).map_err(|e| WhisperError::io(path, e))?;
+        buf.truncate(n);
+        if buf.len() >= 16 {
+            let count = u32::from_be_bytes([buf[12], buf[13], buf[14], buf[15]]);
+            let needed = header::header_size(count as usize);
+            // Rare: more archives than the first read covers. Bounded by the file's length.
+            if needed > buf.len() as u64 && needed <= file_len {
+                buf.resize(needed as usize, 0);
+                let n = read_full_at(&file, &mut buf, 0).map_err(|e| WhisperError::io(path, e))?;
+                buf.truncate(n);
+            }
+        }
+        let header =
+            Header::decode(&buf, file_len).map_err(|reason| WhisperError::corrupt(path, reason))?;
+        Ok(WhisperFile {
+            file,
+            path: path.to_path_buf(),
+            header,
+            options,
+        })
+    }
+
+    /// The header read on open (or written by `create` / `set_aggregation` through this handle).
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The path the file was opened or created with.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Set the aggregation method and/or xFilesFactor (`None` keeps the current one; a kept unknown code stays as
+    /// stored), rewriting only the 16-byte metadata block. Returns the previous `(method, xff)`.
+    /// Errors: `InvalidXFilesFactor` outside `0..=1`, `Io`.
+    pub fn set_aggregation(
         &mut self,
-        _points: &mut [Point],
-        _now: u32,
-        _scratch: &mut UpdateScratch,
-    ) -> Result<UpdateStats, WhisperError> {
-        Err(WhisperError::Todo)
+        method: Option<AggregationMethod>,
+        x_files_factor: Option<f32>,
+    ) -> Result<(AggregationMethod, f32), WhisperError> {
+        if let Some(xff) = x_files_factor {
+            check_xff(xff)?;
+        }
+        let _lock = lock(&self.file, &self.path, self.options.lock)?;
+        let old = (self.header.aggregation, self.header.x_files_factor);
+        let mut new = self.header.clone();
+        if let Some(m) = method {
+            new.aggregation = m;
+            new.aggregation_code = m.code();
+        }
+        if let Some(xff) = x_files_factor {
+            new.x_files_factor = xff;
+        }
+        self.write_at(&new.encode_metadata(), 0)?;
+        self.header = new;
+        self.flush_if_asked()?;
+        Ok(old)
+    }
+
+    fn flush_if_asked(&self) -> Result<(), WhisperError> {
+        if self.options.autoflush {
+            self.file.sync_all().map_err(|e| self.io_err(e))?;
+        }
+        Ok(())
+    }
+
+    fn io_err(&self, e: std::io::Error) -> WhisperError {
+        WhisperError::io(&self.path, e)
+    }
+
+    /// Fill `buf` from `offset`; the header check on open guarantees archives lie inside the file, so a short read
+    /// means the file shrank under us.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<(), WhisperError> {
+        let n = read_full_at(&self.file, buf, offset).map_err(|e| self.io_err(e))?;
+        if n < buf.len() {
+            return Err(WhisperError::corrupt(
+                &self.path,
+                format!(
+                    "short read: {n} of {} bytes at offset {offset} (file truncated?)",
+                    buf.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn write_at(&self, buf: &[u8], offset: u64) -> Result<(), WhisperError> {
+        self.file
+            .write_all_at(buf, offset)
+            .map_err(|e| self.io_err(e))
+    }
+
+    /// The interval stored in an archive's first slot: the archive's base, 0 when the archive is empty.
+    fn read_base(&self, archive: &ArchiveInfo) -> Result<u32, WhisperError> {
+        let mut buf = [0u8; 4];
+        self.read_at(&mut buf, u64::from(archive.offset))?;
+        Ok(u32::from_be_bytes(buf))
     }
 }
+
+/// Take an exclusive flock on `file` when `enabled`; released when the guard drops.
+fn lock<'a>(
+    file: &'a File,
+    path: &Path,
+    enabled: bool,
+) -> Result<Option<LockGuard<'a>>, WhisperError> {
+    if !enabled {
+        return Ok(None);
+    }
+    file.lock().map_err(|e| WhisperError::io(path, e))?;
+    Ok(Some(LockGuard(file)))
+}
+
+/// Releases the flock taken by [`lock`].
+struct LockGuard<'a>(&'a File);
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        // Closing the file would release it too; an unlock error leaves nothing to undo.
+        let _ = self.0.unlock();
+    }
+}
+
+/// pread until `buf` is full or end of file; returns the bytes read.
+fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+fn check_xff(xff: f32) -> Result<(), WhisperError> {
+    if (0.0..=1.0).contains(&xff) {
+        Ok(())
+    } else {
+        Err(WhisperError::InvalidXFilesFactor(xff))
+    }
+}
+
+/// Where `interval` lives in `archive` whose base (first slot's interval) is `base`: the slot index, as the
+/// reference computes it (floor division and non-negative modulo, in unbounded integers).
+fn slot_of(archive: &ArchiveInfo, base: i64, interval: i64) -> u64 {
+    let step = i64::from(archive.seconds_per_point);
+    (interval - base)
+        .div_euclid(step)
+        .rem_euclid(i64::from(archive.points)) as u64
+}
+
+/// Byte offset of `slot` in `archive`.
+fn slot_offset(archive: &ArchiveInfo, slot: u64) -> u64 {
+    u64::from(archive.offset) + slot * POINT_SIZE
+}
+
+/// Encode one point as stored.
+fn encode_point(interval: u32, value: f64) -> [u8; POINT_SIZE as usize] {
+    let mut out = [0u8; POINT_SIZE as usize];
+    out[..4].copy_from_slice(&interval.to_be_bytes());
+    out[4..].copy_from_slice(&value.to_be_bytes());
+    out
+}
+
+/// Decode the point at the start of `bytes` (at least 12 bytes long).
+fn decode_point(bytes: &[u8]) -> (u32, f64) {
+    let mut interval = [0u8; 4];
+    let mut value = [0u8; 8];
+    interval.copy_from_slice(&bytes[..4]);
+    value.copy_from_slice(&bytes[4..12]);
+    (u32::from_be_bytes(interval), f64::from_be_bytes(value))
+}
+
+#[cfg(test)]
+mod tests;
