@@ -686,7 +686,8 @@ pub fn table(r: &Report) -> String {
         let v = &row.verification;
         writeln!(
             s,
-            "{} {} verification: {} of {} points ok, {} missing, {} mismatched, {} files missing → {}",
+            "{} {} verification: {} of {} points ok, {} missing, {} mismatched, {} files missing, {} reader \
+             disagreements → {}",
             row.system,
             row.mode,
             v.ok,
@@ -694,6 +695,7 @@ pub fn table(r: &Report) -> String {
             v.missing,
             v.mismatched,
             v.missing_files,
+            v.reader_disagreements,
             if v.passed() { "PASS" } else { "FAIL" }
         )
         .expect("fmt");

@@ -1,14 +1,16 @@
 //! Checking that a load is on disk: every point of every metric in its whisper file, with the value
 //! [`super::load::value_of`] says.
 //!
-//! Files are read through [`read_archive0`], a deliberately independent, read-only decoder of the first
-//! (highest-precision) archive — it shares no code with the engine that wrote the files, so a bug in the writer
-//! cannot hide itself by being repeated on the way back. The bench schema gives every metric one archive whose
-//! step equals the load's interval, so each point has a slot of its own.
+//! Every file is read twice: through warren's own [`crate::whisper::WhisperFile::fetch`] (what graphite-web would
+//! see) and through [`read_archive0`], a deliberately independent, read-only decoder of the first archive that
+//! shares no code with the engine that wrote the files, so a bug in the engine cannot hide itself by being repeated
+//! on the way back. A point is ok only when both readers return the expected value. The bench schema gives every
+//! metric one archive whose step equals the load's interval, so each point has a slot of its own.
 //!
 //! Owns: nothing but reads. Never touches: the broker, the cache.
 
 use super::load::{value_of, Load};
+use crate::whisper::{OpenOptions, WhisperError, WhisperFile};
 use std::path::Path;
 
 /// What the check found.
@@ -24,12 +26,14 @@ pub struct Verification {
     pub mismatched: u64,
     /// Metrics without a file (or with an unreadable one).
     pub missing_files: u64,
+    /// Points on which `WhisperFile::fetch` and the independent reader disagree (a reader bug either way).
+    pub reader_disagreements: u64,
 }
 
 impl Verification {
     /// True when every point is there with its value.
     pub fn passed(&self) -> bool {
-        self.missing == 0 && self.mismatched == 0 && self.ok == self.expected
+        self.missing == 0 && self.mismatched == 0 && self.reader_disagreements == 0 && self.ok == self.expected
     }
 }
 
@@ -98,27 +102,57 @@ pub fn read_archive0(path: &Path) -> Result<Archive0, ReadError> {
     Ok(Archive0 { seconds_per_point, slots })
 }
 
+/// The values of timestamps `first, first + step, …, last` as `WhisperFile::fetch` returns them.
+fn fetch_values(path: &Path, first: u32, last: u32, step: u32) -> Result<Vec<Option<f64>>, WhisperError> {
+    let f = WhisperFile::open(path, OpenOptions::default())?;
+    let now = i64::from(crate::ingest::amqp::unix_now()).max(i64::from(last));
+    // fetch's window starts one step after `from`: ask from `first - 1` to get `first` as the first value.
+    let Some(r) = f.fetch(i64::from(first) - 1, Some(i64::from(last)), now, Some(step))? else {
+        return Ok(Vec::new());
+    };
+    let n = (last - first) / step.max(1) + 1;
+    Ok((0..n)
+        .map(|i| {
+            let t = first + i * step;
+            let idx = t.checked_sub(r.from).map(|d| (d / r.step.max(1)) as usize);
+            idx.and_then(|i| r.values.get(i).copied().flatten())
+        })
+        .collect())
+}
+
 /// Check every point of `load` under `data_dir`. `on_metric` is called after each metric (for progress).
 pub fn verify(load: &Load, data_dir: &Path, mut on_metric: impl FnMut(u32)) -> Verification {
     let mut v = Verification { expected: load.total_points(), ..Verification::default() };
     let mut name = String::new();
+    let (first, last) = (load.timestamp_of(0), load.timestamp_of(load.points.saturating_sub(1)));
     for m in 0..load.metrics {
         name.clear();
         load.write_name(m, &mut name);
         let path = crate::metric::file_path(data_dir, &name);
-        match read_archive0(&path) {
-            Ok(a) => {
+        let fetched = fetch_values(&path, first, last, load.interval);
+        match (read_archive0(&path), fetched) {
+            (Ok(a), Ok(fetched)) => {
                 for p in 0..load.points {
-                    match a.value_at(load.timestamp_of(p)) {
+                    let raw = a.value_at(load.timestamp_of(p));
+                    let via_fetch = fetched.get(p as usize).copied().flatten();
+                    if raw.map(f64::to_bits) != via_fetch.map(f64::to_bits) {
+                        v.reader_disagreements += 1;
+                    }
+                    match raw {
                         Some(x) if x.to_bits() == value_of(m, p).to_bits() => v.ok += 1,
                         Some(_) => v.mismatched += 1,
                         None => v.missing += 1,
                     }
                 }
             }
-            Err(e) => {
+            (Err(e), _) => {
                 tracing::debug!(error = %e, "verify: unreadable file");
                 v.missing_files += 1;
+                v.missing += u64::from(load.points);
+            }
+            (Ok(_), Err(e)) => {
+                tracing::warn!(error = %e, "verify: the independent reader read a file WhisperFile refused");
+                v.reader_disagreements += u64::from(load.points);
                 v.missing += u64::from(load.points);
             }
         }

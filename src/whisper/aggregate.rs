@@ -88,10 +88,7 @@ impl FromStr for AggregationMethod {
 
     /// Accepts exactly the reference's names (case-sensitive, as the reference is).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| UnknownAggregationMethod(s.to_string()))
+        Self::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| UnknownAggregationMethod(s.to_string()))
     }
 }
 
@@ -114,11 +111,7 @@ fn pick(known: &[f64], better: impl Fn(f64, f64) -> bool) -> f64 {
 
 /// Aggregate one propagation window. `neighbors` are all the window's slots (`None` = unknown), `known` the known
 /// values in time order. Contract: `known` is non-empty (the caller writes nothing when no value is known).
-pub(crate) fn aggregate(
-    method: AggregationMethod,
-    known: &[f64],
-    neighbors: &[Option<f64>],
-) -> f64 {
+pub(crate) fn aggregate(method: AggregationMethod, known: &[f64], neighbors: &[Option<f64>]) -> f64 {
     debug_assert!(!known.is_empty());
     match method {
         AggregationMethod::Average => py_sum(known.iter().copied()) / known.len() as f64,
@@ -128,9 +121,7 @@ pub(crate) fn aggregate(
         AggregationMethod::Max => pick(known, |v, best| v > best),
         AggregationMethod::Min => pick(known, |v, best| v < best),
         // `x or 0` in the reference: unknown and zero both count as 0.
-        AggregationMethod::AvgZero => {
-            py_sum(neighbors.iter().map(|v| v.unwrap_or(0.0))) / neighbors.len() as f64
-        }
+        AggregationMethod::AvgZero => py_sum(neighbors.iter().map(|v| v.unwrap_or(0.0))) / neighbors.len() as f64,
         AggregationMethod::AbsMax => pick(known, |v, best| v.abs() > best.abs()),
         AggregationMethod::AbsMin => pick(known, |v, best| v.abs() < best.abs()),
     }

@@ -6,9 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::header::validate_sorted;
-use super::{
-    check_xff, AggregationMethod, ArchiveSpec, Header, OpenOptions, WhisperError, WhisperFile,
-};
+use super::{check_xff, AggregationMethod, ArchiveSpec, Header, OpenOptions, WhisperError, WhisperFile};
 
 /// How a new file's data area is laid down. All three read the same (every slot empty).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -37,11 +35,7 @@ pub struct CreateOptions {
 impl Default for CreateOptions {
     /// The reference's defaults (xff 0.5, average) with warren's default mode (fallocate).
     fn default() -> Self {
-        CreateOptions {
-            x_files_factor: 0.5,
-            aggregation: AggregationMethod::Average,
-            mode: CreateMode::Fallocate,
-        }
+        CreateOptions { x_files_factor: 0.5, aggregation: AggregationMethod::Average, mode: CreateMode::Fallocate }
     }
 }
 
@@ -65,26 +59,14 @@ impl WhisperFile {
         check_xff(opts.x_files_factor)?;
         let header = Header::for_new_file(&sorted, opts.aggregation, opts.x_files_factor)?;
 
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    WhisperError::AlreadyExists {
-                        path: path.display().to_string(),
-                    }
-                } else {
-                    WhisperError::io(path, e)
-                }
-            })?;
-        let wf = WhisperFile {
-            file,
-            path: path.to_path_buf(),
-            header,
-            options: open,
-        };
+        let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                WhisperError::AlreadyExists { path: path.display().to_string() }
+            } else {
+                WhisperError::io(path, e)
+            }
+        })?;
+        let wf = WhisperFile { file, path: path.to_path_buf(), header, options: open };
         match wf.lay_down(opts.mode) {
             Ok(()) => Ok(wf),
             Err(e) => {

@@ -6,10 +6,7 @@
 pub enum WhisperError {
     /// An I/O call on `path` failed.
     #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     /// `create` refused to replace an existing file.
     #[error("{path}: file already exists")]
     AlreadyExists { path: String },
@@ -23,15 +20,8 @@ pub enum WhisperError {
     #[error("invalid xFilesFactor {0}: must be between 0 and 1")]
     InvalidXFilesFactor(f32),
     /// A single update whose age (`now - timestamp`) is negative or not below the file's max retention.
-    #[error(
-        "{path}: timestamp {timestamp} not covered by any archive (now {now}, max retention {max_retention}s)"
-    )]
-    TimestampNotCovered {
-        path: String,
-        timestamp: u32,
-        now: u32,
-        max_retention: u32,
-    },
+    #[error("{path}: timestamp {timestamp} not covered by any archive (now {now}, max retention {max_retention}s)")]
+    TimestampNotCovered { path: String, timestamp: u32, now: u32, max_retention: u32 },
     /// A fetch whose `from` is after its `until`.
     #[error("invalid time interval: from time {from} is after until time {until}")]
     InvalidTimeInterval { from: i64, until: i64 },
@@ -45,16 +35,10 @@ pub enum WhisperError {
 
 impl WhisperError {
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
-        WhisperError::Io {
-            path: path.display().to_string(),
-            source,
-        }
+        WhisperError::Io { path: path.display().to_string(), source }
     }
 
     pub(crate) fn corrupt(path: &std::path::Path, reason: impl Into<String>) -> Self {
-        WhisperError::Corrupt {
-            path: path.display().to_string(),
-            reason: reason.into(),
-        }
+        WhisperError::Corrupt { path: path.display().to_string(), reason: reason.into() }
     }
 }

@@ -1,8 +1,6 @@
 //! Reading: fetch (what graphite-web sees, quirks included) and raw slot dumps.
 
-use super::{
-    decode_point, slot_of, slot_offset, ArchiveInfo, WhisperError, WhisperFile, POINT_SIZE,
-};
+use super::{decode_point, slot_of, slot_offset, ArchiveInfo, WhisperError, WhisperFile, POINT_SIZE};
 
 /// The answer to a fetch: `values[i]` is the value at `from + i * step` (`None` when that slot does not hold that
 /// interval). `until` is exclusive. As with the reference, `values.len()` is normally `(until - from) / step`.
@@ -60,10 +58,7 @@ impl WhisperFile {
             Some(step) => archives
                 .iter()
                 .find(|a| a.seconds_per_point == step)
-                .ok_or_else(|| WhisperError::InvalidGranularity {
-                    path: self.path.display().to_string(),
-                    step,
-                })?,
+                .ok_or_else(|| WhisperError::InvalidGranularity { path: self.path.display().to_string(), step })?,
             // Header invariant: at least one archive. Like the reference, fall back to the last archive when
             // none covers (possible only if max_retention exceeds every archive's retention).
             None => archives
@@ -78,10 +73,8 @@ impl WhisperFile {
             until_interval += step;
         }
         let to_u32 = |what, v: i128| {
-            u32::try_from(v).map_err(|_| WhisperError::OutOfRange {
-                what,
-                value: v.clamp(i64::MIN.into(), i64::MAX.into()) as i64,
-            })
+            u32::try_from(v)
+                .map_err(|_| WhisperError::OutOfRange { what, value: v.clamp(i64::MIN.into(), i64::MAX.into()) as i64 })
         };
         let result_from = to_u32("fetch window start", from_interval)?;
         let result_until = to_u32("fetch window end", until_interval)?;
@@ -92,12 +85,7 @@ impl WhisperFile {
         } else {
             self.read_window(archive, base, result_from, result_until)?
         };
-        Ok(Some(FetchResult {
-            from: result_from,
-            until: result_until,
-            step: archive.seconds_per_point,
-            values,
-        }))
+        Ok(Some(FetchResult { from: result_from, until: result_until, step: archive.seconds_per_point, values }))
     }
 
     /// The slots from `from`'s position up to (excluding) `until`'s position, ring-wrapped as the reference reads
@@ -112,11 +100,7 @@ impl WhisperFile {
         let ring = u64::from(archive.points);
         let first = slot_of(archive, i64::from(base), i64::from(from));
         let last = slot_of(archive, i64::from(base), i64::from(until));
-        let count = if first < last {
-            last - first
-        } else {
-            ring - first + last
-        };
+        let count = if first < last { last - first } else { ring - first + last };
         let mut bytes = vec![0u8; (count * POINT_SIZE) as usize];
         let first_len = ((ring - first).min(count) * POINT_SIZE) as usize;
         self.read_at(&mut bytes[..first_len], slot_offset(archive, first))?;

@@ -70,9 +70,7 @@ pub struct Header {
 impl Header {
     /// The stored aggregation code when it is not one of the eight known ones (it is then treated as average).
     pub fn unknown_aggregation_code(&self) -> Option<u32> {
-        AggregationMethod::from_code(self.aggregation_code)
-            .is_none()
-            .then_some(self.aggregation_code)
+        AggregationMethod::from_code(self.aggregation_code).is_none().then_some(self.aggregation_code)
     }
 
     /// Bytes taken by the header: metadata plus one archive info per archive.
@@ -86,8 +84,7 @@ impl Header {
         aggregation: AggregationMethod,
         x_files_factor: f32,
     ) -> Result<Header, WhisperError> {
-        let too_big =
-            || WhisperError::InvalidArchives(format!("{archives:?}: file would exceed 4 GiB"));
+        let too_big = || WhisperError::InvalidArchives(format!("{archives:?}: file would exceed 4 GiB"));
         let mut offset = header_size(archives.len());
         let mut infos = Vec::with_capacity(archives.len());
         for a in archives {
@@ -99,23 +96,11 @@ impl Header {
             offset += u64::from(a.points) * POINT_SIZE;
         }
         u32::try_from(offset).map_err(|_| too_big())?;
-        let max_retention = archives
-            .iter()
-            .map(ArchiveSpec::retention)
-            .max()
-            .unwrap_or(0);
+        let max_retention = archives.iter().map(ArchiveSpec::retention).max().unwrap_or(0);
         let max_retention = u32::try_from(max_retention).map_err(|_| {
-            WhisperError::InvalidArchives(format!(
-                "retention of {max_retention} seconds does not fit 32 bits"
-            ))
+            WhisperError::InvalidArchives(format!("retention of {max_retention} seconds does not fit 32 bits"))
         })?;
-        Ok(Header {
-            aggregation,
-            aggregation_code: aggregation.code(),
-            max_retention,
-            x_files_factor,
-            archives: infos,
-        })
+        Ok(Header { aggregation, aggregation_code: aggregation.code(), max_retention, x_files_factor, archives: infos })
     }
 
     /// The metadata block (first 16 bytes) as stored.
@@ -145,46 +130,33 @@ impl Header {
     /// least [`required_header_len`] bytes when the file is that long; the error is the reason the file is corrupt.
     pub(crate) fn decode(bytes: &[u8], file_len: u64) -> Result<Header, String> {
         let u32_at = |pos: usize| -> Option<u32> {
-            bytes
-                .get(pos..pos + 4)
-                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+            bytes.get(pos..pos + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
         };
         let (Some(code), Some(max_retention), Some(xff_bits), Some(count)) =
             (u32_at(0), u32_at(4), u32_at(8), u32_at(12))
         else {
-            return Err(format!(
-                "truncated metadata: file has {file_len} bytes, the metadata needs 16"
-            ));
+            return Err(format!("truncated metadata: file has {file_len} bytes, the metadata needs 16"));
         };
         let x_files_factor = f32::from_bits(xff_bits);
         if !(0.0..=1.0).contains(&x_files_factor) {
-            return Err(format!(
-                "xFilesFactor {x_files_factor} is not between 0 and 1"
-            ));
+            return Err(format!("xFilesFactor {x_files_factor} is not between 0 and 1"));
         }
         if count == 0 {
             return Err("archive count is 0".into());
         }
         let needed = header_size(count as usize);
         if needed > file_len || (bytes.len() as u64) < needed {
-            return Err(format!(
-                "truncated header: {count} archives need {needed} bytes, file has {file_len}"
-            ));
+            return Err(format!("truncated header: {count} archives need {needed} bytes, file has {file_len}"));
         }
         let mut archives = Vec::with_capacity(count as usize);
         for i in 0..count as usize {
             let at = (METADATA_SIZE + ARCHIVE_INFO_SIZE * i as u64) as usize;
             // Length checked above: the whole header is in `bytes`.
-            let (Some(offset), Some(seconds_per_point), Some(points)) =
-                (u32_at(at), u32_at(at + 4), u32_at(at + 8))
+            let (Some(offset), Some(seconds_per_point), Some(points)) = (u32_at(at), u32_at(at + 4), u32_at(at + 8))
             else {
                 return Err(format!("archive {i}: truncated archive info"));
             };
-            let info = ArchiveInfo {
-                offset,
-                seconds_per_point,
-                points,
-            };
+            let info = ArchiveInfo { offset, seconds_per_point, points };
             if seconds_per_point == 0 || points == 0 {
                 return Err(format!(
                     "archive {i}: {seconds_per_point} seconds per point, {points} points (both must be non-zero)"
@@ -281,10 +253,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn spec(seconds_per_point: u32, points: u32) -> ArchiveSpec {
-        ArchiveSpec {
-            seconds_per_point,
-            points,
-        }
+        ArchiveSpec { seconds_per_point, points }
     }
 
     fn message(archives: &[ArchiveSpec]) -> String {
@@ -300,22 +269,18 @@ mod tests {
     #[test]
     fn each_archive_list_rule_is_enforced_with_a_clear_message() {
         assert!(message(&[]).contains("at least one archive"));
-        assert!(message(&[spec(60, 10), spec(60, 20)])
-            .contains("same precision (archive0: 60s:10, archive1: 60s:20)"));
+        assert!(message(&[spec(60, 10), spec(60, 20)]).contains("same precision (archive0: 60s:10, archive1: 60s:20)"));
         assert!(message(&[spec(60, 100), spec(90, 100)]).contains("evenly divide"));
-        assert!(message(&[spec(10, 60), spec(60, 10)])
-            .contains("(archive0: 600 seconds, archive1: 600 seconds)"));
-        assert!(message(&[spec(10, 5), spec(60, 100)]).contains(
-            "archive1 consolidates 6 of archive0's points but it has only 5 total points"
-        ));
+        assert!(message(&[spec(10, 60), spec(60, 10)]).contains("(archive0: 600 seconds, archive1: 600 seconds)"));
+        assert!(message(&[spec(10, 5), spec(60, 100)])
+            .contains("archive1 consolidates 6 of archive0's points but it has only 5 total points"));
         assert!(message(&[spec(0, 5)]).contains("at least 1"));
         assert!(message(&[spec(10, 0)]).contains("at least 1"));
     }
 
     #[test]
     fn new_file_header_lays_archives_back_to_back() {
-        let h = Header::for_new_file(&[spec(10, 6), spec(60, 10)], AggregationMethod::Max, 0.25)
-            .unwrap();
+        let h = Header::for_new_file(&[spec(10, 6), spec(60, 10)], AggregationMethod::Max, 0.25).unwrap();
         assert_eq!(h.max_retention, 600);
         assert_eq!(h.archives[0].offset, 40);
         assert_eq!(h.archives[1].offset, 40 + 72);
@@ -324,8 +289,7 @@ mod tests {
 
     #[test]
     fn archives_beyond_4gib_are_refused() {
-        let err = Header::for_new_file(&[spec(1, u32::MAX / 4)], AggregationMethod::Average, 0.5)
-            .unwrap_err();
+        let err = Header::for_new_file(&[spec(1, u32::MAX / 4)], AggregationMethod::Average, 0.5).unwrap_err();
         assert!(err.to_string().contains("4 GiB"), "{err}");
     }
 
@@ -341,39 +305,24 @@ mod tests {
 
     #[test]
     fn corrupt_headers_are_errors_naming_the_problem() {
-        let good = Header::for_new_file(&[spec(10, 6), spec(60, 10)], AggregationMethod::Sum, 0.5)
-            .unwrap();
+        let good = Header::for_new_file(&[spec(10, 6), spec(60, 10)], AggregationMethod::Sum, 0.5).unwrap();
         let bytes = good.encode();
         let len = 40 + 72 + 120;
-        assert!(Header::decode(&bytes[..10], 10)
-            .unwrap_err()
-            .contains("truncated metadata"));
-        assert!(Header::decode(&bytes[..30], 30)
-            .unwrap_err()
-            .contains("truncated header"));
-        assert!(Header::decode(&bytes, len - 1)
-            .unwrap_err()
-            .contains("outside the data area"));
+        assert!(Header::decode(&bytes[..10], 10).unwrap_err().contains("truncated metadata"));
+        assert!(Header::decode(&bytes[..30], 30).unwrap_err().contains("truncated header"));
+        assert!(Header::decode(&bytes, len - 1).unwrap_err().contains("outside the data area"));
         let mut zero_step = bytes.clone();
         zero_step[20..24].copy_from_slice(&0u32.to_be_bytes());
-        assert!(Header::decode(&zero_step, len)
-            .unwrap_err()
-            .contains("must be non-zero"));
+        assert!(Header::decode(&zero_step, len).unwrap_err().contains("must be non-zero"));
         let mut bad_xff = bytes.clone();
         bad_xff[8..12].copy_from_slice(&f32::NAN.to_be_bytes());
-        assert!(Header::decode(&bad_xff, len)
-            .unwrap_err()
-            .contains("xFilesFactor"));
+        assert!(Header::decode(&bad_xff, len).unwrap_err().contains("xFilesFactor"));
         let mut no_archives = bytes.clone();
         no_archives[12..16].copy_from_slice(&0u32.to_be_bytes());
-        assert!(Header::decode(&no_archives, len)
-            .unwrap_err()
-            .contains("archive count is 0"));
+        assert!(Header::decode(&no_archives, len).unwrap_err().contains("archive count is 0"));
         let mut huge_count = bytes;
         huge_count[12..16].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert!(Header::decode(&huge_count, len)
-            .unwrap_err()
-            .contains("truncated header"));
+        assert!(Header::decode(&huge_count, len).unwrap_err().contains("truncated header"));
     }
 
     proptest! {

@@ -30,10 +30,7 @@ pub use aggregate::{AggregationMethod, UnknownAggregationMethod};
 pub use create::{CreateMode, CreateOptions};
 pub use error::WhisperError;
 pub use fetch::{FetchResult, RawPoint};
-pub use header::{
-    validate_archives, ArchiveInfo, ArchiveSpec, Header, ARCHIVE_INFO_SIZE, METADATA_SIZE,
-    POINT_SIZE,
-};
+pub use header::{validate_archives, ArchiveInfo, ArchiveSpec, Header, ARCHIVE_INFO_SIZE, METADATA_SIZE, POINT_SIZE};
 #[doc(hidden)]
 pub use pyset::python_set_order;
 pub use update::{UpdateScratch, UpdateStats};
@@ -72,11 +69,8 @@ impl WhisperFile {
     /// Open an existing file read-write and read its header (one pread, plus an fstat to bound the layout).
     /// Errors: `Io` if the file cannot be opened read-write, `Corrupt` if the header is truncated or inconsistent.
     pub fn open(path: &Path, options: OpenOptions) -> Result<Self, WhisperError> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| WhisperError::io(path, e))?;
+        let file =
+            std::fs::OpenOptions::new().read(true).write(true).open(path).map_err(|e| WhisperError::io(path, e))?;
         Self::from_file(file, path, options)
     }
 
@@ -87,10 +81,7 @@ impl WhisperFile {
     }
 
     fn from_file(file: File, path: &Path, options: OpenOptions) -> Result<Self, WhisperError> {
-        let file_len = file
-            .metadata()
-            .map_err(|e| WhisperError::io(path, e))?
-            .len();
+        let file_len = file.metadata().map_err(|e| WhisperError::io(path, e))?.len();
         let mut buf = vec![0u8; HEADER_READ];
         let n = read_full_at(&file, &mut buf, 0).map_err(|e| WhisperError::io(path, e))?;
         buf.truncate(n);
@@ -104,14 +95,8 @@ impl WhisperFile {
                 buf.truncate(n);
             }
         }
-        let header =
-            Header::decode(&buf, file_len).map_err(|reason| WhisperError::corrupt(path, reason))?;
-        Ok(WhisperFile {
-            file,
-            path: path.to_path_buf(),
-            header,
-            options,
-        })
+        let header = Header::decode(&buf, file_len).map_err(|reason| WhisperError::corrupt(path, reason))?;
+        Ok(WhisperFile { file, path: path.to_path_buf(), header, options })
     }
 
     /// The header read on open (or written by `create` / `set_aggregation` through this handle).
@@ -169,19 +154,14 @@ impl WhisperFile {
         if n < buf.len() {
             return Err(WhisperError::corrupt(
                 &self.path,
-                format!(
-                    "short read: {n} of {} bytes at offset {offset} (file truncated?)",
-                    buf.len()
-                ),
+                format!("short read: {n} of {} bytes at offset {offset} (file truncated?)", buf.len()),
             ));
         }
         Ok(())
     }
 
     fn write_at(&self, buf: &[u8], offset: u64) -> Result<(), WhisperError> {
-        self.file
-            .write_all_at(buf, offset)
-            .map_err(|e| self.io_err(e))
+        self.file.write_all_at(buf, offset).map_err(|e| self.io_err(e))
     }
 
     /// The interval stored in an archive's first slot: the archive's base, 0 when the archive is empty.
@@ -193,11 +173,7 @@ impl WhisperFile {
 }
 
 /// Take an exclusive flock on `file` when `enabled`; released when the guard drops.
-fn lock<'a>(
-    file: &'a File,
-    path: &Path,
-    enabled: bool,
-) -> Result<Option<LockGuard<'a>>, WhisperError> {
+fn lock<'a>(file: &'a File, path: &Path, enabled: bool) -> Result<Option<LockGuard<'a>>, WhisperError> {
     if !enabled {
         return Ok(None);
     }
@@ -241,9 +217,7 @@ fn check_xff(xff: f32) -> Result<(), WhisperError> {
 /// reference computes it (floor division and non-negative modulo, in unbounded integers).
 fn slot_of(archive: &ArchiveInfo, base: i64, interval: i64) -> u64 {
     let step = i64::from(archive.seconds_per_point);
-    (interval - base)
-        .div_euclid(step)
-        .rem_euclid(i64::from(archive.points)) as u64
+    (interval - base).div_euclid(step).rem_euclid(i64::from(archive.points)) as u64
 }
 
 /// Byte offset of `slot` in `archive`.

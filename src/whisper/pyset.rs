@@ -18,11 +18,7 @@ fn insert(table: &mut [u64], key: u32, check_duplicate: bool) -> bool {
     let mut perturb = hash;
     let mut i = hash & mask;
     loop {
-        let probes = if i + LINEAR_PROBES <= mask {
-            LINEAR_PROBES
-        } else {
-            0
-        };
+        let probes = if i + LINEAR_PROBES <= mask { LINEAR_PROBES } else { 0 };
         for slot in &mut table[i..=i + probes] {
             if *slot == EMPTY {
                 *slot = u64::from(key);
@@ -107,9 +103,6 @@ mod tests {
     fn growing_past_five_keys_rehashes_into_a_larger_table() {
         // 5 keys fill 8 slots past 3/5: the table becomes 32 slots; 1 then probes linearly past 33 to slot 2.
         // Expected values printed by CPython 3.11: list(set([40, 33, 5, 1, 64])).
-        assert_eq!(
-            python_set_order(&[40, 33, 5, 1, 64]),
-            vec![64, 33, 1, 5, 40]
-        );
+        assert_eq!(python_set_order(&[40, 33, 5, 1, 64]), vec![64, 33, 1, 5, 40]);
     }
 }

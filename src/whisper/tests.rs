@@ -11,10 +11,7 @@ use super::*;
 const NOW: u32 = 1_700_000_000;
 
 fn spec(seconds_per_point: u32, points: u32) -> ArchiveSpec {
-    ArchiveSpec {
-        seconds_per_point,
-        points,
-    }
+    ArchiveSpec { seconds_per_point, points }
 }
 
 fn p(timestamp: u32, value: f64) -> Point {
@@ -28,11 +25,7 @@ fn new_file(
     xff: f32,
 ) -> (PathBuf, WhisperFile) {
     let path = dir.path().join("m.wsp");
-    let opts = CreateOptions {
-        x_files_factor: xff,
-        aggregation,
-        mode: CreateMode::Sparse,
-    };
+    let opts = CreateOptions { x_files_factor: xff, aggregation, mode: CreateMode::Sparse };
     let wf = WhisperFile::create(&path, archives, &opts, OpenOptions::default()).unwrap();
     (path, wf)
 }
@@ -52,18 +45,8 @@ fn slots(wf: &WhisperFile, i: usize) -> Vec<(u32, f64)> {
 fn zero_mode_writes_the_header_then_zeros() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("z.wsp");
-    let opts = CreateOptions {
-        x_files_factor: 0.25,
-        aggregation: AggregationMethod::Max,
-        mode: CreateMode::Zero,
-    };
-    WhisperFile::create(
-        &path,
-        &[spec(60, 10), spec(10, 6)],
-        &opts,
-        OpenOptions::default(),
-    )
-    .unwrap();
+    let opts = CreateOptions { x_files_factor: 0.25, aggregation: AggregationMethod::Max, mode: CreateMode::Zero };
+    WhisperFile::create(&path, &[spec(60, 10), spec(10, 6)], &opts, OpenOptions::default()).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let mut expected = Vec::new();
     for word in [4u32, 600, 0.25f32.to_bits(), 2, 40, 10, 6, 40 + 72, 60, 10] {
@@ -77,22 +60,10 @@ fn zero_mode_writes_the_header_then_zeros() {
 fn every_create_mode_gives_the_same_empty_file() {
     let dir = tempfile::tempdir().unwrap();
     let mut contents = Vec::new();
-    for (i, mode) in [CreateMode::Zero, CreateMode::Sparse, CreateMode::Fallocate]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, mode) in [CreateMode::Zero, CreateMode::Sparse, CreateMode::Fallocate].into_iter().enumerate() {
         let path = dir.path().join(format!("{i}.wsp"));
-        let opts = CreateOptions {
-            mode,
-            ..CreateOptions::default()
-        };
-        WhisperFile::create(
-            &path,
-            &[spec(10, 2160), spec(60, 10080)],
-            &opts,
-            OpenOptions::default(),
-        )
-        .unwrap();
+        let opts = CreateOptions { mode, ..CreateOptions::default() };
+        WhisperFile::create(&path, &[spec(10, 2160), spec(60, 10080)], &opts, OpenOptions::default()).unwrap();
         contents.push(std::fs::read(&path).unwrap());
     }
     assert_eq!(contents[0], contents[1]);
@@ -104,13 +75,8 @@ fn create_refuses_an_existing_file_and_keeps_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.wsp");
     std::fs::write(&path, b"keep me").unwrap();
-    let err = WhisperFile::create(
-        &path,
-        &[spec(10, 6)],
-        &CreateOptions::default(),
-        OpenOptions::default(),
-    )
-    .unwrap_err();
+    let err =
+        WhisperFile::create(&path, &[spec(10, 6)], &CreateOptions::default(), OpenOptions::default()).unwrap_err();
     assert!(matches!(err, WhisperError::AlreadyExists { .. }), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), b"keep me");
 }
@@ -119,20 +85,12 @@ fn create_refuses_an_existing_file_and_keeps_it() {
 fn create_rejects_bad_xff_and_archive_lists_before_touching_the_disk() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.wsp");
-    let bad_xff = CreateOptions {
-        x_files_factor: 1.5,
-        ..CreateOptions::default()
-    };
-    let err =
-        WhisperFile::create(&path, &[spec(10, 6)], &bad_xff, OpenOptions::default()).unwrap_err();
+    let bad_xff = CreateOptions { x_files_factor: 1.5, ..CreateOptions::default() };
+    let err = WhisperFile::create(&path, &[spec(10, 6)], &bad_xff, OpenOptions::default()).unwrap_err();
     assert!(err.to_string().contains("1.5"), "{err}");
-    let err = WhisperFile::create(
-        &path,
-        &[spec(10, 6), spec(10, 7)],
-        &CreateOptions::default(),
-        OpenOptions::default(),
-    )
-    .unwrap_err();
+    let err =
+        WhisperFile::create(&path, &[spec(10, 6), spec(10, 7)], &CreateOptions::default(), OpenOptions::default())
+            .unwrap_err();
     assert!(matches!(err, WhisperError::InvalidArchives(_)), "{err}");
     assert!(!path.exists());
 }
@@ -140,20 +98,12 @@ fn create_rejects_bad_xff_and_archive_lists_before_touching_the_disk() {
 #[test]
 fn truncated_files_open_as_corrupt_errors_naming_the_path() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, _) = new_file(
-        &dir,
-        &[spec(10, 6), spec(60, 10)],
-        AggregationMethod::Average,
-        0.5,
-    );
+    let (path, _) = new_file(&dir, &[spec(10, 6), spec(60, 10)], AggregationMethod::Average, 0.5);
     let full = std::fs::read(&path).unwrap();
     for len in [0, 3, 16, 20, 39, 40, 100, full.len() - 1] {
         std::fs::write(&path, &full[..len]).unwrap();
         let err = WhisperFile::open(&path, OpenOptions::default()).unwrap_err();
-        assert!(
-            matches!(err, WhisperError::Corrupt { .. }),
-            "len {len}: {err}"
-        );
+        assert!(matches!(err, WhisperError::Corrupt { .. }), "len {len}: {err}");
         assert!(err.to_string().contains("m.wsp"), "{err}");
     }
 }
@@ -164,25 +114,10 @@ fn a_run_crossing_the_ring_end_is_split_in_two_writes() {
     let (_, mut wf) = new_file(&dir, &[spec(10, 6)], AggregationMethod::Average, 0.5);
     let mut scratch = UpdateScratch::default();
     // Base = NOW - 50: the ring holds NOW-50 ..= NOW in slots 0..=5.
-    let first = wf
-        .update_many(&mut [p(NOW - 50, 1.0)], NOW, &mut scratch)
-        .unwrap();
-    assert_eq!(
-        first,
-        UpdateStats {
-            points_written: 1,
-            writes: 1,
-            propagated: 0,
-            dropped: 0
-        }
-    );
+    let first = wf.update_many(&mut [p(NOW - 50, 1.0)], NOW, &mut scratch).unwrap();
+    assert_eq!(first, UpdateStats { points_written: 1, writes: 1, propagated: 0, dropped: 0 });
     // NOW+10 and NOW+20 wrap to slots 0 and 1, after NOW-10 and NOW in slots 4 and 5.
-    let mut batch = [
-        p(NOW - 10, 2.0),
-        p(NOW, 3.0),
-        p(NOW + 10, 4.0),
-        p(NOW + 20, 5.0),
-    ];
+    let mut batch = [p(NOW - 10, 2.0), p(NOW, 3.0), p(NOW + 10, 4.0), p(NOW + 20, 5.0)];
     let stats = wf.update_many(&mut batch, NOW, &mut scratch).unwrap();
     assert_eq!(stats.writes, 2);
     let ring = wf.archive_points(&wf.header().archives[0]).unwrap();
@@ -193,24 +128,14 @@ fn a_run_crossing_the_ring_end_is_split_in_two_writes() {
 #[test]
 fn a_future_run_longer_than_the_ring_keeps_its_newest_points_inside_the_archive() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, mut wf) = new_file(
-        &dir,
-        &[spec(10, 4), spec(20, 10)],
-        AggregationMethod::Last,
-        0.0,
-    );
+    let (path, mut wf) = new_file(&dir, &[spec(10, 4), spec(20, 10)], AggregationMethod::Last, 0.0);
     let mut batch: Vec<Point> = (0..7).map(|i| p(NOW + 10 * i, f64::from(i))).collect();
-    wf.update_many(&mut batch, NOW, &mut UpdateScratch::default())
-        .unwrap();
+    wf.update_many(&mut batch, NOW, &mut UpdateScratch::default()).unwrap();
     let values: Vec<f64> = slots(&wf, 0).iter().map(|s| s.1).collect();
     // Base NOW: slots hold NOW+40, NOW+50, NOW+60, NOW+30.
     assert_eq!(values, [4.0, 5.0, 6.0, 3.0]);
     let len = std::fs::metadata(&path).unwrap().len();
-    assert_eq!(
-        len,
-        16 + 24 + 48 + 120,
-        "nothing written past the last archive"
-    );
+    assert_eq!(len, 16 + 24 + 48 + 120, "nothing written past the last archive");
 }
 
 #[test]
@@ -218,32 +143,17 @@ fn duplicate_timestamps_keep_the_first_given_and_an_interval_keeps_its_newest_ti
     let dir = tempfile::tempdir().unwrap();
     let (_, mut wf) = new_file(&dir, &[spec(10, 60)], AggregationMethod::Average, 0.5);
     let t = NOW - NOW % 10 - 100;
-    let mut batch = [
-        p(t, 1.0),
-        p(t, 2.0),
-        p(t + 13, 3.0),
-        p(t + 17, 4.0),
-        p(t + 17, 5.0),
-        p(t + 11, 6.0),
-    ];
-    wf.update_many(&mut batch, NOW, &mut UpdateScratch::default())
-        .unwrap();
+    let mut batch = [p(t, 1.0), p(t, 2.0), p(t + 13, 3.0), p(t + 17, 4.0), p(t + 17, 5.0), p(t + 11, 6.0)];
+    wf.update_many(&mut batch, NOW, &mut UpdateScratch::default()).unwrap();
     assert_eq!(slots(&wf, 0), [(t, 1.0), (t + 10, 4.0)]);
 }
 
 #[test]
 fn points_older_than_every_archive_are_dropped_and_future_points_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, mut wf) = new_file(
-        &dir,
-        &[spec(10, 6), spec(60, 10)],
-        AggregationMethod::Average,
-        0.0,
-    );
+    let (_, mut wf) = new_file(&dir, &[spec(10, 6), spec(60, 10)], AggregationMethod::Average, 0.0);
     let mut batch = [p(NOW - 601, 1.0), p(NOW - 7000, 2.0), p(NOW + 5, 3.0)];
-    let stats = wf
-        .update_many(&mut batch, NOW, &mut UpdateScratch::default())
-        .unwrap();
+    let stats = wf.update_many(&mut batch, NOW, &mut UpdateScratch::default()).unwrap();
     assert_eq!(stats.dropped, 2);
     assert_eq!(stats.points_written, 1);
     assert_eq!(slots(&wf, 0), [(NOW + 5 - (NOW + 5) % 10, 3.0)]);
@@ -267,9 +177,7 @@ fn propagation_aggregates_with_each_method() {
         let (_, mut wf) = new_file(&dir, &[spec(1, 8), spec(4, 10)], method, 0.5);
         let t = NOW - NOW % 4 - 4;
         let mut batch = [p(t, 3.0), p(t + 1, -5.0), p(t + 3, 5.0)];
-        let stats = wf
-            .update_many(&mut batch, NOW, &mut UpdateScratch::default())
-            .unwrap();
+        let stats = wf.update_many(&mut batch, NOW, &mut UpdateScratch::default()).unwrap();
         assert_eq!(stats.propagated, 1, "{method}");
         assert_eq!(slots(&wf, 1), [(t, want)], "{method}");
     }
@@ -278,39 +186,23 @@ fn propagation_aggregates_with_each_method() {
 #[test]
 fn propagation_waits_for_x_files_factor_of_known_points() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, mut wf) = new_file(
-        &dir,
-        &[spec(1, 8), spec(4, 10)],
-        AggregationMethod::Sum,
-        0.75,
-    );
+    let (_, mut wf) = new_file(&dir, &[spec(1, 8), spec(4, 10)], AggregationMethod::Sum, 0.75);
     let t = NOW - NOW % 4 - 4;
     let mut scratch = UpdateScratch::default();
-    let stats = wf
-        .update_many(&mut [p(t, 1.0), p(t + 1, 2.0)], NOW, &mut scratch)
-        .unwrap();
+    let stats = wf.update_many(&mut [p(t, 1.0), p(t + 1, 2.0)], NOW, &mut scratch).unwrap();
     assert_eq!(stats.propagated, 0);
     assert!(slots(&wf, 1).is_empty());
-    wf.update_many(&mut [p(t + 2, 4.0)], NOW, &mut scratch)
-        .unwrap();
+    wf.update_many(&mut [p(t + 2, 4.0)], NOW, &mut scratch).unwrap();
     assert_eq!(slots(&wf, 1), [(t, 7.0)]);
 }
 
 #[test]
 fn single_update_outside_max_retention_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, mut wf) = new_file(
-        &dir,
-        &[spec(10, 6), spec(60, 10)],
-        AggregationMethod::Average,
-        0.5,
-    );
+    let (_, mut wf) = new_file(&dir, &[spec(10, 6), spec(60, 10)], AggregationMethod::Average, 0.5);
     for t in [NOW + 1, NOW - 600] {
         let err = wf.update(p(t, 1.0), NOW).unwrap_err();
-        assert!(
-            matches!(err, WhisperError::TimestampNotCovered { .. }),
-            "{err}"
-        );
+        assert!(matches!(err, WhisperError::TimestampNotCovered { .. }), "{err}");
         assert!(err.to_string().contains(&t.to_string()), "{err}");
     }
     wf.update(p(NOW - 599, 1.0), NOW).unwrap();
@@ -321,12 +213,7 @@ fn single_update_outside_max_retention_is_refused() {
 #[test]
 fn single_update_propagates_down_every_archive() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, mut wf) = new_file(
-        &dir,
-        &[spec(10, 6), spec(60, 10), spec(600, 10)],
-        AggregationMethod::Max,
-        0.0,
-    );
+    let (_, mut wf) = new_file(&dir, &[spec(10, 6), spec(60, 10), spec(600, 10)], AggregationMethod::Max, 0.0);
     wf.update(p(NOW, 7.0), NOW).unwrap();
     assert_eq!(slots(&wf, 0), [(NOW - NOW % 10, 7.0)]);
     assert_eq!(slots(&wf, 1), [(NOW - NOW % 60, 7.0)]);
@@ -336,48 +223,21 @@ fn single_update_propagates_down_every_archive() {
 #[test]
 fn fetch_window_starts_one_step_after_from() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, mut wf) = new_file(
-        &dir,
-        &[spec(10, 60), spec(60, 100)],
-        AggregationMethod::Average,
-        0.5,
-    );
+    let (_, mut wf) = new_file(&dir, &[spec(10, 60), spec(60, 100)], AggregationMethod::Average, 0.5);
     let t = NOW - NOW % 10;
-    wf.update_many(
-        &mut [p(t - 20, 1.0), p(t - 10, 2.0), p(t, 3.0)],
-        NOW,
-        &mut UpdateScratch::default(),
-    )
-    .unwrap();
-    let r = wf
-        .fetch(i64::from(t - 30), None, i64::from(NOW), None)
-        .unwrap()
-        .unwrap();
+    wf.update_many(&mut [p(t - 20, 1.0), p(t - 10, 2.0), p(t, 3.0)], NOW, &mut UpdateScratch::default()).unwrap();
+    let r = wf.fetch(i64::from(t - 30), None, i64::from(NOW), None).unwrap().unwrap();
     assert_eq!((r.from, r.until, r.step), (t - 20, t + 10, 10));
     assert_eq!(r.values, [Some(1.0), Some(2.0), Some(3.0)]);
     // An empty window still returns the next step.
-    let r = wf
-        .fetch(
-            i64::from(t - 20),
-            Some(i64::from(t - 20)),
-            i64::from(NOW),
-            None,
-        )
-        .unwrap()
-        .unwrap();
+    let r = wf.fetch(i64::from(t - 20), Some(i64::from(t - 20)), i64::from(NOW), None).unwrap().unwrap();
     assert_eq!((r.from, r.until), (t - 10, t));
     assert_eq!(r.values, [Some(2.0)]);
     // Older than the first archive's retention: the 60 s archive.
-    let r = wf
-        .fetch(i64::from(NOW) - 3600, None, i64::from(NOW), None)
-        .unwrap()
-        .unwrap();
+    let r = wf.fetch(i64::from(NOW) - 3600, None, i64::from(NOW), None).unwrap().unwrap();
     assert_eq!(r.step, 60);
     // By requested step.
-    let r = wf
-        .fetch(i64::from(NOW) - 60, None, i64::from(NOW), Some(60))
-        .unwrap()
-        .unwrap();
+    let r = wf.fetch(i64::from(NOW) - 60, None, i64::from(NOW), Some(60)).unwrap().unwrap();
     assert_eq!(r.step, 60);
 }
 
@@ -388,21 +248,12 @@ fn fetch_outside_the_data_returns_none_or_a_typed_error() {
     let now = i64::from(NOW);
     assert_eq!(
         wf.fetch(now + 1, None, now, None).unwrap_err().to_string(),
-        format!(
-            "invalid time interval: from time {} is after until time {now}",
-            now + 1
-        )
+        format!("invalid time interval: from time {} is after until time {now}", now + 1)
     );
     assert_eq!(wf.fetch(now + 1, Some(now + 5), now, None).unwrap(), None);
-    assert_eq!(
-        wf.fetch(now - 100, Some(now - 61), now, None).unwrap(),
-        None
-    );
+    assert_eq!(wf.fetch(now - 100, Some(now - 61), now, None).unwrap(), None);
     let err = wf.fetch(now - 30, None, now, Some(60)).unwrap_err();
-    assert!(
-        matches!(err, WhisperError::InvalidGranularity { step: 60, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, WhisperError::InvalidGranularity { step: 60, .. }), "{err}");
     let empty = wf.fetch(now - 30, None, now, None).unwrap().unwrap();
     assert_eq!(empty.values, [None, None, None]);
 }
@@ -413,9 +264,7 @@ fn set_aggregation_rewrites_only_the_metadata() {
     let (path, mut wf) = new_file(&dir, &[spec(10, 6)], AggregationMethod::Average, 0.5);
     wf.update(p(NOW, 1.0), NOW).unwrap();
     let before = std::fs::read(&path).unwrap();
-    let old = wf
-        .set_aggregation(Some(AggregationMethod::AbsMin), None)
-        .unwrap();
+    let old = wf.set_aggregation(Some(AggregationMethod::AbsMin), None).unwrap();
     assert_eq!(old, (AggregationMethod::Average, 0.5));
     assert!(wf.set_aggregation(None, Some(-0.1)).is_err());
     wf.set_aggregation(None, Some(0.1)).unwrap();
@@ -430,16 +279,8 @@ fn set_aggregation_rewrites_only_the_metadata() {
 fn locked_and_autoflushed_updates_work() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = new_file(&dir, &[spec(10, 6)], AggregationMethod::Average, 0.5);
-    let mut wf = WhisperFile::open(
-        &path,
-        OpenOptions {
-            lock: true,
-            autoflush: true,
-        },
-    )
-    .unwrap();
-    wf.update_many(&mut [p(NOW, 1.0)], NOW, &mut UpdateScratch::default())
-        .unwrap();
+    let mut wf = WhisperFile::open(&path, OpenOptions { lock: true, autoflush: true }).unwrap();
+    wf.update_many(&mut [p(NOW, 1.0)], NOW, &mut UpdateScratch::default()).unwrap();
     // The lock is released after the update: another handle can take it.
     let other = std::fs::File::open(&path).unwrap();
     assert!(other.try_lock().is_ok());

@@ -6,8 +6,7 @@ use std::ops::Range;
 use super::aggregate::aggregate;
 use super::pyset::{set_order, PySetScratch};
 use super::{
-    decode_point, encode_point, lock, slot_of, slot_offset, ArchiveInfo, Point, WhisperError,
-    WhisperFile, POINT_SIZE,
+    decode_point, encode_point, lock, slot_of, slot_offset, ArchiveInfo, Point, WhisperError, WhisperFile, POINT_SIZE,
 };
 
 /// Reusable buffers for [`WhisperFile::update_many`], so the writer allocates nothing per update: keep one per
@@ -82,15 +81,8 @@ impl WhisperFile {
         let archive = archives[index];
         let interval = point.timestamp - point.timestamp % archive.seconds_per_point;
         let base = self.read_base(&archive)?;
-        let slot = if base == 0 {
-            0
-        } else {
-            slot_of(&archive, i64::from(base), i64::from(interval))
-        };
-        self.write_at(
-            &encode_point(interval, point.value),
-            slot_offset(&archive, slot),
-        )?;
+        let slot = if base == 0 { 0 } else { slot_of(&archive, i64::from(base), i64::from(interval)) };
+        self.write_at(&encode_point(interval, point.value), slot_offset(&archive, slot))?;
 
         let mut window = Window::default();
         let mut higher = archive;
@@ -149,13 +141,7 @@ impl WhisperFile {
             let age = i64::from(now) - i64::from(points[i].timestamp);
             while age > 0 && age as u64 > archives[index].retention() {
                 if k > chunk_start {
-                    self.archive_update_many(
-                        index,
-                        points,
-                        &order[chunk_start..k],
-                        scratch,
-                        stats,
-                    )?;
+                    self.archive_update_many(index, points, &order[chunk_start..k], scratch, stats)?;
                 }
                 chunk_start = k;
                 index += 1;
@@ -188,29 +174,15 @@ impl WhisperFile {
             let p = points[i];
             (p.timestamp - p.timestamp % step, p.value)
         }));
-        build_runs(
-            &scratch.aligned,
-            step,
-            &mut scratch.packed,
-            &mut scratch.runs,
-        );
+        build_runs(&scratch.aligned, step, &mut scratch.packed, &mut scratch.runs);
 
         let Some(first_run) = scratch.runs.first() else {
             return Ok(());
         };
         let stored_base = self.read_base(&archive)?;
-        let base = if stored_base == 0 {
-            first_run.start
-        } else {
-            i64::from(stored_base)
-        };
+        let base = if stored_base == 0 { first_run.start } else { i64::from(stored_base) };
         for run in &scratch.runs {
-            stats.writes += self.write_run(
-                &archive,
-                base,
-                run.start,
-                &scratch.packed[run.bytes.clone()],
-            )?;
+            stats.writes += self.write_run(&archive, base, run.start, &scratch.packed[run.bytes.clone()])?;
         }
 
         let mut higher = archive;
@@ -220,12 +192,9 @@ impl WhisperFile {
             }
             let lower_step = lower.seconds_per_point;
             scratch.lower.clear();
-            scratch
-                .lower
-                .extend(scratch.aligned.iter().map(|&(t, _)| t - t % lower_step));
+            scratch.lower.extend(scratch.aligned.iter().map(|&(t, _)| t - t % lower_step));
             set_order(&scratch.lower, &mut scratch.set, &mut scratch.lower_order);
-            let written =
-                self.propagate(&higher, &lower, &scratch.lower_order, &mut scratch.window)?;
+            let written = self.propagate(&higher, &lower, &scratch.lower_order, &mut scratch.window)?;
             if written == 0 {
                 break;
             }
@@ -238,13 +207,7 @@ impl WhisperFile {
     /// Write one run (encoded points) positioned from `base`; returns the number of writes (1, or 2 at the ring's
     /// end). A run longer than the ring (only future points can make one) keeps its newest `points` points, which
     /// is what the ring holds after the reference's writes, without its spill past the archive's end.
-    fn write_run(
-        &self,
-        archive: &ArchiveInfo,
-        base: i64,
-        start: i64,
-        bytes: &[u8],
-    ) -> Result<usize, WhisperError> {
+    fn write_run(&self, archive: &ArchiveInfo, base: i64, start: i64, bytes: &[u8]) -> Result<usize, WhisperError> {
         let ring = u64::from(archive.points);
         let len = bytes.len() as u64 / POINT_SIZE;
         let mut slot = slot_of(archive, base, start);
@@ -277,16 +240,10 @@ impl WhisperFile {
         let mut written = 0;
         for &interval in intervals {
             let lower_start = interval - interval % lower.seconds_per_point;
-            let Some(value) =
-                self.aggregate_window(higher, higher_base, lower_start, lower, window)?
-            else {
+            let Some(value) = self.aggregate_window(higher, higher_base, lower_start, lower, window)? else {
                 continue;
             };
-            let slot = if lower_base == 0 {
-                0
-            } else {
-                slot_of(lower, i64::from(lower_base), i64::from(lower_start))
-            };
+            let slot = if lower_base == 0 { 0 } else { slot_of(lower, i64::from(lower_base), i64::from(lower_start)) };
             self.write_at(&encode_point(lower_start, value), slot_offset(lower, slot))?;
             if slot == 0 {
                 lower_base = lower_start;
@@ -312,11 +269,7 @@ impl WhisperFile {
             0 => ring,
             m => m,
         };
-        let first = if higher_base == 0 {
-            0
-        } else {
-            slot_of(higher, i64::from(higher_base), i64::from(lower_start))
-        };
+        let first = if higher_base == 0 { 0 } else { slot_of(higher, i64::from(higher_base), i64::from(lower_start)) };
         let bytes = &mut window.bytes;
         bytes.resize((count * POINT_SIZE) as usize, 0);
         let first_len = ((ring - first).min(count) * POINT_SIZE) as usize;
@@ -345,11 +298,7 @@ impl WhisperFile {
         if known_fraction < f64::from(self.header.x_files_factor) {
             return Ok(None);
         }
-        Ok(Some(aggregate(
-            self.header.aggregation,
-            &window.known,
-            &window.neighbors,
-        )))
+        Ok(Some(aggregate(self.header.aggregation, &window.known, &window.neighbors)))
     }
 }
 
@@ -363,10 +312,7 @@ fn build_runs(aligned: &[(u32, f64)], step: u32, packed: &mut Vec<u8>, runs: &mu
     let mut run_begin = 0;
     let close = |packed: &Vec<u8>, runs: &mut Vec<Run>, run_begin: usize, last: u32| {
         let count = ((packed.len() - run_begin) as u64 / POINT_SIZE) as i64;
-        runs.push(Run {
-            start: i64::from(last) - i64::from(step) * (count - 1),
-            bytes: run_begin..packed.len(),
-        });
+        runs.push(Run { start: i64::from(last) - i64::from(step) * (count - 1), bytes: run_begin..packed.len() });
     };
     for (i, &(interval, value)) in aligned.iter().enumerate() {
         if aligned.get(i + 1).is_some_and(|next| next.0 == interval) {
