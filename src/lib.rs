@@ -6,6 +6,7 @@
 //! [`stats`] counts everything. [`config`] is read once at start; [`metric`] is the one place that decides
 //! which metric names are acceptable and where their files live.
 
+pub mod bench;
 pub mod cache;
 pub mod cli;
 pub mod config;

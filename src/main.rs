@@ -17,6 +17,10 @@ enum Command {
     /// Whisper file tools (like the reference's whisper-*.py scripts).
     #[command(subcommand)]
     Whisper(warren::cli::whisper::WhisperCmd),
+    /// Publish plaintext lines or a synthetic load to RabbitMQ, with publisher confirms.
+    Publish(warren::cli::publish::PublishArgs),
+    /// Benchmark a scenario end to end: broker ceiling, warren, verification of every point.
+    Bench(warren::cli::bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -28,5 +32,7 @@ fn main() -> anyhow::Result<()> {
         Command::Cache(a) => warren::cli::cache::run(a),
         Command::Cluster(c) => warren::cli::cluster::run(c),
         Command::Whisper(cmd) => warren::cli::whisper::run(cmd),
+        Command::Publish(a) => warren::cli::publish::run(a),
+        Command::Bench(a) => warren::cli::bench::run(a),
     }
 }

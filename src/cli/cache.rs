@@ -22,6 +22,10 @@ pub struct CacheArgs {
     /// With --carbon-conf: also apply its `[cache:INSTANCE]` section.
     #[arg(long)]
     pub instance: Option<String>,
+    /// Print every counter as one JSON object per line on stdout, this often (milliseconds), and once more after
+    /// the final flush. For `warren bench` and other supervisors; off by default.
+    #[arg(long, value_name = "MS")]
+    pub stats_every_ms: Option<u64>,
 }
 
 /// The settings `args` describe: embedded defaults, then --config, then --carbon-conf.
@@ -70,10 +74,31 @@ pub fn run(args: CacheArgs) -> anyhow::Result<()> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, term.clone())?;
     }
+    let stats = engine.stats.clone();
+    let every = args.stats_every_ms.map(Duration::from_millis);
+    let mut last_line = std::time::Instant::now();
     while !term.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(every.map_or(Duration::from_millis(100), |e| e.min(Duration::from_millis(100))));
+        if every.is_some_and(|e| last_line.elapsed() >= e) {
+            last_line = std::time::Instant::now();
+            print_stats_line(&stats)?;
+        }
     }
     tracing::info!("signal received: flushing the cache");
     engine.stop();
+    if every.is_some() {
+        print_stats_line(&stats)?;
+    }
+    Ok(())
+}
+
+/// One JSON object of every counter, on its own line, flushed.
+fn print_stats_line(stats: &crate::stats::Stats) -> anyhow::Result<()> {
+    use std::io::Write;
+    let map: serde_json::Map<String, serde_json::Value> =
+        stats.snapshot().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", serde_json::Value::Object(map))?;
+    out.flush()?;
     Ok(())
 }

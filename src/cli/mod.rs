@@ -1,5 +1,7 @@
 //! Command-line front ends (clap); anyhow lives here and nowhere below.
 
+pub mod bench;
 pub mod cache;
 pub mod cluster;
+pub mod publish;
 pub mod whisper;

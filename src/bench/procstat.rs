@@ -1,0 +1,55 @@
+//! Resource use of a running process, read from `/proc/<pid>` (Linux).
+//!
+//! Owns: nothing. Never touches: anything but `/proc`.
+
+/// Peak resident set and CPU time of a process so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ProcUsage {
+    /// Peak resident set size (VmHWM), KiB.
+    pub peak_rss_kib: u64,
+    /// User + system CPU time, seconds.
+    pub cpu_seconds: f64,
+}
+
+/// The kernel reports utime/stime in USER_HZ ticks, which Linux fixes at 100 on every architecture it exposes
+/// through /proc (the real HZ is hidden), so no sysconf call is needed.
+const USER_HZ: f64 = 100.0;
+
+/// Read the usage of `pid`; `None` if the process is gone or /proc is not readable.
+pub fn usage(pid: u32) -> Option<ProcUsage> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let peak_rss_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(ProcUsage { peak_rss_kib, cpu_seconds: cpu_from_stat(&stat)? })
+}
+
+/// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line, in seconds. The command name (field 2) may
+/// contain spaces and parentheses, so fields are counted after its last `)`.
+fn cpu_from_stat(stat: &str) -> Option<f64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace().skip(11);
+    let utime: u64 = f.next()?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / USER_HZ)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_are_counted_after_the_command_name() {
+        let stat = "1234 (a (weird) name) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0";
+        assert_eq!(cpu_from_stat(stat), Some(3.0));
+    }
+
+    #[test]
+    fn this_process_has_a_usage() {
+        let u = usage(std::process::id()).unwrap();
+        assert!(u.peak_rss_kib > 0);
+    }
+}

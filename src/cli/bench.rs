@@ -1,0 +1,190 @@
+//! `warren bench SCENARIO`: the broker's ceiling, then warren (a `warren cache` subprocess) on the same load,
+//! verified point by point; prints a table and optionally writes JSON. See [`crate::bench::run`].
+
+use crate::bench::load::Load;
+use crate::bench::run::{self, Observer, RunConfig, WarrenKnobs};
+use crate::bench::scenario::{self, SCENARIOS};
+use anyhow::Context;
+use indicatif::ProgressBar;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Arguments of `warren bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Scenario: rk-1, body-100, many-metrics, few-metrics (`--list` describes them).
+    #[arg(required_unless_present = "list")]
+    pub scenario: Option<String>,
+    /// List the scenarios and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Metrics (default: the scenario's).
+    #[arg(long)]
+    pub metrics: Option<u32>,
+    /// Points per metric (default: the scenario's).
+    #[arg(long)]
+    pub points: Option<u32>,
+    /// Points per message (default: the scenario's).
+    #[arg(long)]
+    pub per_msg: Option<u32>,
+    /// Seconds between a metric's points.
+    #[arg(long, default_value_t = 10)]
+    pub interval: u32,
+    /// Metric name prefix.
+    #[arg(long, default_value = "bench")]
+    pub prefix: String,
+    /// Broker URL.
+    #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    pub url: String,
+    /// warren's AMQP workers (and the ceiling's consumer connections).
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// basic.qos prefetch per worker.
+    #[arg(long, default_value_t = 1000)]
+    pub prefetch: u16,
+    /// Write strategy: sorted, max, naive, timesorted.
+    #[arg(long, default_value = "sorted")]
+    pub strategy: String,
+    /// Create mode: fallocate, sparse, zero.
+    #[arg(long, default_value = "fallocate")]
+    pub create_mode: String,
+    /// Batches per producer ring.
+    #[arg(long, default_value_t = 1024)]
+    pub ring_capacity: usize,
+    /// New files per minute (0 = unlimited).
+    #[arg(long, default_value_t = 0)]
+    pub max_creates_per_minute: u32,
+    /// Publisher connections.
+    #[arg(long, default_value_t = 2)]
+    pub publish_connections: usize,
+    /// Unconfirmed messages per publisher connection.
+    #[arg(long, default_value_t = 10_000)]
+    pub window: usize,
+    /// Skip the null-consumer ceiling.
+    #[arg(long)]
+    pub no_ceiling: bool,
+    /// Skip the backlog run (publish first, then start warren).
+    #[arg(long)]
+    pub no_backlog: bool,
+    /// Also run warren while publishing, and measure publish→durable latency.
+    #[arg(long)]
+    pub live: bool,
+    /// Directory for the temporary whisper trees (system temp dir by default).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Keep the whisper tree after the run.
+    #[arg(long)]
+    pub keep_data: bool,
+    /// Give up on any step after this many seconds.
+    #[arg(long, default_value_t = 1800)]
+    pub timeout: u64,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// The warren executable to benchmark (default: this one).
+    #[arg(long)]
+    pub warren_bin: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// indicatif bars for each phase, plus a one-line summary per phase on stderr.
+struct Bars {
+    quiet: bool,
+    current: Mutex<Option<(ProgressBar, String)>>,
+}
+
+impl Observer for Bars {
+    fn phase(&self, name: &str, total: u64) {
+        let pb = super::publish::bar(total, self.quiet, name);
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((pb, name.to_string()));
+    }
+    fn progress(&self, done: u64) {
+        if let Some((pb, _)) = &*self.current.lock().unwrap_or_else(|e| e.into_inner()) {
+            pb.set_position(done);
+        }
+    }
+    fn finish(&self, summary: &str) {
+        if let Some((pb, name)) = self.current.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let secs = pb.elapsed().as_secs_f64();
+            pb.finish_and_clear();
+            if !self.quiet {
+                eprintln!("{name}: {summary} ({secs:.1} s)");
+            }
+        }
+    }
+}
+
+/// Run the scenario, print the table, write JSON if asked.
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.list {
+        for s in SCENARIOS {
+            println!(
+                "{:<14} {:>7} metrics × {:>6} points, {:>3} per message, {:<12} {}",
+                s.name,
+                s.metrics,
+                s.points,
+                s.per_msg,
+                if s.name_in_body { "name in body" } else { "routing key" },
+                s.about
+            );
+        }
+        return Ok(());
+    }
+    // Invariant: clap requires the scenario unless --list, handled above.
+    let name = args.scenario.as_deref().expect("scenario required by clap");
+    let sc = scenario::by_name(name).with_context(|| {
+        format!("unknown scenario {name:?}; known: {}", SCENARIOS.iter().map(|s| s.name).collect::<Vec<_>>().join(", "))
+    })?;
+    let points = args.points.unwrap_or(sc.points);
+    anyhow::ensure!(points > 0, "--points must be at least 1");
+    crate::metric::validate(format!("{}.m000000", args.prefix).as_bytes())
+        .map_err(|e| anyhow::anyhow!("--prefix {:?} gives invalid metric names: {e}", args.prefix))?;
+    let load = Load::ending_at(
+        &args.prefix,
+        args.metrics.unwrap_or(sc.metrics),
+        points,
+        args.per_msg.unwrap_or(sc.per_msg),
+        args.interval,
+        crate::ingest::amqp::unix_now(),
+        sc.name_in_body,
+    );
+    let warren_bin = match args.warren_bin {
+        Some(p) => p,
+        None => std::env::current_exe().context("locating the warren executable")?,
+    };
+    let cfg = RunConfig {
+        scenario: sc.name.to_string(),
+        load,
+        url: args.url,
+        warren_bin,
+        work_dir: args.dir,
+        knobs: WarrenKnobs {
+            workers: args.workers.max(1),
+            prefetch: args.prefetch.max(1),
+            strategy: args.strategy,
+            create_mode: args.create_mode,
+            ring_capacity: args.ring_capacity,
+            max_creates_per_minute: args.max_creates_per_minute,
+        },
+        publish_connections: args.publish_connections.max(1),
+        publish_window: args.window,
+        ceiling: !args.no_ceiling,
+        backlog: !args.no_backlog,
+        live: args.live,
+        timeout: Duration::from_secs(args.timeout),
+        keep_data: args.keep_data,
+    };
+    let obs = Bars { quiet: args.quiet, current: Mutex::new(None) };
+    let report = run::run(&cfg, &obs)?;
+    print!("{}", run::table(&report));
+    if let Some(p) = &args.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(p, text + "\n").with_context(|| format!("writing {}", p.display()))?;
+    }
+    let failed = report.rows.iter().any(|r| !r.verification.passed());
+    anyhow::ensure!(!failed, "verification failed: points missing or wrong on disk");
+    Ok(())
+}
