@@ -91,6 +91,9 @@ pub struct RunConfig {
     pub timeout: Duration,
     /// Keep the data directory (its path is logged).
     pub keep_data: bool,
+    /// Use (and keep) this directory instead of a fresh one: a second run into the files the first created
+    /// measures steady state (every file exists) instead of a burst of creates.
+    pub reuse_dir: Option<PathBuf>,
 }
 
 /// The broker's own delivery rate with a consumer that does nothing but ack.
@@ -386,13 +389,16 @@ fn warren(cfg: &RunConfig, live: bool, obs: &dyn Observer) -> Result<Row, RunErr
     let mode = if live { "live" } else { "backlog" };
     let (exchange, queue) = names(mode);
     let parent = cfg.work_dir.clone().unwrap_or_else(std::env::temp_dir);
-    let tmp = TempDir(parent.join(&exchange), !cfg.keep_data);
+    let tmp = match &cfg.reuse_dir {
+        Some(d) => TempDir(d.clone(), false),
+        None => TempDir(parent.join(&exchange), !cfg.keep_data),
+    };
     std::fs::create_dir_all(&tmp.0).map_err(io(format!("creating {}", tmp.0.display())))?;
     let patterns = ["#".to_string()];
     broker::declare(&cfg.url, &exchange, Some((&queue, &patterns)))?;
     let result = warren_steps(cfg, live, obs, &tmp.0, &exchange, &queue);
     let _ = broker::delete(&cfg.url, &exchange, Some(&queue));
-    if cfg.keep_data {
+    if cfg.keep_data || cfg.reuse_dir.is_some() {
         tracing::info!(dir = %tmp.0.display(), "bench data kept");
     }
     result

@@ -76,6 +76,10 @@ pub struct BenchArgs {
     /// Keep the whisper tree after the run.
     #[arg(long)]
     pub keep_data: bool,
+    /// Run warren on this directory and keep it: run once to create the files, again to measure steady state
+    /// (files exist, points are rewritten idempotently).
+    #[arg(long)]
+    pub reuse_dir: Option<std::path::PathBuf>,
     /// Give up on any step after this many seconds.
     #[arg(long, default_value_t = 1800)]
     pub timeout: u64,
@@ -176,6 +180,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         live: args.live,
         timeout: Duration::from_secs(args.timeout),
         keep_data: args.keep_data,
+        reuse_dir: args.reuse_dir.clone(),
     };
     let obs = Bars { quiet: args.quiet, current: Mutex::new(None) };
     let report = run::run(&cfg, &obs)?;
