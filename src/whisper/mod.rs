@@ -69,8 +69,16 @@ impl WhisperFile {
     /// Open an existing file read-write and read its header (one pread, plus an fstat to bound the layout).
     /// Errors: `Io` if the file cannot be opened read-write, `Corrupt` if the header is truncated or inconsistent.
     pub fn open(path: &Path, options: OpenOptions) -> Result<Self, WhisperError> {
-        let file =
-            std::fs::OpenOptions::new().read(true).write(true).open(path).map_err(|e| WhisperError::io(path, e))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_NOATIME: propagation reads would otherwise dirty the inode's atime; the kernel refuses the flag (EPERM)
+        // for files the process does not own, and then the plain open is used.
+        let file = match std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOATIME).open(path) {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                std::fs::OpenOptions::new().read(true).write(true).open(path)
+            }
+            r => r,
+        }
+        .map_err(|e| WhisperError::io(path, e))?;
         Self::from_file(file, path, options)
     }
 
