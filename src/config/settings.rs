@@ -284,7 +284,7 @@ impl Default for AmqpSettings {
             bind_patterns: vec!["#".into()],
             metric_name_in_body: false,
             workers: 0,
-            prefetch: 1000,
+            prefetch: 10_000,
             ack: AckMode::AfterPersist,
             pin_threads: true,
             max_reconnect_delay_secs: 30,
