@@ -53,8 +53,9 @@ pub struct Point {
     pub value: f64,
 }
 
-/// Bytes of the first pread on open: enough for the header of any file with up to 340 archives.
-const HEADER_READ: usize = 4096;
+/// Bytes of the first pread on open: enough for the header of any file with up to 20 archives (a second pread
+/// reads longer ones). Small, because every update opens its file and copying more costs time for nothing.
+const HEADER_READ: usize = 256;
 
 /// An open whisper file: the file handle and its cached header.
 #[derive(Debug)]

@@ -109,6 +109,19 @@ fn truncated_files_open_as_corrupt_errors_naming_the_path() {
 }
 
 #[test]
+fn a_header_longer_than_the_first_read_is_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    // 25 archives (316 header bytes): more than the first pread on open covers.
+    let archives: Vec<ArchiveSpec> = (0..25).map(|k| spec(1 << k, 2)).collect();
+    assert!(header::header_size(archives.len()) > HEADER_READ as u64);
+    let (path, _) = new_file(&dir, &archives, AggregationMethod::Max, 0.5);
+    let wf = WhisperFile::open(&path, OpenOptions::default()).unwrap();
+    assert_eq!(wf.header().archives.len(), 25);
+    assert_eq!(wf.header().archives[24].seconds_per_point, 1 << 24);
+    assert_eq!(wf.header().aggregation, AggregationMethod::Max);
+}
+
+#[test]
 fn a_run_crossing_the_ring_end_is_split_in_two_writes() {
     let dir = tempfile::tempdir().unwrap();
     let (_, mut wf) = new_file(&dir, &[spec(10, 6)], AggregationMethod::Average, 0.5);

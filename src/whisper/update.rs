@@ -3,7 +3,7 @@
 use std::cmp::Reverse;
 use std::ops::Range;
 
-use super::aggregate::aggregate;
+use super::aggregate::{aggregate, AggregationMethod};
 use super::pyset::{set_order, PySetScratch};
 use super::{
     decode_point, encode_point, lock, slot_of, slot_offset, ArchiveInfo, Point, WhisperError, WhisperFile, POINT_SIZE,
@@ -25,15 +25,52 @@ pub struct UpdateScratch {
     lower: Vec<u32>,
     lower_order: Vec<u32>,
     set: PySetScratch,
-    window: Window,
+    propagation: Propagation,
 }
 
-/// Buffers for reading one propagation window.
+/// Buffers for propagating into one lower archive.
 #[derive(Default, Debug)]
-struct Window {
+struct Propagation {
+    /// The slots of the higher archive read for the windows: one span covering them all, or one window.
     bytes: Vec<u8>,
     neighbors: Vec<Option<f64>>,
     known: Vec<f64>,
+    /// The aggregated lower points, in the reference's write order.
+    found: Vec<(u32, f64)>,
+    /// What each written lower slot finally holds, sorted by slot.
+    placed: Vec<Placed>,
+    /// The encoded points of one contiguous run of lower slots.
+    packed: Vec<u8>,
+}
+
+/// A propagated point and the lower slot it ends up in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Placed {
+    slot: u64,
+    /// Position in the reference's write order: of two writes to one slot the later one stays.
+    seq: usize,
+    interval: u32,
+    value: f64,
+}
+
+/// The slots of a higher archive that cover every propagation window of one lower archive, read at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    /// Ring slot of the span's start.
+    first: u64,
+    /// Slots in the span (at most the ring's size).
+    slots: u64,
+    /// The earliest window's lower interval, which starts the span; `None` when the higher archive is empty and
+    /// every window starts at the span's start (its first slot), as the reference reads them.
+    origin: Option<u32>,
+}
+
+impl Span {
+    /// Index in the span of the first slot of the window starting at `lower_start` (aligned to `step`, the
+    /// higher archive's).
+    fn window_start(&self, lower_start: u32, step: u32) -> usize {
+        self.origin.map_or(0, |origin| ((lower_start - origin) / step) as usize)
+    }
 }
 
 /// A run of points written with one positioned write (two at the ring's end).
@@ -51,7 +88,8 @@ pub struct UpdateStats {
     pub points_written: usize,
     /// Positioned writes issued for the batch's own runs (propagation writes are counted in `propagated`).
     pub writes: usize,
-    /// Aggregated points written into lower-precision archives (one positioned write each).
+    /// Aggregated points written into lower-precision archives (per lower archive, one positioned write per
+    /// contiguous run of slots).
     pub propagated: usize,
     /// Points older than the last archive's retention, dropped silently as the reference does.
     pub dropped: usize,
@@ -84,13 +122,16 @@ impl WhisperFile {
         let slot = if base == 0 { 0 } else { slot_of(&archive, i64::from(base), i64::from(interval)) };
         self.write_at(&encode_point(interval, point.value), slot_offset(&archive, slot))?;
 
-        let mut window = Window::default();
+        let mut propagation = Propagation::default();
         let mut higher = archive;
+        let mut higher_base = if slot == 0 { interval } else { base };
         for &lower in &archives[index + 1..] {
-            if self.propagate(&higher, &lower, &[interval], &mut window)? == 0 {
+            let (written, lower_base) = self.propagate(&higher, higher_base, &lower, &[interval], &mut propagation)?;
+            if written == 0 {
                 break;
             }
             higher = lower;
+            higher_base = lower_base;
         }
         self.flush_if_asked()
     }
@@ -181,8 +222,12 @@ impl WhisperFile {
         };
         let stored_base = self.read_base(&archive)?;
         let base = if stored_base == 0 { first_run.start } else { i64::from(stored_base) };
+        // What the first slot holds after the writes: the base propagation positions the higher reads from.
+        let mut higher_base = stored_base;
         for run in &scratch.runs {
-            stats.writes += self.write_run(&archive, base, run.start, &scratch.packed[run.bytes.clone()])?;
+            let (writes, first_slot) = self.write_run(&archive, base, run.start, &scratch.packed[run.bytes.clone()])?;
+            stats.writes += writes;
+            higher_base = first_slot.unwrap_or(higher_base);
         }
 
         let mut higher = archive;
@@ -194,20 +239,29 @@ impl WhisperFile {
             scratch.lower.clear();
             scratch.lower.extend(scratch.aligned.iter().map(|&(t, _)| t - t % lower_step));
             set_order(&scratch.lower, &mut scratch.set, &mut scratch.lower_order);
-            let written = self.propagate(&higher, &lower, &scratch.lower_order, &mut scratch.window)?;
+            let (written, lower_base) =
+                self.propagate(&higher, higher_base, &lower, &scratch.lower_order, &mut scratch.propagation)?;
             if written == 0 {
                 break;
             }
             stats.propagated += written;
             higher = lower;
+            higher_base = lower_base;
         }
         Ok(())
     }
 
     /// Write one run (encoded points) positioned from `base`; returns the number of writes (1, or 2 at the ring's
-    /// end). A run longer than the ring (only future points can make one) keeps its newest `points` points, which
+    /// end) and, when the run covers the archive's first slot, the interval written there (the new base).
+    /// A run longer than the ring (only future points can make one) keeps its newest `points` points, which
     /// is what the ring holds after the reference's writes, without its spill past the archive's end.
-    fn write_run(&self, archive: &ArchiveInfo, base: i64, start: i64, bytes: &[u8]) -> Result<usize, WhisperError> {
+    fn write_run(
+        &self,
+        archive: &ArchiveInfo,
+        base: i64,
+        start: i64,
+        bytes: &[u8],
+    ) -> Result<(usize, Option<u32>), WhisperError> {
         let ring = u64::from(archive.points);
         let len = bytes.len() as u64 / POINT_SIZE;
         let mut slot = slot_of(archive, base, start);
@@ -220,80 +274,160 @@ impl WhisperFile {
         let first_len = (((ring - slot) * POINT_SIZE) as usize).min(bytes.len());
         self.write_at(&bytes[..first_len], slot_offset(archive, slot))?;
         if first_len == bytes.len() {
-            return Ok(1);
+            return Ok((1, (slot == 0).then(|| decode_point(bytes).0)));
         }
         self.write_at(&bytes[first_len..], u64::from(archive.offset))?;
-        Ok(2)
+        Ok((2, Some(decode_point(&bytes[first_len..]).0)))
     }
 
-    /// Propagate each of `intervals` (in this order) from `higher` into `lower`; returns how many were written.
+    /// Propagate each of `intervals` (distinct; in the reference's order) from `higher`, whose first slot holds
+    /// `higher_base`, into `lower`, with the bytes the reference's interval-by-interval `__propagate` leaves:
+    /// every window is read from one span of `higher` (`higher` does not change meanwhile; a window at a time
+    /// only when they spread over more than its ring), the writes are replayed in memory in the reference's order
+    /// (base changes and overwrites included), and what they leave is written one contiguous run of slots at a
+    /// time. Returns how many points the reference writes and `lower`'s base afterwards.
     fn propagate(
         &self,
         higher: &ArchiveInfo,
+        higher_base: u32,
         lower: &ArchiveInfo,
         intervals: &[u32],
-        window: &mut Window,
-    ) -> Result<usize, WhisperError> {
-        // `higher` does not change while we write into `lower`; `lower`'s base changes only when slot 0 is written.
-        let higher_base = self.read_base(higher)?;
-        let mut lower_base = self.read_base(lower)?;
-        let mut written = 0;
-        for &interval in intervals {
-            let lower_start = interval - interval % lower.seconds_per_point;
-            let Some(value) = self.aggregate_window(higher, higher_base, lower_start, lower, window)? else {
-                continue;
-            };
-            let slot = if lower_base == 0 { 0 } else { slot_of(lower, i64::from(lower_base), i64::from(lower_start)) };
-            self.write_at(&encode_point(lower_start, value), slot_offset(lower, slot))?;
-            if slot == 0 {
-                lower_base = lower_start;
-            }
-            written += 1;
-        }
-        Ok(written)
-    }
-
-    /// Read the `lower step / higher step` slots of `higher` that start at `lower_start` and aggregate the known
-    /// ones, or `None` when none is known or fewer than xFilesFactor of them are.
-    fn aggregate_window(
-        &self,
-        higher: &ArchiveInfo,
-        higher_base: u32,
-        lower_start: u32,
-        lower: &ArchiveInfo,
-        window: &mut Window,
-    ) -> Result<Option<f64>, WhisperError> {
+        buffers: &mut Propagation,
+    ) -> Result<(usize, u32), WhisperError> {
         let ring = u64::from(higher.points);
         // As the reference: the window's length is taken modulo the ring (a whole ring when it divides evenly).
         let count = match u64::from(lower.seconds_per_point / higher.seconds_per_point) % ring {
             0 => ring,
             m => m,
         };
-        let first = if higher_base == 0 { 0 } else { slot_of(higher, i64::from(higher_base), i64::from(lower_start)) };
-        self.read_slots(higher, first, count, &mut window.bytes)?;
-
-        window.neighbors.clear();
-        window.known.clear();
-        let mut expected = i64::from(lower_start);
-        for slot in window.bytes.chunks_exact(POINT_SIZE as usize) {
-            let (interval, value) = decode_point(slot);
-            if i64::from(interval) == expected {
-                window.neighbors.push(Some(value));
-                window.known.push(value);
-            } else {
-                window.neighbors.push(None);
+        let window_len = (count * POINT_SIZE) as usize;
+        let span = window_span(higher, higher_base, lower.seconds_per_point, count, intervals);
+        if let Some(span) = span {
+            self.read_slots(higher, span.first, span.slots, &mut buffers.bytes)?;
+        }
+        buffers.found.clear();
+        for &interval in intervals {
+            let lower_start = interval - interval % lower.seconds_per_point;
+            let window = match span {
+                Some(span) => {
+                    let start = span.window_start(lower_start, higher.seconds_per_point) * POINT_SIZE as usize;
+                    &buffers.bytes[start..start + window_len]
+                }
+                None => {
+                    let first = if higher_base == 0 {
+                        0
+                    } else {
+                        slot_of(higher, i64::from(higher_base), i64::from(lower_start))
+                    };
+                    self.read_slots(higher, first, count, &mut buffers.bytes)?;
+                    &buffers.bytes[..]
+                }
+            };
+            let value = window_value(
+                window,
+                lower_start,
+                higher.seconds_per_point,
+                self.header.aggregation,
+                self.header.x_files_factor,
+                &mut buffers.neighbors,
+                &mut buffers.known,
+            );
+            if let Some(value) = value {
+                buffers.found.push((lower_start, value));
             }
-            expected += i64::from(higher.seconds_per_point);
         }
-        if window.known.is_empty() {
-            return Ok(None);
+        if buffers.found.is_empty() {
+            // Nothing written: the caller stops here and never looks at the base.
+            return Ok((0, 0));
         }
-        let known_fraction = window.known.len() as f64 / window.neighbors.len() as f64;
-        if known_fraction < f64::from(self.header.x_files_factor) {
-            return Ok(None);
+        let lower_base = place_points(lower, self.read_base(lower)?, &buffers.found, &mut buffers.placed);
+        for run in slot_runs(&buffers.placed) {
+            buffers.packed.clear();
+            for p in run {
+                buffers.packed.extend_from_slice(&encode_point(p.interval, p.value));
+            }
+            self.write_at(&buffers.packed, slot_offset(lower, run[0].slot))?;
         }
-        Ok(Some(aggregate(self.header.aggregation, &window.known, &window.neighbors)))
+        Ok((buffers.found.len(), lower_base))
     }
+}
+
+/// The span of `higher` (first slot holding `higher_base`) covering the windows (`count` slots each) of every
+/// interval in `intervals` once aligned to `lower_step`, when it fits in the ring; `None` when the windows spread
+/// over more than the ring (or there are none).
+fn window_span(higher: &ArchiveInfo, higher_base: u32, lower_step: u32, count: u64, intervals: &[u32]) -> Option<Span> {
+    if higher_base == 0 {
+        // The reference reads every window of an empty archive from its first slot.
+        return (!intervals.is_empty()).then_some(Span { first: 0, slots: count, origin: None });
+    }
+    let min = intervals.iter().map(|&i| i - i % lower_step).min()?;
+    let max = intervals.iter().map(|&i| i - i % lower_step).max()?;
+    let slots = u64::from(max - min) / u64::from(higher.seconds_per_point) + count;
+    (slots <= u64::from(higher.points)).then(|| Span {
+        first: slot_of(higher, i64::from(higher_base), i64::from(min)),
+        slots,
+        origin: Some(min),
+    })
+}
+
+/// Aggregate one propagation window (`bytes`: its slots, in time order) as the reference's `__propagate` does: a
+/// slot is known only if it holds the interval expected at its position (`lower_start`, `+ step`, ...); `None`
+/// when no slot is known or fewer than `x_files_factor` of them are.
+fn window_value(
+    bytes: &[u8],
+    lower_start: u32,
+    step: u32,
+    method: AggregationMethod,
+    x_files_factor: f32,
+    neighbors: &mut Vec<Option<f64>>,
+    known: &mut Vec<f64>,
+) -> Option<f64> {
+    neighbors.clear();
+    known.clear();
+    let mut expected = i64::from(lower_start);
+    for slot in bytes.chunks_exact(POINT_SIZE as usize) {
+        let (interval, value) = decode_point(slot);
+        if i64::from(interval) == expected {
+            neighbors.push(Some(value));
+            known.push(value);
+        } else {
+            neighbors.push(None);
+        }
+        expected += i64::from(step);
+    }
+    if known.is_empty() {
+        return None;
+    }
+    let known_fraction = known.len() as f64 / neighbors.len() as f64;
+    if known_fraction < f64::from(x_files_factor) {
+        return None;
+    }
+    Some(aggregate(method, known, neighbors))
+}
+
+/// Replay the reference's point-by-point writes of `points` (`(interval, value)`, in its order) into `archive`
+/// whose first slot holds `base`: each write is positioned from the base as it is at that moment (the first write
+/// into an empty archive goes to the first slot, and any write to the first slot changes the base). Leaves in
+/// `placed` what each written slot finally holds (the later of two writes to one slot), sorted by slot; returns
+/// the base afterwards.
+fn place_points(archive: &ArchiveInfo, mut base: u32, points: &[(u32, f64)], placed: &mut Vec<Placed>) -> u32 {
+    placed.clear();
+    for (seq, &(interval, value)) in points.iter().enumerate() {
+        let slot = if base == 0 { 0 } else { slot_of(archive, i64::from(base), i64::from(interval)) };
+        if slot == 0 {
+            base = interval;
+        }
+        placed.push(Placed { slot, seq, interval, value });
+    }
+    placed.sort_unstable_by_key(|p| (p.slot, Reverse(p.seq)));
+    placed.dedup_by_key(|p| p.slot);
+    base
+}
+
+/// Split `placed` (sorted by slot, each slot once) into runs of consecutive slots, one positioned write each; the
+/// ring's last and first slots are not consecutive in the file, so a run never crosses the ring's end.
+fn slot_runs(placed: &[Placed]) -> impl Iterator<Item = &[Placed]> {
+    placed.chunk_by(|a, b| b.slot == a.slot + 1)
 }
 
 /// Encode `aligned` (oldest first) into runs as the reference does: of points with the same interval only the last
@@ -323,5 +457,126 @@ fn build_runs(aligned: &[(u32, f64)], step: u32, packed: &mut Vec<u8>, runs: &mu
     }
     if let Some(last) = previous {
         close(packed, runs, run_begin, last);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn archive(seconds_per_point: u32, points: u32) -> ArchiveInfo {
+        ArchiveInfo { offset: 40, seconds_per_point, points }
+    }
+
+    fn slots_of(placed: &[Placed]) -> Vec<(u64, u32)> {
+        placed.iter().map(|p| (p.slot, p.interval)).collect()
+    }
+
+    #[test]
+    fn window_span_covers_every_window_from_the_earliest_one() {
+        let higher = archive(10, 100);
+        // 1145 counts as its lower interval, 1140.
+        let span = window_span(&higher, 1000, 60, 6, &[1080, 1020, 1145]).unwrap();
+        assert_eq!(span, Span { first: 2, slots: 18, origin: Some(1020) });
+        assert_eq!(span.window_start(1020, 10), 0);
+        assert_eq!(span.window_start(1080, 10), 6);
+        assert_eq!(span.window_start(1140, 10), 12);
+    }
+
+    #[test]
+    fn window_span_wraps_like_any_ring_read() {
+        // Base 1020 in slot 0 of 20: 1200 sits in slot 18, the span runs 18, 19, 0, .. 9.
+        let span = window_span(&archive(10, 20), 1020, 60, 6, &[1260, 1200]).unwrap();
+        assert_eq!(span, Span { first: 18, slots: 12, origin: Some(1200) });
+    }
+
+    #[test]
+    fn window_span_gives_up_when_the_windows_spread_past_the_ring() {
+        assert_eq!(window_span(&archive(10, 20), 1000, 60, 6, &[1020, 1200]), None);
+        assert_eq!(window_span(&archive(10, 20), 1000, 60, 6, &[]), None);
+    }
+
+    #[test]
+    fn an_empty_higher_archive_reads_every_window_from_its_first_slot() {
+        let span = window_span(&archive(10, 20), 0, 60, 6, &[1000, 5000]).unwrap();
+        assert_eq!(span, Span { first: 0, slots: 6, origin: None });
+        assert_eq!(span.window_start(5000, 10), 0);
+        assert_eq!(window_span(&archive(10, 20), 0, 60, 6, &[]), None);
+    }
+
+    #[test]
+    fn window_value_knows_only_slots_holding_their_expected_interval() {
+        let mut bytes = Vec::new();
+        for (interval, value) in [(600, 1.0), (0, 7.0), (620, 3.0), (9999, 5.0)] {
+            bytes.extend_from_slice(&encode_point(interval, value));
+        }
+        let (mut neighbors, mut known) = (Vec::new(), Vec::new());
+        let mut value = |xff| window_value(&bytes, 600, 10, AggregationMethod::Sum, xff, &mut neighbors, &mut known);
+        assert_eq!(value(0.5), Some(4.0));
+        assert_eq!(value(0.75), None);
+        let empty = encode_point(0, 1.0).repeat(4);
+        assert_eq!(window_value(&empty, 600, 10, AggregationMethod::Sum, 0.0, &mut neighbors, &mut known), None);
+    }
+
+    #[test]
+    fn the_first_write_into_an_empty_archive_sets_the_base_for_the_next_ones() {
+        let mut placed = Vec::new();
+        let base = place_points(&archive(60, 10), 0, &[(600, 1.0), (300, 2.0), (660, 3.0)], &mut placed);
+        assert_eq!(base, 600);
+        assert_eq!(slots_of(&placed), vec![(0, 600), (1, 660), (5, 300)]);
+    }
+
+    #[test]
+    fn a_later_write_to_the_same_slot_wins_and_a_write_to_the_first_slot_moves_the_base() {
+        let mut placed = Vec::new();
+        let points = [(660, 1.0), (1260, 2.0), (1200, 3.0)];
+        let base = place_points(&archive(60, 10), 600, &points, &mut placed);
+        assert_eq!(base, 1200);
+        assert_eq!(slots_of(&placed), vec![(0, 1200), (1, 1260)]);
+        assert_eq!(placed[1].value, 2.0);
+    }
+
+    #[test]
+    fn consecutive_slots_form_one_run_and_runs_stop_at_the_ring_end() {
+        let mut placed = Vec::new();
+        let points = [(1140, 1.0), (600, 2.0), (660, 3.0), (780, 4.0), (1080, 5.0)];
+        place_points(&archive(60, 10), 600, &points, &mut placed);
+        let runs: Vec<Vec<u64>> = slot_runs(&placed).map(|run| run.iter().map(|p| p.slot).collect()).collect();
+        assert_eq!(runs, vec![vec![0, 1], vec![3], vec![8, 9]]);
+    }
+
+    proptest! {
+        #[test]
+        fn placing_leaves_what_writing_point_by_point_leaves(
+            base in prop_oneof![Just(0u32), 1u32..5000],
+            points in proptest::collection::vec((0u32..200, any::<i16>()), 0..30),
+            ring in 1u32..12,
+        ) {
+            let lower = archive(60, ring);
+            let points: Vec<(u32, f64)> = points.into_iter().map(|(k, v)| (k * 60, f64::from(v))).collect();
+            // The reference: read the base before each write, write one slot.
+            let mut model: Vec<Option<(u32, f64)>> = vec![None; ring as usize];
+            let mut model_base = base;
+            for &(interval, value) in &points {
+                let slot = if model_base == 0 { 0 } else { slot_of(&lower, i64::from(model_base), i64::from(interval)) };
+                model[slot as usize] = Some((interval, value));
+                if slot == 0 {
+                    model_base = interval;
+                }
+            }
+            let mut placed = Vec::new();
+            let base_after = place_points(&lower, base, &points, &mut placed);
+            prop_assert_eq!(base_after, model_base);
+            let mut ours: Vec<Option<(u32, f64)>> = vec![None; ring as usize];
+            for run in slot_runs(&placed) {
+                for (k, p) in run.iter().enumerate() {
+                    prop_assert_eq!(p.slot, run[0].slot + k as u64);
+                    prop_assert!(ours[p.slot as usize].is_none());
+                    ours[p.slot as usize] = Some((p.interval, p.value));
+                }
+            }
+            prop_assert_eq!(ours, model);
+        }
     }
 }
