@@ -34,7 +34,7 @@ pub fn open_file_budget(wanted: usize) -> usize {
     }
     let budget = r.rlim_cur.saturating_sub(RESERVE).max(64);
     if budget < wanted as u64 {
-        tracing::warn!(wanted, granted = budget, "descriptor limit keeps fewer whisper files open than configured");
+        tracing::info!(wanted, granted = budget, "descriptor limit keeps fewer whisper files open than configured");
     }
     budget.min(wanted as u64) as usize
 }
