@@ -1,0 +1,79 @@
+//! Disk faults: a data dir that is read-only, then full. warren keeps running, logs, keeps the points cached and
+//! their deliveries unacked, and writes them all once the fault clears. The data dir is a tmpfs of the test's own
+//! (mounting needs root, as in CI), remounted to make and clear each fault.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use warren::cache::writer::DefaultRules;
+use warren::engine::Engine;
+
+struct Mount(std::path::PathBuf);
+
+impl Mount {
+    fn new(dir: &std::path::Path, opts: &str) -> Mount {
+        let out = Command::new("mount").args(["-t", "tmpfs", "-o", opts, "tmpfs"]).arg(dir).output().unwrap();
+        assert!(out.status.success(), "mounting a tmpfs needs root: {}", String::from_utf8_lossy(&out.stderr));
+        Mount(dir.to_path_buf())
+    }
+    fn remount(&self, opts: &str) {
+        let out = Command::new("mount").args(["-o", &format!("remount,{opts}")]).arg(&self.0).output().unwrap();
+        assert!(out.status.success(), "remount {opts}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_read_only_then_full_data_dir_keeps_points_unacked_until_the_fault_clears() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mount = Mount::new(&mnt, "size=64m");
+    let data = mnt.join("whisper");
+    std::fs::create_dir(&data).unwrap();
+    mount.remount("ro");
+
+    let (ex, q) = (unique("ex"), unique("q"));
+    let publisher = Publisher::new(BROKER, &ex, &q, &["#"]);
+    let mut s = settings(&data, BROKER, &ex, &q, &["#"]);
+    s.amqp.workers = 1;
+    let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
+    let t = now() / 60 * 60 - 120;
+    let metrics = 8;
+    publisher.publish_all((0..metrics).map(|m| (format!("disk.m{m}"), format!("{m}.5 {t}").into_bytes())));
+
+    // Read-only: nothing can be created; every delivery stays unacked; the writer keeps retrying.
+    assert!(wait_until(20, || engine.stats.errors.load(Ordering::Relaxed) >= metrics as u64));
+    assert_eq!(queue_counts("/", &q), (0, metrics as u64), "(ready, unacked) on a read-only data dir");
+    assert_eq!(engine.stats.committed_points.load(Ordering::Relaxed), 0);
+
+    // Writable but nearly full: a 60 s × 7 d file needs 121 KB, so only some files fit.
+    mount.remount("rw,size=300k");
+    assert!(wait_until(20, || engine.stats.creates.load(Ordering::Relaxed) >= 1));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let (_, unacked) = queue_counts("/", &q);
+    let created = engine.stats.creates.load(Ordering::Relaxed);
+    assert!(created < metrics as u64, "the disk was full for some files (created {created})");
+    assert!(unacked > 0 && unacked <= metrics as u64 - created, "unwritten points stay unacked: {unacked}");
+
+    // The fault clears: everything is written and acked, with the right values.
+    mount.remount("size=64m");
+    assert!(
+        wait_until(30, || queue_counts("/", &q) == (0, 0)),
+        "all acked once the disk has room: {:?}",
+        queue_counts("/", &q)
+    );
+    for m in 0..metrics {
+        assert_eq!(python_fetch(&data, &format!("disk.m{m}"), 3600), vec![(t, m as f64 + 0.5)], "disk.m{m}");
+    }
+    engine.stop();
+    publisher.delete(&q);
+    drop(mount);
+}
