@@ -174,3 +174,54 @@ fn a_quorum_queue_is_declared_and_consumed() {
     engine.stop();
     publisher.delete(&q);
 }
+
+#[test]
+fn carbons_exclusive_server_named_queue_mode_consumes_with_one_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let ex = unique("ex");
+    let mut s = settings(dir.path(), BROKER, &ex, "", &["excl.#"]);
+    s.amqp.queue = Some(String::new());
+    s.amqp.workers = 4;
+    assert_eq!(s.worker_count(), 1, "an exclusive queue belongs to one connection");
+    let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
+    assert!(wait_until(20, || engine.stats.connects.load(std::sync::atomic::Ordering::Relaxed) == 1));
+    // The queue exists only while warren is connected: publish once its binding is in place.
+    assert!(wait_until(20, || rabbitmqctl(&["-q", "list_bindings", "source_name", "routing_key"])
+        .lines()
+        .any(|l| l.split_whitespace().collect::<Vec<_>>() == [ex.as_str(), "excl.#"])));
+    let publisher = Publisher::new(BROKER, &ex, "", &[]);
+    let p = points(2, 4.0);
+    publisher.publish("excl.metric", &body_rk(&p));
+    wait_for_points(dir.path(), "excl.metric", &p);
+    engine.stop();
+    publisher.delete("");
+}
+
+#[test]
+fn patterns_dropped_from_the_configuration_are_unbound_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ex, q) = (unique("ex"), unique("q"));
+    let bindings = || -> Vec<String> {
+        rabbitmqctl(&["-q", "list_bindings", "source_name", "destination_name", "routing_key"])
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() == 3 && f[0] == ex && f[1] == q).then(|| f[2].to_string())
+            })
+            .collect()
+    };
+    let e1 =
+        Engine::start(&settings(dir.path(), BROKER, &ex, &q, &["keep.#", "drop.#"]), Box::new(DefaultRules)).unwrap();
+    assert!(wait_until(20, || bindings().len() == 2));
+    e1.stop();
+    let e2 = Engine::start(&settings(dir.path(), BROKER, &ex, &q, &["keep.#"]), Box::new(DefaultRules)).unwrap();
+    assert!(wait_until(20, || bindings() == ["keep.#"]), "bindings now: {:?}", bindings());
+    let publisher = Publisher::new(BROKER, &ex, "", &[]);
+    let p = points(1, 2.0);
+    publisher.publish("drop.x", &body_rk(&p));
+    publisher.publish("keep.x", &body_rk(&p));
+    wait_for_points(dir.path(), "keep.x", &p);
+    assert!(!warren::metric::file_path(dir.path(), "drop.x").exists(), "drop.# no longer routes here");
+    e2.stop();
+    publisher.delete(&q);
+}
