@@ -88,7 +88,9 @@ impl WhisperFile {
 
         let base = self.read_base(archive)?;
         let values = if base == 0 {
-            vec![None; ((until_interval - from_interval) / step) as usize]
+            // As many empty slots as a written archive would give (at most its ring), not one per step of the
+            // window as the reference does: a corrupt max_retention or an explicit step would ask for billions.
+            vec![None; window_slots(archive, result_from, result_until) as usize]
         } else {
             self.read_window(archive, base, result_from, result_until)?
         };
@@ -117,6 +119,7 @@ impl WhisperFile {
         } else {
             ring - first + last
         };
+        debug_assert_eq!(count, window_slots(archive, from, until));
         let mut bytes = vec![0u8; (count * POINT_SIZE) as usize];
         let first_len = ((ring - first).min(count) * POINT_SIZE) as usize;
         self.read_at(&mut bytes[..first_len], slot_offset(archive, first))?;
@@ -147,5 +150,15 @@ impl WhisperFile {
                 RawPoint { interval, value }
             })
             .collect())
+    }
+}
+
+/// Slots read for the aligned window `[from, until)`: one per step, wrapped to the ring (equal ring positions read
+/// the whole ring), whatever the archive's base.
+fn window_slots(archive: &ArchiveInfo, from: u32, until: u32) -> u64 {
+    let ring = u64::from(archive.points);
+    match (u64::from(until - from) / u64::from(archive.seconds_per_point)) % ring {
+        0 => ring,
+        n => n,
     }
 }
