@@ -124,22 +124,19 @@ pub fn plaintext_line(data: &[u8]) {
         let line = &buf[r];
         assert!(!is_space(line[0]) && !is_space(line[line.len() - 1]), "lines are trimmed");
         assert!(!line.contains(&b'\n'));
-        match parse_line(line, name_in_line, now) {
-            Ok(p) => {
-                assert!(p.value.is_finite());
-                if name_in_line {
-                    let name = line.get(p.name.clone()).expect("name range inside the line");
-                    assert!(!name.is_empty() && !name.iter().any(|&b| is_space(b)));
-                    assert_eq!(p.name.start, 0, "the name is the first field of a trimmed line");
-                } else {
-                    assert_eq!(p.name, 0..0);
-                }
-                let fields: Vec<&[u8]> = line.split(|&b| is_space(b)).filter(|f| !f.is_empty()).collect();
-                assert_eq!(fields.len(), if name_in_line { 3 } else { 2 });
-                let v = fields[fields.len() - 2];
-                assert_eq!(parse_f64(v).map(f64::to_bits), Some(p.value.to_bits()));
+        if let Ok(p) = parse_line(line, name_in_line, now) {
+            assert!(p.value.is_finite());
+            if name_in_line {
+                let name = line.get(p.name.clone()).expect("name range inside the line");
+                assert!(!name.is_empty() && !name.iter().any(|&b| is_space(b)));
+                assert_eq!(p.name.start, 0, "the name is the first field of a trimmed line");
+            } else {
+                assert_eq!(p.name, 0..0);
             }
-            Err(_) => {}
+            let fields: Vec<&[u8]> = line.split(|&b| is_space(b)).filter(|f| !f.is_empty()).collect();
+            assert_eq!(fields.len(), if name_in_line { 3 } else { 2 });
+            let v = fields[fields.len() - 2];
+            assert_eq!(parse_f64(v).map(f64::to_bits), Some(p.value.to_bits()));
         }
     });
     assert_eq!(lines, non_empty_lines(buf));
@@ -263,13 +260,20 @@ pub fn whisper_file(data: &[u8]) {
     params[..n].copy_from_slice(&data[..n]);
     let file_bytes = &data[n..];
     let now = u32_at(&params, 0);
-    let path = scratch_path();
-    if std::fs::write(&path, file_bytes).is_err() {
+    let scratch = Scratch(scratch_path());
+    if std::fs::write(&scratch.0, file_bytes).is_err() {
         return;
     }
-    let result = whisper_checks(&path, file_bytes, &params, now);
-    let _ = std::fs::remove_file(&path);
-    result
+    whisper_checks(&scratch.0, file_bytes, &params, now);
+}
+
+/// A scratch file removed when dropped, even when a check panics (the regression test catches panics).
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn whisper_checks(path: &Path, file_bytes: &[u8], params: &[u8; 16], now: u32) {

@@ -23,8 +23,8 @@ cargo fuzz run --sanitizer none "$target" "$work" "$here/corpus/$target" -- \
   grep -E '^(#[0-9]+ +(INITED|DONE)|==|SUMMARY|stat::|Done |.*(panicked|deadly signal|out-of-memory|timeout))' 
 status=${PIPESTATUS[0]}
 set -e
-execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1)
-rate=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$log" | awk '{print $2}' | tail -1)
+execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{print $2}' | tail -1)
+rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | awk '{print $2}' | tail -1)
 echo "== $target: ${execs:-?} execs in ${secs}s (${rate:-?} execs/s), exit status $status, log $log"
 findings=$(find "$here/artifacts/$target" -type f | wc -l)
 echo "== findings in artifacts/$target: $findings"

@@ -184,12 +184,16 @@ fn an_8_mib_message_of_mixed_lines_writes_every_good_point() {
         let (m, k) = (i % metrics, (i / metrics) % minutes);
         body.push_str(&format!("giant.m{m} {k} {}\n", t - 60 * k));
         good += 1;
-        if i % 3 == 0 {
-            body.push_str("giant..m 1 1700000000\n");
-            bad_names += 1;
-        } else if i % 3 == 1 {
-            body.push_str("giant.m0 notanumber 1700000000\n");
-            bad_lines += 1;
+        match i % 3 {
+            0 => {
+                body.push_str("giant..m 1 1700000000\n");
+                bad_names += 1;
+            }
+            1 => {
+                body.push_str("giant.m0 notanumber 1700000000\n");
+                bad_lines += 1;
+            }
+            _ => {}
         }
         i += 1;
     }
