@@ -81,7 +81,9 @@ impl WhisperFile {
 
         let base = self.read_base(archive)?;
         let values = if base == 0 {
-            vec![None; ((until_interval - from_interval) / step) as usize]
+            // As many empty slots as a written archive would give (at most its ring), not one per step of the
+            // window as the reference does: a corrupt max_retention or an explicit step would ask for billions.
+            vec![None; window_slots(archive, result_from, result_until) as usize]
         } else {
             self.read_window(archive, base, result_from, result_until)?
         };
@@ -101,6 +103,7 @@ impl WhisperFile {
         let first = slot_of(archive, i64::from(base), i64::from(from));
         let last = slot_of(archive, i64::from(base), i64::from(until));
         let count = if first < last { last - first } else { ring - first + last };
+        debug_assert_eq!(count, window_slots(archive, from, until));
         let mut bytes = Vec::new();
         self.read_slots(archive, first, count, &mut bytes)?;
         let mut expected = i64::from(from);
@@ -127,5 +130,15 @@ impl WhisperFile {
                 RawPoint { interval, value }
             })
             .collect())
+    }
+}
+
+/// Slots read for the aligned window `[from, until)`: one per step, wrapped to the ring (equal ring positions read
+/// the whole ring), whatever the archive's base.
+fn window_slots(archive: &ArchiveInfo, from: u32, until: u32) -> u64 {
+    let ring = u64::from(archive.points);
+    match (u64::from(until - from) / u64::from(archive.seconds_per_point)) % ring {
+        0 => ring,
+        n => n,
     }
 }

@@ -9,7 +9,10 @@
 //!   in the ring; the reference writes the excess past the archive's end, over the next archive;
 //! - headers are validated on open (zero archives, zero steps, archives past the end of the file are errors), and an
 //!   unknown aggregation code reads as average (the reference refuses the file) — see
-//!   [`Header::unknown_aggregation_code`].
+//!   [`Header::unknown_aggregation_code`];
+//! - a fetch from an empty archive returns at most one value per slot of its ring, as a fetch from a written one
+//!   does; the reference returns one `None` per step of the window, which a corrupt max_retention or an explicit
+//!   archive step can make billions long.
 //!
 //! I/O is positioned (`pread`/`pwrite`): one write per contiguous run of points, no seeks. The header is read once,
 //! on open, and cached: a handle does not notice another process rewriting the header.

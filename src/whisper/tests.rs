@@ -271,6 +271,30 @@ fn fetch_outside_the_data_returns_none_or_a_typed_error() {
     assert_eq!(empty.values, [None, None, None]);
 }
 
+/// Found by the `whisper_file` fuzz target: a corrupt max_retention (or an explicit archive step) made a fetch of
+/// an empty archive allocate one value per step of a window of up to 2^32 seconds (68 GB), aborting the process.
+#[test]
+fn fetch_of_an_empty_archive_returns_at_most_its_ring() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("corrupt.wsp");
+    let mut bytes = Vec::new();
+    for word in [1u32, u32::MAX, 0.5f32.to_bits(), 1, 28, 1, 1] {
+        bytes.extend_from_slice(&word.to_be_bytes());
+    }
+    bytes.extend_from_slice(&[0; 12]);
+    std::fs::write(&path, &bytes).unwrap();
+    let wf = WhisperFile::open(&path, OpenOptions::default()).unwrap();
+    let now = i64::from(u32::MAX - 15);
+    let r = wf.fetch(0, None, now, None).unwrap().unwrap();
+    assert_eq!((r.step, r.values), (1, vec![None]));
+
+    let (_, wf) = new_file(&dir, &[spec(1, 60), spec(60, 1000)], AggregationMethod::Average, 0.5);
+    let now = i64::from(NOW);
+    let r = wf.fetch(now - 60_000, None, now, Some(1)).unwrap().unwrap();
+    assert_eq!(r.step, 1);
+    assert!(r.values.len() <= 60 && r.values.iter().all(Option::is_none), "{} values", r.values.len());
+}
+
 #[test]
 fn set_aggregation_rewrites_only_the_metadata() {
     let dir = tempfile::tempdir().unwrap();

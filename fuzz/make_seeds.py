@@ -1,0 +1,107 @@
+#!/usr/bin/python3
+"""Regenerate the committed seed corpora under fuzz/corpus/<target>/ (small on purpose).
+
+Run with the system python (it has python3-whisper): /usr/bin/python3 fuzz/make_seeds.py
+Seeds: real carbon bodies, pickles of carbon point lists at protocols 0-5, real whisper files made by the
+reference with a few updates, carbon's example configuration files, metric names good and bad.
+"""
+import os
+import pickle
+import struct
+import sys
+import tempfile
+
+import whisper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NOW = 1700000000
+
+
+def put(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def main():
+    # amqp_body: byte 0 = mode (1: name in body); routing-key mode: byte 1 = key length, key, body.
+    put("amqp_body", "name_in_body", b"\x01servers.web01.cpu.user 12.5 1700000000\nservers.web02.load 0.25 1700000060\n")
+    put("amqp_body", "name_in_body_mixed",
+        b"\x01good.one 1 1700000000\nthis is garbage\n../../etc/passwd 1 1700000000\ngood.one nan 1700000060\n"
+        b"bad..name 1 1700000000\n  good.two\t-3e2   1700000000.9 \r\n\nx 1 -1\n")
+    key = b"servers.web01.cpu"
+    put("amqp_body", "routing_key", bytes([0, len(key)]) + key + b"42 1700000000\n43.5 1700000060\n1e3 -1\n")
+    key = b"../etc/passwd"
+    put("amqp_body", "routing_key_refused", bytes([0, len(key)]) + key + b"1 2\n3 4\n")
+    put("amqp_body", "hostile_values", b"\x01a.b inf 1\na.b -1e400 2\na.b 1e400 4294967295\na.b 1 4294967296\na.b 1 -5\n")
+
+    # plaintext_line: byte 0 = mode (1: name in line), then lines.
+    put("plaintext_line", "three_fields", b"\x01servers.web01.cpu 42.5 1700000000\nsolo -0.000001 0\n")
+    put("plaintext_line", "two_fields", b"\x0042.5 1700000000\n.5 -1\n5. 1e9\n+7 -0.5\n")
+    put("plaintext_line", "floats", b"\x010.30000000000000004 12345678901234567890 999999999999999\n"
+        b"1234567.89012345 -2.5E-3 NaN\ninfinity 4294967295.9 1_000\n")
+
+    # pickle_decode: carbon point lists at every protocol, tuples and lists, plus CarbonLink requests.
+    pts = [("servers.web01.cpu", (NOW, 1.5)), ("a.b", (NOW + 60, 2)), ("c", [NOW, "4.5"])]
+    for proto in range(6):
+        put("pickle_decode", f"points_p{proto}", pickle.dumps(pts, protocol=proto))
+    put("pickle_decode", "points_lists_p2", pickle.dumps([["x.y", [NOW, -3]], [b"bytes.name", (NOW, True)]], protocol=2))
+    put("pickle_decode", "bigint_p4", pickle.dumps([("big", (NOW, 2 ** 80)), ("neg", (NOW, -2 ** 70))], protocol=4))
+    shared = [1, 2]
+    put("pickle_decode", "shared_memo_p2", pickle.dumps([shared, shared, ("m", (NOW, 1.0))], protocol=2))
+    put("pickle_decode", "cache_query_p5", pickle.dumps({"type": "cache-query", "metric": "a.b.c"}, protocol=5))
+    put("pickle_decode", "cache_query_bulk_p2",
+        pickle.dumps({"type": "cache-query-bulk", "metrics": ["a.b", "c.d"]}, protocol=2))
+    put("pickle_decode", "py2_strings_p0", b"(lp0\n(S'a\\x41\\101'\np1\n(I1700000000\nF1.5\ntp2\ntp3\na.")
+    put("pickle_decode", "global_reduce", b"\x80\x02cos\nsystem\n(S'echo hi'\ntR.")
+
+    # whisper_file: 16 bytes of parameters (now, from offset, until offset, archive choice, batch), then a file.
+    def params(now, back, until_back, step_sel, count, gap):
+        return struct.pack(">III", now, back, until_back << 8) + bytes([step_sel, count]) + struct.pack(">H", gap)
+
+    specs = [
+        ("one_archive", [(60, 10)], "average", 0.5),
+        ("two_archives_sum", [(10, 6), (60, 10)], "sum", 0.0),
+        ("three_archives_max", [(1, 12), (4, 6), (12, 4)], "max", 1.0),
+        ("last", [(5, 8), (20, 8)], "last", 0.25),
+    ]
+    for name, archives, method, xff in specs:
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "m.wsp")
+            whisper.create(path, archives, xFilesFactor=xff, aggregationMethod=method)
+            empty = open(path, "rb").read()
+            step = archives[0][0]
+            whisper.update_many(path, [(NOW - i * step, float(i)) for i in range(5)], now=NOW)
+            whisper.update(path, 99.0, NOW - step, now=NOW)
+            full = open(path, "rb").read()
+        put("whisper_file", name + "_empty", params(NOW, 600, 0, 0, 0, 0) + empty)
+        put("whisper_file", name, params(NOW, 3600, 0, 1, 7, step) + full)
+        put("whisper_file", name + "_batch", params(NOW + 30, 100, 1, 0x81, 0x3f, step * 3) + full)
+
+    # config_parsers: byte 0 = parser (0 retentions, 1 schemas, 2 aggregation, 3 carbon.conf).
+    put("config_parsers", "retentions", b"\x0010s:6h, 1m:7d,10m:5y,60:1440,1min:1w")
+    ex = "/tmp/gc/x/usr/share/doc/graphite-carbon/examples"
+    for n, (sel, fname) in enumerate([(1, "storage-schemas.conf.example"), (2, "storage-aggregation.conf.example"),
+                                      (3, "carbon.amqp.conf.example")]):
+        p = os.path.join(ex, fname)
+        if os.path.exists(p):
+            put("config_parsers", fname, bytes([sel]) + open(p, "rb").read())
+    put("config_parsers", "schemas", b"\x01[carbon]\npattern = ^carbon\\.\nretentions = 60:90d\n\n"
+        b"[default]\npattern = .*\nretentions = 10s:6h,1m:7d,10m:5y\n[skip]\nmatch-all = true\nretentions = 1:1\n")
+    put("config_parsers", "aggregation", b"\x02[min]\npattern = \\.min$\nxFilesFactor = 0.1\naggregationMethod = min\n"
+        b"[sum]\npattern = \\.count$\nxFilesFactor = 0\naggregationMethod = sum\n")
+    put("config_parsers", "carbon_conf", b"\x03[cache]\nSTORAGE_DIR = /var/lib/graphite/\nMAX_CACHE_SIZE = inf\n"
+        b"MAX_UPDATES_PER_SECOND = 500\nCACHE_WRITE_STRATEGY = sorted\nENABLE_AMQP = True\nAMQP_PORT = 5672\n"
+        b"BIND_PATTERNS = #, servers.*\n[cache:b]\nCARBONLINK_PORT = 7102\n")
+
+    # metric_name: good and bad names.
+    for i, n in enumerate([b"servers.web01.cpu.user", b"x.y_z.1-2.\xc3\xbc", b"a.*.b", b"a..b", b"../etc/passwd",
+                           b"a/b", b"a\x00b", b"disk.used;dc=1", b"a\xc2\xa0b", b"c" * 251 + b".d", b"\xff"]):
+        put("metric_name", f"name{i}", n)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
