@@ -418,6 +418,7 @@ impl Writer {
         // Invariant: ensure_open succeeded, so the file is open.
         let file = e.file.as_mut().expect("file opened by ensure_open");
         let stats = file.update_many(points, unix_now(), &mut self.scratch).map_err(classify)?;
+        Stats::add(&self.stats.dropped_points, stats.dropped as u64);
         self.touch(id);
         Ok(stats.points_written)
     }

@@ -39,6 +39,8 @@ counters! {
     rejected_names,
     /// Points written to whisper.
     committed_points,
+    /// Points whisper did not store: older than the file's longest retention.
+    dropped_points,
     /// update_many calls.
     update_operations,
     /// Microseconds spent in update_many, total.

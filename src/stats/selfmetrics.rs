@@ -48,6 +48,7 @@ const TABLE: &[Entry] = &[
     ("badLines", |s| &s.bad_lines, Kind::Delta),
     ("nanDropped", |s| &s.nan_dropped, Kind::Delta),
     ("rejectedNames", |s| &s.rejected_names, Kind::Delta),
+    ("droppedPoints", |s| &s.dropped_points, Kind::Delta),
     ("linesTooLong", |s| &s.lines_too_long, Kind::Delta),
     ("connectionsAccepted", |s| &s.connections_accepted, Kind::Delta),
     ("connectionsRefused", |s| &s.connections_refused, Kind::Delta),

@@ -155,7 +155,18 @@ pub fn rabbitmqctl(args: &[&str]) -> String {
 
 /// (ready, unacked) messages of `queue` in `vhost`, as the broker counts them.
 pub fn queue_counts(vhost: &str, queue: &str) -> (u64, u64) {
-    let out = rabbitmqctl(&["-q", "list_queues", "-p", vhost, "name", "messages_ready", "messages_unacknowledged"]);
+    // rabbitmqctl itself can fail once under heavy load (its Erlang VM start times out): retry before failing.
+    let args = ["-q", "list_queues", "-p", vhost, "name", "messages_ready", "messages_unacknowledged"];
+    let mut out = None;
+    for _ in 0..3 {
+        let o = Command::new("rabbitmqctl").args(args).output().expect("rabbitmqctl runs");
+        if o.status.success() {
+            out = Some(String::from_utf8_lossy(&o.stdout).into_owned());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let out = out.unwrap_or_else(|| rabbitmqctl(&args));
     for line in out.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() == 3 && f[0] == queue {
