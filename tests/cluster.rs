@@ -42,6 +42,8 @@ fn start_nodes(ex: &str, patterns: [&[&str]; 3], hash: Option<&str>) -> Vec<Node
             let queue = unique("cluster-q");
             let mut s = settings(dir.path(), BROKER, ex, &queue, p);
             s.cache.max_creates_per_minute = 0;
+            // Three engines share this test process's descriptor limit.
+            s.cache.open_files = 4000;
             s.amqp.workers = 1;
             s.amqp.consistent_hash_exchange = hash.map(str::to_string);
             let engine = Engine::start(&s, Box::new(SmallFiles)).unwrap();

@@ -430,7 +430,16 @@ impl Writer {
         let name = self.cache.entry(id).name.clone();
         let path = metric::file_path(&self.cfg.data_dir, &name);
         // Open first, create on NotFound: one syscall for the common case, no stat before every open.
-        let file = match WhisperFile::open(&path, self.cfg.open) {
+        let mut opened = WhisperFile::open(&path, self.cfg.open);
+        if matches!(&opened, Err(WhisperError::Io { source, .. }) if source.raw_os_error() == Some(libc::EMFILE)) {
+            // The process ran out of descriptors (other threads or engines use them too): keep half as many
+            // files open from now on, and try once more.
+            self.cfg.open_files = (self.open_count / 2).max(64);
+            self.evict();
+            tracing::warn!(open_files = self.cfg.open_files, "out of file descriptors: shrinking the open-file LRU");
+            opened = WhisperFile::open(&path, self.cfg.open);
+        }
+        let file = match opened {
             Ok(f) => f,
             Err(WhisperError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 self.create(&name, &path, unlimited)?

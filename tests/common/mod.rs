@@ -53,6 +53,7 @@ pub struct Publisher {
     next_tag: std::cell::Cell<u64>,
     /// Highest tag up to which everything is confirmed.
     confirmed: std::cell::Cell<u64>,
+    smoother: std::cell::RefCell<amiquip::ConfirmSmoother>,
 }
 
 impl Publisher {
@@ -81,6 +82,7 @@ impl Publisher {
             confirms,
             next_tag: std::cell::Cell::new(1),
             confirmed: std::cell::Cell::new(0),
+            smoother: std::cell::RefCell::new(amiquip::ConfirmSmoother::new()),
         }
     }
 
@@ -103,16 +105,14 @@ impl Publisher {
         }
         let last = self.next_tag.get() - 1;
         while self.confirmed.get() < last {
-            match self.confirms.recv_timeout(Duration::from_secs(30)).expect("publisher confirms") {
-                amiquip::Confirm::Ack(p) => {
-                    // Without `multiple` a confirm covers one tag; confirms may arrive out of order, so count
-                    // only what is contiguous: the broker confirms in order in practice, and a gap would
-                    // make this wait (and the test fail) rather than over-count.
-                    if p.multiple || p.delivery_tag == self.confirmed.get() + 1 {
-                        self.confirmed.set(self.confirmed.get().max(p.delivery_tag));
-                    }
+            let c = self.confirms.recv_timeout(Duration::from_secs(30)).expect("publisher confirms");
+            // The smoother turns out-of-order and `multiple` confirms into one in-order confirm per tag.
+            let mut smoother = self.smoother.borrow_mut();
+            for c in smoother.process(c) {
+                match c {
+                    amiquip::Confirm::Ack(p) => self.confirmed.set(p.delivery_tag),
+                    amiquip::Confirm::Nack(p) => panic!("broker nacked {p:?}"),
                 }
-                amiquip::Confirm::Nack(p) => panic!("broker nacked {p:?}"),
             }
         }
     }
