@@ -26,8 +26,7 @@ pub fn now() -> u32 {
 
 /// Settings for one test: its own data dir, exchange, queue, patterns; threads not pinned; CarbonLink on a free port.
 pub fn settings(data_dir: &Path, url: &str, exchange: &str, queue: &str, patterns: &[&str]) -> Settings {
-    let mut s = Settings::default();
-    s.data_dir = data_dir.to_path_buf();
+    let mut s = Settings { data_dir: data_dir.to_path_buf(), ..Settings::default() };
     s.amqp.url = url.to_string();
     s.amqp.exchange = exchange.to_string();
     s.amqp.queue = Some(queue.to_string());
