@@ -6,6 +6,7 @@
 
 pub mod broker;
 pub mod load;
+pub mod peer;
 pub mod procstat;
 pub mod publish;
 pub mod run;

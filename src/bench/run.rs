@@ -9,6 +9,7 @@
 
 use super::broker::{self, BrokerError, DrainConfig};
 use super::load::Load;
+use super::peer::{self, Peer, PeerError, PeerInfo};
 use super::procstat::{self, ProcUsage};
 use super::publish::{self, rate, LoadSource, PublishConfig, PublishError, PublishProgress, PublishSummary};
 use super::verify::{self, Verification};
@@ -38,6 +39,9 @@ pub enum RunError {
          {acked} of {messages} messages); last log lines:\n{log}"
     )]
     Timeout { secs: u64, committed: u64, total: u64, acked: u64, messages: u64, log: String },
+    /// The peer cannot run at all (checked before anything else).
+    #[error(transparent)]
+    Peer(Box<PeerError>),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
@@ -94,6 +98,8 @@ pub struct RunConfig {
     /// Use (and keep) this directory instead of a fresh one: a second run into the files the first created
     /// measures steady state (every file exists) instead of a burst of creates.
     pub reuse_dir: Option<PathBuf>,
+    /// After warren's rows, run the same scenario against this peer.
+    pub peer: Option<Peer>,
 }
 
 /// The broker's own delivery rate with a consumer that does nothing but ack.
@@ -151,6 +157,12 @@ pub struct Report {
     pub publish_connections: usize,
     pub ceiling: Option<Ceiling>,
     pub rows: Vec<Row>,
+    /// The peer's setup, when one ran.
+    pub peer: Option<PeerInfo>,
+    /// warren's points/s (its first row) ÷ the peer's: how many times faster warren made the load durable.
+    pub warren_over_peer: Option<f64>,
+    /// Why the peer's run failed, when it did (warren's rows are still reported; the bench then fails).
+    pub peer_error: Option<String>,
 }
 
 /// What the caller is shown while a run progresses.
@@ -178,6 +190,14 @@ pub fn run(cfg: &RunConfig, obs: &dyn Observer) -> Result<Report, RunError> {
         publish_connections: cfg.publish_connections,
         ceiling: None,
         rows: Vec::new(),
+        peer: None,
+        warren_over_peer: None,
+        peer_error: None,
+    };
+    // A missing peer fails the run before anything is measured, not after.
+    let peer_version = match cfg.peer {
+        Some(p) => Some((p, peer::check_installed(p).map_err(|e| RunError::Peer(Box::new(e)))?)),
+        None => None,
     };
     if cfg.ceiling {
         report.ceiling = Some(ceiling(cfg, obs)?);
@@ -190,17 +210,36 @@ pub fn run(cfg: &RunConfig, obs: &dyn Observer) -> Result<Report, RunError> {
             report.rows.push(row);
         }
     }
+    if let Some((p, version)) = peer_version {
+        report.peer = Some(peer::info(p, version, cfg));
+        let result = match p {
+            Peer::PythonCarbon => peer::python_carbon(cfg, obs),
+        };
+        match result {
+            Ok(mut row) => {
+                row.ratio_to_ceiling = drain_pps.filter(|&c| c > 0.0).map(|c| row.points_per_sec / c);
+                report.warren_over_peer = report
+                    .rows
+                    .iter()
+                    .find(|r| r.system == "warren")
+                    .filter(|_| row.points_per_sec > 0.0)
+                    .map(|w| w.points_per_sec / row.points_per_sec);
+                report.rows.push(row);
+            }
+            Err(e) => report.peer_error = Some(e.to_string()),
+        }
+    }
     Ok(report)
 }
 
 /// Names no other run uses.
-fn names(what: &str) -> (String, String) {
+pub(super) fn names(what: &str) -> (String, String) {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let base = format!("warren-bench-{what}-{}-{}", std::process::id(), nanos % 1_000_000_000);
     (base.clone(), format!("{base}.q"))
 }
 
-fn publish_with_progress(
+pub(super) fn publish_with_progress(
     cfg: &RunConfig,
     exchange: &str,
     obs: &dyn Observer,
@@ -312,18 +351,25 @@ impl Child2 {
     }
 }
 
-fn write_config(cfg: &RunConfig, dir: &Path, exchange: &str, queue: &str) -> Result<PathBuf, RunError> {
-    let q = |s: &str| toml::Value::String(s.to_string()).to_string();
-    let load = &cfg.load;
-    // One archive at the load's interval, long enough for every point plus an hour of run time: each point gets
-    // its own slot, and none ages out of the archive while the bench runs.
+/// The storage-schemas.conf of a bench run (warren's and its peers' alike): one archive at the load's interval,
+/// long enough for every point plus an hour of run time, so each point gets its own slot and none ages out of the
+/// archive while the bench runs.
+pub fn schemas_text(load: &Load) -> String {
     let slack = 3600 / load.interval + 1;
-    let schemas = format!(
+    format!(
         "[bench]\npattern = ^{}\\.\nretentions = {}s:{}\n\n[default]\npattern = .*\nretentions = 60s:1d\n",
         regex::escape(&load.prefix),
         load.interval,
         load.points + slack
-    );
+    )
+}
+
+/// warren's config for a run. Socket receivers and CarbonLink are off: the bench measures the AMQP path, and a
+/// run must not collide with another warren on the machine holding ports 2003/2004/7002.
+fn write_config(cfg: &RunConfig, dir: &Path, exchange: &str, queue: &str) -> Result<PathBuf, RunError> {
+    let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let load = &cfg.load;
+    let schemas = schemas_text(load);
     let schemas_path = dir.join("storage-schemas.conf");
     std::fs::write(&schemas_path, schemas).map_err(io("writing storage-schemas.conf"))?;
     let k = &cfg.knobs;
@@ -331,7 +377,7 @@ fn write_config(cfg: &RunConfig, dir: &Path, exchange: &str, queue: &str) -> Res
         "instance = \"bench\"\ndata_dir = {data}\nstorage_schemas = {schemas}\n\n[amqp]\nurl = {url}\nexchange = {ex}\n\
          queue = {queue}\nbind_patterns = [\"#\"]\nmetric_name_in_body = {nib}\nworkers = {w}\nprefetch = {p}\n\
          max_reconnect_delay_secs = 2\n\n[cache]\nwrite_strategy = {ws}\nring_capacity = {rc}\nmax_creates_per_minute = {mc}\n\n\
-         [whisper]\ncreate_mode = {cm}\n",
+         [whisper]\ncreate_mode = {cm}\n\n[receivers]\nenabled = false\n\n[query]\ncarbonlink = \"\"\n",
         data = q(&dir.join("whisper").display().to_string()),
         schemas = q(&schemas_path.display().to_string()),
         url = q(&cfg.url),
@@ -405,7 +451,7 @@ fn warren(cfg: &RunConfig, live: bool, obs: &dyn Observer) -> Result<Row, RunErr
 }
 
 /// A directory removed on drop when `.1` is set.
-struct TempDir(PathBuf, bool);
+pub(super) struct TempDir(pub(super) PathBuf, pub(super) bool);
 
 impl Drop for TempDir {
     fn drop(&mut self) {
@@ -624,6 +670,14 @@ pub fn table(r: &Report) -> String {
         r.publish_connections
     )
     .expect("fmt");
+    if let Some(p) = &r.peer {
+        writeln!(
+            s,
+            "{}: {}, strategy {}, create mode {}, {}; {}",
+            p.system, p.version, p.write_strategy, p.create_mode, p.limits, p.timing
+        )
+        .expect("fmt");
+    }
     writeln!(s).expect("fmt");
     writeln!(
         s,
@@ -704,6 +758,16 @@ pub fn table(r: &Report) -> String {
             v.reader_disagreements,
             if v.passed() { "PASS" } else { "FAIL" }
         )
+        .expect("fmt");
+    }
+    if let Some(p) = &r.peer {
+        match (r.warren_over_peer, &r.peer_error) {
+            (Some(x), _) => {
+                writeln!(s, "warren/{}: {x:.2}× (warren's points/s ÷ {}'s); note: {}", p.system, p.system, p.ack)
+            }
+            (None, Some(e)) => writeln!(s, "{} FAILED: {e}", p.system),
+            (None, None) => writeln!(s, "warren/{}: no ratio (no warren row)", p.system),
+        }
         .expect("fmt");
     }
     s

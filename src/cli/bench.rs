@@ -2,6 +2,7 @@
 //! verified point by point; prints a table and optionally writes JSON. See [`crate::bench::run`].
 
 use crate::bench::load::Load;
+use crate::bench::peer::Peer;
 use crate::bench::run::{self, Observer, RunConfig, WarrenKnobs};
 use crate::bench::scenario::{self, SCENARIOS};
 use anyhow::Context;
@@ -83,6 +84,10 @@ pub struct BenchArgs {
     /// Give up on any step after this many seconds.
     #[arg(long, default_value_t = 1800)]
     pub timeout: u64,
+    /// After warren, run the same scenario against a peer: python-carbon (install it with
+    /// tuning/python-carbon/setup.sh).
+    #[arg(long, value_parser = ["python-carbon"])]
+    pub peer: Option<String>,
     /// Also write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -181,6 +186,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         timeout: Duration::from_secs(args.timeout),
         keep_data: args.keep_data,
         reuse_dir: args.reuse_dir.clone(),
+        peer: match args.peer.as_deref() {
+            Some(p) => Some(Peer::by_name(p).with_context(|| format!("unknown peer {p:?}"))?),
+            None => None,
+        },
     };
     let obs = Bars { quiet: args.quiet, current: Mutex::new(None) };
     let report = run::run(&cfg, &obs)?;
@@ -188,6 +197,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(p) = &args.json {
         let text = serde_json::to_string_pretty(&report)?;
         std::fs::write(p, text + "\n").with_context(|| format!("writing {}", p.display()))?;
+    }
+    if let Some(e) = &report.peer_error {
+        anyhow::bail!("the peer's run failed: {e}");
     }
     let failed = report.rows.iter().any(|r| !r.verification.passed());
     anyhow::ensure!(!failed, "verification failed: points missing or wrong on disk");
