@@ -41,11 +41,11 @@ pub struct BenchArgs {
     /// warren's AMQP workers (and the ceiling's consumer connections).
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
-    /// basic.qos prefetch per worker.
-    #[arg(long, default_value_t = 1000)]
+    /// basic.qos prefetch per worker (warren's default).
+    #[arg(long, default_value_t = 10_000)]
     pub prefetch: u16,
-    /// Write strategy: sorted, max, naive, timesorted.
-    #[arg(long, default_value = "sorted")]
+    /// Write strategy: sorted, max, naive, timesorted (warren's default: naive).
+    #[arg(long, default_value = "naive")]
     pub strategy: String,
     /// Create mode: fallocate, sparse, zero.
     #[arg(long, default_value = "fallocate")]

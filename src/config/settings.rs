@@ -32,12 +32,14 @@ pub enum QueueType {
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum WriteStrategy {
-    /// Each pass writes every cached metric once, those with the most points first. The default.
-    #[default]
+    /// Each pass writes every cached metric once, those with the most points first (carbon's default).
     Sorted,
     /// Always the metric with the most points.
     Max,
-    /// In the order metrics became dirty.
+    /// In the order metrics became dirty: the oldest unwritten points first, so deliveries complete (and are
+    /// acked) in about the order they arrived. warren's default: with ack-after-persist it drained body-100
+    /// backlogs 1.4–6× faster than `sorted` in side-by-side runs (tuning/README.md).
+    #[default]
     Naive,
     /// Each pass writes every cached metric once, the one with the oldest point first.
     Timesorted,
@@ -298,7 +300,7 @@ impl Default for AmqpSettings {
 impl Default for CacheSettings {
     fn default() -> Self {
         CacheSettings {
-            write_strategy: WriteStrategy::Sorted,
+            write_strategy: WriteStrategy::Naive,
             max_size: 10_000_000,
             low_watermark: 9_000_000,
             max_updates_per_second: 0,
