@@ -350,7 +350,6 @@ impl Writer {
         let mut points = std::mem::take(&mut self.points);
         let mut tickets = std::mem::take(&mut self.owned_tickets);
         self.cache.take(id, &mut points, &mut tickets);
-        let n = points.len();
         dedupe_last_wins(&mut points);
         let t0 = Instant::now();
         let result = self.update(id, &mut points, unlimited);
@@ -382,7 +381,6 @@ impl Writer {
             }
         };
         if resolved {
-            let _ = n;
             for &(slot, count) in &tickets {
                 if let Some(done) = self.tickets.resolve(slot, count) {
                     let micros = done.received.elapsed().as_micros() as u64;
