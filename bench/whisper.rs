@@ -46,6 +46,22 @@ fn update_many(c: &mut Criterion) {
             black_box(wf.update_many(&mut batch, now, &mut scratch).unwrap());
         })
     });
+    // The writer's real path: files stay open in its descriptor LRU, so an update is the positioned reads and
+    // writes alone. (python-whisper's update_many opens the file on every call; compare both rows with it.)
+    let mut open: Vec<WhisperFile> =
+        paths.iter().map(|p| WhisperFile::open(p, OpenOptions::default()).unwrap()).collect();
+    let mut call = 0usize;
+    group.bench_function("update_many_100_points_1000_open_files", |b| {
+        b.iter(|| {
+            let round = (call / FILES) as u32 + 1_000;
+            let wf = &mut open[call % FILES];
+            call += 1;
+            let first = START + round * POINTS * STEP;
+            batch.clear();
+            batch.extend((0..POINTS).map(|i| Point { timestamp: first + i * STEP, value: f64::from(i) }));
+            black_box(wf.update_many(&mut batch, first + POINTS * STEP, &mut scratch).unwrap());
+        })
+    });
     group.finish();
 }
 
