@@ -256,19 +256,7 @@ impl Carbon {
     /// SIGTERM, then SIGKILL after `grace` (carbon flushes its cache on SIGTERM, slowly; nothing is left to
     /// flush once every point verified).
     fn stop(&mut self, grace: Duration) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let end = Instant::now() + grace;
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        super::procstat::terminate(&mut self.child, grace);
     }
 }
 

@@ -1,6 +1,8 @@
 //! Resource use of a running process, read from `/proc/<pid>` (Linux).
 //!
-//! Owns: nothing. Never touches: anything but `/proc`.
+//! Also the one way the bench stops a child process (SIGTERM, then SIGKILL after a grace period).
+//!
+//! Owns: nothing. Never touches: anything but `/proc` and the child it is handed.
 
 /// Peak resident set and CPU time of a process so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
@@ -35,6 +37,24 @@ fn cpu_from_stat(stat: &str) -> Option<f64> {
     let utime: u64 = f.next()?.parse().ok()?;
     let stime: u64 = f.next()?.parse().ok()?;
     Some((utime + stime) as f64 / USER_HZ)
+}
+
+/// Ask `child` to stop with SIGTERM (warren and carbon flush on it); SIGKILL it if it is still running after
+/// `grace`. Returns once it has exited.
+pub fn terminate(child: &mut std::process::Child, grace: std::time::Duration) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let end = std::time::Instant::now() + grace;
+    while std::time::Instant::now() < end {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[cfg(test)]

@@ -335,19 +335,7 @@ impl Child2 {
     }
     /// SIGTERM (graceful: flush, ack, close), then SIGKILL after `grace`.
     fn stop(&mut self, grace: Duration) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let end = Instant::now() + grace;
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        super::procstat::terminate(&mut self.child, grace);
     }
 }
 
