@@ -201,7 +201,8 @@ impl Writer {
 
     /// Answer every waiting request. Returns whether there was any.
     fn answer_queries(&mut self) -> bool {
-        let Some(rx) = self.queries.clone() else { return false };
+        // Taken out for the loop (the handlers borrow `self` mutably) and put back: no clone per loop turn.
+        let Some(rx) = self.queries.take() else { return false };
         let mut any = false;
         while let Ok(req) = rx.try_recv() {
             any = true;
@@ -215,6 +216,7 @@ impl Writer {
                 }
             }
         }
+        self.queries = Some(rx);
         any
     }
 

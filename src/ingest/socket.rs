@@ -129,31 +129,28 @@ pub struct Receivers {
     limits: Limits,
 }
 
+/// Bind a TCP listener on `addr` (if configured), register it under `token` and record its bound address.
+fn bind_tcp(
+    poll: &Poll,
+    addr: Option<SocketAddr>,
+    which: &'static str,
+    token: Token,
+    bound: &mut Option<SocketAddr>,
+) -> Result<Option<TcpListener>, SocketError> {
+    let Some(addr) = addr else { return Ok(None) };
+    let mut l = TcpListener::bind(addr).map_err(|source| SocketError::Bind { which, addr, source })?;
+    poll.registry().register(&mut l, token, Interest::READABLE)?;
+    *bound = Some(l.local_addr()?);
+    Ok(Some(l))
+}
+
 impl Receivers {
     /// Bind every configured socket and register it with a new event loop; logs the bound addresses.
     pub fn bind(cfg: &ReceiverConfig) -> Result<Receivers, SocketError> {
         let poll = Poll::new()?;
         let mut bound = BoundAddrs::default();
-        let line = match cfg.line_tcp {
-            Some(addr) => {
-                let mut l =
-                    TcpListener::bind(addr).map_err(|source| SocketError::Bind { which: "line_tcp", addr, source })?;
-                poll.registry().register(&mut l, LINE_LISTENER, Interest::READABLE)?;
-                bound.line_tcp = Some(l.local_addr()?);
-                Some(l)
-            }
-            None => None,
-        };
-        let pickle = match cfg.pickle {
-            Some(addr) => {
-                let mut l =
-                    TcpListener::bind(addr).map_err(|source| SocketError::Bind { which: "pickle", addr, source })?;
-                poll.registry().register(&mut l, PICKLE_LISTENER, Interest::READABLE)?;
-                bound.pickle = Some(l.local_addr()?);
-                Some(l)
-            }
-            None => None,
-        };
+        let line = bind_tcp(&poll, cfg.line_tcp, "line_tcp", LINE_LISTENER, &mut bound.line_tcp)?;
+        let pickle = bind_tcp(&poll, cfg.pickle, "pickle", PICKLE_LISTENER, &mut bound.pickle)?;
         let udp = match cfg.line_udp {
             Some(addr) => {
                 let mut u =
