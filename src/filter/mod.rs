@@ -21,7 +21,7 @@
 pub mod pyregex;
 
 pub use crate::config::front::FilterSettings;
-use crate::ingest::batch::{Batch, NameRef};
+use crate::pipe::batch::{Batch, NameRef};
 use crate::stats::Stats;
 use pyregex::PyRegex;
 use regex::RegexSet;
