@@ -19,5 +19,6 @@ pub mod metric;
 pub mod pickle;
 pub mod pipe;
 pub mod query;
+pub mod relay;
 pub mod stats;
 pub mod whisper;
