@@ -4,7 +4,6 @@
 //! and set-xff live in `tools`, resize in `resize`.
 
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use serde::Serialize;
@@ -151,7 +150,7 @@ pub fn run(cmd: WhisperCmd) -> anyhow::Result<()> {
         WhisperCmd::Update { path, points, now } => {
             let now = match now {
                 Some(n) => n,
-                None => u32::try_from(clock()).context("the clock is past 2106")?,
+                None => crate::lifecycle::unix_now(),
             };
             let mut points = points.iter().map(|p| parse_point(p, now)).collect::<anyhow::Result<Vec<_>>>()?;
             let mut wf = WhisperFile::open(&path, OpenOptions::default())?;
@@ -163,7 +162,7 @@ pub fn run(cmd: WhisperCmd) -> anyhow::Result<()> {
             }
         }
         WhisperCmd::Fetch { path, from, until, now, step, json } => {
-            let now = now.unwrap_or_else(clock);
+            let now = now.unwrap_or_else(|| i64::from(crate::lifecycle::unix_now()));
             let from = from.unwrap_or(now - 86_400);
             let wf = WhisperFile::open_read_only(&path)?;
             let Some(r) = wf.fetch(from, Some(until.unwrap_or(now)), now, step)? else {
@@ -204,11 +203,6 @@ pub fn run(cmd: WhisperCmd) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Seconds since the epoch, from the system clock.
-fn clock() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// `timestamp:value`, timestamp `N` meaning `now`.
