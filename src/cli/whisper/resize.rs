@@ -66,7 +66,7 @@ fn progress(len: u64, what: &'static str) -> indicatif::ProgressBar {
 
 /// `warren whisper resize`.
 pub fn resize(a: ResizeArgs) -> anyhow::Result<()> {
-    let now = a.now.unwrap_or_else(super::clock);
+    let now = a.now.unwrap_or_else(|| i64::from(crate::lifecycle::unix_now()));
     if !a.path.exists() {
         bail!("[ERROR] File '{}' does not exist!", a.path.display());
     }
