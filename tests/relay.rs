@@ -152,7 +152,7 @@ fn relay_routes_every_point_to_its_owner_only_and_counts_unroutable_names() {
     assert_eq!(outcome.abandoned, 0);
     let p = Publisher::new(BROKER, &ex, "", &[]);
     for n in [web, db] {
-        n.engine.stop();
+        n.engine.stop().unwrap();
         let _ = p.delete_queue(&n.queue);
     }
     p.delete("");
