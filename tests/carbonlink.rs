@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use warren::cache::writer::DefaultRules;
 use warren::engine::Engine;
-use warren::ingest::pickle::{decode, Limits, Value};
+use warren::pickle::{decode, Limits, Value};
 
 struct Fixture {
     engine: Engine,
@@ -159,9 +159,7 @@ fn http_render_merges_cached_points_over_disk_and_shows_cache_only_metrics() {
     // cl.a has a file; cl.b is only in the cache and is rendered too (graphite-web alone would not see it).
     assert_eq!(v.as_array().unwrap().len(), 2, "{body}");
     assert_eq!((v[0]["target"].as_str(), v[1]["target"].as_str()), (Some("cl.a"), Some("cl.b")));
-    let at = |i: usize, t: u32| {
-        v[i]["datapoints"].as_array().unwrap().iter().find(|d| d[1] == t).map(|d| d[0].clone())
-    };
+    let at = |i: usize, t: u32| v[i]["datapoints"].as_array().unwrap().iter().find(|d| d[1] == t).map(|d| d[0].clone());
     assert_eq!(at(0, f.t0), Some(serde_json::json!(1.5)), "from disk: {body}");
     assert_eq!(at(0, f.t1), Some(serde_json::json!(2.5)), "from the cache: {body}");
     assert_eq!(at(1, f.t1), Some(serde_json::json!(7.0)), "cache only: {body}");

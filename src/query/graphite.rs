@@ -21,7 +21,7 @@ use crate::metric;
 use std::collections::BTreeMap;
 
 fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    i64::from(crate::lifecycle::unix_now())
 }
 
 fn bad(reason: impl std::fmt::Display) -> Response {

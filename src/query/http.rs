@@ -39,7 +39,7 @@ pub fn handle(req: &Request, ctx: &QueryContext) -> Response {
         "/metrics" => Response {
             status: 200,
             content_type: "text/plain; version=0.0.4",
-            body: crate::stats::prometheus::render(&ctx.stats).into_bytes(),
+            body: super::prometheus::render(&ctx.stats).into_bytes(),
         },
         "/render" => graphite::render(req, ctx),
         "/metrics/index.json" | "/metrics/list" => index(ctx),

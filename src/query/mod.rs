@@ -10,7 +10,7 @@ pub mod glob;
 pub mod graphite;
 pub mod http;
 pub mod http_server;
-pub mod pickle_out;
+pub mod prometheus;
 pub mod series;
 pub mod server;
 pub mod tree;
@@ -18,7 +18,7 @@ pub mod wire;
 
 use crate::cache::query::CacheHandle;
 use crate::config::settings::Settings;
-use crate::ingest::pickle::Limits;
+use crate::pickle::Limits;
 use crate::stats::Stats;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -7,7 +7,10 @@
 //! `__dict__`, `BUILD`. Those two classes are on graphite-web's safe-unpickler allow list, so its `unpickle.loads`
 //! rebuilds real `IntervalSet`s. Everything else is plain lists, dicts, strings, ints, floats, None and bools.
 //!
-//! Owns: the bytes of these answers. Never touches: files, the cache, HTTP.
+//! Owns: the shapes of these answers (the bytes come from [`crate::pickle::Writer`] and `rmpv`). Never touches:
+//! files, the cache, HTTP.
+
+use crate::pickle::Writer as Pickle;
 
 /// One node of a find answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,71 +42,6 @@ pub struct SeriesInfo<'a> {
     pub x_files_factor: f64,
 }
 
-/// A protocol-2 pickle under construction.
-struct Pickle(Vec<u8>);
-
-impl Pickle {
-    fn new(capacity: usize) -> Pickle {
-        let mut out = Vec::with_capacity(capacity + 3);
-        out.extend_from_slice(&[0x80, 2]);
-        Pickle(out)
-    }
-    fn op(&mut self, op: u8) {
-        self.0.push(op);
-    }
-    fn none(&mut self) {
-        self.op(b'N');
-    }
-    fn bool(&mut self, b: bool) {
-        self.op(if b { 0x88 } else { 0x89 });
-    }
-    fn int(&mut self, i: i64) {
-        if let Ok(b) = u8::try_from(i) {
-            self.0.extend_from_slice(&[b'K', b]);
-        } else if let Ok(h) = u16::try_from(i) {
-            self.op(b'M');
-            self.0.extend_from_slice(&h.to_le_bytes());
-        } else if let Ok(w) = i32::try_from(i) {
-            self.op(b'J');
-            self.0.extend_from_slice(&w.to_le_bytes());
-        } else {
-            // LONG1 with 8 little-endian two's-complement bytes: always a valid (if not minimal) encoding.
-            self.0.extend_from_slice(&[0x8a, 8]);
-            self.0.extend_from_slice(&i.to_le_bytes());
-        }
-    }
-    fn float(&mut self, f: f64) {
-        self.op(b'G');
-        self.0.extend_from_slice(&f.to_be_bytes());
-    }
-    fn str(&mut self, s: &str) {
-        self.op(b'X');
-        // Names and paths are far below 4 GiB (metric names are at most 1024 bytes).
-        self.0.extend_from_slice(&(s.len() as u32).to_le_bytes());
-        self.0.extend_from_slice(s.as_bytes());
-    }
-    fn global(&mut self, module: &str, name: &str) {
-        self.op(b'c');
-        self.0.extend_from_slice(module.as_bytes());
-        self.op(b'\n');
-        self.0.extend_from_slice(name.as_bytes());
-        self.op(b'\n');
-    }
-    /// `GLOBAL cls`, `EMPTY_TUPLE`, `NEWOBJ`, then `}` `(`: the caller writes the `__dict__` items, then [`Self::build`].
-    fn object_start(&mut self, module: &str, class: &str) {
-        self.global(module, class);
-        self.0.extend_from_slice(&[b')', 0x81, b'}', b'(']);
-    }
-    /// `SETITEMS`, `BUILD`.
-    fn build(&mut self) {
-        self.0.extend_from_slice(b"ub");
-    }
-    fn finish(mut self) -> Vec<u8> {
-        self.op(b'.');
-        self.0
-    }
-}
-
 fn interval(p: &mut Pickle, (start, end): (f64, f64)) {
     p.object_start("graphite.intervals", "Interval");
     p.str("start");
@@ -122,7 +60,7 @@ fn interval(p: &mut Pickle, (start, end): (f64, f64)) {
 fn interval_set(p: &mut Pickle, intervals: &[(f64, f64)]) {
     p.object_start("graphite.intervals", "IntervalSet");
     p.str("intervals");
-    p.0.extend_from_slice(b"](");
+    p.raw(b"](");
     for &i in intervals {
         interval(p, i);
     }
@@ -135,9 +73,9 @@ fn interval_set(p: &mut Pickle, intervals: &[(f64, f64)]) {
 /// `pickle_nodes`: a list of `{'path', 'is_leaf'[, 'intervals': IntervalSet]}`.
 pub fn find_pickle(nodes: &[FoundNode]) -> Vec<u8> {
     let mut p = Pickle::new(nodes.len() * 160);
-    p.0.extend_from_slice(b"](");
+    p.raw(b"](");
     for n in nodes {
-        p.0.extend_from_slice(b"}(");
+        p.raw(b"}(");
         p.str("path");
         p.str(&n.path);
         p.str("is_leaf");
@@ -173,9 +111,9 @@ pub fn find_msgpack(nodes: &[FoundNode]) -> Vec<u8> {
 pub fn render_pickle(series: &[SeriesInfo<'_>]) -> Vec<u8> {
     let values: usize = series.iter().map(|s| s.values.len()).sum();
     let mut p = Pickle::new(series.len() * 200 + values * 9);
-    p.0.extend_from_slice(b"](");
+    p.raw(b"](");
     for s in series {
-        p.0.extend_from_slice(b"}(");
+        p.raw(b"}(");
         p.str("name");
         p.str(s.name);
         p.str("start");
@@ -185,7 +123,7 @@ pub fn render_pickle(series: &[SeriesInfo<'_>]) -> Vec<u8> {
         p.str("step");
         p.int(s.step.into());
         p.str("values");
-        p.0.extend_from_slice(b"](");
+        p.raw(b"](");
         for v in s.values {
             match v {
                 Some(x) => p.float(*x),
