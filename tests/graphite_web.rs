@@ -8,57 +8,9 @@ mod query_support;
 
 use common::*;
 use query_support::*;
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use warren::cache::writer::DefaultRules;
 use warren::engine::Engine;
-
-struct GraphiteWeb {
-    child: Child,
-    addr: SocketAddr,
-    work: tempfile::TempDir,
-}
-
-impl GraphiteWeb {
-    fn start(whisper: &std::path::Path, carbonlink: SocketAddr) -> GraphiteWeb {
-        let work = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/graphite_web.sh");
-        let child = Command::new("bash")
-            .arg(script)
-            .arg(work.path())
-            .arg(whisper)
-            .arg(carbonlink.port().to_string())
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(work.path().join("server.log")).unwrap())
-            .spawn()
-            .expect("bash runs");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let mut gw = GraphiteWeb { child, addr, work };
-        // Generous: the first run may install the package.
-        let up = wait_until(300, || {
-            matches!(http_get(addr, "/version/"), Ok((200, _))) || gw.child.try_wait().ok().flatten().is_some()
-        });
-        let log = std::fs::read_to_string(gw.work.path().join("server.log")).unwrap_or_default();
-        assert!(up && gw.child.try_wait().ok().flatten().is_none(), "graphite-web did not come up: {log}");
-        gw
-    }
-
-    fn json(&self, path: &str) -> serde_json::Value {
-        let (status, body) = http_get(self.addr, path).unwrap();
-        assert_eq!(status, 200, "graphite-web {path}: {body}");
-        serde_json::from_str(&body).unwrap()
-    }
-}
-
-impl Drop for GraphiteWeb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn value_at(render: &serde_json::Value, t: u32) -> Option<serde_json::Value> {
     render[0]["datapoints"].as_array()?.iter().find(|d| d[1] == t).map(|d| d[0].clone())
