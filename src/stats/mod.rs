@@ -78,6 +78,14 @@ counters! {
     pickle_errors,
     /// Pickle frames announcing more than `receivers.max_pickle_frame` bytes; each closes its connection.
     pickle_frames_too_large,
+    /// Points dropped because their name matched the blacklist (carbon's blacklistMatches).
+    blacklist_matches,
+    /// Points dropped because their name matched no whitelist pattern (carbon's whitelistRejects).
+    whitelist_rejects,
+    /// Points renamed by a rewrite rule.
+    names_rewritten,
+    /// Points dropped because a rewrite rule turned their name into one warren refuses.
+    rewrite_refused,
 }
 
 impl Stats {
