@@ -190,5 +190,5 @@ fn local_find_and_render_answers_equal_graphite_webs_own() {
         .collect();
     assert!(failed.is_empty(), "{} of {} cases differ:\n{}", failed.len(), cases.len(), failed.join("\n"));
     drop(gw);
-    engine.stop();
+    engine.stop().unwrap();
 }
