@@ -89,6 +89,13 @@ impl Engine {
             hold_writes.clone(),
         )
         .with_queries(queries);
+        let writer = if settings.tags.enabled {
+            let (thread, queue) = crate::tagdb::start(&settings.tags, stats.clone(), shutdown.clone())?;
+            threads.push(thread);
+            writer.with_tags(queue)
+        } else {
+            writer
+        };
         // The writer takes the last core, workers the others first: on 2 cores worker 0 and the writer are apart.
         let writer_core = cores.last().copied();
         threads.push(std::thread::Builder::new().name("writer".into()).spawn(move || {
