@@ -14,7 +14,7 @@
 //! other than its own HTTP connection.
 
 use crate::config::settings::TagSettings;
-use crate::ingest::amqp::Shutdown;
+use crate::lifecycle::Shutdown;
 use crate::stats::Stats;
 use crossbeam::channel::{bounded, Receiver, Sender, TrySendError};
 use std::sync::atomic::Ordering;
