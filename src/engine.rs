@@ -40,11 +40,12 @@ impl Engine {
     /// `settings`; new files are shaped by `rules`. Fails (starting nothing) when a receiver cannot bind.
     pub fn start(settings: &Settings, rules: Box<dyn FileRules>) -> std::io::Result<Engine> {
         std::fs::create_dir_all(&settings.data_dir)?;
+        let filter = crate::filter::Filter::load(&settings.filter).map_err(std::io::Error::other)?.map(Arc::new);
         let receiver_cfg = ReceiverConfig::from_settings(&settings.receivers).map_err(std::io::Error::other)?;
         let receivers = if receiver_cfg.is_empty() {
             None
         } else {
-            Some(Receivers::bind(&receiver_cfg).map_err(std::io::Error::other)?)
+            Some(Receivers::bind(&receiver_cfg).map_err(std::io::Error::other)?.with_filter(filter.clone()))
         };
         let bound = receivers.as_ref().map(Receivers::local_addrs).unwrap_or_default();
         let prometheus = match settings.stats.prometheus.as_deref().filter(|a| !a.trim().is_empty()) {
@@ -120,6 +121,7 @@ impl Engine {
                 weight: settings.amqp.consistent_hash_weight,
             }),
             quorum: settings.amqp.queue_type == crate::config::settings::QueueType::Quorum,
+            filter,
             binding_state: Some(settings.data_dir.join(".warren").join(format!("bindings-{}", settings.queue_name()))),
         };
         for p in producers {

@@ -13,6 +13,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod filter;
 pub mod ingest;
 pub mod lifecycle;
 pub mod metric;

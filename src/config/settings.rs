@@ -77,6 +77,10 @@ pub struct Settings {
     pub stats: StatsSettings,
     pub query: QuerySettings,
     pub tags: TagSettings,
+    /// carbon's filter/rewrite stage (`[filter]`), applied by every input.
+    pub filter: super::front::FilterSettings,
+    /// `warren relay`'s publisher (`[relay]`).
+    pub relay: super::front::RelaySettings,
 }
 
 /// Graphite 1.1 tagged series: registration with graphite-web's tag database and the file names of tagged series
@@ -258,6 +262,10 @@ pub struct ReceiverSettings {
     /// Largest pickle frame accepted, in bytes; a connection announcing a larger one is closed (counted as
     /// `pickle_frames_too_large`). Default 1 MiB, carbon's cap.
     pub max_pickle_frame: usize,
+    /// Where points read from these sockets go: `"local"` (this node's writer, the default) or `"amqp"`
+    /// (published to `[amqp] exchange` with routing key = metric name, like `warren relay`, so that any node can
+    /// be the front door of a broker-partitioned cluster).
+    pub forward: super::front::Forward,
 }
 
 /// Self-metrics (`<prefix>.agents.<host>-<instance>.<stat>`, carbon's CARBON_METRIC_*) and the optional
@@ -285,6 +293,7 @@ impl Default for ReceiverSettings {
             pickle: Some("0.0.0.0:2004".into()),
             max_connections: 4096,
             max_pickle_frame: 1 << 20,
+            forward: Default::default(),
         }
     }
 }
@@ -309,6 +318,8 @@ impl Default for Settings {
             stats: StatsSettings::default(),
             query: QuerySettings::default(),
             tags: TagSettings::default(),
+            filter: Default::default(),
+            relay: Default::default(),
         }
     }
 }
@@ -486,7 +497,15 @@ impl Settings {
                 *slot = Some(dir.join(file));
             }
         }
-        c.unknown.keys().cloned().collect()
+        if self.filter.conf_dir.is_none() {
+            self.filter.conf_dir = Some(dir);
+        }
+        let mut unused: Vec<String> = c.unknown.keys().cloned().collect();
+        if let Some(v) = c.unknown.get("USE_WHITELIST") {
+            self.filter.use_whitelist = matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "yes" | "true" | "on");
+            unused.retain(|k| k != "USE_WHITELIST");
+        }
+        unused
     }
 }
 

@@ -39,6 +39,8 @@ pub struct AmqpWorkerConfig {
     pub quorum: bool,
     /// Where worker 0 remembers the bound patterns, to unbind those dropped from the configuration.
     pub binding_state: Option<std::path::PathBuf>,
+    /// carbon's filter/rewrite stage, applied to every delivery's points (`None`: no rules).
+    pub filter: Option<Arc<crate::filter::Filter>>,
 }
 
 /// The broker topology of `cfg` (exchange, queue, bindings, optional consistent-hash fan-out).
@@ -239,17 +241,21 @@ fn session(
                     Stats::add(&stats.nan_dropped, counts.nan_dropped as u64);
                     Stats::add(&stats.rejected_names, counts.rejected_names as u64);
                     let tag = d.delivery_tag();
-                    if points.is_empty() {
+                    let mut batch = Batch {
+                        ack: None,
+                        key,
+                        body,
+                        points: std::mem::replace(&mut points, Vec::with_capacity(counts.points)),
+                        received: Instant::now(),
+                    };
+                    if let Some(f) = &cfg.filter {
+                        f.apply(&mut batch, stats);
+                    }
+                    if batch.points.is_empty() {
                         window.push(d, true);
                     } else {
                         let after_persist = cfg.ack == AckMode::AfterPersist;
-                        let batch = Batch {
-                            ack: after_persist.then_some(AckTicket { producer: producer.id, generation, tag }),
-                            key,
-                            body,
-                            points: std::mem::replace(&mut points, Vec::with_capacity(counts.points)),
-                            received: Instant::now(),
-                        };
+                        batch.ack = after_persist.then_some(AckTicket { producer: producer.id, generation, tag });
                         window.push(d, !after_persist);
                         if producer.push(batch, stop).is_err() {
                             break 'consume;

@@ -127,6 +127,7 @@ pub struct Receivers {
     bound: BoundAddrs,
     max_connections: usize,
     limits: Limits,
+    filter: Option<Arc<crate::filter::Filter>>,
 }
 
 /// Bind a TCP listener on `addr` (if configured), register it under `token` and record its bound address.
@@ -169,7 +170,13 @@ impl Receivers {
             "socket receivers bound"
         );
         let limits = Limits { max_frame_len: cfg.max_pickle_frame, ..Limits::default() };
-        Ok(Receivers { poll, line, pickle, udp, bound, max_connections: cfg.max_connections, limits })
+        Ok(Receivers { poll, line, pickle, udp, bound, max_connections: cfg.max_connections, limits, filter: None })
+    }
+
+    /// Apply carbon's filter/rewrite stage to every point read (`None`: no rules).
+    pub fn with_filter(mut self, filter: Option<Arc<crate::filter::Filter>>) -> Receivers {
+        self.filter = filter;
+        self
     }
 
     /// The bound addresses (ephemeral ports resolved).
@@ -427,7 +434,13 @@ impl EventLoop {
         }
         let cap = self.points.len();
         let points = std::mem::replace(&mut self.points, Vec::with_capacity(cap));
-        let batch = Batch { ack: None, key: String::new(), body, points, received: Instant::now() };
+        let mut batch = Batch { ack: None, key: String::new(), body, points, received: Instant::now() };
+        if let Some(f) = &self.r.filter {
+            f.apply(&mut batch, &self.stats);
+            if batch.points.is_empty() {
+                return;
+            }
+        }
         let shutdown = &self.shutdown;
         // Err only when shutdown was requested while the ring was full: the batch is dropped with the process.
         let _ = self.producer.push(batch, || shutdown.stop.load(Ordering::Acquire));

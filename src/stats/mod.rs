@@ -86,6 +86,14 @@ counters! {
     tag_requests,
     /// Failed POSTs (each retry counts).
     tag_errors,
+    /// Points dropped because their name matched the blacklist (carbon's blacklistMatches).
+    blacklist_matches,
+    /// Points dropped because their name matched no whitelist pattern (carbon's whitelistRejects).
+    whitelist_rejects,
+    /// Points renamed by a rewrite rule.
+    names_rewritten,
+    /// Points dropped because a rewrite rule turned their name into one warren refuses.
+    rewrite_refused,
 }
 
 impl Stats {
