@@ -16,7 +16,7 @@
 use crate::config::settings::TagSettings;
 use crate::lifecycle::Shutdown;
 use crate::stats::Stats;
-use crossbeam::channel::{bounded, Receiver, Sender, TrySendError};
+use crossbeam::channel::{bounded, Receiver, Sender, TryRecvError, TrySendError};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -64,7 +64,8 @@ impl TagQueue {
 }
 
 /// Start the registration thread for `settings`; returns it and the writer's end of the queues. The thread stops
-/// once `shutdown.writer_done` is set and what was queued by then has been sent (one attempt each).
+/// once the [`TagQueue`] is dropped (with the writer) and what was queued by then has been sent; after
+/// `shutdown.stop` a failed POST is not retried, so stopping never waits on an absent graphite-web for long.
 pub fn start(
     settings: &TagSettings,
     stats: Arc<Stats>,
@@ -123,35 +124,35 @@ impl Client {
     }
 }
 
-fn take_batch(add: &Receiver<String>, update: &Receiver<String>, max: usize) -> Vec<String> {
+/// Up to `max` series, new ones first; and whether both queues are empty with their sender gone.
+fn take_batch(add: &Receiver<String>, update: &Receiver<String>, max: usize) -> (Vec<String>, bool) {
     let mut batch = Vec::new();
-    while batch.len() < max {
-        match add.try_recv() {
-            Ok(m) => batch.push(m),
-            Err(_) => break,
+    let mut gone = 0;
+    for q in [add, update] {
+        while batch.len() < max {
+            match q.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    gone += 1;
+                    break;
+                }
+            }
         }
     }
-    while batch.len() < max {
-        match update.try_recv() {
-            Ok(m) => batch.push(m),
-            Err(_) => break,
-        }
-    }
-    batch
+    (batch, gone == 2)
 }
 
 fn run(client: Client, add: Receiver<String>, update: Receiver<String>, batch_size: usize, shutdown: Arc<Shutdown>) {
-    let done = || shutdown.writer_done.load(Ordering::Acquire);
+    let done = || shutdown.stop.load(Ordering::Acquire);
     let mut errors_logged = LogLimit::default();
     loop {
-        // Read before taking: once the writer is done nothing more is queued, so this pass is the last.
-        let last = done();
-        let batch = take_batch(&add, &update, batch_size);
+        let (batch, gone) = take_batch(&add, &update, batch_size);
         if batch.is_empty() {
-            if last {
+            if gone {
                 return;
             }
-            sleep_unless(&shutdown, IDLE);
+            std::thread::sleep(IDLE);
             continue;
         }
         let mut delay = Duration::from_millis(200);
@@ -179,10 +180,10 @@ fn run(client: Client, add: Receiver<String>, update: Receiver<String>, batch_si
     }
 }
 
-/// Sleep `d`, waking early once the writer is done.
+/// Sleep `d`, waking early once a stop is requested.
 fn sleep_unless(shutdown: &Shutdown, d: Duration) {
     let end = Instant::now() + d;
-    while Instant::now() < end && !shutdown.writer_done.load(Ordering::Acquire) {
+    while Instant::now() < end && !shutdown.stop.load(Ordering::Acquire) {
         std::thread::sleep((end - Instant::now()).min(Duration::from_millis(50)));
     }
 }
@@ -233,7 +234,7 @@ mod tests {
         q.created("new1");
         q.created("new2");
         // Counter 1, 2, 3, 1, 2, 3, 1: the 1st, 4th and 7th writes are queued (carbon's modulo counter).
-        assert_eq!(take_batch(&add, &update, 10), ["new1", "new2", "u0", "u3", "u6"]);
+        assert_eq!(take_batch(&add, &update, 10).0, ["new1", "new2", "u0", "u3", "u6"]);
         assert_eq!(stats.tags_queued.load(Ordering::Relaxed), 5);
     }
 
@@ -245,8 +246,14 @@ mod tests {
         }
         assert_eq!(stats.tags_queued.load(Ordering::Relaxed), 2);
         assert_eq!(stats.tags_dropped.load(Ordering::Relaxed), 3);
-        assert_eq!(take_batch(&add, &update, 1), ["m0"]);
-        assert_eq!(take_batch(&add, &update, 10), ["m1"]);
-        assert!(take_batch(&add, &update, 10).is_empty());
+        assert_eq!(take_batch(&add, &update, 1).0, ["m0"]);
+        assert_eq!(take_batch(&add, &update, 10).0, ["m1"]);
+        assert_eq!(take_batch(&add, &update, 10), (vec![], false));
+        drop(q);
+        assert_eq!(
+            take_batch(&add, &update, 10),
+            (Vec::<String>::new(), true),
+            "the writer is gone: the thread may end"
+        );
     }
 }

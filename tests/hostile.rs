@@ -70,7 +70,7 @@ impl Rig {
     }
 
     fn finish(self) {
-        self.engine.stop();
+        self.engine.stop().unwrap();
         self.publisher.delete(&self.queue);
     }
 }
