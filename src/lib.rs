@@ -20,6 +20,7 @@ pub mod metric;
 pub mod pickle;
 pub mod pipe;
 pub mod query;
+pub mod relay;
 pub mod stats;
 pub mod tagdb;
 pub mod whisper;
