@@ -149,6 +149,7 @@ impl Engine {
             prometheus,
             rings,
             forward,
+            tags: settings.tags.enabled.then(|| settings.tags.clone()),
         })?;
         Ok(engine)
     }
@@ -159,7 +160,14 @@ impl Engine {
     }
 
     fn spawn_threads(&mut self, parts: Parts) -> std::io::Result<()> {
-        let Parts { writer, amqp, producers, cores, sockets, self_metrics, prometheus, rings, forward } = parts;
+        let Parts { mut writer, amqp, producers, cores, sockets, self_metrics, prometheus, rings, forward, tags } =
+            parts;
+        if let Some(tags) = tags {
+            // Ends by itself once the writer (holding the queue's sending end) is gone.
+            let (thread, queue) = crate::tagdb::start(&tags, self.stats.clone(), self.shutdown.clone())?;
+            self.threads.push(thread);
+            writer = writer.with_tags(queue);
+        }
         // The writer takes the last core, workers the others first: on 2 cores worker 0 and the writer are apart.
         let writer_core = cores.last().copied();
         self.spawn("writer".into(), move || {
@@ -257,6 +265,8 @@ struct Parts {
     rings: Arc<Rings>,
     /// `forward = "amqp"`: the publisher's config, the sockets' own ring and its counters.
     forward: Option<(crate::relay::publisher::PublisherConfig, Arc<Rings>, Arc<crate::relay::stats::RelayStats>)>,
+    /// Tag registration settings, when it is enabled.
+    tags: Option<crate::config::settings::TagSettings>,
 }
 
 /// Why [`Engine::stop`] failed.
