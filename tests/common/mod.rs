@@ -126,12 +126,21 @@ impl Publisher {
         self.channel.exchange_delete(exchange, false)
     }
 
-    pub fn delete(self, queue: &str) {
-        let _ = self.channel.queue_delete(queue, Default::default());
-        let _ = self.channel.exchange_delete(self.exchange.as_str(), false);
-        if let Some(c) = self.conn {
-            let _ = c.close();
+    /// Delete `queue` (unless `""`: no named queue) and the exchange, each on a channel of its own: a failed
+    /// delete closes its channel, and must not silently skip the next one. Panics if a delete fails.
+    pub fn delete(mut self, queue: &str) {
+        let mut conn = self.conn.take().expect("open until deleted");
+        if !queue.is_empty() {
+            let ch = conn.open_channel(None).unwrap();
+            if let Err(e) = ch.queue_delete(queue, Default::default()) {
+                panic!("deleting queue {queue}: {e}");
+            }
         }
+        let ch = conn.open_channel(None).unwrap();
+        if let Err(e) = ch.exchange_delete(self.exchange.as_str(), false) {
+            panic!("deleting exchange {}: {e}", self.exchange);
+        }
+        let _ = conn.close();
     }
 }
 
