@@ -5,10 +5,11 @@
 use crate::cache::query::CacheHandle;
 use crate::cache::writer::{FileRules, HoldWrites, Writer, WriterConfig};
 use crate::config::settings::Settings;
-use crate::ingest::amqp::{run_worker, AmqpWorkerConfig, Shutdown};
-use crate::ingest::ring::Rings;
+use crate::ingest::amqp::{run_worker, AmqpWorkerConfig};
+use crate::ingest::selfmetrics::{self, SelfMetricsConfig};
 use crate::ingest::socket::{BoundAddrs, ReceiverConfig, Receivers};
-use crate::stats::selfmetrics::{self, SelfMetricsConfig};
+use crate::lifecycle::Shutdown;
+use crate::pipe::ring::Rings;
 use crate::stats::Stats;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -39,11 +40,12 @@ impl Engine {
     /// `settings`; new files are shaped by `rules`. Fails (starting nothing) when a receiver cannot bind.
     pub fn start(settings: &Settings, rules: Box<dyn FileRules>) -> std::io::Result<Engine> {
         std::fs::create_dir_all(&settings.data_dir)?;
+        let filter = crate::filter::Filter::load(&settings.filter).map_err(std::io::Error::other)?.map(Arc::new);
         let receiver_cfg = ReceiverConfig::from_settings(&settings.receivers).map_err(std::io::Error::other)?;
         let receivers = if receiver_cfg.is_empty() {
             None
         } else {
-            Some(Receivers::bind(&receiver_cfg).map_err(std::io::Error::other)?)
+            Some(Receivers::bind(&receiver_cfg).map_err(std::io::Error::other)?.with_filter(filter.clone()))
         };
         let bound = receivers.as_ref().map(Receivers::local_addrs).unwrap_or_default();
         let prometheus = match settings.stats.prometheus.as_deref().filter(|a| !a.trim().is_empty()) {
@@ -112,6 +114,7 @@ impl Engine {
                 weight: settings.amqp.consistent_hash_weight,
             }),
             quorum: settings.amqp.queue_type == crate::config::settings::QueueType::Quorum,
+            filter,
             binding_state: Some(settings.data_dir.join(".warren").join(format!("bindings-{}", settings.queue_name()))),
         };
         for p in producers {
@@ -141,7 +144,7 @@ impl Engine {
             threads.push(
                 std::thread::Builder::new()
                     .name("prometheus".into())
-                    .spawn(move || crate::stats::prometheus::serve(l, stats, shutdown))?,
+                    .spawn(move || crate::query::prometheus::serve(l, stats, shutdown))?,
             );
         }
         Ok(Engine {

@@ -23,7 +23,8 @@ pub enum Limit {
     Max(u64),
 }
 
-/// CACHE_WRITE_STRATEGY: the order in which the writer picks metrics (see `../shared/spec/carbon.md`).
+/// CACHE_WRITE_STRATEGY: the order in which the writer picks metrics (carbon.conf's `[cache]` section,
+/// <https://graphite.readthedocs.io/en/latest/config-carbon.html>).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheWriteStrategy {
     /// `sorted`: each pass writes the metrics with most points first, each once per pass.

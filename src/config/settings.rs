@@ -76,6 +76,10 @@ pub struct Settings {
     pub receivers: ReceiverSettings,
     pub stats: StatsSettings,
     pub query: QuerySettings,
+    /// carbon's filter/rewrite stage (`[filter]`), applied by every input.
+    pub filter: super::front::FilterSettings,
+    /// `warren relay`'s publisher (`[relay]`).
+    pub relay: super::front::RelaySettings,
 }
 
 /// The read side: CarbonLink (for graphite-web) and the HTTP API.
@@ -222,6 +226,10 @@ pub struct ReceiverSettings {
     /// Largest pickle frame accepted, in bytes; a connection announcing a larger one is closed (counted as
     /// `pickle_frames_too_large`). Default 1 MiB, carbon's cap.
     pub max_pickle_frame: usize,
+    /// Where points read from these sockets go: `"local"` (this node's writer, the default) or `"amqp"`
+    /// (published to `[amqp] exchange` with routing key = metric name, like `warren relay`, so that any node can
+    /// be the front door of a broker-partitioned cluster).
+    pub forward: super::front::Forward,
 }
 
 /// Self-metrics (`<prefix>.agents.<host>-<instance>.<stat>`, carbon's CARBON_METRIC_*) and the optional
@@ -249,6 +257,7 @@ impl Default for ReceiverSettings {
             pickle: Some("0.0.0.0:2004".into()),
             max_connections: 4096,
             max_pickle_frame: 1 << 20,
+            forward: Default::default(),
         }
     }
 }
@@ -272,6 +281,8 @@ impl Default for Settings {
             receivers: ReceiverSettings::default(),
             stats: StatsSettings::default(),
             query: QuerySettings::default(),
+            filter: Default::default(),
+            relay: Default::default(),
         }
     }
 }
@@ -431,7 +442,15 @@ impl Settings {
                 *slot = Some(dir.join(file));
             }
         }
-        c.unknown.keys().cloned().collect()
+        if self.filter.conf_dir.is_none() {
+            self.filter.conf_dir = Some(dir);
+        }
+        let mut unused: Vec<String> = c.unknown.keys().cloned().collect();
+        if let Some(v) = c.unknown.get("USE_WHITELIST") {
+            self.filter.use_whitelist = matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "yes" | "true" | "on");
+            unused.retain(|k| k != "USE_WHITELIST");
+        }
+        unused
     }
 }
 

@@ -8,17 +8,18 @@
 //!
 //! Owns: its connection, channel and the deliveries in flight. Never touches: files, the cache.
 
-use super::batch::{AckTicket, Batch};
 use super::parse::{parse_body, BadInput};
-use super::ring::{Completion, Producer};
 use super::topology::{HashFanout, Topology};
 use crate::config::settings::AckMode;
+use crate::lifecycle::{unix_now, Shutdown};
+use crate::pipe::batch::{AckTicket, Batch};
+use crate::pipe::ring::{Completion, Producer};
 use crate::stats::{BadInputLog, Stats};
 use amiquip::{Channel, Connection, ConsumerMessage, ConsumerOptions, Delivery};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// What a worker needs to know about the broker side.
 #[derive(Clone, Debug)]
@@ -38,20 +39,8 @@ pub struct AmqpWorkerConfig {
     pub quorum: bool,
     /// Where worker 0 remembers the bound patterns, to unbind those dropped from the configuration.
     pub binding_state: Option<std::path::PathBuf>,
-}
-
-/// Shared shutdown flags.
-#[derive(Debug, Default)]
-pub struct Shutdown {
-    /// Set by the signal handler: stop consuming.
-    pub stop: AtomicBool,
-    /// Set by the writer once it has flushed everything after every producer finished.
-    pub writer_done: AtomicBool,
-}
-
-/// Seconds since the epoch, for `-1` timestamps.
-pub fn unix_now() -> u32 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(0)
+    /// carbon's filter/rewrite stage, applied to every delivery's points (`None`: no rules).
+    pub filter: Option<Arc<crate::filter::Filter>>,
 }
 
 /// The broker topology of `cfg` (exchange, queue, bindings, optional consistent-hash fan-out).
@@ -243,17 +232,21 @@ fn session(
                     Stats::add(&stats.nan_dropped, counts.nan_dropped as u64);
                     Stats::add(&stats.rejected_names, counts.rejected_names as u64);
                     let tag = d.delivery_tag();
-                    if points.is_empty() {
+                    let mut batch = Batch {
+                        ack: None,
+                        key,
+                        body,
+                        points: std::mem::replace(&mut points, Vec::with_capacity(counts.points)),
+                        received: Instant::now(),
+                    };
+                    if let Some(f) = &cfg.filter {
+                        f.apply(&mut batch, stats);
+                    }
+                    if batch.points.is_empty() {
                         window.push(d, true);
                     } else {
                         let after_persist = cfg.ack == AckMode::AfterPersist;
-                        let batch = Batch {
-                            ack: after_persist.then_some(AckTicket { producer: producer.id, generation, tag }),
-                            key,
-                            body,
-                            points: std::mem::replace(&mut points, Vec::with_capacity(counts.points)),
-                            received: Instant::now(),
-                        };
+                        batch.ack = after_persist.then_some(AckTicket { producer: producer.id, generation, tag });
                         window.push(d, !after_persist);
                         if producer.push(batch, stop).is_err() {
                             break 'consume;

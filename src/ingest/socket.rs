@@ -7,7 +7,7 @@
 //! when the client closes. UDP datagrams carry whole lines; the datagrams of one wake-up share a batch.
 //!
 //! Pickle: frames of a 4-byte big-endian length and a pickled list of `(metric, (timestamp, value))`, decoded by
-//! [`crate::ingest::pickle`]. A frame longer than the configured cap, or one that fails to decode, closes that
+//! [`crate::pickle`]. A frame longer than the configured cap, or one that fails to decode, closes that
 //! connection only (counted, logged at a limited rate); good frames already read are kept.
 //!
 //! Bounds: a plaintext connection holds at most [`MAX_LINE`] bytes of unfinished line plus one read; a pickle
@@ -17,13 +17,13 @@
 //!
 //! Owns: the listening sockets and every connection. Never touches: files, the cache.
 
-use super::amqp::{unix_now, Shutdown};
-use super::batch::{Batch, BatchPoint, NameRef};
 use super::parse::{parse_body, BadInput};
-use super::pickle::{self, Decoder, Limits, PickleError};
-use super::ring::Producer;
 use crate::config::settings::ReceiverSettings;
+use crate::lifecycle::{unix_now, Shutdown};
 use crate::metric;
+use crate::pickle::{self, Decoder, Limits, PickleError};
+use crate::pipe::batch::{Batch, BatchPoint, NameRef};
+use crate::pipe::ring::Producer;
 use crate::stats::{BadInputLog, Stats};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
@@ -127,6 +127,7 @@ pub struct Receivers {
     bound: BoundAddrs,
     max_connections: usize,
     limits: Limits,
+    filter: Option<Arc<crate::filter::Filter>>,
 }
 
 /// Bind a TCP listener on `addr` (if configured), register it under `token` and record its bound address.
@@ -169,7 +170,13 @@ impl Receivers {
             "socket receivers bound"
         );
         let limits = Limits { max_frame_len: cfg.max_pickle_frame, ..Limits::default() };
-        Ok(Receivers { poll, line, pickle, udp, bound, max_connections: cfg.max_connections, limits })
+        Ok(Receivers { poll, line, pickle, udp, bound, max_connections: cfg.max_connections, limits, filter: None })
+    }
+
+    /// Apply carbon's filter/rewrite stage to every point read (`None`: no rules).
+    pub fn with_filter(mut self, filter: Option<Arc<crate::filter::Filter>>) -> Receivers {
+        self.filter = filter;
+        self
     }
 
     /// The bound addresses (ephemeral ports resolved).
@@ -425,7 +432,13 @@ impl EventLoop {
         }
         let cap = self.points.len();
         let points = std::mem::replace(&mut self.points, Vec::with_capacity(cap));
-        let batch = Batch { ack: None, key: String::new(), body, points, received: Instant::now() };
+        let mut batch = Batch { ack: None, key: String::new(), body, points, received: Instant::now() };
+        if let Some(f) = &self.r.filter {
+            f.apply(&mut batch, &self.stats);
+            if batch.points.is_empty() {
+                return;
+            }
+        }
         let shutdown = &self.shutdown;
         // Err only when shutdown was requested while the ring was full: the batch is dropped with the process.
         let _ = self.producer.push(batch, || shutdown.stop.load(Ordering::Acquire));

@@ -1,9 +1,6 @@
 //! Counters shared by every thread (relaxed atomics: each is a monotonic count or a gauge), and the
 //! rate-limited bad-input log. Owns: numbers. Never touches: files, sockets.
 
-pub mod prometheus;
-pub mod selfmetrics;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -79,6 +76,14 @@ counters! {
     pickle_errors,
     /// Pickle frames announcing more than `receivers.max_pickle_frame` bytes; each closes its connection.
     pickle_frames_too_large,
+    /// Points dropped because their name matched the blacklist (carbon's blacklistMatches).
+    blacklist_matches,
+    /// Points dropped because their name matched no whitelist pattern (carbon's whitelistRejects).
+    whitelist_rejects,
+    /// Points renamed by a rewrite rule.
+    names_rewritten,
+    /// Points dropped because a rewrite rule turned their name into one warren refuses.
+    rewrite_refused,
 }
 
 impl Stats {

@@ -1,4 +1,5 @@
-//! The whisper file format (see `../shared/spec/whisper.md`): header, create, update_many, fetch, propagate.
+//! The whisper file format (<https://graphite.readthedocs.io/en/latest/whisper.html>): header, create,
+//! update_many, fetch, propagate.
 //!
 //! Owns: the bytes of one `.wsp` file. Never touches: threads, the cache, AMQP, metric names.
 //!

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run a real graphite-web 1.1.8 (Debian's package) against a whisper tree and a CarbonLink port, without touching
-# /etc: a settings module of our own in WORK, selected by GRAPHITE_SETTINGS_MODULE (see shared/spec/graphite-web.md).
+# /etc: a settings module of our own in WORK, selected by GRAPHITE_SETTINGS_MODULE (graphite-web reads
+# its settings from that module; see https://graphite.readthedocs.io/en/latest/config-local-settings.html).
 # Usage: graphite_web.sh WORK_DIR WHISPER_DIR CARBONLINK_PORT HTTP_PORT
 # Installs graphite-web when missing, migrates the sqlite db, then execs the dev server (its pid is this script's).
 set -euo pipefail

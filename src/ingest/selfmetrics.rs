@@ -9,11 +9,11 @@
 //!
 //! Owns: the previous interval's totals. Never touches: files other than `/proc/self/status`, the cache.
 
-use super::Stats;
-use crate::ingest::amqp::{unix_now, Shutdown};
-use crate::ingest::batch::Batch;
 use crate::ingest::parse::parse_body;
-use crate::ingest::ring::{Producer, Rings};
+use crate::lifecycle::{unix_now, Shutdown};
+use crate::pipe::batch::Batch;
+use crate::pipe::ring::{Producer, Rings};
+use crate::stats::Stats;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -56,6 +56,10 @@ const TABLE: &[Entry] = &[
     ("pickleErrors", |s| &s.pickle_errors, Kind::Delta),
     ("pickleFramesTooLarge", |s| &s.pickle_frames_too_large, Kind::Delta),
     ("brokerConnects", |s| &s.connects, Kind::Delta),
+    ("blacklistMatches", |s| &s.blacklist_matches, Kind::Delta),
+    ("whitelistRejects", |s| &s.whitelist_rejects, Kind::Delta),
+    ("namesRewritten", |s| &s.names_rewritten, Kind::Delta),
+    ("rewriteRefused", |s| &s.rewrite_refused, Kind::Delta),
     ("latency.p50Micros", |s| &s.latency_p50_us, Kind::Gauge),
     ("latency.p99Micros", |s| &s.latency_p99_us, Kind::Gauge),
     ("latency.p999Micros", |s| &s.latency_p999_us, Kind::Gauge),
