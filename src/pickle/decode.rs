@@ -720,7 +720,7 @@ K\x07K\x01K\x02\x86\x86X\x01\x00\x00\x00c]q\x01(K\x03X\x03\x00\x00\x004.5e\x86e.
         // The work is bounded by the budget, not by the 10^9 values the frame describes: decoding stops at the
         // first value over `value_budget(len)`, a few hundred thousand for this ~6 KB frame.
         let budget = Limits::default().value_budget(f.len());
-        assert_eq!(budget, MIN_VALUE_BUDGET + VALUES_PER_INPUT_BYTE * f.len());
+        assert_eq!(budget, crate::pickle::MIN_VALUE_BUDGET + crate::pickle::VALUES_PER_INPUT_BYTE * f.len());
         assert!(budget < 1_000_000, "budget {budget}");
         assert_eq!(decode(&f, &Limits::default()), Err(PickleError::TooManyValues { max: budget }));
         let (pts, bad) = points(&f).unwrap();
