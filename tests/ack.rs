@@ -37,7 +37,7 @@ fn ack_waits_until_points_are_on_disk() {
         let want: Vec<_> = pts.iter().enumerate().filter(|(i, _)| i % 4 == m).map(|(_, p)| *p).collect();
         assert_eq!(python_fetch(dir.path(), &format!("held.m{m}"), 7200), want);
     }
-    engine.stop();
+    engine.stop().unwrap();
     publisher.delete(&q);
 }
 
@@ -81,5 +81,5 @@ fn a_killed_broker_connection_reconnects_and_loses_nothing() {
     // 2 workers × (first connection + one reconnect after each of the 3 kills).
     assert!(wait_until(10, || engine.stats.connects.load(Ordering::Relaxed) == 8));
     assert_eq!(engine.stats.connects.load(Ordering::Relaxed), 8, "each worker reconnected once per kill");
-    engine.stop();
+    engine.stop().unwrap();
 }

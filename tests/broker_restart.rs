@@ -105,6 +105,6 @@ fn broker_restarts_mid_stream_lose_no_confirmed_point() {
         let want: Vec<(u32, f64)> = (0..rounds).map(|r| (base + r as u32 * 60, value(m, r))).collect();
         assert_eq!(got, want, "br.m{m:02} after restarts at rounds {confirmed_at_restart:?}");
     }
-    engine.stop();
+    engine.stop().unwrap();
     // The private node and everything on it go with `broker`.
 }

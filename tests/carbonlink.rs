@@ -50,7 +50,7 @@ fn fixture(http: bool) -> Fixture {
 
 impl Fixture {
     fn finish(self) {
-        self.engine.stop();
+        self.engine.stop().unwrap();
         self.publisher.delete(&self.queue);
     }
 }

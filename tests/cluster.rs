@@ -35,7 +35,10 @@ struct Node {
 impl Drop for Node {
     fn drop(&mut self) {
         if let Some(e) = self.engine.take() {
-            e.stop();
+            // A thread that panicked fails the test, unless it is failing already.
+            if let Err(err) = e.stop() {
+                assert!(std::thread::panicking(), "engine stop: {err}");
+            }
         }
         if let Ok(mut c) = amiquip::Connection::insecure_open(BROKER) {
             if let Ok(ch) = c.open_channel(None) {

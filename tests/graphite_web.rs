@@ -111,7 +111,7 @@ fn graphite_web_renders_cached_points_through_carbonlink_then_from_disk() {
     engine.hold_writes.store(false, Ordering::Release);
     assert!(wait_until(20, || engine.stats.committed_points.load(Ordering::Relaxed) == 2));
     assert_eq!(python_fetch(dir.path(), "gw.m", 600), [(t0, 1.5), (t1, 2.5)]);
-    engine.stop();
+    engine.stop().unwrap();
     let from_disk = gw.json(&render);
     assert_eq!(value_at(&from_disk, t0), Some(serde_json::json!(1.5)));
     assert_eq!(value_at(&from_disk, t1), Some(serde_json::json!(2.5)), "from disk: {from_disk}");

@@ -125,7 +125,10 @@ impl Rig {
 impl Drop for Rig {
     fn drop(&mut self) {
         if let Some(e) = self.engine.take() {
-            e.stop();
+            // A thread that panicked fails the test, unless it is failing already.
+            if let Err(err) = e.stop() {
+                assert!(std::thread::panicking(), "engine stop: {err}");
+            }
         }
         let _ = self.publisher.delete_queue(&self.queue);
         let _ = self.publisher.delete_exchange(&self.exchange);

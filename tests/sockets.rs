@@ -363,7 +363,7 @@ fn plaintext_over_tcp_and_udp_is_written_to_whisper() {
     assert_eq!(py, want_tcp);
     let py_udp: BTreeMap<u32, f64> = common::python_fetch(dir.path(), "e2e.udp", 60).into_iter().collect();
     assert_eq!(py_udp, BTreeMap::from([(now - 1, 8.0), (now, 7.0)]));
-    engine.stop();
+    engine.stop().unwrap();
 }
 
 #[test]
@@ -379,7 +379,7 @@ fn pickle_points_are_written_to_whisper() {
     assert!(common::wait_until(10, || committed(&engine) == 3), "committed {}", committed(&engine));
     let py: BTreeMap<u32, f64> = common::python_fetch(dir.path(), "e2e.pickle", 60).into_iter().collect();
     assert_eq!(py, BTreeMap::from([(now - 10, 0.5), (now - 8, 2.5), (now - 5, 5.5)]));
-    engine.stop();
+    engine.stop().unwrap();
 }
 
 #[test]
@@ -406,7 +406,7 @@ fn self_metrics_are_written_as_carbon_agents_files() {
     });
     assert!(ok, "metricsReceived never summed to {sent} (self-metrics are not received points)");
     // Stopping flushes the cache: every emitted figure is then on disk.
-    engine.stop();
+    engine.stop().unwrap();
     for stat in
         ["committedPoints", "updateOperations", "creates", "cache.size", "memUsage", "cpuUsage", "ringOccupancy"]
     {
@@ -437,7 +437,7 @@ fn the_prometheus_endpoint_serves_the_counters() {
     assert!(reply.starts_with("HTTP/1.0 200 OK\r\n"), "{reply}");
     assert!(reply.contains("\nwarren_points_received 2\n"), "{reply}");
     assert!(reply.contains("\nwarren_active_connections 1\n"), "{reply}");
-    engine.stop();
+    engine.stop().unwrap();
 }
 
 /// Load generator: `WARREN_LOAD_CONNS` connections (default 4) write `WARREN_LOAD_METRICS` metrics (default
@@ -488,5 +488,5 @@ fn plaintext_tcp_ingest_rate() {
         engine.stats.update_operations.load(Ordering::Relaxed),
         engine.stats.creates.load(Ordering::Relaxed),
     );
-    engine.stop();
+    engine.stop().unwrap();
 }
