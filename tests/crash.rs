@@ -121,7 +121,7 @@ fn stream_with_kills(ack: &str, seed: u64) -> Outcome {
         format!(
             "data_dir = {data:?}\n[amqp]\nurl = {url:?}\nexchange = {ex:?}\nqueue = {q:?}\nworkers = 2\n\
              pin_threads = false\nmax_reconnect_delay_secs = 1\nprefetch = 200\nack = {ack:?}\n\
-             [cache]\nmax_updates_per_second = 100\n[receivers]\nenabled = false\n[query]\ncarbonlink = \"\"\n\
+             [cache]\nmax_updates_per_second = 100\n[receivers]\nenabled = false\n[query]\ncarbonlink = \"\"\nhttp = \"\"\n\
              [stats]\nprometheus = \"127.0.0.1:0\"\n"
         ),
     )
