@@ -169,7 +169,7 @@ mod tests {
 
     fn batch(text: &[u8]) -> Batch {
         let mut points = Vec::new();
-        parse_body(b"", text, true, 0, &mut points, |_| {});
+        parse_body(b"", text, true, 0, &mut points, &mut Vec::new(), |_| {});
         Batch { ack: None, key: String::new(), body: text.to_vec(), points, received: Instant::now() }
     }
 
