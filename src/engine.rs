@@ -85,7 +85,7 @@ impl Engine {
 
         let (cache, queries) = CacheHandle::new(rings.clone());
         // Bound before any thread starts, so a taken port fails the start cleanly.
-        let query = crate::query::QueryServers::start(settings, cache.clone())?;
+        let query = crate::query::QueryServers::start(settings, cache.clone(), stats.clone())?;
         let writer = Writer::new(
             WriterConfig::from_settings(settings, rules),
             settings.cache.write_strategy,

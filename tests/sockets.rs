@@ -321,6 +321,7 @@ fn engine_settings(dir: &std::path::Path) -> Settings {
     let mut s = Settings { data_dir: dir.to_path_buf(), ..Settings::default() };
     s.amqp.enabled = false;
     s.query.carbonlink = Some("127.0.0.1:0".into()); // parallel tests never share port 7002
+    s.query.http = Some("127.0.0.1:0".into());
     s.amqp.pin_threads = false;
     s.receivers.line_tcp = Some("127.0.0.1:0".into());
     s.receivers.line_udp = Some("127.0.0.1:0".into());

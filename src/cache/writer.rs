@@ -211,6 +211,13 @@ impl Writer {
                     let answer: Vec<CachedPoints> = metrics.iter().map(|m| self.cached_points(m)).collect();
                     let _ = reply.send(answer);
                 }
+                CacheRequest::Unwritten { reply } => {
+                    let _ = reply.send(self.cache.unwritten().map(String::from).collect());
+                }
+                CacheRequest::Rules { metrics, reply } => {
+                    let r = &self.cfg.rules;
+                    let _ = reply.send(metrics.iter().map(|m| (r.archives(m), r.aggregation(m).0)).collect());
+                }
                 CacheRequest::SetAggregation { metric, method, x_files_factor, reply } => {
                     let _ = reply.send(self.set_aggregation(&metric, method, x_files_factor));
                 }

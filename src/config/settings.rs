@@ -89,14 +89,23 @@ pub struct QuerySettings {
     /// CarbonLink `host:port` (carbon's CACHE_QUERY_INTERFACE:CACHE_QUERY_PORT); `""` turns it off. Port 0 picks a
     /// free port (tests). Default `127.0.0.1:7002`.
     pub carbonlink: Option<String>,
-    /// HTTP API `host:port` (find/render/list/info); `""` or absent turns it off (the default).
+    /// HTTP API `host:port` (graphite-web's find/render and cluster protocol, index, info, health, Prometheus
+    /// text); `""` turns it off. Default `127.0.0.1:8070`.
     pub http: Option<String>,
+    /// HTTP handler threads (requests answered at once).
+    pub http_threads: usize,
+    /// An HTTP connection that sends nothing for this long, in milliseconds, is closed (idle keep-alive, or a
+    /// stalled request).
+    pub http_idle_timeout_ms: u64,
+    /// An HTTP response the client does not take within this long, in milliseconds, is dropped.
+    pub http_write_timeout_ms: u64,
     /// Longest wait, in milliseconds, for the writer to answer a cache question (graphite-web's own
     /// CARBONLINK_TIMEOUT is 1 s).
     pub cache_timeout_ms: u64,
-    /// Largest CarbonLink request frame, in bytes; a longer one closes its connection.
+    /// Largest CarbonLink request frame and largest HTTP request body, in bytes; a longer frame closes its
+    /// connection, a longer body gets 413.
     pub max_request_bytes: usize,
-    /// Most connections each query server serves at once (a thread each).
+    /// Most CarbonLink connections served at once (a thread each).
     pub max_connections: usize,
 }
 
@@ -104,7 +113,10 @@ impl Default for QuerySettings {
     fn default() -> Self {
         QuerySettings {
             carbonlink: Some("127.0.0.1:7002".into()),
-            http: None,
+            http: Some("127.0.0.1:8070".into()),
+            http_threads: 4,
+            http_idle_timeout_ms: 30_000,
+            http_write_timeout_ms: 30_000,
             cache_timeout_ms: 1000,
             max_request_bytes: 1 << 20,
             max_connections: 256,
@@ -545,10 +557,11 @@ mod tests {
     }
 
     #[test]
-    fn query_servers_default_to_carbonlink_on_loopback_and_no_http() {
+    fn query_servers_default_to_carbonlink_and_http_on_loopback() {
         let s = Settings::from_toml("", "x").unwrap();
         assert_eq!(s.query.carbonlink_addr().unwrap(), Some("127.0.0.1:7002".parse().unwrap()));
-        assert_eq!(s.query.http_addr().unwrap(), None);
+        assert_eq!(s.query.http_addr().unwrap(), Some("127.0.0.1:8070".parse().unwrap()));
+        assert_eq!(Settings::from_toml("[query]\nhttp = \"\"\n", "x").unwrap().query.http_addr().unwrap(), None);
         let s = Settings::from_toml("[query]\ncarbonlink = \"\"\nhttp = \"127.0.0.1:0\"\n", "x").unwrap();
         assert_eq!(s.query.carbonlink_addr().unwrap(), None);
         assert_eq!(s.query.http_addr().unwrap(), Some("127.0.0.1:0".parse().unwrap()));

@@ -143,6 +143,22 @@ impl AckWindow {
     }
 }
 
+/// Counts a worker in `workers_consuming` for as long as it lives (one consume session).
+struct Consuming<'a>(&'a Stats);
+
+impl<'a> Consuming<'a> {
+    fn new(stats: &'a Stats) -> Self {
+        stats.workers_consuming.fetch_add(1, Ordering::AcqRel);
+        Consuming(stats)
+    }
+}
+
+impl Drop for Consuming<'_> {
+    fn drop(&mut self) {
+        self.0.workers_consuming.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Run one worker until shutdown: connect, consume, reconnect on failure with capped back-off.
 pub fn run_worker(cfg: AmqpWorkerConfig, producer: Producer, stats: Arc<Stats>, shutdown: Arc<Shutdown>) {
     let mut generation = 0u32;
@@ -199,6 +215,7 @@ fn session(
     let consumer = channel.basic_consume(queue_name.as_str(), ConsumerOptions::default())?;
     *connected = true;
     Stats::add(&stats.connects, 1);
+    let _consuming = Consuming::new(stats);
     tracing::info!(worker = producer.id, queue = %queue_name, prefetch = cfg.prefetch, "consuming");
 
     let mut window = AckWindow::new();

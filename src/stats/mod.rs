@@ -60,6 +60,8 @@ counters! {
     latency_p99_us,
     /// Gauge: receive→durable latency, 99.9th percentile, microseconds.
     latency_p999_us,
+    /// Gauge: AMQP workers consuming from their queue now.
+    workers_consuming,
     /// Broker connections established (more than the worker count means reconnects).
     connects,
     /// Plaintext lines longer than `ingest::socket::MAX_LINE` bytes, dropped (the connection carries on).

@@ -38,6 +38,7 @@ pub fn settings(data_dir: &Path, url: &str, exchange: &str, queue: &str, pattern
     s.receivers.enabled = false;
     // Tests run in parallel: CarbonLink on a free port, never the default 7002.
     s.query.carbonlink = Some("127.0.0.1:0".into());
+    s.query.http = Some("127.0.0.1:0".into());
     s
 }
 
