@@ -3,7 +3,8 @@
 //! receives the second half of the metrics that move to it; `warren cluster backfill --from OLD --to NEW` (the
 //! binary, as an operator runs it) fills them from their old nodes. Read back through warren's HTTP API (json
 //! render), every metric, from the node that owns it now, has all 60 minutes with the exact published values.
-//! Negative controls: before the backfill the moved metrics' first half is missing on the new node (the gap the
+//! Then the moved metrics' old copies are removed and a real graphite-web 1.1.8 whose `CLUSTER_SERVERS` are the
+//! four nodes renders every metric, whole, from the cluster. Negative controls: before the backfill the moved metrics' first half is missing on the new node (the gap the
 //! procedure closes) and their second half is absent from the old node (they really moved); a second backfill
 //! leaves the files byte for byte as they were.
 
@@ -11,7 +12,7 @@ mod common;
 mod query_support;
 
 use common::*;
-use query_support::http_get;
+use query_support::{http_get, GraphiteWeb};
 use warren::cache::writer::FileRules;
 use warren::engine::Engine;
 use warren::whisper::{AggregationMethod, ArchiveSpec};
@@ -176,6 +177,40 @@ fn a_fourth_node_joins_the_hash_ring_and_backfill_leaves_no_gap() {
         let want: Vec<Option<f64>> = (0..MINUTES).map(|k| Some(value(i, k))).collect();
         assert_eq!(got, want, "{} on node {owner}", name(i));
     }
+
+    // The last step: remove the moved metrics' old copies; then a real graphite-web whose CLUSTER_SERVERS are
+    // the four nodes (and whose own tree is empty) renders every metric, whole, from the cluster.
+    for (&i, &k) in &old_of {
+        std::fs::remove_file(warren::metric::file_path(nodes[k].dir.path(), &name(i))).unwrap();
+    }
+    let servers: Vec<String> = nodes.iter().map(|n| format!("'{}'", n.engine.query.http_addr().unwrap())).collect();
+    let empty = tempfile::tempdir().unwrap();
+    let carbonlink = nodes[0].engine.query.carbonlink_addr().expect("carbonlink on");
+    let settings = format!(
+        "CLUSTER_SERVERS = [{}]\nSTORAGE_FINDERS = ('graphite.finders.remote.RemoteFinder', \
+         'graphite.finders.standard.StandardFinder')",
+        servers.join(", ")
+    );
+    let gw = GraphiteWeb::start_with(empty.path(), carbonlink, &settings);
+    let window = format!("from={}&until={}", t0 - 1, t0 + (MINUTES - 1) * 60);
+    let v = gw.json(&format!("/render/?target=backfill.*.cpu&{window}&format=json"));
+    let series = v.as_array().unwrap();
+    assert_eq!(
+        series.len(),
+        METRICS,
+        "graphite-web finds every metric once: {}",
+        &v.to_string()[..v.to_string().len().min(600)]
+    );
+    for s in series {
+        let target = s["target"].as_str().unwrap();
+        let i: usize = target.trim_start_matches("backfill.host").trim_end_matches(".cpu").parse().unwrap();
+        let points = s["datapoints"].as_array().unwrap();
+        let got: Vec<Option<f64>> =
+            (0..MINUTES).map(|k| points.iter().find(|d| d[1] == t0 + k * 60).and_then(|d| d[0].as_f64())).collect();
+        let want: Vec<Option<f64>> = (0..MINUTES).map(|k| Some(value(i, k))).collect();
+        assert_eq!(got, want, "graphite-web's {target}");
+    }
+    drop(gw);
 
     for n in nodes {
         n.engine.stop().unwrap();
