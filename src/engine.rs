@@ -135,6 +135,7 @@ impl Engine {
             self_metrics: self_metrics.zip(metrics_producer),
             prometheus,
             rings,
+            tags: settings.tags.enabled.then(|| settings.tags.clone()),
         })?;
         Ok(engine)
     }
@@ -145,7 +146,13 @@ impl Engine {
     }
 
     fn spawn_threads(&mut self, parts: Parts) -> std::io::Result<()> {
-        let Parts { writer, amqp, producers, cores, sockets, self_metrics, prometheus, rings } = parts;
+        let Parts { mut writer, amqp, producers, cores, sockets, self_metrics, prometheus, rings, tags } = parts;
+        if let Some(tags) = tags {
+            // Ends by itself once the writer (holding the queue's sending end) is gone.
+            let (thread, queue) = crate::tagdb::start(&tags, self.stats.clone(), self.shutdown.clone())?;
+            self.threads.push(thread);
+            writer = writer.with_tags(queue);
+        }
         // The writer takes the last core, workers the others first: on 2 cores worker 0 and the writer are apart.
         let writer_core = cores.last().copied();
         self.spawn("writer".into(), move || {
@@ -231,6 +238,8 @@ struct Parts {
     self_metrics: Option<(SelfMetricsConfig, Producer)>,
     prometheus: Option<std::net::TcpListener>,
     rings: Arc<Rings>,
+    /// Tag registration settings, when it is enabled.
+    tags: Option<crate::config::settings::TagSettings>,
 }
 
 /// Why [`Engine::stop`] failed.

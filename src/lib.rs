@@ -4,7 +4,8 @@
 //! [`ingest`] (AMQP workers, socket receivers, parsers) → rings → [`cache`] (the writer thread) →
 //! [`whisper`] (the file format) on disk; [`query`] reads files and asks the writer for cached points;
 //! [`stats`] counts everything. [`config`] is read once at start; [`metric`] is the one place that decides
-//! which metric names are acceptable and where their files live.
+//! which metric names are acceptable and where their files live; [`tagdb`] registers series with graphite-web's
+//! tag database.
 
 pub mod atomicfile;
 pub mod bench;
@@ -19,5 +20,7 @@ pub mod metric;
 pub mod pickle;
 pub mod pipe;
 pub mod query;
+pub mod relay;
 pub mod stats;
+pub mod tagdb;
 pub mod whisper;

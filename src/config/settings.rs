@@ -76,10 +76,46 @@ pub struct Settings {
     pub receivers: ReceiverSettings,
     pub stats: StatsSettings,
     pub query: QuerySettings,
+    pub tags: TagSettings,
     /// carbon's filter/rewrite stage (`[filter]`), applied by every input.
     pub filter: super::front::FilterSettings,
     /// `warren relay`'s publisher (`[relay]`).
     pub relay: super::front::RelaySettings,
+}
+
+/// Graphite 1.1 tagged series: registration with graphite-web's tag database and the file names of tagged series
+/// (carbon's ENABLE_TAGS, GRAPHITE_URL, TAG_UPDATE_INTERVAL, TAG_BATCH_SIZE, TAG_QUEUE_SIZE, TAG_HASH_FILENAMES).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TagSettings {
+    /// Register series with graphite-web's tag database (`POST <graphite_url>/tags/tagMultiSeries`): every new
+    /// file, and every `update_interval`-th write. Default false (carbon's default is true; see the README).
+    pub enabled: bool,
+    /// graphite-web's base URL, `http://` only. Default `http://127.0.0.1:80` (carbon's).
+    pub graphite_url: String,
+    /// Re-register one write in this many (carbon's TAG_UPDATE_INTERVAL). Default 100.
+    pub update_interval: u32,
+    /// Series per POST (carbon's TAG_BATCH_SIZE). Default 100.
+    pub batch_size: usize,
+    /// Bound of the queue of series waiting to be registered; beyond it they are dropped and counted
+    /// (carbon's TAG_QUEUE_SIZE). Default 10000.
+    pub queue_size: usize,
+    /// Name tagged series' files by the sha256 of the name (true, carbon's default) or by the name with `.` as
+    /// `_DOT_` (false). carbon's TAG_HASH_FILENAMES.
+    pub hash_filenames: bool,
+}
+
+impl Default for TagSettings {
+    fn default() -> Self {
+        TagSettings {
+            enabled: false,
+            graphite_url: "http://127.0.0.1:80".into(),
+            update_interval: 100,
+            batch_size: 100,
+            queue_size: 10_000,
+            hash_filenames: true,
+        }
+    }
 }
 
 /// The read side: CarbonLink (for graphite-web) and the HTTP API.
@@ -293,6 +329,7 @@ impl Default for Settings {
             receivers: ReceiverSettings::default(),
             stats: StatsSettings::default(),
             query: QuerySettings::default(),
+            tags: TagSettings::default(),
             filter: Default::default(),
             relay: Default::default(),
         }
@@ -440,6 +477,24 @@ impl Settings {
             self.whisper.lock_writes = v;
         }
         self.apply_carbon_receivers(c);
+        if let Some(v) = c.enable_tags {
+            self.tags.enabled = v;
+        }
+        if let Some(v) = &c.graphite_url {
+            self.tags.graphite_url = v.clone();
+        }
+        if let Some(v) = c.tag_update_interval {
+            self.tags.update_interval = v.clamp(1, u64::from(u32::MAX)) as u32;
+        }
+        if let Some(v) = c.tag_batch_size {
+            self.tags.batch_size = v.max(1) as usize;
+        }
+        if let Some(v) = c.tag_queue_size {
+            self.tags.queue_size = v as usize;
+        }
+        if let Some(v) = c.tag_hash_filenames {
+            self.tags.hash_filenames = v;
+        }
         if c.cache_query_interface.is_some() || c.cache_query_port.is_some() {
             let iface = c.cache_query_interface.clone().unwrap_or_else(|| "0.0.0.0".into());
             let host = if iface.contains(':') { format!("[{iface}]") } else { iface };

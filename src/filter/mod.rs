@@ -227,8 +227,10 @@ impl Filter {
         match cur {
             std::borrow::Cow::Borrowed(_) => Verdict::Keep,
             std::borrow::Cow::Owned(s) if s == name => Verdict::Keep,
+            // The new name is stored as carbon stores it: normalised (tags sorted …).
             std::borrow::Cow::Owned(s) => match crate::metric::validate(s.as_bytes()) {
-                Ok(_) => Verdict::Rename(s),
+                Ok(normal) if normal == s.as_str() => Verdict::Rename(s),
+                Ok(normal) => Verdict::Rename(normal.into_owned()),
                 Err(_) => Verdict::BadRewrite(s),
             },
         }
@@ -323,7 +325,7 @@ mod tests {
     fn a_batch_loses_refused_points_and_renamed_ones_point_at_their_new_name() {
         let body = b"web.a 1 10\nold.b 2 10\nold.b 3 20\nweb.x.secret 4 10\nother.c 5 10\nweb.h.bad 6 10\n".to_vec();
         let mut points = Vec::new();
-        parse_body(b"", &body, true, 0, &mut points, |_| {});
+        parse_body(b"", &body, true, 0, &mut points, &mut Vec::new(), |_| {});
         let mut batch = Batch { ack: None, key: String::new(), body, points, received: Instant::now() };
         let stats = Stats::default();
         filter().apply(&mut batch, &stats);
@@ -345,7 +347,7 @@ mod tests {
     #[test]
     fn routing_key_batches_are_decided_once() {
         let mut points = Vec::new();
-        parse_body(b"old.k", b"1 10\n2 20\n", false, 0, &mut points, |_| {});
+        parse_body(b"old.k", b"1 10\n2 20\n", false, 0, &mut points, &mut Vec::new(), |_| {});
         let mut batch =
             Batch { ack: None, key: "old.k".into(), body: b"1 10\n2 20\n".to_vec(), points, received: Instant::now() };
         filter().apply(&mut batch, &Stats::default());

@@ -220,6 +220,7 @@ fn session(
 
     let mut window = AckWindow::new();
     let mut points = Vec::new();
+    let mut renamed = Vec::new();
     let stop = || shutdown.stop.load(Ordering::Acquire);
     let on_completion = |c: Completion, window: &mut AckWindow| {
         if c.generation == generation {
@@ -235,15 +236,23 @@ fn session(
                     if d.redelivered {
                         Stats::add(&stats.redelivered, 1);
                     }
-                    let body = std::mem::take(&mut d.body);
+                    let mut body = std::mem::take(&mut d.body);
                     let key = std::mem::take(&mut d.routing_key);
                     points.clear();
-                    let counts = parse_body(key.as_bytes(), &body, cfg.name_in_body, unix_now(), &mut points, |b| {
-                        match b {
+                    renamed.clear();
+                    let counts = parse_body(
+                        key.as_bytes(),
+                        &body,
+                        cfg.name_in_body,
+                        unix_now(),
+                        &mut points,
+                        &mut renamed,
+                        |b| match b {
                             BadInput::Line { error, line } => log.report(error.reason(), line),
                             BadInput::Name { error, name } => log.report(&error.to_string(), name),
-                        }
-                    });
+                        },
+                    );
+                    body.extend_from_slice(&renamed);
                     Stats::add(&stats.points_received, counts.points as u64);
                     Stats::add(&stats.bad_lines, counts.bad_lines as u64);
                     Stats::add(&stats.nan_dropped, counts.nan_dropped as u64);

@@ -65,7 +65,7 @@ fn info(target: Option<&str>, ctx: &QueryContext) -> Response {
     let Some(name) = target.and_then(|t| metric::validate(t.as_bytes()).ok()) else {
         return Response::text(400, "info needs a valid metric name in 'target'\n");
     };
-    let path = metric::file_path(&ctx.data_dir, name);
+    let path = super::locate(&ctx.data_dir, &name);
     match crate::whisper::WhisperFile::open_read_only(&path) {
         Ok(f) => {
             let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);

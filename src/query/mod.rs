@@ -67,6 +67,14 @@ impl QueryContext {
     }
 }
 
+/// The file of a valid (normalised) metric name as a reader finds it: for a tagged name the hashed file, else the
+/// readable one when only that exists (graphite-web's finder looks for both); for a plain name its one path.
+pub fn locate(data_dir: &std::path::Path, valid_name: &str) -> PathBuf {
+    let mut paths = crate::metric::file_paths(data_dir, valid_name);
+    let found = paths.iter().position(|p| p.is_file()).unwrap_or(0);
+    paths.swap_remove(found)
+}
+
 /// The running query servers (each optional).
 #[derive(Default)]
 pub struct QueryServers {

@@ -78,6 +78,16 @@ counters! {
     pickle_errors,
     /// Pickle frames announcing more than `receivers.max_pickle_frame` bytes; each closes its connection.
     pickle_frames_too_large,
+    /// Series queued for registration with graphite-web's tag database.
+    tags_queued,
+    /// Series not registered: the tag queue was full, or their POST failed for good.
+    tags_dropped,
+    /// Series registered (in POSTs graphite-web answered with 200).
+    tags_registered,
+    /// POSTs to graphite-web's `/tags/tagMultiSeries` (retries included).
+    tag_requests,
+    /// Failed POSTs (each retry counts).
+    tag_errors,
     /// Points dropped because their name matched the blacklist (carbon's blacklistMatches).
     blacklist_matches,
     /// Points dropped because their name matched no whitelist pattern (carbon's whitelistRejects).

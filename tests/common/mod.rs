@@ -181,10 +181,13 @@ pub struct Vhost(pub String);
 
 impl Vhost {
     pub fn new() -> Vhost {
-        let name = unique("warren-test");
-        rabbitmqctl(&["-q", "add_vhost", &name]);
-        rabbitmqctl(&["-q", "set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]);
-        Vhost(name)
+        Vhost::adopt(&unique("warren-test"))
+    }
+    /// Create the vhost `name` (guest may use it); deleted on drop.
+    pub fn adopt(name: &str) -> Vhost {
+        rabbitmqctl(&["-q", "add_vhost", name]);
+        rabbitmqctl(&["-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"]);
+        Vhost(name.to_string())
     }
     pub fn url(&self) -> String {
         format!("amqp://guest:guest@127.0.0.1:5672/{}", self.0)
