@@ -3,7 +3,9 @@
 //! tests both start the engine through [`Engine::start`].
 
 use crate::cache::query::CacheHandle;
-use crate::cache::writer::{FileRules, HoldWrites, Writer, WriterConfig};
+#[cfg(feature = "test-hooks")]
+use crate::cache::writer::HoldWrites;
+use crate::cache::writer::{FileRules, Writer, WriterConfig};
 use crate::config::settings::Settings;
 use crate::ingest::amqp::{run_worker, AmqpWorkerConfig};
 use crate::ingest::selfmetrics::{self, SelfMetricsConfig};
@@ -11,7 +13,7 @@ use crate::ingest::socket::{BoundAddrs, ReceiverConfig, Receivers};
 use crate::lifecycle::Shutdown;
 use crate::pipe::ring::{Producer, Rings};
 use crate::stats::Stats;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -76,7 +78,8 @@ impl Engine {
         });
         let stats = Arc::new(Stats::default());
         let shutdown = Arc::new(Shutdown::default());
-        let hold_writes: HoldWrites = Arc::new(AtomicBool::new(false));
+        #[cfg(feature = "test-hooks")]
+        let hold_writes: HoldWrites = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let workers = if settings.amqp.enabled { settings.worker_count() } else { 0 };
         // `forward = "amqp"`: the socket receivers feed a relay publisher (their own ring), not the writer.
         let forward = receivers.is_some() && settings.receivers.forward == crate::config::front::Forward::Amqp;
@@ -104,9 +107,10 @@ impl Engine {
             rings.clone(),
             stats.clone(),
             shutdown.clone(),
-            hold_writes.clone(),
         )
         .with_queries(queries);
+        #[cfg(feature = "test-hooks")]
+        let writer = writer.with_hold(hold_writes.clone());
         let amqp = AmqpWorkerConfig {
             url: settings.amqp.url.clone(),
             exchange: settings.amqp.exchange.clone(),

@@ -119,7 +119,8 @@ impl WriterConfig {
     }
 }
 
-/// A test hook: while set, the writer drains rings into the cache but writes nothing.
+/// A test hook (cargo feature `test-hooks`): while set, the writer drains rings into the cache but writes nothing.
+#[cfg(feature = "test-hooks")]
 pub type HoldWrites = Arc<std::sync::atomic::AtomicBool>;
 
 /// Why one metric's write did not happen.
@@ -140,7 +141,8 @@ pub struct Writer {
     rings: Arc<Rings>,
     stats: Arc<Stats>,
     shutdown: Arc<Shutdown>,
-    hold: HoldWrites,
+    /// Always false unless a test set it through [`Writer::with_hold`] (feature `test-hooks`).
+    hold: Arc<std::sync::atomic::AtomicBool>,
     scratch: UpdateScratch,
     points: Vec<Point>,
     owned_tickets: Vec<(u32, u32)>,
@@ -162,14 +164,13 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// A writer over `rings`, counting into `stats`; `hold` pauses writing for tests.
+    /// A writer over `rings`, counting into `stats`, stopping on `shutdown`.
     pub fn new(
         cfg: WriterConfig,
         strategy: crate::config::settings::WriteStrategy,
         rings: Arc<Rings>,
         stats: Arc<Stats>,
         shutdown: Arc<Shutdown>,
-        hold: HoldWrites,
     ) -> Self {
         let updates = TokenBucket::new(cfg.max_updates_per_second, Duration::from_secs(1));
         let creates = TokenBucket::new(cfg.max_creates_per_minute, Duration::from_secs(60));
@@ -180,7 +181,7 @@ impl Writer {
             rings,
             stats,
             shutdown,
-            hold,
+            hold: Arc::default(),
             scratch: UpdateScratch::default(),
             points: Vec::new(),
             owned_tickets: Vec::new(),
@@ -203,6 +204,13 @@ impl Writer {
     /// Queue created and written series for registration with graphite-web's tag database.
     pub fn with_tags(mut self, tags: TagQueue) -> Self {
         self.tags = Some(tags);
+        self
+    }
+
+    /// Test hook: while `hold` is set, write nothing (rings are still drained into the cache).
+    #[cfg(feature = "test-hooks")]
+    pub fn with_hold(mut self, hold: HoldWrites) -> Self {
+        self.hold = hold;
         self
     }
 
