@@ -2,6 +2,7 @@
 //! emitter (one producer ring each) → one writer. `warren cache` and the integration
 //! tests both start the engine through [`Engine::start`].
 
+use crate::cache::creators::HoldCreates;
 use crate::cache::query::CacheHandle;
 use crate::cache::writer::{FileRules, HoldWrites, Writer, WriterConfig};
 use crate::config::settings::Settings;
@@ -21,6 +22,8 @@ pub struct Engine {
     pub stats: Arc<Stats>,
     /// Set to make the writer hold all writes (tests of ack-after-persist).
     pub hold_writes: HoldWrites,
+    /// Set to make the creator pool hold new files (tests of writes beside pending creates).
+    pub hold_creates: HoldCreates,
     /// Ask the writer for cached points (CarbonLink, render).
     pub cache: CacheHandle,
     /// Where the socket receivers listen (all `None` when they are off).
@@ -68,6 +71,7 @@ impl Engine {
         let stats = Arc::new(Stats::default());
         let shutdown = Arc::new(Shutdown::default());
         let hold_writes: HoldWrites = Arc::new(AtomicBool::new(false));
+        let hold_creates: HoldCreates = Arc::new(AtomicBool::new(false));
         let workers = if settings.amqp.enabled { settings.worker_count() } else { 0 };
         let extra = usize::from(receivers.is_some()) + usize::from(self_metrics.is_some());
         let (rings, mut producers) = Rings::new(workers + extra, settings.cache.ring_capacity);
@@ -88,7 +92,8 @@ impl Engine {
             shutdown.clone(),
             hold_writes.clone(),
         )
-        .with_queries(queries);
+        .with_queries(queries)
+        .with_create_hold(hold_creates.clone());
         // The writer takes the last core, workers the others first: on 2 cores worker 0 and the writer are apart.
         let writer_core = cores.last().copied();
         threads.push(std::thread::Builder::new().name("writer".into()).spawn(move || {
@@ -147,6 +152,7 @@ impl Engine {
         Ok(Engine {
             stats,
             hold_writes,
+            hold_creates,
             cache,
             receivers: bound,
             prometheus: prometheus_addr,

@@ -3,10 +3,12 @@
 //!
 //! One loop, no locks: pop every batch waiting, write a slice of dirty metrics (one `update_many` each: one
 //! positioned write per contiguous run), send completions, sleep when idle. Files are created on first write
-//! from the schema and aggregation rules (within the create rate limit) and kept open in an LRU.
+//! from the schema and aggregation rules (within the create rate limit) by the creator pool
+//! ([`super::creators`]), so the writer keeps updating existing files meanwhile, and kept open in an LRU.
 //!
 //! Owns: the cache and every open whisper file. Never touches: sockets, AMQP channels.
 
+use super::creators::{self, CreateJob, Created, Creators, HoldCreates};
 use super::query::{CacheRequest, CachedPoints};
 use super::ratelimit::TokenBucket;
 use super::store::{Cache, MetricId};
@@ -92,6 +94,8 @@ pub struct WriterConfig {
     pub max_updates_per_second: u32,
     pub max_creates_per_minute: u32,
     pub open_files: usize,
+    /// Creator threads; 0 creates on the writer thread.
+    pub creators: usize,
 }
 
 impl WriterConfig {
@@ -111,6 +115,7 @@ impl WriterConfig {
             max_updates_per_second: s.cache.max_updates_per_second,
             max_creates_per_minute: s.cache.max_creates_per_minute,
             open_files: super::fdlimit::open_file_budget(s.cache.open_files.max(1)),
+            creators: s.whisper.creators.unwrap_or_else(creators::default_size),
         }
     }
 }
@@ -124,6 +129,8 @@ enum WriteFailure {
     CreateLimited(Instant),
     /// Disk trouble: keep the points, retry later.
     Retry(WhisperError),
+    /// The file is being created by the pool: the points wait in the cache, off the dirty order.
+    Creating,
     /// The file is unusable (corrupt header, bad archive rules): the points are dropped and counted.
     Reject(WhisperError),
 }
@@ -153,6 +160,9 @@ pub struct Writer {
     /// Completions of this loop turn, sent together after the write slice: the worker wakes once per turn
     /// instead of once per batch, and acks the whole finished prefix with one frame.
     outbox: Vec<(u16, Completion)>,
+    /// The creator pool (started by [`Writer::run`] when `cfg.creators > 0`).
+    creators: Option<Creators>,
+    hold_creates: HoldCreates,
 }
 
 impl Writer {
@@ -190,7 +200,15 @@ impl Writer {
             errors_logged: 0,
             queries: None,
             outbox: Vec::new(),
+            creators: None,
+            hold_creates: HoldCreates::default(),
         }
+    }
+
+    /// While `hold` is set, the creator pool creates nothing (tests of writes beside pending creates).
+    pub fn with_create_hold(mut self, hold: HoldCreates) -> Self {
+        self.hold_creates = hold;
+        self
     }
 
     /// Answer [`CacheRequest`]s arriving on `rx` (see [`super::query::CacheHandle`]).
@@ -242,9 +260,10 @@ impl Writer {
     /// Run until shutdown: every producer finished, every cached point written (or given up), `writer_done` set.
     pub fn run(mut self) {
         self.rings.set_writer(std::thread::current());
+        self.start_creators();
         loop {
             let asked = self.answer_queries();
-            let drained = self.drain_rings() | asked;
+            let drained = self.drain_rings() | asked | self.adopt_created();
             let wrote =
                 if self.hold.load(Ordering::Acquire) { false } else { self.write_some(Duration::from_millis(2)) };
             self.send_completions();
@@ -262,6 +281,8 @@ impl Writer {
         }
         self.flush_all();
         self.send_completions();
+        // Joins the creator threads (every job was collected by flush_all, or given up with it).
+        self.creators = None;
         self.publish_stats(true);
         self.shutdown.writer_done.store(true, Ordering::Release);
         tracing::info!(left_in_cache = self.cache.total_points(), "writer stopped");
@@ -337,9 +358,16 @@ impl Writer {
     /// Write everything still cached, ignoring rate limits (shutdown).
     fn flush_all(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(600);
-        while self.cache.dirty_metrics() > 0 && Instant::now() < deadline {
+        while (self.cache.dirty_metrics() > 0 || self.creates_in_flight() > 0) && Instant::now() < deadline {
+            self.adopt_created();
             let far = Instant::now() + Duration::from_secs(3600 * 24 * 365);
-            let Some(id) = self.cache.next(far) else { break };
+            let Some(id) = self.cache.next(far) else {
+                if self.creates_in_flight() > 0 {
+                    self.wait_created(Duration::from_millis(50));
+                    continue;
+                }
+                break;
+            };
             if !self.write_metric(id, true) {
                 // A metric that cannot be written now stays unacked; the broker redelivers it next start.
                 self.cache.entry_mut(id).retry_at = Some(far);
@@ -363,6 +391,13 @@ impl Writer {
                 self.cache.entry_mut(id).retry_at = None;
                 true
             }
+            Err(WriteFailure::Creating) => {
+                // Parked: back in the cache (queries see them), handed out again once the file exists.
+                self.cache.park(id, &mut points, &mut tickets);
+                self.points = points;
+                self.owned_tickets = tickets;
+                return false;
+            }
             Err(WriteFailure::CreateLimited(at)) => {
                 Stats::add(&self.stats.dropped_creates, 1);
                 self.cache.entry_mut(id).retry_at = Some(at);
@@ -383,16 +418,7 @@ impl Writer {
             }
         };
         if resolved {
-            for &(slot, count) in &tickets {
-                if let Some(done) = self.tickets.resolve(slot, count) {
-                    let micros = done.received.elapsed().as_micros() as u64;
-                    let _ = self.latency.record(micros.max(1));
-                    self.outbox.push((
-                        done.ticket.producer,
-                        Completion { generation: done.ticket.generation, tag: done.ticket.tag },
-                    ));
-                }
-            }
+            self.resolve_tickets(&tickets);
             points.clear();
             tickets.clear();
         } else {
@@ -402,6 +428,20 @@ impl Writer {
         self.points = points;
         self.owned_tickets = tickets;
         resolved
+    }
+
+    /// The points of these tickets are written (or rejected): complete the batches that are now whole.
+    fn resolve_tickets(&mut self, tickets: &[(u32, u32)]) {
+        for &(slot, count) in tickets {
+            if let Some(done) = self.tickets.resolve(slot, count) {
+                let micros = done.received.elapsed().as_micros() as u64;
+                let _ = self.latency.record(micros.max(1));
+                self.outbox.push((
+                    done.ticket.producer,
+                    Completion { generation: done.ticket.generation, tag: done.ticket.tag },
+                ));
+            }
+        }
     }
 
     fn log_error(&mut self, id: MetricId, e: &WhisperError, action: &str) {
@@ -427,8 +467,7 @@ impl Writer {
         if self.cache.entry(id).file.is_some() {
             return Ok(());
         }
-        let name = self.cache.entry(id).name.clone();
-        let path = metric::file_path(&self.cfg.data_dir, &name);
+        let path = metric::file_path(&self.cfg.data_dir, &self.cache.entry(id).name);
         // Open first, create on NotFound: one syscall for the common case, no stat before every open.
         let mut opened = WhisperFile::open(&path, self.cfg.open);
         if matches!(&opened, Err(WhisperError::Io { source, .. }) if source.raw_os_error() == Some(libc::EMFILE)) {
@@ -442,7 +481,7 @@ impl Writer {
         let file = match opened {
             Ok(f) => f,
             Err(WhisperError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                self.create(&name, &path, unlimited)?
+                self.create(id, path, unlimited)?
             }
             Err(e) => return Err(classify(e)),
         };
@@ -453,22 +492,98 @@ impl Writer {
         Ok(())
     }
 
-    /// Create `name`'s file from the rules, within the create rate limit (unless `unlimited`).
-    fn create(&mut self, name: &str, path: &std::path::Path, unlimited: bool) -> Result<WhisperFile, WriteFailure> {
+    /// Create `id`'s file from the rules, within the create rate limit (unless `unlimited`): on the creator pool
+    /// when there is one (`Err(Creating)`: the file is adopted later by [`Writer::adopt_created`]), else here.
+    fn create(&mut self, id: MetricId, path: std::path::PathBuf, unlimited: bool) -> Result<WhisperFile, WriteFailure> {
         let now = Instant::now();
         if !unlimited && !self.creates.try_take(now) {
             return Err(WriteFailure::CreateLimited(self.creates.next_token_at(now)));
         }
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| WriteFailure::Retry(WhisperError::Io { path: dir.display().to_string(), source }))?;
-        }
+        let name = &self.cache.entry(id).name;
         let archives = self.cfg.rules.archives(name);
         let (aggregation, x_files_factor) = self.cfg.rules.aggregation(name);
         let opts = CreateOptions { x_files_factor, aggregation, mode: self.cfg.create_mode };
-        let f = WhisperFile::create(path, &archives, &opts, self.cfg.open).map_err(classify)?;
-        Stats::add(&self.stats.creates, 1);
-        Ok(f)
+        let job = CreateJob { id, path, archives, opts, open: self.cfg.open };
+        match &mut self.creators {
+            Some(pool) => {
+                pool.submit(job);
+                Err(WriteFailure::Creating)
+            }
+            None => {
+                let f = creators::create(&job).map_err(classify)?;
+                Stats::add(&self.stats.creates, 1);
+                Ok(f)
+            }
+        }
+    }
+
+    /// Start the creator pool (`cfg.creators` threads, none for 0) from the writer thread, which they wake.
+    fn start_creators(&mut self) {
+        if self.cfg.creators == 0 {
+            return;
+        }
+        match Creators::start(self.cfg.creators, std::thread::current(), self.hold_creates.clone()) {
+            Ok(pool) => self.creators = Some(pool),
+            Err(e) => tracing::warn!(error = %e, "cannot start the creator pool: creating files on the writer thread"),
+        }
+    }
+
+    fn creates_in_flight(&self) -> usize {
+        self.creators.as_ref().map_or(0, Creators::in_flight)
+    }
+
+    /// Adopt every file the pool finished. Returns whether there was any.
+    fn adopt_created(&mut self) -> bool {
+        let mut any = false;
+        while let Some(c) = self.creators.as_mut().and_then(Creators::try_done) {
+            self.adopt(c);
+            any = true;
+        }
+        any
+    }
+
+    /// Wait up to `timeout` for the pool to finish a file, and adopt it.
+    fn wait_created(&mut self, timeout: Duration) {
+        if let Some(c) = self.creators.as_mut().and_then(|p| p.wait_done(timeout)) {
+            self.adopt(c);
+        }
+    }
+
+    /// Take a created file into the LRU and queue its metric again (or handle the failure as a write failure).
+    fn adopt(&mut self, c: Created) {
+        let id = c.id;
+        match c.result {
+            Ok(file) => {
+                Stats::add(&self.stats.creates, 1);
+                self.cache.entry_mut(id).file = Some(file);
+                self.open_count += 1;
+                self.touch(id);
+                self.evict();
+                self.cache.unpark(id, None);
+            }
+            Err(e) => match classify(e) {
+                WriteFailure::Reject(e) => {
+                    Stats::add(&self.stats.errors, 1);
+                    self.log_error(id, &e, "dropping points");
+                    let mut points = std::mem::take(&mut self.points);
+                    let mut tickets = std::mem::take(&mut self.owned_tickets);
+                    // Taken while still parked, so the unpark leaves an empty metric out of the dirty order.
+                    self.cache.take(id, &mut points, &mut tickets);
+                    self.cache.unpark(id, None);
+                    self.resolve_tickets(&tickets);
+                    points.clear();
+                    tickets.clear();
+                    self.points = points;
+                    self.owned_tickets = tickets;
+                }
+                WriteFailure::Retry(e) => {
+                    Stats::add(&self.stats.errors, 1);
+                    self.log_error(id, &e, "keeping points, will retry");
+                    self.cache.unpark(id, Some(Instant::now() + Duration::from_secs(1)));
+                }
+                WriteFailure::Creating | WriteFailure::CreateLimited(_) => self.cache.unpark(id, None),
+            },
+        }
     }
 
     fn touch(&mut self, id: MetricId) {
