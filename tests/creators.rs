@@ -94,3 +94,29 @@ fn creates_follow_the_write_order_within_the_rate_limit_and_the_rest_wait_in_the
     }
     publisher.delete(&q);
 }
+
+#[test]
+fn more_metrics_than_the_descriptor_budget_are_written_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ex, q) = (unique("ex"), unique("q"));
+    let publisher = Publisher::new(BROKER, &ex, &q, &["#"]);
+    let mut s = settings(dir.path(), BROKER, &ex, &q, &["#"]);
+    // 64 open files for 150 metrics written in three passes: files are closed and reopened between passes.
+    s.cache.open_files = 64;
+    let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
+    let metrics = 150;
+    let ts: Vec<u32> = (0..3).map(|pass| recent(3 - pass)).collect();
+    for pass in 0..3u32 {
+        let t = ts[pass as usize];
+        publisher
+            .publish_all((0..metrics).map(|m| (format!("budget.m{m}"), format!("{} {t}", m * 10 + pass).into_bytes())));
+    }
+    let total = u64::from(metrics * 3);
+    assert!(wait_until(60, || engine.stats.committed_points.load(Ordering::Relaxed) == total));
+    engine.stop();
+    for m in 0..metrics {
+        let want: Vec<(u32, f64)> = (0..3).map(|pass| (ts[pass as usize], f64::from(m * 10 + pass))).collect();
+        assert_eq!(python_fetch(dir.path(), &format!("budget.m{m}"), 3600), want, "budget.m{m}");
+    }
+    publisher.delete(&q);
+}

@@ -27,8 +27,8 @@ pub struct Entry {
     pub retry_at: Option<Instant>,
     /// The open file, if it is in the descriptor LRU.
     pub file: Option<WhisperFile>,
-    /// LRU stamp of the last use of `file`.
-    pub lru_stamp: u64,
+    /// Where the writer lists this metric among its open files (meaningful while `file` is open).
+    pub open_slot: u32,
 }
 
 /// Metric → pending points, plus the dirty order.
@@ -81,7 +81,7 @@ impl Cache {
             queued: false,
             retry_at: None,
             file: None,
-            lru_stamp: 0,
+            open_slot: 0,
         });
         id
     }

@@ -4,7 +4,8 @@
 //! One loop, no locks: pop every batch waiting, write a slice of dirty metrics (one `update_many` each: one
 //! positioned write per contiguous run), send completions, sleep when idle. Files are created on first write
 //! from the schema and aggregation rules (within the create rate limit) by the creator pool
-//! ([`super::creators`]), so the writer keeps updating existing files meanwhile, and kept open in an LRU.
+//! ([`super::creators`]), so the writer keeps updating existing files meanwhile, and kept open up to the
+//! descriptor budget (over it, a random open file is closed: see [`Writer::evict`]).
 //!
 //! Owns: the cache and every open whisper file. Never touches: sockets, AMQP channels.
 
@@ -24,7 +25,6 @@ use crate::whisper::{
     WhisperFile,
 };
 use hdrhistogram::Histogram;
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -147,9 +147,10 @@ pub struct Writer {
     scratch: UpdateScratch,
     points: Vec<Point>,
     owned_tickets: Vec<(u32, u32)>,
-    lru: VecDeque<(MetricId, u64)>,
-    lru_clock: u64,
-    open_count: usize,
+    /// The metrics whose file is open (each entry's `open_slot` is its index here).
+    open_ids: Vec<MetricId>,
+    /// xorshift state for choosing which open file to close.
+    evict_rng: u64,
     updates: TokenBucket,
     creates: TokenBucket,
     latency: Histogram<u64>,
@@ -188,9 +189,8 @@ impl Writer {
             scratch: UpdateScratch::default(),
             points: Vec::new(),
             owned_tickets: Vec::new(),
-            lru: VecDeque::new(),
-            lru_clock: 0,
-            open_count: 0,
+            open_ids: Vec::new(),
+            evict_rng: 0x9E37_79B9_7F4A_7C15,
             updates,
             creates,
             // Invariant: 1 µs .. 1 h with 3 significant figures is a valid histogram configuration.
@@ -459,7 +459,6 @@ impl Writer {
         let file = e.file.as_mut().expect("file opened by ensure_open");
         let stats = file.update_many(points, unix_now(), &mut self.scratch).map_err(classify)?;
         Stats::add(&self.stats.dropped_points, stats.dropped as u64);
-        self.touch(id);
         Ok(stats.points_written)
     }
 
@@ -473,8 +472,8 @@ impl Writer {
         if matches!(&opened, Err(WhisperError::Io { source, .. }) if source.raw_os_error() == Some(libc::EMFILE)) {
             // The process ran out of descriptors (other threads or engines use them too): keep half as many
             // files open from now on, and try once more.
-            self.cfg.open_files = (self.open_count / 2).max(64);
-            self.evict();
+            self.cfg.open_files = (self.open_ids.len() / 2).max(64);
+            self.evict(id);
             tracing::warn!(open_files = self.cfg.open_files, "out of file descriptors: shrinking the open-file LRU");
             opened = WhisperFile::open(&path, self.cfg.open);
         }
@@ -485,10 +484,7 @@ impl Writer {
             }
             Err(e) => return Err(classify(e)),
         };
-        self.cache.entry_mut(id).file = Some(file);
-        self.open_count += 1;
-        self.touch(id);
-        self.evict();
+        self.keep_open(id, file);
         Ok(())
     }
 
@@ -555,10 +551,7 @@ impl Writer {
         match c.result {
             Ok(file) => {
                 Stats::add(&self.stats.creates, 1);
-                self.cache.entry_mut(id).file = Some(file);
-                self.open_count += 1;
-                self.touch(id);
-                self.evict();
+                self.keep_open(id, file);
                 self.cache.unpark(id, None);
             }
             Err(e) => match classify(e) {
@@ -586,29 +579,42 @@ impl Writer {
         }
     }
 
-    fn touch(&mut self, id: MetricId) {
-        self.lru_clock += 1;
-        self.cache.entry_mut(id).lru_stamp = self.lru_clock;
-        self.lru.push_back((id, self.lru_clock));
+    /// Keep `file` open for `id`, closing another file if that goes over the budget.
+    fn keep_open(&mut self, id: MetricId, file: WhisperFile) {
+        let e = self.cache.entry_mut(id);
+        e.file = Some(file);
+        e.open_slot = self.open_ids.len() as u32;
+        self.open_ids.push(id);
+        self.evict(id);
     }
 
     fn close_file(&mut self, id: MetricId) {
-        if self.cache.entry_mut(id).file.take().is_some() {
-            self.open_count -= 1;
+        let e = self.cache.entry_mut(id);
+        if e.file.take().is_some() {
+            let slot = e.open_slot as usize;
+            self.open_ids.swap_remove(slot);
+            if let Some(&moved) = self.open_ids.get(slot) {
+                self.cache.entry_mut(moved).open_slot = slot as u32;
+            }
         }
     }
 
-    /// Close least recently used files beyond the cap; compact the LRU queue of stale stamps.
-    fn evict(&mut self) {
-        while self.open_count > self.cfg.open_files {
-            let Some((id, stamp)) = self.lru.pop_front() else { break };
-            if self.cache.entry(id).lru_stamp == stamp {
-                self.close_file(id);
+    /// Close open files, chosen at random (never `keep`), until the budget holds.
+    ///
+    /// Random, not least recently used: the writer visits dirty metrics in passes, and a pass over more files than
+    /// the budget is the pattern LRU handles worst (every file is closed just before its next use, so every update
+    /// reopens it). A random victim keeps most of them open (measured in the commit that made it so).
+    fn evict(&mut self, keep: MetricId) {
+        while self.open_ids.len() > self.cfg.open_files.max(1) {
+            self.evict_rng ^= self.evict_rng << 13;
+            self.evict_rng ^= self.evict_rng >> 7;
+            self.evict_rng ^= self.evict_rng << 17;
+            let mut victim = self.open_ids[(self.evict_rng % self.open_ids.len() as u64) as usize];
+            if victim == keep {
+                let slot = self.cache.entry(keep).open_slot as usize;
+                victim = self.open_ids[(slot + 1) % self.open_ids.len()];
             }
-        }
-        if self.lru.len() > 4 * self.cfg.open_files + 1024 {
-            let cache = &self.cache;
-            self.lru.retain(|&(id, stamp)| cache.entry(id).lru_stamp == stamp);
+            self.close_file(victim);
         }
     }
 
