@@ -7,9 +7,9 @@ use std::time::Instant;
 use warren::bench::load::{Load, Message};
 use warren::cache::store::Cache;
 use warren::config::settings::WriteStrategy;
-use warren::ingest::batch::{Batch, BatchPoint, NameRef};
 use warren::ingest::parse::parse_body;
-use warren::ingest::ring::Rings;
+use warren::pipe::batch::{Batch, BatchPoint, NameRef};
+use warren::pipe::ring::Rings;
 use warren::whisper::Point;
 
 const MIB: usize = 1 << 20;
@@ -38,7 +38,8 @@ fn parse(c: &mut Criterion) {
         g.bench_function(label, |b| {
             b.iter(|| {
                 out.clear();
-                let counts = parse_body(key.as_bytes(), black_box(&body), nib, 1_700_000_000, &mut out, |_| {});
+                let counts =
+                    parse_body(key.as_bytes(), black_box(&body), nib, 1_700_000_000, &mut out, &mut Vec::new(), |_| {});
                 assert_eq!(counts.points, lines);
                 black_box(&out);
             })

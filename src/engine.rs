@@ -2,16 +2,20 @@
 //! emitter (one producer ring each) → one writer. `warren cache` and the integration
 //! tests both start the engine through [`Engine::start`].
 
+#[cfg(feature = "test-hooks")]
 use crate::cache::creators::HoldCreates;
 use crate::cache::query::CacheHandle;
-use crate::cache::writer::{FileRules, HoldWrites, Writer, WriterConfig};
+#[cfg(feature = "test-hooks")]
+use crate::cache::writer::HoldWrites;
+use crate::cache::writer::{FileRules, Writer, WriterConfig};
 use crate::config::settings::Settings;
-use crate::ingest::amqp::{run_worker, AmqpWorkerConfig, Shutdown};
-use crate::ingest::ring::Rings;
+use crate::ingest::amqp::{run_worker, AmqpWorkerConfig};
+use crate::ingest::selfmetrics::{self, SelfMetricsConfig};
 use crate::ingest::socket::{BoundAddrs, ReceiverConfig, Receivers};
-use crate::stats::selfmetrics::{self, SelfMetricsConfig};
+use crate::lifecycle::Shutdown;
+use crate::pipe::ring::{Producer, Rings};
 use crate::stats::Stats;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -20,14 +24,20 @@ use std::time::Duration;
 pub struct Engine {
     /// Counters, readable while running.
     pub stats: Arc<Stats>,
-    /// Set to make the writer hold all writes (tests of ack-after-persist).
+    /// Test hook (cargo feature `test-hooks`, not part of the public API): set to make the writer hold all
+    /// writes (tests of ack-after-persist).
+    #[cfg(feature = "test-hooks")]
     pub hold_writes: HoldWrites,
-    /// Set to make the creator pool hold new files (tests of writes beside pending creates).
+    /// Test hook (feature `test-hooks`): set to make the creator pool hold new files (tests of writes beside
+    /// pending creates).
+    #[cfg(feature = "test-hooks")]
     pub hold_creates: HoldCreates,
     /// Ask the writer for cached points (CarbonLink, render).
     pub cache: CacheHandle,
     /// Where the socket receivers listen (all `None` when they are off).
     pub receivers: BoundAddrs,
+    /// With `[receivers] forward = "amqp"`: the counters of the publisher the socket receivers feed.
+    pub relay_stats: Option<Arc<crate::relay::stats::RelayStats>>,
     /// Where the Prometheus endpoint listens (`None` when it is off).
     pub prometheus: Option<std::net::SocketAddr>,
     /// CarbonLink and the HTTP API (see `[query]`); their bound addresses are `query.carbonlink_addr()` and
@@ -35,18 +45,22 @@ pub struct Engine {
     pub query: crate::query::QueryServers,
     shutdown: Arc<Shutdown>,
     threads: Vec<JoinHandle<()>>,
+    stopped: bool,
 }
 
 impl Engine {
     /// Start the writer, the AMQP workers, the socket receivers and the self-metrics emitter described by
-    /// `settings`; new files are shaped by `rules`. Fails (starting nothing) when a receiver cannot bind.
+    /// `settings`; new files are shaped by `rules`. Everything that can fail to bind is bound before any thread
+    /// starts; if a later part still fails (a thread cannot be spawned), what already started is stopped and
+    /// joined before the error is returned, as go-carbon's `StartFunc` does.
     pub fn start(settings: &Settings, rules: Box<dyn FileRules>) -> std::io::Result<Engine> {
         std::fs::create_dir_all(&settings.data_dir)?;
+        let filter = crate::filter::Filter::load(&settings.filter).map_err(std::io::Error::other)?.map(Arc::new);
         let receiver_cfg = ReceiverConfig::from_settings(&settings.receivers).map_err(std::io::Error::other)?;
         let receivers = if receiver_cfg.is_empty() {
             None
         } else {
-            Some(Receivers::bind(&receiver_cfg).map_err(std::io::Error::other)?)
+            Some(Receivers::bind(&receiver_cfg).map_err(std::io::Error::other)?.with_filter(filter.clone()))
         };
         let bound = receivers.as_ref().map(Receivers::local_addrs).unwrap_or_default();
         let prometheus = match settings.stats.prometheus.as_deref().filter(|a| !a.trim().is_empty()) {
@@ -70,40 +84,42 @@ impl Engine {
         });
         let stats = Arc::new(Stats::default());
         let shutdown = Arc::new(Shutdown::default());
-        let hold_writes: HoldWrites = Arc::new(AtomicBool::new(false));
-        let hold_creates: HoldCreates = Arc::new(AtomicBool::new(false));
+        #[cfg(feature = "test-hooks")]
+        let hold_writes: HoldWrites = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        #[cfg(feature = "test-hooks")]
+        let hold_creates: HoldCreates = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let workers = if settings.amqp.enabled { settings.worker_count() } else { 0 };
-        let extra = usize::from(receivers.is_some()) + usize::from(self_metrics.is_some());
+        // `forward = "amqp"`: the socket receivers feed a relay publisher (their own ring), not the writer.
+        let forward = receivers.is_some() && settings.receivers.forward == crate::config::front::Forward::Amqp;
+        let local_sockets = receivers.is_some() && !forward;
+        let extra = usize::from(local_sockets) + usize::from(self_metrics.is_some());
         let (rings, mut producers) = Rings::new(workers + extra, settings.cache.ring_capacity);
         // Producers 0..workers are the AMQP workers; the socket loop and the self-metrics emitter come after.
         let metrics_producer = self_metrics.as_ref().and_then(|_| producers.pop());
-        let socket_producer = receivers.as_ref().and_then(|_| producers.pop());
+        let (forward, socket_producer) = if forward {
+            let (fwd_rings, mut p) = Rings::new(1, settings.cache.ring_capacity);
+            let relay_stats = Arc::new(crate::relay::stats::RelayStats::default());
+            (Some((crate::relay::publisher_config(settings), fwd_rings, relay_stats)), p.pop())
+        } else {
+            (None, if local_sockets { producers.pop() } else { None })
+        };
+        let relay_stats = forward.as_ref().map(|f| f.2.clone());
         let cores = if settings.amqp.pin_threads { core_affinity::get_core_ids().unwrap_or_default() } else { vec![] };
-        let mut threads = Vec::new();
 
         let (cache, queries) = CacheHandle::new(rings.clone());
         // Bound before any thread starts, so a taken port fails the start cleanly.
-        let query = crate::query::QueryServers::start(settings, cache.clone())?;
+        let query = crate::query::QueryServers::start(settings, cache.clone(), stats.clone())?;
         let writer = Writer::new(
             WriterConfig::from_settings(settings, rules),
             settings.cache.write_strategy,
             rings.clone(),
             stats.clone(),
             shutdown.clone(),
-            hold_writes.clone(),
         )
-        .with_queries(queries)
-        .with_create_hold(hold_creates.clone());
-        // The writer takes the last core, workers the others first: on 2 cores worker 0 and the writer are apart.
-        let writer_core = cores.last().copied();
-        threads.push(std::thread::Builder::new().name("writer".into()).spawn(move || {
-            if let Some(c) = writer_core {
-                core_affinity::set_for_current(c);
-            }
-            writer.run()
-        })?);
-
-        let cfg = AmqpWorkerConfig {
+        .with_queries(queries);
+        #[cfg(feature = "test-hooks")]
+        let writer = writer.with_hold(hold_writes.clone()).with_create_hold(hold_creates.clone());
+        let amqp = AmqpWorkerConfig {
             url: settings.amqp.url.clone(),
             exchange: settings.amqp.exchange.clone(),
             queue: settings.queue_name(),
@@ -117,49 +133,96 @@ impl Engine {
                 weight: settings.amqp.consistent_hash_weight,
             }),
             quorum: settings.amqp.queue_type == crate::config::settings::QueueType::Quorum,
+            filter,
             binding_state: Some(settings.data_dir.join(".warren").join(format!("bindings-{}", settings.queue_name()))),
         };
+        let mut engine = Engine {
+            stats,
+            #[cfg(feature = "test-hooks")]
+            hold_writes,
+            #[cfg(feature = "test-hooks")]
+            hold_creates,
+            cache,
+            receivers: bound,
+            relay_stats,
+            prometheus: prometheus_addr,
+            query,
+            shutdown,
+            threads: Vec::new(),
+            stopped: false,
+        };
+        // On error, what `spawn_threads` did not start has been dropped with its arguments (a dropped producer
+        // counts as finished), and dropping `engine` here stops and joins what it did start.
+        engine.spawn_threads(Parts {
+            writer,
+            amqp,
+            producers,
+            cores,
+            sockets: receivers.zip(socket_producer),
+            self_metrics: self_metrics.zip(metrics_producer),
+            prometheus,
+            rings,
+            forward,
+            tags: settings.tags.enabled.then(|| settings.tags.clone()),
+        })?;
+        Ok(engine)
+    }
+
+    fn spawn(&mut self, name: String, body: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+        self.threads.push(std::thread::Builder::new().name(name).spawn(body)?);
+        Ok(())
+    }
+
+    fn spawn_threads(&mut self, parts: Parts) -> std::io::Result<()> {
+        let Parts { mut writer, amqp, producers, cores, sockets, self_metrics, prometheus, rings, forward, tags } =
+            parts;
+        if let Some(tags) = tags {
+            // Ends by itself once the writer (holding the queue's sending end) is gone.
+            let (thread, queue) = crate::tagdb::start(&tags, self.stats.clone(), self.shutdown.clone())?;
+            self.threads.push(thread);
+            writer = writer.with_tags(queue);
+        }
+        // The writer takes the last core, workers the others first: on 2 cores worker 0 and the writer are apart.
+        let writer_core = cores.last().copied();
+        self.spawn("writer".into(), move || {
+            if let Some(c) = writer_core {
+                core_affinity::set_for_current(c);
+            }
+            writer.run()
+        })?;
         for p in producers {
-            let (cfg, stats, shutdown) = (cfg.clone(), stats.clone(), shutdown.clone());
+            let (cfg, stats, shutdown) = (amqp.clone(), self.stats.clone(), self.shutdown.clone());
             let core = (!cores.is_empty()).then(|| cores[p.id as usize % cores.len()]);
-            threads.push(std::thread::Builder::new().name(format!("amqp-{}", p.id)).spawn(move || {
+            self.spawn(format!("amqp-{}", p.id), move || {
                 if let Some(c) = core {
                     core_affinity::set_for_current(c);
                 }
                 run_worker(cfg, p, stats, shutdown)
-            })?);
+            })?;
         }
-        if let (Some(r), Some(p)) = (receivers, socket_producer) {
-            let (stats, shutdown) = (stats.clone(), shutdown.clone());
-            threads.push(std::thread::Builder::new().name("sockets".into()).spawn(move || r.run(p, stats, shutdown))?);
+        if let Some((r, p)) = sockets {
+            let (stats, shutdown) = (self.stats.clone(), self.shutdown.clone());
+            self.spawn("sockets".into(), move || r.run(p, stats, shutdown))?;
         }
-        if let (Some(cfg), Some(p)) = (self_metrics, metrics_producer) {
-            let (stats, shutdown, rings) = (stats.clone(), shutdown.clone(), rings.clone());
-            threads.push(
-                std::thread::Builder::new()
-                    .name("selfmetrics".into())
-                    .spawn(move || selfmetrics::run(cfg, p, stats, rings, shutdown))?,
-            );
+        if let Some((cfg, fwd_rings, relay_stats)) = forward {
+            // Ends once the socket loop has finished (shutdown) and every point it read is confirmed.
+            let stats = self.stats.clone();
+            self.spawn("relay-publisher".into(), move || {
+                let out = crate::relay::publisher::run(cfg, fwd_rings, relay_stats, stats);
+                if out.abandoned > 0 {
+                    tracing::error!(points = out.abandoned, "forward = amqp: points not confirmed at shutdown");
+                }
+            })?;
+        }
+        if let Some((cfg, p)) = self_metrics {
+            let (stats, shutdown) = (self.stats.clone(), self.shutdown.clone());
+            self.spawn("selfmetrics".into(), move || selfmetrics::run(cfg, p, stats, rings, shutdown))?;
         }
         if let Some(l) = prometheus {
-            let (stats, shutdown) = (stats.clone(), shutdown.clone());
-            threads.push(
-                std::thread::Builder::new()
-                    .name("prometheus".into())
-                    .spawn(move || crate::stats::prometheus::serve(l, stats, shutdown))?,
-            );
+            let (stats, shutdown) = (self.stats.clone(), self.shutdown.clone());
+            self.spawn("prometheus".into(), move || crate::query::prometheus::serve(l, stats, shutdown))?;
         }
-        Ok(Engine {
-            stats,
-            hold_writes,
-            hold_creates,
-            cache,
-            receivers: bound,
-            prometheus: prometheus_addr,
-            query,
-            shutdown,
-            threads,
-        })
+        Ok(())
     }
 
     /// Ask every thread to stop: workers stop consuming, the writer flushes, workers ack and close.
@@ -167,13 +230,20 @@ impl Engine {
         self.shutdown.stop.store(true, Ordering::Release);
     }
 
-    /// Stop and wait for every thread.
-    pub fn stop(mut self) {
+    /// Stop and wait for every thread: the query servers close, producers stop taking input, the writer flushes
+    /// the cache, AMQP workers ack what became durable and close. Errors: [`EngineError::Panicked`] names every
+    /// thread that panicked (the others were still joined).
+    pub fn stop(mut self) -> Result<(), EngineError> {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> Result<(), EngineError> {
+        if std::mem::replace(&mut self.stopped, true) {
+            return Ok(());
+        }
         std::mem::take(&mut self.query).stop();
         self.request_stop();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        join_all(std::mem::take(&mut self.threads))
     }
 
     /// True once a stop was requested.
@@ -184,5 +254,85 @@ impl Engine {
     /// The shutdown flags (for signal handlers).
     pub fn shutdown_flag(&self) -> Arc<Shutdown> {
         self.shutdown.clone()
+    }
+}
+
+/// Dropping a running engine stops it as [`Engine::stop`] does; a panicked thread is logged, since `drop` cannot
+/// return it.
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop_and_join() {
+            tracing::error!(error = %e, "engine stopped on drop");
+        }
+    }
+}
+
+/// What [`Engine::start`] spawns threads from.
+struct Parts {
+    writer: Writer,
+    amqp: AmqpWorkerConfig,
+    producers: Vec<Producer>,
+    cores: Vec<core_affinity::CoreId>,
+    sockets: Option<(Receivers, Producer)>,
+    self_metrics: Option<(SelfMetricsConfig, Producer)>,
+    prometheus: Option<std::net::TcpListener>,
+    rings: Arc<Rings>,
+    /// `forward = "amqp"`: the publisher's config, the sockets' own ring and its counters.
+    forward: Option<(crate::relay::publisher::PublisherConfig, Arc<Rings>, Arc<crate::relay::stats::RelayStats>)>,
+    /// Tag registration settings, when it is enabled.
+    tags: Option<crate::config::settings::TagSettings>,
+}
+
+/// Why [`Engine::stop`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// These threads panicked (their panic message was logged when it happened); every thread was joined.
+    #[error("engine threads panicked: {}", .0.join(", "))]
+    Panicked(Vec<String>),
+}
+
+/// Joins every thread, even after one panicked; names the ones that did.
+fn join_all(threads: Vec<JoinHandle<()>>) -> Result<(), EngineError> {
+    let mut panicked = Vec::new();
+    for t in threads {
+        let name = t.thread().name().unwrap_or("unnamed").to_string();
+        if t.join().is_err() {
+            panicked.push(name);
+        }
+    }
+    if panicked.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::Panicked(panicked))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_all_joins_every_thread_and_names_the_ones_that_panicked() {
+        let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let spawn = |name: &str, panics: bool| {
+            let done = done.clone();
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || {
+                    if panics {
+                        panic!("test thread {} panics on purpose", std::thread::current().name().unwrap_or(""));
+                    }
+                    done.fetch_add(1, Ordering::SeqCst);
+                })
+                .unwrap()
+        };
+        let threads = vec![spawn("a", false), spawn("b", true), spawn("c", false), spawn("d", true)];
+        match join_all(threads) {
+            Err(EngineError::Panicked(names)) => assert_eq!(names, ["b", "d"]),
+            other => panic!("expected two panicked threads, got {other:?}"),
+        }
+        assert_eq!(done.load(Ordering::SeqCst), 2, "the threads after a panicked one were joined too");
+        // Negative control: no panic, no error.
+        assert!(join_all(vec![spawn("e", false)]).is_ok());
     }
 }

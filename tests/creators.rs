@@ -53,7 +53,7 @@ fn existing_files_are_updated_while_a_new_one_waits_for_its_creator() {
     assert!(wait_until(30, || queue_counts(&vhost.0, &q) == (0, 0)), "acked once its file exists");
     assert_eq!(python_fetch(dir.path(), "cr.new", 3600), vec![(t, 7.0)]);
     assert_eq!(engine.stats.creates.load(Ordering::Relaxed), 1);
-    engine.stop();
+    engine.stop().unwrap();
     publisher.delete(&q);
 }
 
@@ -87,7 +87,7 @@ fn creates_follow_the_write_order_within_the_rate_limit_and_the_rest_wait_in_the
     assert_eq!(cached, (2..8).map(|i| vec![(t, f64::from(i))]).collect::<Vec<_>>());
 
     // Shutdown writes everything, past the limit, through the pool.
-    engine.stop();
+    engine.stop().unwrap();
     assert_eq!(queue_counts(&vhost.0, &q), (0, 0));
     for (i, n) in names.iter().enumerate() {
         assert_eq!(python_fetch(dir.path(), n, 3600), vec![(t, i as f64)], "{n}");
@@ -113,7 +113,7 @@ fn more_metrics_than_the_descriptor_budget_are_written_exactly() {
     }
     let total = u64::from(metrics * 3);
     assert!(wait_until(60, || engine.stats.committed_points.load(Ordering::Relaxed) == total));
-    engine.stop();
+    engine.stop().unwrap();
     for m in 0..metrics {
         let want: Vec<(u32, f64)> = (0..3).map(|pass| (ts[pass as usize], f64::from(m * 10 + pass))).collect();
         assert_eq!(python_fetch(dir.path(), &format!("budget.m{m}"), 3600), want, "budget.m{m}");

@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
-/// A test hook: while set, creators take no new job (the writer keeps writing existing files).
+/// A test hook (set only through the `test-hooks` feature): while set, creators take no new job (the writer
+/// keeps writing existing files).
 pub type HoldCreates = Arc<AtomicBool>;
 
 /// One file to create.

@@ -9,20 +9,23 @@
 //!
 //! Owns: the cache and every open whisper file. Never touches: sockets, AMQP channels.
 
-use super::creators::{self, CreateJob, Created, Creators, HoldCreates};
+mod create;
+mod files;
+
+use super::creators::{self, Creators, HoldCreates};
 use super::query::{CacheRequest, CachedPoints};
 use super::ratelimit::TokenBucket;
 use super::store::{Cache, MetricId};
 use super::tickets::Tickets;
 use crate::config::settings::{CreateModeSetting, Settings};
-use crate::ingest::amqp::{unix_now, Shutdown};
-use crate::ingest::batch::Batch;
-use crate::ingest::ring::{Completion, Rings};
+use crate::lifecycle::{unix_now, Shutdown};
 use crate::metric;
+use crate::pipe::batch::Batch;
+use crate::pipe::ring::{Completion, Rings};
 use crate::stats::Stats;
+use crate::tagdb::TagQueue;
 use crate::whisper::{
-    AggregationMethod, ArchiveSpec, CreateMode, CreateOptions, OpenOptions, Point, UpdateScratch, WhisperError,
-    WhisperFile,
+    AggregationMethod, ArchiveSpec, CreateMode, OpenOptions, Point, UpdateScratch, WhisperError, WhisperFile,
 };
 use hdrhistogram::Histogram;
 use std::path::PathBuf;
@@ -96,6 +99,8 @@ pub struct WriterConfig {
     pub open_files: usize,
     /// Creator threads; 0 creates on the writer thread.
     pub creators: usize,
+    /// How tagged series' files are named (carbon's TAG_HASH_FILENAMES).
+    pub tag_files: metric::TagFileNames,
 }
 
 impl WriterConfig {
@@ -116,11 +121,13 @@ impl WriterConfig {
             max_creates_per_minute: s.cache.max_creates_per_minute,
             open_files: super::fdlimit::open_file_budget(s.cache.open_files.max(1)),
             creators: s.whisper.creators.unwrap_or_else(creators::default_size),
+            tag_files: metric::TagFileNames::from_hash_filenames(s.tags.hash_filenames),
         }
     }
 }
 
-/// A test hook: while set, the writer drains rings into the cache but writes nothing.
+/// A test hook (cargo feature `test-hooks`): while set, the writer drains rings into the cache but writes nothing.
+#[cfg(feature = "test-hooks")]
 pub type HoldWrites = Arc<std::sync::atomic::AtomicBool>;
 
 /// Why one metric's write did not happen.
@@ -143,7 +150,8 @@ pub struct Writer {
     rings: Arc<Rings>,
     stats: Arc<Stats>,
     shutdown: Arc<Shutdown>,
-    hold: HoldWrites,
+    /// Always false unless a test set it through [`Writer::with_hold`] (feature `test-hooks`).
+    hold: Arc<std::sync::atomic::AtomicBool>,
     scratch: UpdateScratch,
     points: Vec<Point>,
     owned_tickets: Vec<(u32, u32)>,
@@ -164,17 +172,18 @@ pub struct Writer {
     /// The creator pool (started by [`Writer::run`] when `cfg.creators > 0`).
     creators: Option<Creators>,
     hold_creates: HoldCreates,
+    /// Series to register with graphite-web's tag database (when `[tags] enabled`).
+    tags: Option<TagQueue>,
 }
 
 impl Writer {
-    /// A writer over `rings`, counting into `stats`; `hold` pauses writing for tests.
+    /// A writer over `rings`, counting into `stats`, stopping on `shutdown`.
     pub fn new(
         cfg: WriterConfig,
         strategy: crate::config::settings::WriteStrategy,
         rings: Arc<Rings>,
         stats: Arc<Stats>,
         shutdown: Arc<Shutdown>,
-        hold: HoldWrites,
     ) -> Self {
         let updates = TokenBucket::new(cfg.max_updates_per_second, Duration::from_secs(1));
         let creates = TokenBucket::new(cfg.max_creates_per_minute, Duration::from_secs(60));
@@ -185,7 +194,7 @@ impl Writer {
             rings,
             stats,
             shutdown,
-            hold,
+            hold: Arc::default(),
             scratch: UpdateScratch::default(),
             points: Vec::new(),
             owned_tickets: Vec::new(),
@@ -202,12 +211,27 @@ impl Writer {
             outbox: Vec::new(),
             creators: None,
             hold_creates: HoldCreates::default(),
+            tags: None,
         }
     }
 
     /// While `hold` is set, the creator pool creates nothing (tests of writes beside pending creates).
+    #[cfg(feature = "test-hooks")]
     pub fn with_create_hold(mut self, hold: HoldCreates) -> Self {
         self.hold_creates = hold;
+        self
+    }
+
+    /// Queue created and written series for registration with graphite-web's tag database.
+    pub fn with_tags(mut self, tags: TagQueue) -> Self {
+        self.tags = Some(tags);
+        self
+    }
+
+    /// Test hook: while `hold` is set, write nothing (rings are still drained into the cache).
+    #[cfg(feature = "test-hooks")]
+    pub fn with_hold(mut self, hold: HoldWrites) -> Self {
+        self.hold = hold;
         self
     }
 
@@ -229,6 +253,13 @@ impl Writer {
                     let answer: Vec<CachedPoints> = metrics.iter().map(|m| self.cached_points(m)).collect();
                     let _ = reply.send(answer);
                 }
+                CacheRequest::Unwritten { reply } => {
+                    let _ = reply.send(self.cache.unwritten().map(String::from).collect());
+                }
+                CacheRequest::Rules { metrics, reply } => {
+                    let r = &self.cfg.rules;
+                    let _ = reply.send(metrics.iter().map(|m| (r.archives(m), r.aggregation(m).0)).collect());
+                }
                 CacheRequest::SetAggregation { metric, method, x_files_factor, reply } => {
                     let _ = reply.send(self.set_aggregation(&metric, method, x_files_factor));
                 }
@@ -247,7 +278,7 @@ impl Writer {
 
     fn set_aggregation(&mut self, metric: &str, method: AggregationMethod, xff: Option<f32>) -> Result<(), String> {
         let name = metric::validate(metric.as_bytes()).map_err(|e| e.to_string())?;
-        let path = metric::file_path(&self.cfg.data_dir, name);
+        let path = metric::file_path_as(&self.cfg.data_dir, &name, self.cfg.tag_files);
         // Close our descriptor first so the next write re-reads the new header.
         if let Some(id) = self.cache.lookup(name.as_bytes()) {
             self.close_file(id);
@@ -389,6 +420,9 @@ impl Writer {
                 Stats::add(&self.stats.update_micros, t0.elapsed().as_micros() as u64);
                 Stats::add(&self.stats.committed_points, written as u64);
                 self.cache.entry_mut(id).retry_at = None;
+                if let Some(tags) = self.tags.as_mut() {
+                    tags.updated(&self.cache.entry(id).name);
+                }
                 true
             }
             Err(WriteFailure::Creating) => {
@@ -466,7 +500,8 @@ impl Writer {
         if self.cache.entry(id).file.is_some() {
             return Ok(());
         }
-        let path = metric::file_path(&self.cfg.data_dir, &self.cache.entry(id).name);
+        let name = self.cache.entry(id).name.clone();
+        let path = metric::file_path_as(&self.cfg.data_dir, &name, self.cfg.tag_files);
         // Open first, create on NotFound: one syscall for the common case, no stat before every open.
         let mut opened = WhisperFile::open(&path, self.cfg.open);
         if matches!(&opened, Err(WhisperError::Io { source, .. }) if source.raw_os_error() == Some(libc::EMFILE)) {
@@ -480,7 +515,10 @@ impl Writer {
         let file = match opened {
             Ok(f) => f,
             Err(WhisperError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                self.create(id, path, unlimited)?
+                match self.adopt_readable_tagged_file(&name, &path) {
+                    Some(f) => f,
+                    None => self.create(id, path, unlimited)?,
+                }
             }
             Err(e) => return Err(classify(e)),
         };
@@ -488,134 +526,18 @@ impl Writer {
         Ok(())
     }
 
-    /// Create `id`'s file from the rules, within the create rate limit (unless `unlimited`): on the creator pool
-    /// when there is one (`Err(Creating)`: the file is adopted later by [`Writer::adopt_created`]), else here.
-    fn create(&mut self, id: MetricId, path: std::path::PathBuf, unlimited: bool) -> Result<WhisperFile, WriteFailure> {
-        let now = Instant::now();
-        if !unlimited && !self.creates.try_take(now) {
-            return Err(WriteFailure::CreateLimited(self.creates.next_token_at(now)));
+    /// carbon's `WhisperDatabase.exists`: with hashed tagged file names, a file under the readable name (written
+    /// with `TAG_HASH_FILENAMES = False`) is renamed to the hashed one and used.
+    fn adopt_readable_tagged_file(&mut self, name: &str, hashed: &std::path::Path) -> Option<WhisperFile> {
+        if self.cfg.tag_files != metric::TagFileNames::Hashed || !metric::tags::is_tagged(name) {
+            return None;
         }
-        let name = &self.cache.entry(id).name;
-        let archives = self.cfg.rules.archives(name);
-        let (aggregation, x_files_factor) = self.cfg.rules.aggregation(name);
-        let opts = CreateOptions { x_files_factor, aggregation, mode: self.cfg.create_mode };
-        let job = CreateJob { id, path, archives, opts, open: self.cfg.open };
-        match &mut self.creators {
-            Some(pool) => {
-                pool.submit(job);
-                Err(WriteFailure::Creating)
-            }
-            None => {
-                let f = creators::create(&job).map_err(classify)?;
-                Stats::add(&self.stats.creates, 1);
-                Ok(f)
-            }
+        let readable = metric::file_path_as(&self.cfg.data_dir, name, metric::TagFileNames::Readable);
+        if readable == hashed || std::fs::rename(&readable, hashed).is_err() {
+            return None;
         }
-    }
-
-    /// Start the creator pool (`cfg.creators` threads, none for 0) from the writer thread, which they wake.
-    fn start_creators(&mut self) {
-        if self.cfg.creators == 0 {
-            return;
-        }
-        match Creators::start(self.cfg.creators, std::thread::current(), self.hold_creates.clone()) {
-            Ok(pool) => self.creators = Some(pool),
-            Err(e) => tracing::warn!(error = %e, "cannot start the creator pool: creating files on the writer thread"),
-        }
-    }
-
-    fn creates_in_flight(&self) -> usize {
-        self.creators.as_ref().map_or(0, Creators::in_flight)
-    }
-
-    /// Adopt every file the pool finished. Returns whether there was any.
-    fn adopt_created(&mut self) -> bool {
-        let mut any = false;
-        while let Some(c) = self.creators.as_mut().and_then(Creators::try_done) {
-            self.adopt(c);
-            any = true;
-        }
-        any
-    }
-
-    /// Wait up to `timeout` for the pool to finish a file, and adopt it.
-    fn wait_created(&mut self, timeout: Duration) {
-        if let Some(c) = self.creators.as_mut().and_then(|p| p.wait_done(timeout)) {
-            self.adopt(c);
-        }
-    }
-
-    /// Take a created file into the LRU and queue its metric again (or handle the failure as a write failure).
-    fn adopt(&mut self, c: Created) {
-        let id = c.id;
-        match c.result {
-            Ok(file) => {
-                Stats::add(&self.stats.creates, 1);
-                self.keep_open(id, file);
-                self.cache.unpark(id, None);
-            }
-            Err(e) => match classify(e) {
-                WriteFailure::Reject(e) => {
-                    Stats::add(&self.stats.errors, 1);
-                    self.log_error(id, &e, "dropping points");
-                    let mut points = std::mem::take(&mut self.points);
-                    let mut tickets = std::mem::take(&mut self.owned_tickets);
-                    // Taken while still parked, so the unpark leaves an empty metric out of the dirty order.
-                    self.cache.take(id, &mut points, &mut tickets);
-                    self.cache.unpark(id, None);
-                    self.resolve_tickets(&tickets);
-                    points.clear();
-                    tickets.clear();
-                    self.points = points;
-                    self.owned_tickets = tickets;
-                }
-                WriteFailure::Retry(e) => {
-                    Stats::add(&self.stats.errors, 1);
-                    self.log_error(id, &e, "keeping points, will retry");
-                    self.cache.unpark(id, Some(Instant::now() + Duration::from_secs(1)));
-                }
-                WriteFailure::Creating | WriteFailure::CreateLimited(_) => self.cache.unpark(id, None),
-            },
-        }
-    }
-
-    /// Keep `file` open for `id`, closing another file if that goes over the budget.
-    fn keep_open(&mut self, id: MetricId, file: WhisperFile) {
-        let e = self.cache.entry_mut(id);
-        e.file = Some(file);
-        e.open_slot = self.open_ids.len() as u32;
-        self.open_ids.push(id);
-        self.evict(id);
-    }
-
-    fn close_file(&mut self, id: MetricId) {
-        let e = self.cache.entry_mut(id);
-        if e.file.take().is_some() {
-            let slot = e.open_slot as usize;
-            self.open_ids.swap_remove(slot);
-            if let Some(&moved) = self.open_ids.get(slot) {
-                self.cache.entry_mut(moved).open_slot = slot as u32;
-            }
-        }
-    }
-
-    /// Close open files, chosen at random (never `keep`), until the budget holds.
-    ///
-    /// Random, not least recently used: the writer visits dirty metrics in passes, and a pass over more files than
-    /// the budget is the pattern LRU handles worst (every file is closed just before its next use, so every update
-    /// reopens it). A random victim keeps most of them open (measured in the commit that made it so).
-    fn evict(&mut self, keep: MetricId) {
-        while self.open_ids.len() > self.cfg.open_files.max(1) {
-            self.evict_rng ^= self.evict_rng << 13;
-            self.evict_rng ^= self.evict_rng >> 7;
-            self.evict_rng ^= self.evict_rng << 17;
-            let mut victim = self.open_ids[(self.evict_rng % self.open_ids.len() as u64) as usize];
-            if victim == keep {
-                let slot = self.cache.entry(keep).open_slot as usize;
-                victim = self.open_ids[(slot + 1) % self.open_ids.len()];
-            }
-            self.close_file(victim);
-        }
+        tracing::info!(metric = name, from = %readable.display(), to = %hashed.display(), "renamed tagged file");
+        WhisperFile::open(hashed, self.cfg.open).ok()
     }
 
     fn publish_stats(&mut self, force: bool) {

@@ -23,7 +23,8 @@ pub enum Limit {
     Max(u64),
 }
 
-/// CACHE_WRITE_STRATEGY: the order in which the writer picks metrics (see `../shared/spec/carbon.md`).
+/// CACHE_WRITE_STRATEGY: the order in which the writer picks metrics (carbon.conf's `[cache]` section,
+/// <https://graphite.readthedocs.io/en/latest/config-carbon.html>).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheWriteStrategy {
     /// `sorted`: each pass writes the metrics with most points first, each once per pass.
@@ -110,6 +111,18 @@ pub struct CarbonCacheSettings {
     pub carbon_metric_prefix: Option<String>,
     /// CARBON_METRIC_INTERVAL, seconds; 0 disables self-metrics, as in carbon.
     pub carbon_metric_interval: Option<u64>,
+    /// ENABLE_TAGS.
+    pub enable_tags: Option<bool>,
+    /// GRAPHITE_URL (graphite-web, for tag registration).
+    pub graphite_url: Option<String>,
+    /// TAG_UPDATE_INTERVAL.
+    pub tag_update_interval: Option<u64>,
+    /// TAG_BATCH_SIZE.
+    pub tag_batch_size: Option<u64>,
+    /// TAG_QUEUE_SIZE.
+    pub tag_queue_size: Option<u64>,
+    /// TAG_HASH_FILENAMES.
+    pub tag_hash_filenames: Option<bool>,
     /// Every other key of the section, upper-cased, with its raw value.
     pub unknown: BTreeMap<String, String>,
 }
@@ -185,6 +198,12 @@ impl CarbonCacheSettings {
             "MAX_RECEIVER_CONNECTIONS" => self.max_receiver_connections = Some(v.limit()?),
             "CARBON_METRIC_PREFIX" => self.carbon_metric_prefix = Some(v.string()),
             "CARBON_METRIC_INTERVAL" => self.carbon_metric_interval = Some(v.unsigned()?),
+            "ENABLE_TAGS" => self.enable_tags = Some(v.boolean()?),
+            "GRAPHITE_URL" => self.graphite_url = Some(v.string()),
+            "TAG_UPDATE_INTERVAL" => self.tag_update_interval = Some(v.unsigned()?),
+            "TAG_BATCH_SIZE" => self.tag_batch_size = Some(v.unsigned()?),
+            "TAG_QUEUE_SIZE" => self.tag_queue_size = Some(v.unsigned()?),
+            "TAG_HASH_FILENAMES" => self.tag_hash_filenames = Some(v.boolean()?),
             _ => {
                 self.unknown.insert(key.clone(), entry.value.clone());
             }

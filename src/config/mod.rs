@@ -6,6 +6,7 @@ pub mod aggregation;
 pub mod aggregation_name;
 pub mod archive_list;
 pub mod carbon_conf;
+pub mod front;
 mod ini;
 pub mod retention;
 pub mod schemas;

@@ -7,7 +7,7 @@
 //! when the client closes. UDP datagrams carry whole lines; the datagrams of one wake-up share a batch.
 //!
 //! Pickle: frames of a 4-byte big-endian length and a pickled list of `(metric, (timestamp, value))`, decoded by
-//! [`crate::ingest::pickle`]. A frame longer than the configured cap, or one that fails to decode, closes that
+//! [`crate::pickle`]. A frame longer than the configured cap, or one that fails to decode, closes that
 //! connection only (counted, logged at a limited rate); good frames already read are kept.
 //!
 //! Bounds: a plaintext connection holds at most [`MAX_LINE`] bytes of unfinished line plus one read; a pickle
@@ -17,13 +17,18 @@
 //!
 //! Owns: the listening sockets and every connection. Never touches: files, the cache.
 
-use super::amqp::{unix_now, Shutdown};
-use super::batch::{Batch, BatchPoint, NameRef};
+mod framing;
+
+pub use framing::blank_long_lines;
+use framing::{pickle_close_reason, pickle_timestamp, split_complete_lines};
+
 use super::parse::{parse_body, BadInput};
-use super::pickle::{self, Decoder, Limits, PickleError};
-use super::ring::Producer;
 use crate::config::settings::ReceiverSettings;
+use crate::lifecycle::{unix_now, Shutdown};
 use crate::metric;
+use crate::pickle::{self, Decoder, Limits};
+use crate::pipe::batch::{Batch, BatchPoint, NameRef};
+use crate::pipe::ring::Producer;
 use crate::stats::{BadInputLog, Stats};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
@@ -127,6 +132,7 @@ pub struct Receivers {
     bound: BoundAddrs,
     max_connections: usize,
     limits: Limits,
+    filter: Option<Arc<crate::filter::Filter>>,
 }
 
 /// Bind a TCP listener on `addr` (if configured), register it under `token` and record its bound address.
@@ -169,7 +175,13 @@ impl Receivers {
             "socket receivers bound"
         );
         let limits = Limits { max_frame_len: cfg.max_pickle_frame, ..Limits::default() };
-        Ok(Receivers { poll, line, pickle, udp, bound, max_connections: cfg.max_connections, limits })
+        Ok(Receivers { poll, line, pickle, udp, bound, max_connections: cfg.max_connections, limits, filter: None })
+    }
+
+    /// Apply carbon's filter/rewrite stage to every point read (`None`: no rules).
+    pub fn with_filter(mut self, filter: Option<Arc<crate::filter::Filter>>) -> Receivers {
+        self.filter = filter;
+        self
     }
 
     /// The bound addresses (ephemeral ports resolved).
@@ -407,10 +419,12 @@ impl EventLoop {
         Stats::add(&self.stats.lines_too_long, too_long as u64);
         let log = &mut self.log;
         self.points.clear();
-        let counts = parse_body(b"", &body, true, unix_now(), &mut self.points, |b| match b {
+        let mut renamed = Vec::new();
+        let counts = parse_body(b"", &body, true, unix_now(), &mut self.points, &mut renamed, |b| match b {
             BadInput::Line { error, line } => log.report(error.reason(), line),
             BadInput::Name { error, name } => log.report(&error.to_string(), name),
         });
+        body.extend_from_slice(&renamed);
         let s = &self.stats;
         Stats::add(&s.points_received, counts.points as u64);
         Stats::add(&s.bad_lines, counts.bad_lines as u64);
@@ -425,7 +439,13 @@ impl EventLoop {
         }
         let cap = self.points.len();
         let points = std::mem::replace(&mut self.points, Vec::with_capacity(cap));
-        let batch = Batch { ack: None, key: String::new(), body, points, received: Instant::now() };
+        let mut batch = Batch { ack: None, key: String::new(), body, points, received: Instant::now() };
+        if let Some(f) = &self.r.filter {
+            f.apply(&mut batch, &self.stats);
+            if batch.points.is_empty() {
+                return;
+            }
+        }
         let shutdown = &self.shutdown;
         // Err only when shutdown was requested while the ring was full: the batch is dropped with the process.
         let _ = self.producer.push(batch, || shutdown.stop.load(Ordering::Acquire));
@@ -476,13 +496,16 @@ impl EventLoop {
                     log.report("pickle value is infinite", name);
                     return;
                 }
-                if let Err(e) = metric::validate(name) {
-                    Stats::add(&stats.rejected_names, 1);
-                    log.report(&e.to_string(), name);
-                    return;
-                }
+                let name = match metric::validate(name) {
+                    Ok(normal) => normal,
+                    Err(e) => {
+                        Stats::add(&stats.rejected_names, 1);
+                        log.report(&e.to_string(), name);
+                        return;
+                    }
+                };
                 let start = body.len() as u32;
-                body.extend_from_slice(name);
+                body.extend_from_slice(name.as_bytes());
                 points.push(BatchPoint { name: NameRef::Body { start, len: name.len() as u32 }, timestamp, value });
                 Stats::add(&stats.points_received, 1);
             };
@@ -550,77 +573,6 @@ impl EventLoop {
     }
 }
 
-/// Append `data` to the connection's unfinished line and split off the complete lines. Returns the body of
-/// complete lines (if any) and how many lines were dropped here for being longer than [`MAX_LINE`] while still
-/// unfinished. At `eof` the unfinished line counts as complete.
-fn split_complete_lines(conn: &mut Conn, mut data: &[u8], eof: bool) -> (Option<Vec<u8>>, u64) {
-    let mut too_long = 0;
-    if conn.discarding {
-        match data.iter().position(|&b| b == b'\n') {
-            Some(i) => {
-                data = &data[i + 1..];
-                conn.discarding = false;
-            }
-            None => return (None, 0),
-        }
-    }
-    let body = match data.iter().rposition(|&b| b == b'\n') {
-        Some(last) => {
-            let mut body = Vec::with_capacity(conn.buf.len() + last + 1);
-            body.extend_from_slice(&conn.buf);
-            body.extend_from_slice(&data[..=last]);
-            conn.buf.clear();
-            conn.buf.extend_from_slice(&data[last + 1..]);
-            Some(body)
-        }
-        None => {
-            conn.buf.extend_from_slice(data);
-            None
-        }
-    };
-    if conn.buf.len() > MAX_LINE {
-        too_long += 1;
-        conn.buf.clear();
-        conn.discarding = true;
-    }
-    if eof && !conn.buf.is_empty() {
-        let mut body = body.unwrap_or_default();
-        body.append(&mut conn.buf);
-        body.push(b'\n');
-        return (Some(body), too_long);
-    }
-    (body, too_long)
-}
-
-/// Overwrite every line of `body` longer than [`MAX_LINE`] bytes with spaces, so the line parser skips it as
-/// blank. Returns how many lines were blanked.
-pub fn blank_long_lines(body: &mut [u8]) -> usize {
-    let mut blanked = 0;
-    let mut start = 0;
-    while start < body.len() {
-        let end = body[start..].iter().position(|&b| b == b'\n').map_or(body.len(), |i| start + i);
-        if end - start > MAX_LINE {
-            body[start..end].fill(b' ');
-            blanked += 1;
-        }
-        start = end + 1;
-    }
-    blanked
-}
-
-/// A pickle timestamp as carbon takes it (`int(float(t))`), `-1` meaning now; `None` outside whisper's u32 range.
-fn pickle_timestamp(t: f64, now: u32) -> Option<u32> {
-    if t == -1.0 {
-        return Some(now);
-    }
-    let t = t.trunc();
-    (t.is_finite() && (0.0..=u32::MAX as f64).contains(&t)).then_some(t as u32)
-}
-
-fn pickle_close_reason(peer: SocketAddr, e: &PickleError) -> String {
-    format!("pickle connection from {peer} closed: {e}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -636,7 +588,7 @@ mod tests {
         }
         assert_eq!(blank_long_lines(&mut body), 1);
         let mut out = Vec::new();
-        let c = parse_body(b"", &body, true, 0, &mut out, |_| {});
+        let c = parse_body(b"", &body, true, 0, &mut out, &mut Vec::new(), |_| {});
         assert_eq!((c.points, c.bad_lines), (2, 1), "the MAX_LINE-byte line is kept (and is a bad line)");
     }
 

@@ -3,8 +3,8 @@
 //! One thread, blocking std sockets, one request per connection, any path answers: this is a read-only window
 //! on atomics, not a web server. Owns: its listening socket. Never touches: files, the cache.
 
-use super::Stats;
-use crate::ingest::amqp::Shutdown;
+use crate::lifecycle::Shutdown;
+use crate::stats::Stats;
 use std::fmt::Write as _;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -13,8 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Counters of [`Stats`] that are gauges (the rest are totals since start).
-const GAUGES: &[&str] =
-    &["cache_size", "cache_queues", "active_connections", "latency_p50_us", "latency_p99_us", "latency_p999_us"];
+const GAUGES: &[&str] = &[
+    "cache_size",
+    "cache_queues",
+    "active_connections",
+    "workers_consuming",
+    "latency_p50_us",
+    "latency_p99_us",
+    "latency_p999_us",
+];
 
 /// The exposition text: `warren_<counter> <value>` with a `# TYPE` line for each counter of `stats`.
 pub fn render(stats: &Stats) -> String {
