@@ -250,3 +250,62 @@ pub fn diff(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::whisper::{AggregationMethod, ArchiveSpec, CreateMode, CreateOptions, OpenOptions};
+
+    const NOW: u32 = 1_700_000_000;
+
+    fn file(dir: &tempfile::TempDir, name: &str, archives: &[ArchiveSpec]) -> WhisperFile {
+        let opts = CreateOptions { x_files_factor: 0.0, aggregation: AggregationMethod::Sum, mode: CreateMode::Sparse };
+        WhisperFile::create(&dir.path().join(name), archives, &opts, OpenOptions::default()).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// A second fill from the same source at the same time changes no byte (what makes running a backfill
+        /// again harmless). No stronger property holds for whisper-fill: its windows follow retentions, and
+        /// update_many puts points by age, so a coarser archive's values can land in the finer archive.
+        #[test]
+        fn a_second_fill_changes_nothing(
+            step in prop::sample::select(vec![1u32, 5, 60]),
+            points in 3u32..40,
+            factor in 2u32..5,
+            ages in proptest::collection::vec((0u32..600, -1e6f64..1e6), 0..80),
+        ) {
+            let archives = [
+                ArchiveSpec { seconds_per_point: step, points },
+                ArchiveSpec { seconds_per_point: step * factor, points: points / factor + 10 },
+            ];
+            let dir = tempfile::tempdir().unwrap();
+            let mut src = file(&dir, "src.wsp", &archives);
+            let max = src.header().max_retention;
+            let mut pts: Vec<Point> =
+                ages.iter().map(|&(a, value)| Point { timestamp: NOW - a % max, value }).collect();
+            src.update_many(&mut pts, NOW, &mut UpdateScratch::default()).unwrap();
+            let mut dst = file(&dir, "dst.wsp", &archives);
+            fill(&src, &mut dst, f64::from(NOW)).unwrap();
+            let once = std::fs::read(dir.path().join("dst.wsp")).unwrap();
+            fill(&src, &mut dst, f64::from(NOW)).unwrap();
+            prop_assert_eq!(&std::fs::read(dir.path().join("dst.wsp")).unwrap(), &once);
+        }
+    }
+
+    #[test]
+    fn merge_and_diff_refuse_unalike_archives_naming_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = file(&dir, "a.wsp", &[ArchiveSpec { seconds_per_point: 1, points: 10 }]);
+        let mut b = file(&dir, "b.wsp", &[ArchiveSpec { seconds_per_point: 1, points: 11 }]);
+        let e = merge(&a, &mut b, None, None, i64::from(NOW)).unwrap_err().to_string();
+        assert!(e.contains("a.wsp and") && e.contains("b.wsp archive configurations are unalike"), "{e}");
+        assert!(diff(&a, &b, false, None, i64::from(NOW)).is_err());
+        let mut c = file(&dir, "c.wsp", &[ArchiveSpec { seconds_per_point: 1, points: 10 }]);
+        let e = merge(&a, &mut c, Some(10), Some(5), i64::from(NOW)).unwrap_err();
+        assert!(matches!(e, WhisperError::InvalidTimeInterval { from: 10, until: 5 }), "{e}");
+    }
+}
