@@ -1,6 +1,10 @@
 //! Wires the threads together: N pinned AMQP workers, the socket receivers' event loop and the self-metrics
-//! emitter (one producer ring each) → one writer. `warren cache` and the integration
-//! tests both start the engine through [`Engine::start`].
+//! emitter (one producer ring each) → one writer, beside the query servers and the Prometheus endpoint.
+//! `warren cache` and the integration tests both start the engine through [`Engine::start`].
+//!
+//! Start and stop have one shape, as go-carbon's `Stoppable`: [`Engine::start`] binds everything first and, if a
+//! later part fails, stops and joins what it already started; [`Engine::stop`] (or dropping the engine) stops and
+//! joins every thread and reports the ones that panicked. Owns: its threads. Never touches: what they own.
 
 use crate::cache::query::CacheHandle;
 #[cfg(feature = "test-hooks")]
