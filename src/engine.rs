@@ -32,6 +32,7 @@ pub struct Engine {
     pub query: crate::query::QueryServers,
     shutdown: Arc<Shutdown>,
     threads: Vec<JoinHandle<()>>,
+    reloader: crate::reload::Reloader,
 }
 
 impl Engine {
@@ -78,6 +79,7 @@ impl Engine {
         let mut threads = Vec::new();
 
         let (cache, queries) = CacheHandle::new(rings.clone());
+        let (rules_tx, rules_rx) = crossbeam::channel::unbounded();
         // Bound before any thread starts, so a taken port fails the start cleanly.
         let query = crate::query::QueryServers::start(settings, cache.clone())?;
         let writer = Writer::new(
@@ -88,7 +90,8 @@ impl Engine {
             shutdown.clone(),
             hold_writes.clone(),
         )
-        .with_queries(queries);
+        .with_queries(queries)
+        .with_rule_updates(rules_rx);
         // The writer takes the last core, workers the others first: on 2 cores worker 0 and the writer are apart.
         let writer_core = cores.last().copied();
         threads.push(std::thread::Builder::new().name("writer".into()).spawn(move || {
@@ -102,7 +105,7 @@ impl Engine {
             url: settings.amqp.url.clone(),
             exchange: settings.amqp.exchange.clone(),
             queue: settings.queue_name(),
-            bind_patterns: settings.amqp.bind_patterns.clone(),
+            bind_patterns: crate::ingest::topology::LivePatterns::new(settings.amqp.bind_patterns.clone()),
             name_in_body: settings.amqp.metric_name_in_body,
             prefetch: settings.amqp.prefetch,
             ack: settings.amqp.ack,
@@ -144,7 +147,9 @@ impl Engine {
                     .spawn(move || crate::stats::prometheus::serve(l, stats, shutdown))?,
             );
         }
+        let reloader = crate::reload::Reloader::new(settings.clone(), rules_tx, cfg);
         Ok(Engine {
+            reloader,
             stats,
             hold_writes,
             cache,
@@ -154,6 +159,17 @@ impl Engine {
             shutdown,
             threads,
         })
+    }
+
+    /// Apply a re-read configuration live (SIGHUP): rule files for new files, bind patterns on the live queue;
+    /// a part that fails keeps its old configuration. See [`crate::reload`].
+    pub fn reload(&mut self, new: &Settings) -> crate::reload::Reloaded {
+        self.reloader.reload(new)
+    }
+
+    /// The settings in force (those started with, with the reloaded parts updated).
+    pub fn settings(&self) -> &Settings {
+        self.reloader.current()
     }
 
     /// Ask every thread to stop: workers stop consuming, the writer flushes, workers ack and close.

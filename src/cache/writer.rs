@@ -34,6 +34,17 @@ pub trait FileRules: Send {
     fn archives(&self, metric: &str) -> Vec<ArchiveSpec>;
     /// Aggregation method and xFilesFactor for a new file of `metric`.
     fn aggregation(&self, metric: &str) -> (AggregationMethod, f32);
+    /// The names of the schema and aggregation rules `metric` matches, for the creates log.
+    fn rule_names(&self, _metric: &str) -> (&str, &str) {
+        ("default", "default")
+    }
+}
+
+/// Rules sent to a running writer (SIGHUP): they shape the files created from then on, as in carbon.
+pub struct NewRules {
+    pub rules: Box<dyn FileRules>,
+    /// Log each create (carbon's LOG_CREATES).
+    pub log_creates: bool,
 }
 
 /// carbon's defaults: 60 s points for 7 days, average, xff 0.5.
@@ -79,6 +90,9 @@ impl FileRules for ConfRules {
     fn aggregation(&self, metric: &str) -> (AggregationMethod, f32) {
         self.aggregation.for_metric(metric)
     }
+    fn rule_names(&self, metric: &str) -> (&str, &str) {
+        (self.schemas.rule_for(metric).0, self.aggregation.rule_for(metric).0)
+    }
 }
 
 /// Everything the writer is configured with.
@@ -89,6 +103,10 @@ pub struct WriterConfig {
     pub open: OpenOptions,
     pub max_size: usize,
     pub low_watermark: usize,
+    /// Pause inputs when full (`true`) or drop and count new points (carbon's USE_FLOW_CONTROL = False).
+    pub flow_control: bool,
+    /// Log each create on target `warren::creates` (carbon's LOG_CREATES).
+    pub log_creates: bool,
     pub max_updates_per_second: u32,
     pub max_creates_per_minute: u32,
     pub open_files: usize,
@@ -108,6 +126,8 @@ impl WriterConfig {
             open: OpenOptions { lock: s.whisper.lock_writes, autoflush: s.whisper.autoflush },
             max_size: s.cache.max_size.max(1),
             low_watermark: s.cache.low_watermark.min(s.cache.max_size),
+            flow_control: s.cache.flow_control,
+            log_creates: s.log_creates,
             max_updates_per_second: s.cache.max_updates_per_second,
             max_creates_per_minute: s.cache.max_creates_per_minute,
             open_files: super::fdlimit::open_file_budget(s.cache.open_files.max(1)),
@@ -150,6 +170,10 @@ pub struct Writer {
     last_stats: Instant,
     errors_logged: u32,
     queries: Option<crossbeam::channel::Receiver<CacheRequest>>,
+    /// New file rules (SIGHUP): they shape files created from then on.
+    rule_updates: Option<crossbeam::channel::Receiver<NewRules>>,
+    /// Rate limit for the "cache full, dropping" warning (flow control off).
+    overflow_logged: Option<Instant>,
     /// Completions of this loop turn, sent together after the write slice: the worker wakes once per turn
     /// instead of once per batch, and acks the whole finished prefix with one frame.
     outbox: Vec<(u16, Completion)>,
@@ -189,6 +213,8 @@ impl Writer {
             last_stats: Instant::now(),
             errors_logged: 0,
             queries: None,
+            rule_updates: None,
+            overflow_logged: None,
             outbox: Vec::new(),
         }
     }
@@ -197,6 +223,21 @@ impl Writer {
     pub fn with_queries(mut self, rx: crossbeam::channel::Receiver<CacheRequest>) -> Self {
         self.queries = Some(rx);
         self
+    }
+
+    /// Take new file rules from `rx` (each loop turn): files created after that follow them.
+    pub fn with_rule_updates(mut self, rx: crossbeam::channel::Receiver<NewRules>) -> Self {
+        self.rule_updates = Some(rx);
+        self
+    }
+
+    fn take_rule_updates(&mut self) {
+        let Some(rx) = &self.rule_updates else { return };
+        while let Ok(new) = rx.try_recv() {
+            self.cfg.rules = new.rules;
+            self.cfg.log_creates = new.log_creates;
+            tracing::info!("new storage-schemas / storage-aggregation rules in effect for new files");
+        }
     }
 
     /// Answer every waiting request. Returns whether there was any.
@@ -243,6 +284,7 @@ impl Writer {
     pub fn run(mut self) {
         self.rings.set_writer(std::thread::current());
         loop {
+            self.take_rule_updates();
             let asked = self.answer_queries();
             let drained = self.drain_rings() | asked;
             let wrote =
@@ -288,9 +330,17 @@ impl Writer {
     }
 
     fn absorb(&mut self, batch: Batch) {
-        let slot = batch.ack.map(|t| self.tickets.open(t, batch.points.len() as u32, batch.received));
+        let keep = self.room_for(batch.points.len());
+        if keep == 0 {
+            // Everything dropped (flow control off): the delivery is resolved, so it is acked.
+            if let Some(t) = batch.ack {
+                self.outbox.push((t.producer, Completion { generation: t.generation, tag: t.tag }));
+            }
+            return;
+        }
+        let slot = batch.ack.map(|t| self.tickets.open(t, keep as u32, batch.received));
         let mut last: Option<(&[u8], MetricId)> = None;
-        for p in &batch.points {
+        for p in &batch.points[..keep] {
             let name = batch.name_of(p);
             let id = match last {
                 Some((n, id)) if n == name => id,
@@ -304,8 +354,33 @@ impl Writer {
         }
     }
 
+    /// How many of `n` arriving points the cache takes: all of them with flow control (inputs pause instead),
+    /// else what fits under `max_size`; the rest are dropped and counted, as carbon does without flow control.
+    fn room_for(&mut self, n: usize) -> usize {
+        if self.cfg.flow_control {
+            return n;
+        }
+        let keep = self.cfg.max_size.saturating_sub(self.cache.total_points()).min(n);
+        if keep < n {
+            Stats::add(&self.stats.overflow_dropped, (n - keep) as u64);
+            if self.overflow_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                self.overflow_logged = Some(Instant::now());
+                let total = self.stats.overflow_dropped.load(Ordering::Relaxed);
+                tracing::warn!(
+                    cap = self.cfg.max_size,
+                    dropped_total = total,
+                    "cache full (flow control off): dropping points"
+                );
+            }
+        }
+        keep
+    }
+
     fn flow_control(&mut self) {
         let size = self.cache.total_points();
+        if !self.cfg.flow_control {
+            return;
+        }
         if !self.paused && size >= self.cfg.max_size {
             self.paused = true;
             self.rings.set_paused(true);
@@ -468,6 +543,21 @@ impl Writer {
         let opts = CreateOptions { x_files_factor, aggregation, mode: self.cfg.create_mode };
         let f = WhisperFile::create(path, &archives, &opts, self.cfg.open).map_err(classify)?;
         Stats::add(&self.stats.creates, 1);
+        if self.cfg.log_creates {
+            let (schema, agg_rule) = self.cfg.rules.rule_names(name);
+            let retentions: Vec<String> =
+                archives.iter().map(|a| format!("{}:{}", a.seconds_per_point, a.points)).collect();
+            tracing::info!(
+                target: "warren::creates",
+                metric = name,
+                schema,
+                aggregation_rule = agg_rule,
+                archives = %retentions.join(","),
+                x_files_factor = x_files_factor,
+                aggregation = %aggregation.name(),
+                "creating whisper file"
+            );
+        }
         Ok(f)
     }
 

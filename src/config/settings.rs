@@ -70,6 +70,12 @@ pub struct Settings {
     pub storage_schemas: Option<PathBuf>,
     /// storage-aggregation.conf; average with xFilesFactor 0.5 when absent.
     pub storage_aggregation: Option<PathBuf>,
+    /// Write the log here instead of stderr (journald under systemd); reopened on SIGHUP, for logrotate.
+    pub log_file: Option<PathBuf>,
+    /// Log one line per new whisper file, with the schema and aggregation it got (carbon's LOG_CREATES).
+    pub log_creates: bool,
+    /// Where those lines go (carbon's creates.log); the main log when absent. Reopened on SIGHUP.
+    pub creates_log: Option<PathBuf>,
     pub amqp: AmqpSettings,
     pub cache: CacheSettings,
     pub whisper: WhisperSettings,
@@ -176,6 +182,9 @@ pub struct CacheSettings {
     pub max_size: usize,
     /// Inputs resume once the cache is below this many points.
     pub low_watermark: usize,
+    /// `true`: a full cache pauses the inputs. `false` (carbon's USE_FLOW_CONTROL = False): points arriving
+    /// while the cache is full are dropped and counted (`overflow_dropped`); their deliveries are acked.
+    pub flow_control: bool,
     /// whisper update operations per second; 0 = unlimited.
     pub max_updates_per_second: u32,
     /// New whisper files per minute; 0 = unlimited. Metrics over the limit stay cached and are retried.
@@ -266,6 +275,9 @@ impl Default for Settings {
             data_dir: PathBuf::from("./storage/whisper"),
             storage_schemas: None,
             storage_aggregation: None,
+            log_file: None,
+            log_creates: false,
+            creates_log: None,
             amqp: AmqpSettings::default(),
             cache: CacheSettings::default(),
             whisper: WhisperSettings::default(),
@@ -303,6 +315,7 @@ impl Default for CacheSettings {
             write_strategy: WriteStrategy::Naive,
             max_size: 10_000_000,
             low_watermark: 9_000_000,
+            flow_control: true,
             max_updates_per_second: 0,
             max_creates_per_minute: 5000,
             ring_capacity: 1024,
@@ -347,8 +360,14 @@ impl Settings {
 impl Settings {
     /// Overlay carbon.conf's `[cache]` settings (read from `conf_path`) on these settings. Schema files default to
     /// the storage-schemas.conf and storage-aggregation.conf beside carbon.conf (or in CONF_DIR). Returns the
-    /// carbon.conf keys that warren does not use, for the caller to log.
-    pub fn apply_carbon_conf(&mut self, c: &super::CarbonCacheSettings, conf_path: &std::path::Path) -> Vec<String> {
+    /// carbon.conf keys that warren does not honour, for the caller to list once; errors when a key is refused
+    /// (see [`super::carbon_policy`]).
+    pub fn apply_carbon_conf(
+        &mut self,
+        c: &super::CarbonCacheSettings,
+        conf_path: &std::path::Path,
+    ) -> Result<Vec<super::carbon_policy::Verdict>, super::ConfigError> {
+        let unsupported = super::carbon_policy::review(c).into_result()?;
         use super::carbon_conf::{CacheWriteStrategy, Limit};
         let limit = |l: &Limit| match l {
             Limit::Unlimited => None,
@@ -385,6 +404,9 @@ impl Settings {
         if let Some(l) = &c.max_cache_size {
             self.cache.max_size = limit(l).map(|n| n as usize).unwrap_or(usize::MAX);
             self.cache.low_watermark = self.cache.max_size / 100 * 95;
+        }
+        if let Some(v) = c.use_flow_control {
+            self.cache.flow_control = v;
         }
         if let Some(Limit::Max(n)) = &c.cache_size_low_watermark {
             self.cache.low_watermark = (*n as usize).min(self.cache.max_size);
@@ -431,7 +453,8 @@ impl Settings {
                 *slot = Some(dir.join(file));
             }
         }
-        c.unknown.keys().cloned().collect()
+        self.apply_carbon_logs(c);
+        Ok(unsupported)
     }
 }
 
@@ -476,6 +499,20 @@ impl Settings {
         if let Some(i) = c.carbon_metric_interval {
             self.stats.metric_interval_secs = i;
         }
+        if let Some(n) = c.pickle_receiver_max_length {
+            r.max_pickle_frame = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+    }
+
+    /// LOG_DIR (console.log there) and LOG_CREATES (creates.log there, or the main log without LOG_DIR).
+    fn apply_carbon_logs(&mut self, c: &super::CarbonCacheSettings) {
+        if let Some(dir) = &c.log_dir {
+            self.log_file = Some(dir.join("console.log"));
+        }
+        if let Some(v) = c.log_creates {
+            self.log_creates = v;
+            self.creates_log = if v { c.log_dir.as_ref().map(|d| d.join("creates.log")) } else { None };
+        }
     }
 }
 
@@ -502,7 +539,7 @@ mod tests {
                     CACHE_WRITE_STRATEGY = max\nWHISPER_SPARSE_CREATE = True\nWHISPER_FALLOCATE_CREATE = False\n";
         let c = crate::config::CarbonCacheSettings::parse(text, "carbon.conf").unwrap();
         let mut s = Settings::default();
-        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf"));
+        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf")).unwrap();
         assert_eq!(s.data_dir, PathBuf::from("/srv/whisper"));
         assert_eq!(s.amqp.url, "amqp://u:p%40ss@mq:5672/%2F");
         assert_eq!(s.amqp.exchange, "metrics");
@@ -518,10 +555,10 @@ mod tests {
     fn carbon_conf_cache_query_interface_and_port_set_the_carbonlink_address() {
         let c = crate::config::CarbonCacheSettings::parse("[cache]\nCACHE_QUERY_PORT = 7102\n", "c").unwrap();
         let mut s = Settings::default();
-        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf"));
+        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf")).unwrap();
         assert_eq!(s.query.carbonlink.as_deref(), Some("0.0.0.0:7102"));
         let c = crate::config::CarbonCacheSettings::parse("[cache]\nCACHE_QUERY_INTERFACE = ::1\n", "c").unwrap();
-        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf"));
+        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf")).unwrap();
         assert_eq!(s.query.carbonlink_addr().unwrap(), Some("[::1]:7002".parse().unwrap()));
     }
 
@@ -546,7 +583,7 @@ mod tests {
                     CARBON_METRIC_PREFIX = graphite\nCARBON_METRIC_INTERVAL = 10\n";
         let c = crate::config::CarbonCacheSettings::parse(text, "carbon.conf").unwrap();
         let mut s = Settings::default();
-        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf"));
+        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf")).unwrap();
         assert_eq!(s.receivers.line_tcp.as_deref(), Some("127.0.0.1:2103"));
         assert_eq!(s.receivers.line_udp.as_deref(), Some("0.0.0.0:2105"));
         assert_eq!(s.receivers.pickle, None);

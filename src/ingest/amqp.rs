@@ -11,7 +11,7 @@
 use super::batch::{AckTicket, Batch};
 use super::parse::{parse_body, BadInput};
 use super::ring::{Completion, Producer};
-use super::topology::{HashFanout, Topology};
+use super::topology::{HashFanout, LivePatterns, Topology};
 use crate::config::settings::AckMode;
 use crate::stats::{BadInputLog, Stats};
 use amiquip::{Channel, Connection, ConsumerMessage, ConsumerOptions, Delivery};
@@ -27,7 +27,8 @@ pub struct AmqpWorkerConfig {
     pub exchange: String,
     /// `""` = an exclusive server-named queue (carbon's behaviour).
     pub queue: String,
-    pub bind_patterns: Vec<String>,
+    /// The patterns in force (changed by a reload while the workers run).
+    pub bind_patterns: LivePatterns,
     pub name_in_body: bool,
     pub prefetch: u16,
     pub ack: AckMode,
@@ -54,12 +55,18 @@ pub fn unix_now() -> u32 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(0)
 }
 
-/// The broker topology of `cfg` (exchange, queue, bindings, optional consistent-hash fan-out).
+/// The broker topology of `cfg` (exchange, queue, bindings, optional consistent-hash fan-out), with the
+/// patterns in force now.
 pub fn topology(cfg: &AmqpWorkerConfig) -> Topology {
+    topology_with(cfg, cfg.bind_patterns.get())
+}
+
+/// As [`topology`], with `bind_patterns`.
+pub fn topology_with(cfg: &AmqpWorkerConfig, bind_patterns: Vec<String>) -> Topology {
     Topology {
         exchange: cfg.exchange.clone(),
         queue: cfg.queue.clone(),
-        bind_patterns: cfg.bind_patterns.clone(),
+        bind_patterns,
         hash: cfg.hash.clone(),
         quorum: cfg.quorum,
         state_file: cfg.binding_state.clone(),
@@ -203,10 +210,16 @@ fn session(
     let mut conn = Connection::insecure_open(&cfg.url)?;
     let channel = conn.open_channel(None)?;
     channel.qos(0, cfg.prefetch, false)?;
-    let queue_name = declare_topology(&channel, cfg)?;
-    if producer.id == 0 && generation == 1 {
-        topology(cfg).unbind_stale(&channel)?;
-    }
+    let queue_name = {
+        // Held while binding: a reload changing the patterns waits, and this worker binds the current set.
+        let patterns = cfg.bind_patterns.lock();
+        let topology = topology_with(cfg, patterns.clone());
+        let name = topology.declare(&channel)?;
+        if producer.id == 0 && generation == 1 {
+            topology.unbind_stale(&channel)?;
+        }
+        name
+    };
     let consumer = channel.basic_consume(queue_name.as_str(), ConsumerOptions::default())?;
     *connected = true;
     Stats::add(&stats.connects, 1);
