@@ -7,9 +7,9 @@ use std::time::Instant;
 use warren::bench::load::{Load, Message};
 use warren::cache::store::Cache;
 use warren::config::settings::WriteStrategy;
-use warren::ingest::batch::{Batch, BatchPoint, NameRef};
 use warren::ingest::parse::parse_body;
-use warren::ingest::ring::Rings;
+use warren::pipe::batch::{Batch, BatchPoint, NameRef};
+use warren::pipe::ring::Rings;
 use warren::whisper::Point;
 
 const MIB: usize = 1 << 20;

@@ -3,8 +3,7 @@
 //! response encoder.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use warren::ingest::pickle::{Decoder, Limits};
-use warren::query::pickle_out::encode_datapoints;
+use warren::pickle::{encode_datapoints, Decoder, Limits};
 
 /// A protocol-5 style frame of `n` points with distinct 30-byte names.
 fn frame(n: usize) -> Vec<u8> {

@@ -10,11 +10,11 @@ use std::path::{Component, Path};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use warren::config::{retention, CarbonCacheSettings, StorageAggregation, StorageSchemas};
-use warren::ingest::batch::{BatchPoint, NameRef};
 use warren::ingest::line::{for_each_line, parse_f64, parse_line, parse_timestamp};
 use warren::ingest::parse::{parse_body, BadInput};
-use warren::ingest::pickle::{self, Decoder, Limits, Value};
 use warren::metric;
+use warren::pickle::{self, Decoder, Limits, Value};
+use warren::pipe::batch::{BatchPoint, NameRef};
 use warren::whisper::{self, OpenOptions, Point, UpdateScratch, WhisperFile};
 
 /// The fuzz targets, by name (the directory names under `fuzz/corpus` and `fuzz/regressions`).

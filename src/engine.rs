@@ -5,10 +5,11 @@
 use crate::cache::query::CacheHandle;
 use crate::cache::writer::{FileRules, HoldWrites, Writer, WriterConfig};
 use crate::config::settings::Settings;
-use crate::ingest::amqp::{run_worker, AmqpWorkerConfig, Shutdown};
-use crate::ingest::ring::Rings;
+use crate::ingest::amqp::{run_worker, AmqpWorkerConfig};
+use crate::ingest::selfmetrics::{self, SelfMetricsConfig};
 use crate::ingest::socket::{BoundAddrs, ReceiverConfig, Receivers};
-use crate::stats::selfmetrics::{self, SelfMetricsConfig};
+use crate::lifecycle::Shutdown;
+use crate::pipe::ring::Rings;
 use crate::stats::Stats;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -144,7 +145,7 @@ impl Engine {
             threads.push(
                 std::thread::Builder::new()
                     .name("prometheus".into())
-                    .spawn(move || crate::stats::prometheus::serve(l, stats, shutdown))?,
+                    .spawn(move || crate::query::prometheus::serve(l, stats, shutdown))?,
             );
         }
         let reloader = crate::reload::Reloader::new(settings.clone(), rules_tx, cfg);

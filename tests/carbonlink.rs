@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use warren::cache::writer::DefaultRules;
 use warren::engine::Engine;
-use warren::ingest::pickle::{decode, Limits, Value};
+use warren::pickle::{decode, Limits, Value};
 
 struct Fixture {
     engine: Engine,

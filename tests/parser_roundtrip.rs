@@ -1,12 +1,11 @@
 //! Round-trip properties of the input parsers: points formatted as producers send them parse back unchanged.
-//! AMQP bodies in both modes (`parse_body`), and pickle point lists (`pickle_out::encode` then `decode_points`
+//! AMQP bodies in both modes (`parse_body`), and pickle point lists (`pickle::encode` then `decode_points`
 //! and `decode`).
 
 use proptest::prelude::*;
-use warren::ingest::batch::{BatchPoint, NameRef};
 use warren::ingest::parse::parse_body;
-use warren::ingest::pickle::{decode, decode_points, Limits, Value};
-use warren::query::pickle_out;
+use warren::pickle::{self, decode, decode_points, Limits, Value};
+use warren::pipe::batch::{BatchPoint, NameRef};
 
 /// A metric name that validates: 1..6 components of safe characters, some non-ASCII.
 fn valid_name() -> impl Strategy<Value = String> {
@@ -104,7 +103,7 @@ proptest! {
             .collect();
         let list = Value::List(items);
         let mut frame = Vec::new();
-        pickle_out::encode(&list, &mut frame).unwrap();
+        pickle::encode(&list, &mut frame).unwrap();
 
         let mut got = Vec::new();
         let counts = decode_points(&frame, &Limits::default(), &mut |n, t, v| got.push((n.to_vec(), t, v.to_bits())),

@@ -7,8 +7,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use serde_json::Value as Json;
-use warren::ingest::pickle::{decode, decode_points, BigInt, Limits, PickleError, Value};
-use warren::query::pickle_out::{encode, encode_datapoints, encode_datapoints_by_metric};
+use warren::pickle::{
+    decode, decode_points, encode, encode_datapoints, encode_datapoints_by_metric, BigInt, Limits, PickleError, Value,
+};
 
 const PYTHON: &str = "/usr/bin/python3";
 const ORACLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pickle_oracle.py");

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use warren::cache::writer::FileRules;
 use warren::config::settings::Settings;
 use warren::engine::Engine;
-use warren::ingest::amqp::Shutdown;
-use warren::ingest::ring::Rings;
 use warren::ingest::socket::{BoundAddrs, ReceiverConfig, Receivers, MAX_LINE};
+use warren::lifecycle::Shutdown;
+use warren::pipe::ring::Rings;
 use warren::stats::Stats;
 use warren::whisper::{AggregationMethod, ArchiveSpec};
 
@@ -46,7 +46,7 @@ fn receiver_config() -> ReceiverConfig {
         line_udp: local(),
         pickle: local(),
         max_connections: 0,
-        max_pickle_frame: warren::ingest::pickle::MAX_FRAME_LEN,
+        max_pickle_frame: warren::pickle::MAX_FRAME_LEN,
     }
 }
 

@@ -105,7 +105,7 @@ pub fn read_archive0(path: &Path) -> Result<Archive0, ReadError> {
 /// The values of timestamps `first, first + step, …, last` as `WhisperFile::fetch` returns them.
 fn fetch_values(path: &Path, first: u32, last: u32, step: u32) -> Result<Vec<Option<f64>>, WhisperError> {
     let f = WhisperFile::open(path, OpenOptions::default())?;
-    let now = i64::from(crate::ingest::amqp::unix_now()).max(i64::from(last));
+    let now = i64::from(crate::lifecycle::unix_now()).max(i64::from(last));
     // fetch's window starts one step after `from`: ask from `first - 1` to get `first` as the first value.
     let Some(r) = f.fetch(i64::from(first) - 1, Some(i64::from(last)), now, Some(step))? else {
         return Ok(Vec::new());

@@ -35,12 +35,12 @@ pub enum QueryError {
 #[derive(Clone)]
 pub struct CacheHandle {
     tx: Sender<CacheRequest>,
-    wake: std::sync::Arc<crate::ingest::ring::Rings>,
+    wake: std::sync::Arc<crate::pipe::ring::Rings>,
 }
 
 impl CacheHandle {
     /// A handle and the writer's receiving end.
-    pub fn new(wake: std::sync::Arc<crate::ingest::ring::Rings>) -> (CacheHandle, Receiver<CacheRequest>) {
+    pub fn new(wake: std::sync::Arc<crate::pipe::ring::Rings>) -> (CacheHandle, Receiver<CacheRequest>) {
         let (tx, rx) = crossbeam::channel::bounded(1024);
         (CacheHandle { tx, wake }, rx)
     }

@@ -1,7 +1,7 @@
 //! Batches waiting to become durable: one slot per batch acked after persist, counting its points not yet
 //! written. When the count reaches zero the producer is told (and acks the delivery).
 
-use crate::ingest::batch::AckTicket;
+use crate::pipe::batch::AckTicket;
 use std::time::Instant;
 
 /// A batch in flight.

@@ -12,10 +12,10 @@ use super::ratelimit::TokenBucket;
 use super::store::{Cache, MetricId};
 use super::tickets::Tickets;
 use crate::config::settings::{CreateModeSetting, Settings};
-use crate::ingest::amqp::{unix_now, Shutdown};
-use crate::ingest::batch::Batch;
-use crate::ingest::ring::{Completion, Rings};
+use crate::lifecycle::{unix_now, Shutdown};
 use crate::metric;
+use crate::pipe::batch::Batch;
+use crate::pipe::ring::{Completion, Rings};
 use crate::stats::Stats;
 use crate::whisper::{
     AggregationMethod, ArchiveSpec, CreateMode, CreateOptions, OpenOptions, Point, UpdateScratch, WhisperError,

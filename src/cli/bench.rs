@@ -157,7 +157,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         points,
         args.per_msg.unwrap_or(sc.per_msg),
         args.interval,
-        crate::ingest::amqp::unix_now(),
+        crate::lifecycle::unix_now(),
         sc.name_in_body,
     );
     let warren_bin = match args.warren_bin {

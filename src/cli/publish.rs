@@ -96,7 +96,7 @@ pub fn run(args: PublishArgs) -> anyhow::Result<()> {
             args.points,
             args.per_msg,
             args.interval,
-            crate::ingest::amqp::unix_now(),
+            crate::lifecycle::unix_now(),
             args.name_in_body,
         );
         (&LoadSource::new(&load) as &dyn Source, load.messages())

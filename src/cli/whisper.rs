@@ -3,7 +3,6 @@
 //! whisper-set-aggregation-method.py (same outputs where they are meant to be read by scripts).
 
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use serde::Serialize;
@@ -130,7 +129,7 @@ pub fn run(cmd: WhisperCmd) -> anyhow::Result<()> {
         WhisperCmd::Update { path, points, now } => {
             let now = match now {
                 Some(n) => n,
-                None => u32::try_from(clock()).context("the clock is past 2106")?,
+                None => crate::lifecycle::unix_now(),
             };
             let mut points = points.iter().map(|p| parse_point(p, now)).collect::<anyhow::Result<Vec<_>>>()?;
             let mut wf = WhisperFile::open(&path, OpenOptions::default())?;
@@ -142,7 +141,7 @@ pub fn run(cmd: WhisperCmd) -> anyhow::Result<()> {
             }
         }
         WhisperCmd::Fetch { path, from, until, now, step, json } => {
-            let now = now.unwrap_or_else(clock);
+            let now = now.unwrap_or_else(|| i64::from(crate::lifecycle::unix_now()));
             let from = from.unwrap_or(now - 86_400);
             let wf = WhisperFile::open_read_only(&path)?;
             let Some(r) = wf.fetch(from, Some(until.unwrap_or(now)), now, step)? else {
@@ -178,11 +177,6 @@ pub fn run(cmd: WhisperCmd) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Seconds since the epoch, from the system clock.
-fn clock() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// `timestamp:value`, timestamp `N` meaning `now`.

@@ -8,17 +8,18 @@
 //!
 //! Owns: its connection, channel and the deliveries in flight. Never touches: files, the cache.
 
-use super::batch::{AckTicket, Batch};
 use super::parse::{parse_body, BadInput};
-use super::ring::{Completion, Producer};
 use super::topology::{HashFanout, LivePatterns, Topology};
 use crate::config::settings::AckMode;
+use crate::lifecycle::{unix_now, Shutdown};
+use crate::pipe::batch::{AckTicket, Batch};
+use crate::pipe::ring::{Completion, Producer};
 use crate::stats::{BadInputLog, Stats};
 use amiquip::{Channel, Connection, ConsumerMessage, ConsumerOptions, Delivery};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// What a worker needs to know about the broker side.
 #[derive(Clone, Debug)]
@@ -39,20 +40,6 @@ pub struct AmqpWorkerConfig {
     pub quorum: bool,
     /// Where worker 0 remembers the bound patterns, to unbind those dropped from the configuration.
     pub binding_state: Option<std::path::PathBuf>,
-}
-
-/// Shared shutdown flags.
-#[derive(Debug, Default)]
-pub struct Shutdown {
-    /// Set by the signal handler: stop consuming.
-    pub stop: AtomicBool,
-    /// Set by the writer once it has flushed everything after every producer finished.
-    pub writer_done: AtomicBool,
-}
-
-/// Seconds since the epoch, for `-1` timestamps.
-pub fn unix_now() -> u32 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(0)
 }
 
 /// The broker topology of `cfg` (exchange, queue, bindings, optional consistent-hash fan-out), with the

@@ -2,10 +2,8 @@
 //! and the rings that carry it to the writer. Never touches: files.
 
 pub mod amqp;
-pub mod batch;
 pub mod line;
 pub mod parse;
-pub mod pickle;
-pub mod ring;
+pub mod selfmetrics;
 pub mod socket;
 pub mod topology;

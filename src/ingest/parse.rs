@@ -1,8 +1,8 @@
 //! Turning a delivery body into batch points: line parsing plus name validation, with bad input reported.
 
-use super::batch::{BatchPoint, NameRef};
 use super::line::{for_each_line, parse_line, LineError};
 use crate::metric;
+use crate::pipe::batch::{BatchPoint, NameRef};
 
 /// What was wrong with one piece of input.
 #[derive(Debug)]

@@ -7,7 +7,7 @@
 //! when the client closes. UDP datagrams carry whole lines; the datagrams of one wake-up share a batch.
 //!
 //! Pickle: frames of a 4-byte big-endian length and a pickled list of `(metric, (timestamp, value))`, decoded by
-//! [`crate::ingest::pickle`]. A frame longer than the configured cap, or one that fails to decode, closes that
+//! [`crate::pickle`]. A frame longer than the configured cap, or one that fails to decode, closes that
 //! connection only (counted, logged at a limited rate); good frames already read are kept.
 //!
 //! Bounds: a plaintext connection holds at most [`MAX_LINE`] bytes of unfinished line plus one read; a pickle
@@ -17,13 +17,13 @@
 //!
 //! Owns: the listening sockets and every connection. Never touches: files, the cache.
 
-use super::amqp::{unix_now, Shutdown};
-use super::batch::{Batch, BatchPoint, NameRef};
 use super::parse::{parse_body, BadInput};
-use super::pickle::{self, Decoder, Limits, PickleError};
-use super::ring::Producer;
 use crate::config::settings::ReceiverSettings;
+use crate::lifecycle::{unix_now, Shutdown};
 use crate::metric;
+use crate::pickle::{self, Decoder, Limits, PickleError};
+use crate::pipe::batch::{Batch, BatchPoint, NameRef};
+use crate::pipe::ring::Producer;
 use crate::stats::{BadInputLog, Stats};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token};

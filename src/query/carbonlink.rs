@@ -13,11 +13,11 @@
 //!
 //! Owns: the protocol. Never touches: the cache itself (it asks the writer through [`CacheHandle`]), file writes.
 
-use super::pickle_out::{encode, encode_datapoints, encode_datapoints_by_metric};
 use super::server::Server;
 use super::QueryContext;
-use crate::ingest::pickle::{check_frame_len, decode, read_frame_len, Value};
 use crate::metric;
+use crate::pickle::{check_frame_len, decode, read_frame_len, Value};
+use crate::pickle::{encode, encode_datapoints, encode_datapoints_by_metric};
 use crate::whisper::{AggregationMethod, WhisperFile};
 use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

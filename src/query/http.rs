@@ -12,11 +12,12 @@
 
 use super::server::Server;
 use super::{attime, series, tree, QueryContext};
+use crate::lifecycle::unix_now;
 use crate::metric;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Longest request head (request line + headers) accepted, in bytes.
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -222,7 +223,7 @@ fn render(
     format: Option<&str>,
     ctx: &QueryContext,
 ) -> Response {
-    let now = unix_now();
+    let now = i64::from(unix_now());
     let parse = |v: Option<&str>, default: i64| match v.filter(|s| !s.is_empty()) {
         Some(s) => attime::parse(s, now),
         None => Ok(default),
@@ -367,10 +368,6 @@ fn format_utc(t: i64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]

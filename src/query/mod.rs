@@ -8,14 +8,14 @@ pub mod attime;
 pub mod carbonlink;
 pub mod glob;
 pub mod http;
-pub mod pickle_out;
+pub mod prometheus;
 pub mod series;
 pub mod server;
 pub mod tree;
 
 use crate::cache::query::CacheHandle;
 use crate::config::settings::Settings;
-use crate::ingest::pickle::Limits;
+use crate::pickle::Limits;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,9 +1,6 @@
 //! Counters shared by every thread (relaxed atomics: each is a monotonic count or a gauge), and the
 //! rate-limited bad-input log. Owns: numbers. Never touches: files, sockets.
 
-pub mod prometheus;
-pub mod selfmetrics;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 

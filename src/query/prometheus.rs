@@ -3,8 +3,8 @@
 //! One thread, blocking std sockets, one request per connection, any path answers: this is a read-only window
 //! on atomics, not a web server. Owns: its listening socket. Never touches: files, the cache.
 
-use super::Stats;
-use crate::ingest::amqp::Shutdown;
+use crate::lifecycle::Shutdown;
+use crate::stats::Stats;
 use std::fmt::Write as _;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};

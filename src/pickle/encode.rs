@@ -5,7 +5,7 @@
 
 use thiserror::Error;
 
-use crate::ingest::pickle::{BigInt, Value};
+use super::{BigInt, Value};
 
 /// Deepest container nesting [`encode`] writes, in levels; deeper values fail with [`EncodeError::TooDeep`].
 pub const MAX_ENCODE_DEPTH: usize = 256;
@@ -223,7 +223,7 @@ fn deeper(depth: usize) -> Result<usize, EncodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::pickle::{decode, Limits};
+    use crate::pickle::{decode, Limits};
     use proptest::prelude::*;
     use std::sync::Arc;
 

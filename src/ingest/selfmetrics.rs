@@ -9,11 +9,11 @@
 //!
 //! Owns: the previous interval's totals. Never touches: files other than `/proc/self/status`, the cache.
 
-use super::Stats;
-use crate::ingest::amqp::{unix_now, Shutdown};
-use crate::ingest::batch::Batch;
 use crate::ingest::parse::parse_body;
-use crate::ingest::ring::{Producer, Rings};
+use crate::lifecycle::{unix_now, Shutdown};
+use crate::pipe::batch::Batch;
+use crate::pipe::ring::{Producer, Rings};
+use crate::stats::Stats;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
