@@ -549,9 +549,9 @@ impl Writer {
                 archives.iter().map(|a| format!("{}:{}", a.seconds_per_point, a.points)).collect();
             tracing::info!(
                 target: "warren::creates",
-                metric = name,
-                schema,
-                aggregation_rule = agg_rule,
+                metric = %name,
+                schema = %schema,
+                aggregation_rule = %agg_rule,
                 archives = %retentions.join(","),
                 x_files_factor = x_files_factor,
                 aggregation = %aggregation.name(),
