@@ -38,7 +38,8 @@ fn parse(c: &mut Criterion) {
         g.bench_function(label, |b| {
             b.iter(|| {
                 out.clear();
-                let counts = parse_body(key.as_bytes(), black_box(&body), nib, 1_700_000_000, &mut out, |_| {});
+                let counts =
+                    parse_body(key.as_bytes(), black_box(&body), nib, 1_700_000_000, &mut out, &mut Vec::new(), |_| {});
                 assert_eq!(counts.points, lines);
                 black_box(&out);
             })

@@ -61,7 +61,8 @@ pub fn amqp_body(data: &[u8]) {
     let now = 1_700_000_000;
     let mut out: Vec<BatchPoint> = Vec::new();
     let (mut bad_lines, mut bad_names) = (0usize, 0usize);
-    let counts = parse_body(key, body, name_in_body, now, &mut out, |b| match b {
+    let mut renamed = Vec::new();
+    let counts = parse_body(key, body, name_in_body, now, &mut out, &mut renamed, |b| match b {
         BadInput::Line { line, .. } => {
             assert!(!line.is_empty(), "a reported bad line is never empty");
             bad_lines += 1;
@@ -88,18 +89,29 @@ pub fn amqp_body(data: &[u8]) {
             assert!(metric::validate(key).is_err() && out.is_empty() && counts.rejected_names == lines);
         }
     }
+    let mut all = body.to_vec();
+    all.extend_from_slice(&renamed);
     for p in &out {
         assert!(p.value.is_finite(), "value {} is finite", p.value);
         match p.name {
             NameRef::Key => {
                 assert!(!name_in_body, "key names only in routing-key mode");
-                assert!(metric::validate(key).is_ok());
+                assert!(matches!(metric::validate(key), Ok(std::borrow::Cow::Borrowed(_))), "the key is normal");
             }
             NameRef::Body { start, len } => {
-                assert!(name_in_body, "body names only in name-in-body mode");
                 let (start, len) = (start as usize, len as usize);
-                let name = body.get(start..start + len).expect("name range lies inside the body");
-                assert!(metric::validate(name).is_ok(), "returned name {:?} validates", name.escape_ascii());
+                let name = all.get(start..start + len).expect("name range lies inside the body or renamed");
+                let normal = metric::validate(name);
+                assert!(
+                    matches!(&normal, Ok(n) if n.as_bytes() == name),
+                    "returned name {:?} is valid and normalised",
+                    name.escape_ascii()
+                );
+                if start >= body.len() {
+                    // A renamed name: the normal form of a key or of a field that was not normal.
+                    continue;
+                }
+                assert!(name_in_body, "body names only in name-in-body mode");
                 assert!(start == 0 || is_space(body[start - 1]), "a name starts a field");
                 assert!(start + len == body.len() || is_space(body[start + len]), "a name ends a field");
             }
@@ -374,21 +386,38 @@ pub fn config_parsers(data: &[u8]) {
     }
 }
 
-/// `metric_name`: the input is a name. Invariants: an accepted name is the input, and its file is under the data
-/// dir, made only of `Normal` components of at most 255 bytes, and maps back to the name; a refused name's
-/// message is bounded (it is logged at line rate).
+/// `metric_name`: the input is a name. Invariants: an accepted name is its own normal form (validating it again
+/// gives it back unchanged), and its file is under the data dir, made only of `Normal` components of at most 255
+/// bytes; a plain name is the input and maps back from its path, a tagged one lives under `_tagged/`; a refused
+/// name's message is bounded (it is logged at line rate).
 pub fn metric_name(data: &[u8]) {
     match metric::validate(data) {
         Ok(name) => {
-            assert_eq!(name.as_bytes(), data);
+            let name = name.as_ref();
+            assert!(
+                matches!(metric::validate(name.as_bytes()), Ok(std::borrow::Cow::Borrowed(n)) if n == name),
+                "normalising is idempotent"
+            );
             let data_dir = Path::new("/srv/whisper");
+            for files in [metric::TagFileNames::Hashed, metric::TagFileNames::Readable] {
+                let path = metric::file_path_as(data_dir, name, files);
+                let rel = path.strip_prefix(data_dir).expect("a metric's file is under the data dir");
+                for c in rel.components() {
+                    let Component::Normal(part) = c else { panic!("non-normal component in {path:?}") };
+                    assert!(part.len() <= 255 && part != "." && part != "..");
+                }
+            }
             let path = metric::file_path(data_dir, name);
             let rel = path.strip_prefix(data_dir).expect("a metric's file is under the data dir");
-            assert_eq!(rel.components().count(), name.split('.').count());
-            for c in rel.components() {
-                let Component::Normal(part) = c else { panic!("non-normal component in {path:?}") };
-                assert!(part.len() <= 255 && part != "." && part != "..");
+            if metric::tags::is_tagged(name) {
+                assert!(rel.starts_with("_tagged") && rel.components().count() == 4, "{rel:?}");
+                return;
             }
+            let untouched = data.first() != Some(&b'~') && !data.contains(&b';') && !data.contains(&b'{');
+            if untouched {
+                assert_eq!(name.as_bytes(), data);
+            }
+            assert_eq!(rel.components().count(), name.split('.').count());
             assert_eq!(metric::name_from_relative_path(rel).as_deref(), Some(name));
         }
         Err(e) => {

@@ -9,7 +9,7 @@ use crate::ingest::amqp::{run_worker, AmqpWorkerConfig};
 use crate::ingest::selfmetrics::{self, SelfMetricsConfig};
 use crate::ingest::socket::{BoundAddrs, ReceiverConfig, Receivers};
 use crate::lifecycle::Shutdown;
-use crate::pipe::ring::Rings;
+use crate::pipe::ring::{Producer, Rings};
 use crate::stats::Stats;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,7 +20,9 @@ use std::time::Duration;
 pub struct Engine {
     /// Counters, readable while running.
     pub stats: Arc<Stats>,
-    /// Set to make the writer hold all writes (tests of ack-after-persist).
+    /// Test hook (cargo feature `test-hooks`, not part of the public API): set to make the writer hold all
+    /// writes (tests of ack-after-persist).
+    #[cfg(feature = "test-hooks")]
     pub hold_writes: HoldWrites,
     /// Ask the writer for cached points (CarbonLink, render).
     pub cache: CacheHandle,
@@ -33,19 +35,23 @@ pub struct Engine {
     pub query: crate::query::QueryServers,
     shutdown: Arc<Shutdown>,
     threads: Vec<JoinHandle<()>>,
+    stopped: bool,
     reloader: crate::reload::Reloader,
 }
 
 impl Engine {
     /// Start the writer, the AMQP workers, the socket receivers and the self-metrics emitter described by
-    /// `settings`; new files are shaped by `rules`. Fails (starting nothing) when a receiver cannot bind.
+    /// `settings`; new files are shaped by `rules`. Everything that can fail to bind is bound before any thread
+    /// starts; if a later part still fails (a thread cannot be spawned), what already started is stopped and
+    /// joined before the error is returned, as go-carbon's `StartFunc` does.
     pub fn start(settings: &Settings, rules: Box<dyn FileRules>) -> std::io::Result<Engine> {
         std::fs::create_dir_all(&settings.data_dir)?;
+        let filter = crate::filter::Filter::load(&settings.filter).map_err(std::io::Error::other)?.map(Arc::new);
         let receiver_cfg = ReceiverConfig::from_settings(&settings.receivers).map_err(std::io::Error::other)?;
         let receivers = if receiver_cfg.is_empty() {
             None
         } else {
-            Some(Receivers::bind(&receiver_cfg).map_err(std::io::Error::other)?)
+            Some(Receivers::bind(&receiver_cfg).map_err(std::io::Error::other)?.with_filter(filter.clone()))
         };
         let bound = receivers.as_ref().map(Receivers::local_addrs).unwrap_or_default();
         let prometheus = match settings.stats.prometheus.as_deref().filter(|a| !a.trim().is_empty()) {
@@ -77,12 +83,11 @@ impl Engine {
         let metrics_producer = self_metrics.as_ref().and_then(|_| producers.pop());
         let socket_producer = receivers.as_ref().and_then(|_| producers.pop());
         let cores = if settings.amqp.pin_threads { core_affinity::get_core_ids().unwrap_or_default() } else { vec![] };
-        let mut threads = Vec::new();
 
         let (cache, queries) = CacheHandle::new(rings.clone());
         let (rules_tx, rules_rx) = crossbeam::channel::unbounded();
         // Bound before any thread starts, so a taken port fails the start cleanly.
-        let query = crate::query::QueryServers::start(settings, cache.clone())?;
+        let query = crate::query::QueryServers::start(settings, cache.clone(), stats.clone())?;
         let writer = Writer::new(
             WriterConfig::from_settings(settings, rules),
             settings.cache.write_strategy,
@@ -93,16 +98,7 @@ impl Engine {
         )
         .with_queries(queries)
         .with_rule_updates(rules_rx);
-        // The writer takes the last core, workers the others first: on 2 cores worker 0 and the writer are apart.
-        let writer_core = cores.last().copied();
-        threads.push(std::thread::Builder::new().name("writer".into()).spawn(move || {
-            if let Some(c) = writer_core {
-                core_affinity::set_for_current(c);
-            }
-            writer.run()
-        })?);
-
-        let cfg = AmqpWorkerConfig {
+        let amqp = AmqpWorkerConfig {
             url: settings.amqp.url.clone(),
             exchange: settings.amqp.exchange.clone(),
             queue: settings.queue_name(),
@@ -116,50 +112,82 @@ impl Engine {
                 weight: settings.amqp.consistent_hash_weight,
             }),
             quorum: settings.amqp.queue_type == crate::config::settings::QueueType::Quorum,
+            filter,
             binding_state: Some(settings.data_dir.join(".warren").join(format!("bindings-{}", settings.queue_name()))),
         };
-        for p in producers {
-            let (cfg, stats, shutdown) = (cfg.clone(), stats.clone(), shutdown.clone());
-            let core = (!cores.is_empty()).then(|| cores[p.id as usize % cores.len()]);
-            threads.push(std::thread::Builder::new().name(format!("amqp-{}", p.id)).spawn(move || {
-                if let Some(c) = core {
-                    core_affinity::set_for_current(c);
-                }
-                run_worker(cfg, p, stats, shutdown)
-            })?);
-        }
-        if let (Some(r), Some(p)) = (receivers, socket_producer) {
-            let (stats, shutdown) = (stats.clone(), shutdown.clone());
-            threads.push(std::thread::Builder::new().name("sockets".into()).spawn(move || r.run(p, stats, shutdown))?);
-        }
-        if let (Some(cfg), Some(p)) = (self_metrics, metrics_producer) {
-            let (stats, shutdown, rings) = (stats.clone(), shutdown.clone(), rings.clone());
-            threads.push(
-                std::thread::Builder::new()
-                    .name("selfmetrics".into())
-                    .spawn(move || selfmetrics::run(cfg, p, stats, rings, shutdown))?,
-            );
-        }
-        if let Some(l) = prometheus {
-            let (stats, shutdown) = (stats.clone(), shutdown.clone());
-            threads.push(
-                std::thread::Builder::new()
-                    .name("prometheus".into())
-                    .spawn(move || crate::query::prometheus::serve(l, stats, shutdown))?,
-            );
-        }
-        let reloader = crate::reload::Reloader::new(settings.clone(), rules_tx, cfg);
-        Ok(Engine {
-            reloader,
+        let mut engine = Engine {
             stats,
+            #[cfg(feature = "test-hooks")]
             hold_writes,
             cache,
             receivers: bound,
             prometheus: prometheus_addr,
             query,
             shutdown,
-            threads,
-        })
+            threads: Vec::new(),
+            stopped: false,
+            reloader: crate::reload::Reloader::new(settings.clone(), rules_tx, amqp.clone()),
+        };
+        // On error, what `spawn_threads` did not start has been dropped with its arguments (a dropped producer
+        // counts as finished), and dropping `engine` here stops and joins what it did start.
+        engine.spawn_threads(Parts {
+            writer,
+            amqp,
+            producers,
+            cores,
+            sockets: receivers.zip(socket_producer),
+            self_metrics: self_metrics.zip(metrics_producer),
+            prometheus,
+            rings,
+            tags: settings.tags.enabled.then(|| settings.tags.clone()),
+        })?;
+        Ok(engine)
+    }
+
+    fn spawn(&mut self, name: String, body: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+        self.threads.push(std::thread::Builder::new().name(name).spawn(body)?);
+        Ok(())
+    }
+
+    fn spawn_threads(&mut self, parts: Parts) -> std::io::Result<()> {
+        let Parts { mut writer, amqp, producers, cores, sockets, self_metrics, prometheus, rings, tags } = parts;
+        if let Some(tags) = tags {
+            // Ends by itself once the writer (holding the queue's sending end) is gone.
+            let (thread, queue) = crate::tagdb::start(&tags, self.stats.clone(), self.shutdown.clone())?;
+            self.threads.push(thread);
+            writer = writer.with_tags(queue);
+        }
+        // The writer takes the last core, workers the others first: on 2 cores worker 0 and the writer are apart.
+        let writer_core = cores.last().copied();
+        self.spawn("writer".into(), move || {
+            if let Some(c) = writer_core {
+                core_affinity::set_for_current(c);
+            }
+            writer.run()
+        })?;
+        for p in producers {
+            let (cfg, stats, shutdown) = (amqp.clone(), self.stats.clone(), self.shutdown.clone());
+            let core = (!cores.is_empty()).then(|| cores[p.id as usize % cores.len()]);
+            self.spawn(format!("amqp-{}", p.id), move || {
+                if let Some(c) = core {
+                    core_affinity::set_for_current(c);
+                }
+                run_worker(cfg, p, stats, shutdown)
+            })?;
+        }
+        if let Some((r, p)) = sockets {
+            let (stats, shutdown) = (self.stats.clone(), self.shutdown.clone());
+            self.spawn("sockets".into(), move || r.run(p, stats, shutdown))?;
+        }
+        if let Some((cfg, p)) = self_metrics {
+            let (stats, shutdown) = (self.stats.clone(), self.shutdown.clone());
+            self.spawn("selfmetrics".into(), move || selfmetrics::run(cfg, p, stats, rings, shutdown))?;
+        }
+        if let Some(l) = prometheus {
+            let (stats, shutdown) = (self.stats.clone(), self.shutdown.clone());
+            self.spawn("prometheus".into(), move || crate::query::prometheus::serve(l, stats, shutdown))?;
+        }
+        Ok(())
     }
 
     /// Apply a re-read configuration live (SIGHUP): rule files for new files, bind patterns on the live queue;
@@ -178,13 +206,20 @@ impl Engine {
         self.shutdown.stop.store(true, Ordering::Release);
     }
 
-    /// Stop and wait for every thread.
-    pub fn stop(mut self) {
+    /// Stop and wait for every thread: the query servers close, producers stop taking input, the writer flushes
+    /// the cache, AMQP workers ack what became durable and close. Errors: [`EngineError::Panicked`] names every
+    /// thread that panicked (the others were still joined).
+    pub fn stop(mut self) -> Result<(), EngineError> {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> Result<(), EngineError> {
+        if std::mem::replace(&mut self.stopped, true) {
+            return Ok(());
+        }
         std::mem::take(&mut self.query).stop();
         self.request_stop();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        join_all(std::mem::take(&mut self.threads))
     }
 
     /// True once a stop was requested.
@@ -195,5 +230,83 @@ impl Engine {
     /// The shutdown flags (for signal handlers).
     pub fn shutdown_flag(&self) -> Arc<Shutdown> {
         self.shutdown.clone()
+    }
+}
+
+/// Dropping a running engine stops it as [`Engine::stop`] does; a panicked thread is logged, since `drop` cannot
+/// return it.
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop_and_join() {
+            tracing::error!(error = %e, "engine stopped on drop");
+        }
+    }
+}
+
+/// What [`Engine::start`] spawns threads from.
+struct Parts {
+    writer: Writer,
+    amqp: AmqpWorkerConfig,
+    producers: Vec<Producer>,
+    cores: Vec<core_affinity::CoreId>,
+    sockets: Option<(Receivers, Producer)>,
+    self_metrics: Option<(SelfMetricsConfig, Producer)>,
+    prometheus: Option<std::net::TcpListener>,
+    rings: Arc<Rings>,
+    /// Tag registration settings, when it is enabled.
+    tags: Option<crate::config::settings::TagSettings>,
+}
+
+/// Why [`Engine::stop`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// These threads panicked (their panic message was logged when it happened); every thread was joined.
+    #[error("engine threads panicked: {}", .0.join(", "))]
+    Panicked(Vec<String>),
+}
+
+/// Joins every thread, even after one panicked; names the ones that did.
+fn join_all(threads: Vec<JoinHandle<()>>) -> Result<(), EngineError> {
+    let mut panicked = Vec::new();
+    for t in threads {
+        let name = t.thread().name().unwrap_or("unnamed").to_string();
+        if t.join().is_err() {
+            panicked.push(name);
+        }
+    }
+    if panicked.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::Panicked(panicked))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_all_joins_every_thread_and_names_the_ones_that_panicked() {
+        let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let spawn = |name: &str, panics: bool| {
+            let done = done.clone();
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || {
+                    if panics {
+                        panic!("test thread {} panics on purpose", std::thread::current().name().unwrap_or(""));
+                    }
+                    done.fetch_add(1, Ordering::SeqCst);
+                })
+                .unwrap()
+        };
+        let threads = vec![spawn("a", false), spawn("b", true), spawn("c", false), spawn("d", true)];
+        match join_all(threads) {
+            Err(EngineError::Panicked(names)) => assert_eq!(names, ["b", "d"]),
+            other => panic!("expected two panicked threads, got {other:?}"),
+        }
+        assert_eq!(done.load(Ordering::SeqCst), 2, "the threads after a panicked one were joined too");
+        // Negative control: no panic, no error.
+        assert!(join_all(vec![spawn("e", false)]).is_ok());
     }
 }

@@ -1,16 +1,19 @@
 //! warren: a carbon-cache for Graphite that ingests metrics from RabbitMQ.
 //!
-//! Data flows one way, and the module tree follows it (see `../shared/DESIGN.md` and the README):
+//! Data flows one way, and the module tree follows it (see `docs/ARCHITECTURE.md` and the README):
 //! [`ingest`] (AMQP workers, socket receivers, parsers) → rings → [`cache`] (the writer thread) →
 //! [`whisper`] (the file format) on disk; [`query`] reads files and asks the writer for cached points;
 //! [`stats`] counts everything. [`config`] is read once at start; [`metric`] is the one place that decides
-//! which metric names are acceptable and where their files live.
+//! which metric names are acceptable and where their files live; [`tagdb`] registers series with graphite-web's
+//! tag database.
 
+pub mod atomicfile;
 pub mod bench;
 pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod filter;
 pub mod ingest;
 pub mod lifecycle;
 pub mod logging;
@@ -18,6 +21,8 @@ pub mod metric;
 pub mod pickle;
 pub mod pipe;
 pub mod query;
+pub mod relay;
 pub mod reload;
 pub mod stats;
+pub mod tagdb;
 pub mod whisper;

@@ -11,6 +11,8 @@ struct Cli {
 enum Command {
     /// Run the carbon-cache: consume from RabbitMQ, write whisper files.
     Cache(warren::cli::cache::CacheArgs),
+    /// Relay classic carbon inputs (plaintext, pickle) to RabbitMQ: routing key = metric name, with confirms.
+    Relay(warren::cli::relay::RelayArgs),
     /// Plan a cluster: how metrics spread over instances by bind patterns or consistent hash.
     #[command(subcommand)]
     Cluster(warren::cli::cluster::ClusterCmd),
@@ -27,6 +29,7 @@ fn main() -> anyhow::Result<()> {
     warren::logging::init();
     match Cli::parse().command {
         Command::Cache(a) => warren::cli::cache::run(a),
+        Command::Relay(a) => warren::cli::relay::run(a),
         Command::Cluster(c) => warren::cli::cluster::run(c),
         Command::Whisper(cmd) => warren::cli::whisper::run(cmd),
         Command::Publish(a) => warren::cli::publish::run(a),

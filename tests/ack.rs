@@ -37,7 +37,7 @@ fn ack_waits_until_points_are_on_disk() {
         let want: Vec<_> = pts.iter().enumerate().filter(|(i, _)| i % 4 == m).map(|(_, p)| *p).collect();
         assert_eq!(python_fetch(dir.path(), &format!("held.m{m}"), 7200), want);
     }
-    engine.stop();
+    engine.stop().unwrap();
     publisher.delete(&q);
 }
 
@@ -72,5 +72,5 @@ fn a_killed_broker_connection_reconnects_and_loses_nothing() {
         assert_eq!(python_fetch(dir.path(), &format!("rc.m{m}"), 7200), pts, "rc.m{m}");
     }
     assert!(engine.stats.connects.load(Ordering::Relaxed) > 2, "workers reconnected");
-    engine.stop();
+    engine.stop().unwrap();
 }

@@ -39,7 +39,7 @@ fn published_points_are_written_and_read_back_by_python_whisper() {
     wait_for_points(dir.path(), "servers.web01.cpu", &a);
     wait_for_points(dir.path(), "servers.web02.cpu", &b);
     assert!(wait_until(10, || queue_counts("/", &q) == (0, 0)), "every delivery acked");
-    engine.stop();
+    engine.stop().unwrap();
     publisher.delete(&q);
 }
 
@@ -59,7 +59,7 @@ fn name_in_body_mode_writes_each_lines_metric() {
     let doubled: Vec<_> = pts.iter().map(|&(t, v)| (t, v * 2.0)).collect();
     wait_for_points(dir.path(), "b.y", &doubled);
     assert!(!warren::metric::file_path(dir.path(), "ignored.key").exists());
-    engine.stop();
+    engine.stop().unwrap();
     publisher.delete(&q);
 }
 
@@ -83,7 +83,7 @@ fn bind_patterns_select_exactly_the_matching_metrics() {
         names.iter().copied().filter(|n| warren::metric::file_path(dir.path(), n).exists()).collect();
     // `*` is exactly one word, `#` zero or more.
     assert_eq!(written, ["servers.a.cpu", "apps.x", "apps.x.y.z"]);
-    engine.stop();
+    engine.stop().unwrap();
     publisher.delete(&q);
 }
 
@@ -108,8 +108,8 @@ fn two_instances_with_disjoint_patterns_partition_a_stream() {
         wait_for_points(mine.path(), m, &p);
         assert!(!warren::metric::file_path(other.path(), m).exists(), "{m} must not be in the other instance");
     }
-    e1.stop();
-    e2.stop();
+    e1.stop().unwrap();
+    e2.stop().unwrap();
     pub1.delete(&q1);
     pub2.delete(&q2);
 }
@@ -153,7 +153,7 @@ fn bad_lines_in_a_message_do_not_lose_the_good_ones() {
     }
     files.sort();
     assert_eq!(files, ["good/one.wsp", "good/two.wsp"]);
-    engine.stop();
+    engine.stop().unwrap();
     publisher.delete(&q);
 }
 
@@ -171,7 +171,7 @@ fn a_quorum_queue_is_declared_and_consumed() {
     let p = points(3, 9.0);
     publisher.publish("quorum.metric", &body_rk(&p));
     wait_for_points(dir.path(), "quorum.metric", &p);
-    engine.stop();
+    engine.stop().unwrap();
     publisher.delete(&q);
 }
 
@@ -193,7 +193,7 @@ fn carbons_exclusive_server_named_queue_mode_consumes_with_one_worker() {
     let p = points(2, 4.0);
     publisher.publish("excl.metric", &body_rk(&p));
     wait_for_points(dir.path(), "excl.metric", &p);
-    engine.stop();
+    engine.stop().unwrap();
     publisher.delete("");
 }
 
@@ -213,7 +213,7 @@ fn patterns_dropped_from_the_configuration_are_unbound_at_the_next_start() {
     let e1 =
         Engine::start(&settings(dir.path(), BROKER, &ex, &q, &["keep.#", "drop.#"]), Box::new(DefaultRules)).unwrap();
     assert!(wait_until(20, || bindings().len() == 2));
-    e1.stop();
+    e1.stop().unwrap();
     let e2 = Engine::start(&settings(dir.path(), BROKER, &ex, &q, &["keep.#"]), Box::new(DefaultRules)).unwrap();
     assert!(wait_until(20, || bindings() == ["keep.#"]), "bindings now: {:?}", bindings());
     let publisher = Publisher::new(BROKER, &ex, "", &[]);
@@ -222,6 +222,6 @@ fn patterns_dropped_from_the_configuration_are_unbound_at_the_next_start() {
     publisher.publish("keep.x", &body_rk(&p));
     wait_for_points(dir.path(), "keep.x", &p);
     assert!(!warren::metric::file_path(dir.path(), "drop.x").exists(), "drop.# no longer routes here");
-    e2.stop();
+    e2.stop().unwrap();
     publisher.delete(&q);
 }

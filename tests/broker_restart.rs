@@ -82,7 +82,7 @@ fn broker_restarts_mid_stream_lose_no_confirmed_point() {
         }
     }
     assert_eq!(lost, 0, "confirmed points lost across broker restarts");
-    engine.stop();
+    engine.stop().unwrap();
     let p = Publisher::new(BROKER, &ex, &q, &["#"]);
     p.delete(&q);
 }

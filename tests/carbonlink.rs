@@ -50,7 +50,7 @@ fn fixture(http: bool) -> Fixture {
 
 impl Fixture {
     fn finish(self) {
-        self.engine.stop();
+        self.engine.stop().unwrap();
         self.publisher.delete(&self.queue);
     }
 }
@@ -150,24 +150,32 @@ fn a_hostile_frame_closes_only_its_own_connection() {
 }
 
 #[test]
-fn http_render_merges_cached_points_over_disk_and_find_lists_the_tree() {
+fn http_render_merges_cached_points_over_disk_and_shows_cache_only_metrics() {
     let f = fixture(true);
     let http = f.engine.query.http_addr().expect("http on");
     let (status, body) = http_get(http, "/render/?target=cl.*&from=-10min&format=json").unwrap();
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    // Only cl.a has a file: cl.b, cached only, is invisible (as in graphite-web).
-    assert_eq!(v.as_array().unwrap().len(), 1, "{body}");
-    assert_eq!(v[0]["target"], "cl.a");
-    let dps = v[0]["datapoints"].as_array().unwrap();
-    let at = |t: u32| dps.iter().find(|d| d[1] == t).map(|d| d[0].clone());
-    assert_eq!(at(f.t0), Some(serde_json::json!(1.5)), "from disk: {body}");
-    assert_eq!(at(f.t1), Some(serde_json::json!(2.5)), "from the cache: {body}");
+    // cl.a has a file; cl.b is only in the cache and is rendered too (graphite-web alone would not see it).
+    assert_eq!(v.as_array().unwrap().len(), 2, "{body}");
+    assert_eq!((v[0]["target"].as_str(), v[1]["target"].as_str()), (Some("cl.a"), Some("cl.b")));
+    let at = |i: usize, t: u32| v[i]["datapoints"].as_array().unwrap().iter().find(|d| d[1] == t).map(|d| d[0].clone());
+    assert_eq!(at(0, f.t0), Some(serde_json::json!(1.5)), "from disk: {body}");
+    assert_eq!(at(0, f.t1), Some(serde_json::json!(2.5)), "from the cache: {body}");
+    assert_eq!(at(1, f.t1), Some(serde_json::json!(7.0)), "cache only: {body}");
+    let values_b: Vec<_> = v[1]["datapoints"].as_array().unwrap().iter().filter(|d| !d[0].is_null()).collect();
+    assert_eq!(values_b.len(), 1, "nothing but the cached point: {body}");
+    assert!(!f._dir.path().join("cl/b.wsp").exists(), "cl.b still has no file");
     let (_, body) = http_get(http, "/metrics/find/?query=cl.*").unwrap();
-    let want = serde_json::json!([{"text": "a", "id": "cl.a", "leaf": 1, "expandable": 0, "allowChildren": 0}]);
+    let want = serde_json::json!([
+        {"text": "a", "id": "cl.a", "leaf": 1, "expandable": 0, "allowChildren": 0},
+        {"text": "b", "id": "cl.b", "leaf": 1, "expandable": 0, "allowChildren": 0},
+    ]);
     assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap(), want);
+    let (_, body) = http_get(http, "/metrics/find/?query=*").unwrap();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()[0]["id"], "cl");
     let (_, body) = http_get(http, "/metrics/list/").unwrap();
-    assert_eq!(body, r#"["cl.a"]"#);
+    assert_eq!(body, r#"["cl.a","cl.b"]"#);
     let (status, body) = http_get(http, "/info/?target=cl.a").unwrap();
     assert_eq!(status, 200);
     let info: serde_json::Value = serde_json::from_str(&body).unwrap();

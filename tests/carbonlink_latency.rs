@@ -91,5 +91,5 @@ fn cache_query_latency_under_full_ingest() {
         hist.value_at_quantile(0.999),
         hist.max()
     );
-    engine.stop();
+    engine.stop().unwrap();
 }

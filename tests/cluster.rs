@@ -93,7 +93,7 @@ fn run(nodes: &[Node], ex: &str, metrics: &[String]) -> Vec<Vec<usize>> {
 fn stop(nodes: Vec<Node>, ex: &str) {
     let p = Publisher::new(BROKER, ex, "", &[]);
     for n in nodes {
-        n.engine.stop();
+        n.engine.stop().unwrap();
         let _ = p.delete_queue(&n.queue);
     }
     p.delete("");

@@ -50,7 +50,7 @@ fn sigkill_at_random_moments_loses_no_confirmed_point() {
         &config,
         format!(
             "data_dir = {data:?}\n[amqp]\nurl = {url:?}\nexchange = {ex:?}\nqueue = {q:?}\nworkers = 2\n\
-             pin_threads = false\nmax_reconnect_delay_secs = 1\nprefetch = 200\n[cache]\nmax_updates_per_second = 100\n[receivers]\nenabled = false\n[query]\ncarbonlink = \"\"\n"
+             pin_threads = false\nmax_reconnect_delay_secs = 1\nprefetch = 200\n[cache]\nmax_updates_per_second = 100\n[receivers]\nenabled = false\n[query]\ncarbonlink = \"\"\nhttp = \"\"\n"
         ),
     )
     .unwrap();

@@ -73,7 +73,7 @@ fn a_read_only_then_full_data_dir_keeps_points_unacked_until_the_fault_clears() 
     for m in 0..metrics {
         assert_eq!(python_fetch(&data, &format!("disk.m{m}"), 3600), vec![(t, m as f64 + 0.5)], "disk.m{m}");
     }
-    engine.stop();
+    engine.stop().unwrap();
     publisher.delete(&q);
     drop(mount);
 }

@@ -44,7 +44,7 @@ fn an_overload_is_absorbed_within_the_memory_bound_and_drains_without_loss() {
             "data_dir = {data:?}\n[amqp]\nurl = {url:?}\nexchange = {ex:?}\nqueue = {q:?}\nworkers = {workers}\n\
              prefetch = {prefetch}\npin_threads = false\nmetric_name_in_body = true\n\
              [cache]\nmax_size = {cache_cap}\nlow_watermark = {low}\nmax_updates_per_second = 1000\n\
-             max_creates_per_minute = 0\n[receivers]\nenabled = false\n[query]\ncarbonlink = \"\"\n\
+             max_creates_per_minute = 0\n[receivers]\nenabled = false\n[query]\ncarbonlink = \"\"\nhttp = \"\"\n\
              [stats]\nmetric_interval_secs = 0\n",
             low = cache_cap * 3 / 4
         ),

@@ -53,7 +53,7 @@ proptest! {
             }
         }
         let mut out: Vec<BatchPoint> = Vec::new();
-        let counts = parse_body(b"ignored", body.as_bytes(), true, 7, &mut out, |b| panic!("refused {b:?}"));
+        let counts = parse_body(b"ignored", body.as_bytes(), true, 7, &mut out, &mut Vec::new(), |b| panic!("refused {b:?}"));
         prop_assert_eq!(counts.points, points.len());
         prop_assert_eq!(out.len(), points.len());
         for (p, (name, v, t, _, _)) in out.iter().zip(&points) {
@@ -72,7 +72,7 @@ proptest! {
         let body: String =
             points.iter().map(|(v, t, style, s)| format!("{}{}{t}\n", formatted(*v, *style), sep(*s))).collect();
         let mut out = Vec::new();
-        let counts = parse_body(key.as_bytes(), body.as_bytes(), false, 7, &mut out, |b| panic!("refused {b:?}"));
+        let counts = parse_body(key.as_bytes(), body.as_bytes(), false, 7, &mut out, &mut Vec::new(), |b| panic!("refused {b:?}"));
         prop_assert_eq!(counts.points, points.len());
         let got: Vec<_> = out.iter().map(|p| (p.name, p.timestamp, p.value.to_bits())).collect();
         let want: Vec<_> = points.iter().map(|(v, t, _, _)| (NameRef::Key, *t, v.to_bits())).collect();
@@ -83,7 +83,7 @@ proptest! {
     fn minus_one_timestamps_become_now_in_both_modes(v in finite(), now in any::<u32>(), name_in_body in any::<bool>()) {
         let body = if name_in_body { format!("a.b {v} -1") } else { format!("{v} -1") };
         let mut out = Vec::new();
-        parse_body(b"a.b", body.as_bytes(), name_in_body, now, &mut out, |b| panic!("refused {b:?}"));
+        parse_body(b"a.b", body.as_bytes(), name_in_body, now, &mut out, &mut Vec::new(), |b| panic!("refused {b:?}"));
         prop_assert_eq!(out.len(), 1);
         prop_assert_eq!(out[0].timestamp, now);
     }

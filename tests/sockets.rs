@@ -321,6 +321,7 @@ fn engine_settings(dir: &std::path::Path) -> Settings {
     let mut s = Settings { data_dir: dir.to_path_buf(), ..Settings::default() };
     s.amqp.enabled = false;
     s.query.carbonlink = Some("127.0.0.1:0".into()); // parallel tests never share port 7002
+    s.query.http = Some("127.0.0.1:0".into());
     s.amqp.pin_threads = false;
     s.receivers.line_tcp = Some("127.0.0.1:0".into());
     s.receivers.line_udp = Some("127.0.0.1:0".into());
@@ -363,7 +364,7 @@ fn plaintext_over_tcp_and_udp_is_written_to_whisper() {
     assert_eq!(py, want_tcp);
     let py_udp: BTreeMap<u32, f64> = common::python_fetch(dir.path(), "e2e.udp", 60).into_iter().collect();
     assert_eq!(py_udp, BTreeMap::from([(now - 1, 8.0), (now, 7.0)]));
-    engine.stop();
+    engine.stop().unwrap();
 }
 
 #[test]
@@ -379,7 +380,7 @@ fn pickle_points_are_written_to_whisper() {
     assert!(common::wait_until(10, || committed(&engine) >= 3), "committed {}", committed(&engine));
     let py: BTreeMap<u32, f64> = common::python_fetch(dir.path(), "e2e.pickle", 60).into_iter().collect();
     assert_eq!(py, BTreeMap::from([(now - 10, 0.5), (now - 8, 2.5), (now - 5, 5.5)]));
-    engine.stop();
+    engine.stop().unwrap();
 }
 
 #[test]
@@ -406,7 +407,7 @@ fn self_metrics_are_written_as_carbon_agents_files() {
     });
     assert!(ok, "metricsReceived never reached {sent}");
     // Stopping flushes the cache: every emitted figure is then on disk.
-    engine.stop();
+    engine.stop().unwrap();
     for stat in
         ["committedPoints", "updateOperations", "creates", "cache.size", "memUsage", "cpuUsage", "ringOccupancy"]
     {
@@ -437,7 +438,7 @@ fn the_prometheus_endpoint_serves_the_counters() {
     assert!(reply.starts_with("HTTP/1.0 200 OK\r\n"), "{reply}");
     assert!(reply.contains("\nwarren_points_received 2\n"), "{reply}");
     assert!(reply.contains("\nwarren_active_connections 1\n"), "{reply}");
-    engine.stop();
+    engine.stop().unwrap();
 }
 
 /// Load generator: `WARREN_LOAD_CONNS` connections (default 4) write `WARREN_LOAD_METRICS` metrics (default
@@ -488,5 +489,5 @@ fn plaintext_tcp_ingest_rate() {
         engine.stats.update_operations.load(Ordering::Relaxed),
         engine.stats.creates.load(Ordering::Relaxed),
     );
-    engine.stop();
+    engine.stop().unwrap();
 }

@@ -2,7 +2,7 @@
 //! readers send a request and wait for the answer instead of sharing the cache under a lock. The writer answers
 //! between two metric writes, so a query waits at most one write slice (a few milliseconds).
 
-use crate::whisper::AggregationMethod;
+use crate::whisper::{AggregationMethod, ArchiveSpec};
 use crossbeam::channel::{Receiver, Sender};
 use std::time::Duration;
 
@@ -13,6 +13,11 @@ pub type CachedPoints = Vec<(u32, f64)>;
 pub enum CacheRequest {
     /// The cached points of each metric, in the order asked.
     Points { metrics: Vec<String>, reply: Sender<Vec<CachedPoints>> },
+    /// Names of the metrics that hold cached points and have no file open in the writer (new metrics, metrics
+    /// held by the create rate limit, and metrics whose file was closed by the descriptor LRU).
+    Unwritten { reply: Sender<Vec<String>> },
+    /// The archives and aggregation method a new file of each metric would get, in the order asked.
+    Rules { metrics: Vec<String>, reply: Sender<Vec<(Vec<ArchiveSpec>, AggregationMethod)>> },
     /// Change a file's aggregation method (and xFilesFactor), through the writer that may hold it open.
     SetAggregation {
         metric: String,
@@ -49,6 +54,24 @@ impl CacheHandle {
     pub fn points(&self, metrics: Vec<String>, timeout: Duration) -> Result<Vec<CachedPoints>, QueryError> {
         let (reply, answer) = crossbeam::channel::bounded(1);
         self.send(CacheRequest::Points { metrics, reply }, timeout)?;
+        answer.recv_timeout(timeout).map_err(|_| QueryError::Timeout(timeout))
+    }
+
+    /// See [`CacheRequest::Unwritten`]. Also the cheapest question: an answer proves the writer loop turns.
+    pub fn unwritten(&self, timeout: Duration) -> Result<Vec<String>, QueryError> {
+        let (reply, answer) = crossbeam::channel::bounded(1);
+        self.send(CacheRequest::Unwritten { reply }, timeout)?;
+        answer.recv_timeout(timeout).map_err(|_| QueryError::Timeout(timeout))
+    }
+
+    /// See [`CacheRequest::Rules`].
+    pub fn rules(
+        &self,
+        metrics: Vec<String>,
+        timeout: Duration,
+    ) -> Result<Vec<(Vec<ArchiveSpec>, AggregationMethod)>, QueryError> {
+        let (reply, answer) = crossbeam::channel::bounded(1);
+        self.send(CacheRequest::Rules { metrics, reply }, timeout)?;
         answer.recv_timeout(timeout).map_err(|_| QueryError::Timeout(timeout))
     }
 

@@ -54,6 +54,11 @@ impl Cache {
         }
     }
 
+    /// Names of the metrics holding points with no open file.
+    pub fn unwritten(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().filter(|e| !e.points.is_empty() && e.file.is_none()).map(|e| &*e.name)
+    }
+
     /// Points held, over all metrics.
     pub fn total_points(&self) -> usize {
         self.total_points

@@ -17,6 +17,7 @@ use crate::metric;
 use crate::pipe::batch::Batch;
 use crate::pipe::ring::{Completion, Rings};
 use crate::stats::Stats;
+use crate::tagdb::TagQueue;
 use crate::whisper::{
     AggregationMethod, ArchiveSpec, CreateMode, CreateOptions, OpenOptions, Point, UpdateScratch, WhisperError,
     WhisperFile,
@@ -110,6 +111,8 @@ pub struct WriterConfig {
     pub max_updates_per_second: u32,
     pub max_creates_per_minute: u32,
     pub open_files: usize,
+    /// How tagged series' files are named (carbon's TAG_HASH_FILENAMES).
+    pub tag_files: metric::TagFileNames,
 }
 
 impl WriterConfig {
@@ -131,6 +134,7 @@ impl WriterConfig {
             max_updates_per_second: s.cache.max_updates_per_second,
             max_creates_per_minute: s.cache.max_creates_per_minute,
             open_files: super::fdlimit::open_file_budget(s.cache.open_files.max(1)),
+            tag_files: metric::TagFileNames::from_hash_filenames(s.tags.hash_filenames),
         }
     }
 }
@@ -177,6 +181,8 @@ pub struct Writer {
     /// Completions of this loop turn, sent together after the write slice: the worker wakes once per turn
     /// instead of once per batch, and acks the whole finished prefix with one frame.
     outbox: Vec<(u16, Completion)>,
+    /// Series to register with graphite-web's tag database (when `[tags] enabled`).
+    tags: Option<TagQueue>,
 }
 
 impl Writer {
@@ -216,7 +222,14 @@ impl Writer {
             rule_updates: None,
             overflow_logged: None,
             outbox: Vec::new(),
+            tags: None,
         }
+    }
+
+    /// Queue created and written series for registration with graphite-web's tag database.
+    pub fn with_tags(mut self, tags: TagQueue) -> Self {
+        self.tags = Some(tags);
+        self
     }
 
     /// Answer [`CacheRequest`]s arriving on `rx` (see [`super::query::CacheHandle`]).
@@ -252,6 +265,13 @@ impl Writer {
                     let answer: Vec<CachedPoints> = metrics.iter().map(|m| self.cached_points(m)).collect();
                     let _ = reply.send(answer);
                 }
+                CacheRequest::Unwritten { reply } => {
+                    let _ = reply.send(self.cache.unwritten().map(String::from).collect());
+                }
+                CacheRequest::Rules { metrics, reply } => {
+                    let r = &self.cfg.rules;
+                    let _ = reply.send(metrics.iter().map(|m| (r.archives(m), r.aggregation(m).0)).collect());
+                }
                 CacheRequest::SetAggregation { metric, method, x_files_factor, reply } => {
                     let _ = reply.send(self.set_aggregation(&metric, method, x_files_factor));
                 }
@@ -270,7 +290,7 @@ impl Writer {
 
     fn set_aggregation(&mut self, metric: &str, method: AggregationMethod, xff: Option<f32>) -> Result<(), String> {
         let name = metric::validate(metric.as_bytes()).map_err(|e| e.to_string())?;
-        let path = metric::file_path(&self.cfg.data_dir, name);
+        let path = metric::file_path_as(&self.cfg.data_dir, &name, self.cfg.tag_files);
         // Close our descriptor first so the next write re-reads the new header.
         if let Some(id) = self.cache.lookup(name.as_bytes()) {
             self.close_file(id);
@@ -436,6 +456,9 @@ impl Writer {
                 Stats::add(&self.stats.update_micros, t0.elapsed().as_micros() as u64);
                 Stats::add(&self.stats.committed_points, written as u64);
                 self.cache.entry_mut(id).retry_at = None;
+                if let Some(tags) = self.tags.as_mut() {
+                    tags.updated(&self.cache.entry(id).name);
+                }
                 true
             }
             Err(WriteFailure::CreateLimited(at)) => {
@@ -503,7 +526,7 @@ impl Writer {
             return Ok(());
         }
         let name = self.cache.entry(id).name.clone();
-        let path = metric::file_path(&self.cfg.data_dir, &name);
+        let path = metric::file_path_as(&self.cfg.data_dir, &name, self.cfg.tag_files);
         // Open first, create on NotFound: one syscall for the common case, no stat before every open.
         let mut opened = WhisperFile::open(&path, self.cfg.open);
         if matches!(&opened, Err(WhisperError::Io { source, .. }) if source.raw_os_error() == Some(libc::EMFILE)) {
@@ -517,7 +540,10 @@ impl Writer {
         let file = match opened {
             Ok(f) => f,
             Err(WhisperError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                self.create(&name, &path, unlimited)?
+                match self.adopt_readable_tagged_file(&name, &path) {
+                    Some(f) => f,
+                    None => self.create(&name, &path, unlimited)?,
+                }
             }
             Err(e) => return Err(classify(e)),
         };
@@ -526,6 +552,20 @@ impl Writer {
         self.touch(id);
         self.evict();
         Ok(())
+    }
+
+    /// carbon's `WhisperDatabase.exists`: with hashed tagged file names, a file under the readable name (written
+    /// with `TAG_HASH_FILENAMES = False`) is renamed to the hashed one and used.
+    fn adopt_readable_tagged_file(&mut self, name: &str, hashed: &std::path::Path) -> Option<WhisperFile> {
+        if self.cfg.tag_files != metric::TagFileNames::Hashed || !metric::tags::is_tagged(name) {
+            return None;
+        }
+        let readable = metric::file_path_as(&self.cfg.data_dir, name, metric::TagFileNames::Readable);
+        if readable == hashed || std::fs::rename(&readable, hashed).is_err() {
+            return None;
+        }
+        tracing::info!(metric = name, from = %readable.display(), to = %hashed.display(), "renamed tagged file");
+        WhisperFile::open(hashed, self.cfg.open).ok()
     }
 
     /// Create `name`'s file from the rules, within the create rate limit (unless `unlimited`).
@@ -557,6 +597,9 @@ impl Writer {
                 aggregation = %aggregation.name(),
                 "creating whisper file"
             );
+        }
+        if let Some(tags) = self.tags.as_mut() {
+            tags.created(name);
         }
         Ok(f)
     }

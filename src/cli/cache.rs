@@ -106,7 +106,7 @@ pub fn run(args: CacheArgs) -> anyhow::Result<()> {
         }
     }
     tracing::info!("signal received: flushing the cache");
-    engine.stop();
+    engine.stop().context("stopping the engine")?;
     if every.is_some() {
         print_stats_line(&stats)?;
     }

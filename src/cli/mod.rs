@@ -4,4 +4,5 @@ pub mod bench;
 pub mod cache;
 pub mod cluster;
 pub mod publish;
+pub mod relay;
 pub mod whisper;

@@ -1,5 +1,6 @@
-//! The validity rules of a whisper archive list (see `../shared/spec/whisper.md`), checked when a schema is
-//! loaded so that a bad storage-schemas.conf is refused at start rather than at the first create.
+//! The validity rules of a whisper archive list (whisper's `validateArchiveList`, see
+//! <https://graphite.readthedocs.io/en/latest/whisper.html>), checked when a schema is loaded so that a bad
+//! storage-schemas.conf is refused at start rather than at the first create.
 
 use crate::whisper::ArchiveSpec;
 

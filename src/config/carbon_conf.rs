@@ -24,7 +24,8 @@ pub enum Limit {
     Max(u64),
 }
 
-/// CACHE_WRITE_STRATEGY: the order in which the writer picks metrics (see `../shared/spec/carbon.md`).
+/// CACHE_WRITE_STRATEGY: the order in which the writer picks metrics (carbon.conf's `[cache]` section,
+/// <https://graphite.readthedocs.io/en/latest/config-carbon.html>).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheWriteStrategy {
     /// `sorted`: each pass writes the metrics with most points first, each once per pass.
@@ -121,8 +122,18 @@ pub struct CarbonCacheSettings {
     pub pickle_receiver_max_length: Option<u64>,
     /// USE_WHITELIST: filter names through whitelist.conf / blacklist.conf.
     pub use_whitelist: Option<bool>,
-    /// ENABLE_TAGS: store tagged series (`name;tag=value`).
+    /// ENABLE_TAGS.
     pub enable_tags: Option<bool>,
+    /// GRAPHITE_URL (graphite-web, for tag registration).
+    pub graphite_url: Option<String>,
+    /// TAG_UPDATE_INTERVAL.
+    pub tag_update_interval: Option<u64>,
+    /// TAG_BATCH_SIZE.
+    pub tag_batch_size: Option<u64>,
+    /// TAG_QUEUE_SIZE.
+    pub tag_queue_size: Option<u64>,
+    /// TAG_HASH_FILENAMES.
+    pub tag_hash_filenames: Option<bool>,
     /// Every other key of the section, upper-cased, with its raw value.
     pub unknown: BTreeMap<String, String>,
 }
@@ -204,6 +215,11 @@ impl CarbonCacheSettings {
             "PICKLE_RECEIVER_MAX_LENGTH" => self.pickle_receiver_max_length = Some(v.unsigned()?),
             "USE_WHITELIST" => self.use_whitelist = Some(v.boolean()?),
             "ENABLE_TAGS" => self.enable_tags = Some(v.boolean()?),
+            "GRAPHITE_URL" => self.graphite_url = Some(v.string()),
+            "TAG_UPDATE_INTERVAL" => self.tag_update_interval = Some(v.unsigned()?),
+            "TAG_BATCH_SIZE" => self.tag_batch_size = Some(v.unsigned()?),
+            "TAG_QUEUE_SIZE" => self.tag_queue_size = Some(v.unsigned()?),
+            "TAG_HASH_FILENAMES" => self.tag_hash_filenames = Some(v.boolean()?),
             _ => {
                 self.unknown.insert(key.clone(), entry.value.clone());
             }

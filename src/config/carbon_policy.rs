@@ -2,8 +2,10 @@
 //! or listed once at start as unsupported, never silently ignored.
 //!
 //! Owns: the verdict for keys warren does not turn into a setting (those live in [`super::carbon_conf`] and are
-//! applied by `Settings::apply_carbon_conf`). A key is *refused* when running without it would store data the
-//! operator asked not to store, or in another format (DATABASE = ceres, USE_WHITELIST, ENABLE_TAGS); it is
+//! applied by `Settings::apply_carbon_conf`: the AMQP, cache, whisper, receiver, tag (ENABLE_TAGS, TAG_*,
+//! GRAPHITE_URL), filter (USE_WHITELIST) and log (LOG_DIR, LOG_CREATES) keys). A key is *refused* when running
+//! without it would store data somewhere else or in another format (DATABASE = ceres), or its value is not
+//! what the key takes; it is
 //! *unsupported* when warren runs correctly without it and the operator should know (USER, PID_DIR, LOG_UPDATES,
 //! manhole, …). A key whose value asks for what warren does anyway (LOG_UPDATES = False, USE_INSECURE_UNPICKLER =
 //! False, MIN_TIMESTAMP_RESOLUTION = 1, …) is applied: it changes nothing. Never touches: files, logs.
@@ -66,8 +68,7 @@ const FLAGS_FALSE_IS_APPLIED: &[(&str, &str)] = &[
     ("ENABLE_MANHOLE", "warren has no manhole (SSH debug shell)"),
     ("USE_INSECURE_UNPICKLER", "warren's pickle decoder always refuses objects (GLOBAL, REDUCE, ...)"),
     ("WHISPER_FADVISE_RANDOM", "warren does not fadvise whisper files"),
-    ("TAG_HASH_FILENAMES", "warren stores no tagged series"),
-    ("TAG_RELAY_NORMALIZED", "warren stores no tagged series"),
+    ("TAG_RELAY_NORMALIZED", "a relay setting; warren is a cache"),
     ("TCP_KEEPALIVE", "warren sets no keep-alive on receiver sockets"),
     ("USE_RATIO_RESET", "a relay setting; warren is a cache"),
     ("FORWARD_ALL", "an aggregator setting; warren is a cache"),
@@ -95,11 +96,7 @@ const ALWAYS_UNSUPPORTED: &[(&str, &str)] = &[
     ("MANHOLE_PUBLIC_KEY", "warren has no manhole"),
     ("MANHOLE_HOST_KEY_DIR", "warren has no manhole"),
     ("AMQP_SPEC", "warren speaks AMQP 0-9-1 natively; no spec file is read"),
-    ("GRAPHITE_URL", "used by carbon for tags; warren stores no tagged series"),
-    ("TAG_UPDATE_INTERVAL", "warren stores no tagged series"),
-    ("TAG_BATCH_SIZE", "warren stores no tagged series"),
-    ("TAG_QUEUE_SIZE", "warren stores no tagged series"),
-    ("WHITELISTS_DIR", "warren does not read whitelist.conf / blacklist.conf"),
+    ("WHITELISTS_DIR", "warren reads whitelist.conf and blacklist.conf from CONF_DIR (beside carbon.conf)"),
     ("TCP_KEEPIDLE", "warren sets no keep-alive on receiver sockets"),
     ("TCP_KEEPINTVL", "warren sets no keep-alive on receiver sockets"),
     ("TCP_KEEPCNT", "warren sets no keep-alive on receiver sockets"),
@@ -121,16 +118,6 @@ pub fn review(c: &CarbonCacheSettings) -> Review {
     if let Some(db) = c.database.as_deref().filter(|d| *d != "whisper") {
         let reason = "warren writes whisper files only; keep carbon-cache for a ceres tree";
         refuse(&mut r, "DATABASE", db.into(), reason);
-    }
-    if c.use_whitelist == Some(true) {
-        let reason = "warren does not read whitelist.conf / blacklist.conf yet, so it would store metrics \
-                      the blacklist refuses";
-        refuse(&mut r, "USE_WHITELIST", "True".into(), reason);
-    }
-    if c.enable_tags == Some(true) {
-        let reason = "warren does not store tagged series (name;tag=value) yet; it refuses and counts them. \
-                      Set ENABLE_TAGS = False to accept that";
-        refuse(&mut r, "ENABLE_TAGS", "True".into(), reason);
     }
     if c.amqp_verbose == Some(true) {
         let reason = "warren does not log AMQP frames (RUST_LOG=amiquip=debug does)";
@@ -184,12 +171,13 @@ mod tests {
     }
 
     #[test]
-    fn ceres_whitelists_and_tags_are_refused_in_one_message() {
-        let e = review_of("DATABASE = Ceres\nUSE_WHITELIST = yes\nENABLE_TAGS = True").into_result().unwrap_err();
+    fn ceres_and_malformed_flags_are_refused_in_one_message() {
+        let e = review_of("DATABASE = Ceres\nLOG_CACHE_HITS = maybe").into_result().unwrap_err();
         let m = e.to_string();
         assert!(m.contains("DATABASE = ceres: warren writes whisper files only"), "{m}");
-        assert!(m.contains("USE_WHITELIST = True") && m.contains("ENABLE_TAGS = True"), "{m}");
-        assert!(review_of("USE_WHITELIST = False\nENABLE_TAGS = off").into_result().unwrap().is_empty());
+        assert!(m.contains("LOG_CACHE_HITS = maybe: expected a boolean"), "{m}");
+        let applied = "DATABASE = whisper\nUSE_WHITELIST = yes\nENABLE_TAGS = True\nTAG_BATCH_SIZE = 10";
+        assert!(review_of(applied).into_result().unwrap().is_empty());
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod aggregation_name;
 pub mod archive_list;
 pub mod carbon_conf;
 pub mod carbon_policy;
+pub mod front;
 mod ini;
 pub mod retention;
 pub mod schemas;

@@ -82,6 +82,46 @@ pub struct Settings {
     pub receivers: ReceiverSettings,
     pub stats: StatsSettings,
     pub query: QuerySettings,
+    pub tags: TagSettings,
+    /// carbon's filter/rewrite stage (`[filter]`), applied by every input.
+    pub filter: super::front::FilterSettings,
+    /// `warren relay`'s publisher (`[relay]`).
+    pub relay: super::front::RelaySettings,
+}
+
+/// Graphite 1.1 tagged series: registration with graphite-web's tag database and the file names of tagged series
+/// (carbon's ENABLE_TAGS, GRAPHITE_URL, TAG_UPDATE_INTERVAL, TAG_BATCH_SIZE, TAG_QUEUE_SIZE, TAG_HASH_FILENAMES).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TagSettings {
+    /// Register series with graphite-web's tag database (`POST <graphite_url>/tags/tagMultiSeries`): every new
+    /// file, and every `update_interval`-th write. Default false (carbon's default is true; see the README).
+    pub enabled: bool,
+    /// graphite-web's base URL, `http://` only. Default `http://127.0.0.1:80` (carbon's).
+    pub graphite_url: String,
+    /// Re-register one write in this many (carbon's TAG_UPDATE_INTERVAL). Default 100.
+    pub update_interval: u32,
+    /// Series per POST (carbon's TAG_BATCH_SIZE). Default 100.
+    pub batch_size: usize,
+    /// Bound of the queue of series waiting to be registered; beyond it they are dropped and counted
+    /// (carbon's TAG_QUEUE_SIZE). Default 10000.
+    pub queue_size: usize,
+    /// Name tagged series' files by the sha256 of the name (true, carbon's default) or by the name with `.` as
+    /// `_DOT_` (false). carbon's TAG_HASH_FILENAMES.
+    pub hash_filenames: bool,
+}
+
+impl Default for TagSettings {
+    fn default() -> Self {
+        TagSettings {
+            enabled: false,
+            graphite_url: "http://127.0.0.1:80".into(),
+            update_interval: 100,
+            batch_size: 100,
+            queue_size: 10_000,
+            hash_filenames: true,
+        }
+    }
 }
 
 /// The read side: CarbonLink (for graphite-web) and the HTTP API.
@@ -91,14 +131,23 @@ pub struct QuerySettings {
     /// CarbonLink `host:port` (carbon's CACHE_QUERY_INTERFACE:CACHE_QUERY_PORT); `""` turns it off. Port 0 picks a
     /// free port (tests). Default `127.0.0.1:7002`.
     pub carbonlink: Option<String>,
-    /// HTTP API `host:port` (find/render/list/info); `""` or absent turns it off (the default).
+    /// HTTP API `host:port` (graphite-web's find/render and cluster protocol, index, info, health, Prometheus
+    /// text); `""` turns it off. Default `127.0.0.1:8070`.
     pub http: Option<String>,
+    /// HTTP handler threads (requests answered at once).
+    pub http_threads: usize,
+    /// An HTTP connection that sends nothing for this long, in milliseconds, is closed (idle keep-alive, or a
+    /// stalled request).
+    pub http_idle_timeout_ms: u64,
+    /// An HTTP response the client does not take within this long, in milliseconds, is dropped.
+    pub http_write_timeout_ms: u64,
     /// Longest wait, in milliseconds, for the writer to answer a cache question (graphite-web's own
     /// CARBONLINK_TIMEOUT is 1 s).
     pub cache_timeout_ms: u64,
-    /// Largest CarbonLink request frame, in bytes; a longer one closes its connection.
+    /// Largest CarbonLink request frame and largest HTTP request body, in bytes; a longer frame closes its
+    /// connection, a longer body gets 413.
     pub max_request_bytes: usize,
-    /// Most connections each query server serves at once (a thread each).
+    /// Most CarbonLink connections served at once (a thread each).
     pub max_connections: usize,
 }
 
@@ -106,7 +155,10 @@ impl Default for QuerySettings {
     fn default() -> Self {
         QuerySettings {
             carbonlink: Some("127.0.0.1:7002".into()),
-            http: None,
+            http: Some("127.0.0.1:8070".into()),
+            http_threads: 4,
+            http_idle_timeout_ms: 30_000,
+            http_write_timeout_ms: 30_000,
             cache_timeout_ms: 1000,
             max_request_bytes: 1 << 20,
             max_connections: 256,
@@ -231,6 +283,10 @@ pub struct ReceiverSettings {
     /// Largest pickle frame accepted, in bytes; a connection announcing a larger one is closed (counted as
     /// `pickle_frames_too_large`). Default 1 MiB, carbon's cap.
     pub max_pickle_frame: usize,
+    /// Where points read from these sockets go: `"local"` (this node's writer, the default) or `"amqp"`
+    /// (published to `[amqp] exchange` with routing key = metric name, like `warren relay`, so that any node can
+    /// be the front door of a broker-partitioned cluster).
+    pub forward: super::front::Forward,
 }
 
 /// Self-metrics (`<prefix>.agents.<host>-<instance>.<stat>`, carbon's CARBON_METRIC_*) and the optional
@@ -258,6 +314,7 @@ impl Default for ReceiverSettings {
             pickle: Some("0.0.0.0:2004".into()),
             max_connections: 4096,
             max_pickle_frame: 1 << 20,
+            forward: Default::default(),
         }
     }
 }
@@ -284,6 +341,9 @@ impl Default for Settings {
             receivers: ReceiverSettings::default(),
             stats: StatsSettings::default(),
             query: QuerySettings::default(),
+            tags: TagSettings::default(),
+            filter: Default::default(),
+            relay: Default::default(),
         }
     }
 }
@@ -439,6 +499,24 @@ impl Settings {
             self.whisper.lock_writes = v;
         }
         self.apply_carbon_receivers(c);
+        if let Some(v) = c.enable_tags {
+            self.tags.enabled = v;
+        }
+        if let Some(v) = &c.graphite_url {
+            self.tags.graphite_url = v.clone();
+        }
+        if let Some(v) = c.tag_update_interval {
+            self.tags.update_interval = v.clamp(1, u64::from(u32::MAX)) as u32;
+        }
+        if let Some(v) = c.tag_batch_size {
+            self.tags.batch_size = v.max(1) as usize;
+        }
+        if let Some(v) = c.tag_queue_size {
+            self.tags.queue_size = v as usize;
+        }
+        if let Some(v) = c.tag_hash_filenames {
+            self.tags.hash_filenames = v;
+        }
         if c.cache_query_interface.is_some() || c.cache_query_port.is_some() {
             let iface = c.cache_query_interface.clone().unwrap_or_else(|| "0.0.0.0".into());
             let host = if iface.contains(':') { format!("[{iface}]") } else { iface };
@@ -452,6 +530,12 @@ impl Settings {
             if slot.is_none() && dir.join(file).exists() {
                 *slot = Some(dir.join(file));
             }
+        }
+        if self.filter.conf_dir.is_none() {
+            self.filter.conf_dir = Some(dir);
+        }
+        if let Some(v) = c.use_whitelist {
+            self.filter.use_whitelist = v;
         }
         self.apply_carbon_logs(c);
         Ok(unsupported)
@@ -563,10 +647,11 @@ mod tests {
     }
 
     #[test]
-    fn query_servers_default_to_carbonlink_on_loopback_and_no_http() {
+    fn query_servers_default_to_carbonlink_and_http_on_loopback() {
         let s = Settings::from_toml("", "x").unwrap();
         assert_eq!(s.query.carbonlink_addr().unwrap(), Some("127.0.0.1:7002".parse().unwrap()));
-        assert_eq!(s.query.http_addr().unwrap(), None);
+        assert_eq!(s.query.http_addr().unwrap(), Some("127.0.0.1:8070".parse().unwrap()));
+        assert_eq!(Settings::from_toml("[query]\nhttp = \"\"\n", "x").unwrap().query.http_addr().unwrap(), None);
         let s = Settings::from_toml("[query]\ncarbonlink = \"\"\nhttp = \"127.0.0.1:0\"\n", "x").unwrap();
         assert_eq!(s.query.carbonlink_addr().unwrap(), None);
         assert_eq!(s.query.http_addr().unwrap(), Some("127.0.0.1:0".parse().unwrap()));

@@ -40,6 +40,8 @@ pub struct AmqpWorkerConfig {
     pub quorum: bool,
     /// Where worker 0 remembers the bound patterns, to unbind those dropped from the configuration.
     pub binding_state: Option<std::path::PathBuf>,
+    /// carbon's filter/rewrite stage, applied to every delivery's points (`None`: no rules).
+    pub filter: Option<Arc<crate::filter::Filter>>,
 }
 
 /// The broker topology of `cfg` (exchange, queue, bindings, optional consistent-hash fan-out), with the
@@ -148,6 +150,22 @@ impl AckWindow {
     }
 }
 
+/// Counts a worker in `workers_consuming` for as long as it lives (one consume session).
+struct Consuming<'a>(&'a Stats);
+
+impl<'a> Consuming<'a> {
+    fn new(stats: &'a Stats) -> Self {
+        stats.workers_consuming.fetch_add(1, Ordering::AcqRel);
+        Consuming(stats)
+    }
+}
+
+impl Drop for Consuming<'_> {
+    fn drop(&mut self) {
+        self.0.workers_consuming.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Run one worker until shutdown: connect, consume, reconnect on failure with capped back-off.
 pub fn run_worker(cfg: AmqpWorkerConfig, producer: Producer, stats: Arc<Stats>, shutdown: Arc<Shutdown>) {
     let mut generation = 0u32;
@@ -210,10 +228,12 @@ fn session(
     let consumer = channel.basic_consume(queue_name.as_str(), ConsumerOptions::default())?;
     *connected = true;
     Stats::add(&stats.connects, 1);
+    let _consuming = Consuming::new(stats);
     tracing::info!(worker = producer.id, queue = %queue_name, prefetch = cfg.prefetch, "consuming");
 
     let mut window = AckWindow::new();
     let mut points = Vec::new();
+    let mut renamed = Vec::new();
     let stop = || shutdown.stop.load(Ordering::Acquire);
     let on_completion = |c: Completion, window: &mut AckWindow| {
         if c.generation == generation {
@@ -229,31 +249,43 @@ fn session(
                     if d.redelivered {
                         Stats::add(&stats.redelivered, 1);
                     }
-                    let body = std::mem::take(&mut d.body);
+                    let mut body = std::mem::take(&mut d.body);
                     let key = std::mem::take(&mut d.routing_key);
                     points.clear();
-                    let counts = parse_body(key.as_bytes(), &body, cfg.name_in_body, unix_now(), &mut points, |b| {
-                        match b {
+                    renamed.clear();
+                    let counts = parse_body(
+                        key.as_bytes(),
+                        &body,
+                        cfg.name_in_body,
+                        unix_now(),
+                        &mut points,
+                        &mut renamed,
+                        |b| match b {
                             BadInput::Line { error, line } => log.report(error.reason(), line),
                             BadInput::Name { error, name } => log.report(&error.to_string(), name),
-                        }
-                    });
+                        },
+                    );
+                    body.extend_from_slice(&renamed);
                     Stats::add(&stats.points_received, counts.points as u64);
                     Stats::add(&stats.bad_lines, counts.bad_lines as u64);
                     Stats::add(&stats.nan_dropped, counts.nan_dropped as u64);
                     Stats::add(&stats.rejected_names, counts.rejected_names as u64);
                     let tag = d.delivery_tag();
-                    if points.is_empty() {
+                    let mut batch = Batch {
+                        ack: None,
+                        key,
+                        body,
+                        points: std::mem::replace(&mut points, Vec::with_capacity(counts.points)),
+                        received: Instant::now(),
+                    };
+                    if let Some(f) = &cfg.filter {
+                        f.apply(&mut batch, stats);
+                    }
+                    if batch.points.is_empty() {
                         window.push(d, true);
                     } else {
                         let after_persist = cfg.ack == AckMode::AfterPersist;
-                        let batch = Batch {
-                            ack: after_persist.then_some(AckTicket { producer: producer.id, generation, tag }),
-                            key,
-                            body,
-                            points: std::mem::replace(&mut points, Vec::with_capacity(counts.points)),
-                            received: Instant::now(),
-                        };
+                        batch.ack = after_persist.then_some(AckTicket { producer: producer.id, generation, tag });
                         window.push(d, !after_persist);
                         if producer.push(batch, stop).is_err() {
                             break 'consume;

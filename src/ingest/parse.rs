@@ -3,6 +3,7 @@
 use super::line::{for_each_line, parse_line, LineError};
 use crate::metric;
 use crate::pipe::batch::{BatchPoint, NameRef};
+use std::borrow::Cow;
 
 /// What was wrong with one piece of input.
 #[derive(Debug)]
@@ -25,23 +26,34 @@ pub struct ParseCounts {
 /// Parse `body`: in routing-key mode (`name_in_body == false`) every line is `value timestamp` and the metric
 /// is `key`; otherwise lines are `metric value timestamp`. Good points are appended to `out` in order; each bad
 /// line or name is passed to `bad` and counted; good lines in the same body are kept regardless.
+///
+/// Names are normalised as carbon stores them ([`metric::validate`]: tagged names get their tags sorted …). A
+/// name whose normalised form differs from its text is appended to `renamed`, and its point's
+/// [`NameRef::Body`] offset counts from `body.len()`: the caller appends `renamed` to the body before the points
+/// are read. `renamed` stays empty for already-normal names, which are the body's own bytes (no copy).
 pub fn parse_body(
     key: &[u8],
     body: &[u8],
     name_in_body: bool,
     now: u32,
     out: &mut Vec<BatchPoint>,
+    renamed: &mut Vec<u8>,
     mut bad: impl FnMut(BadInput<'_>),
 ) -> ParseCounts {
     let mut counts = ParseCounts::default();
+    let mut key_ref = NameRef::Key;
     if !name_in_body {
-        if let Err(error) = metric::validate(key) {
-            // Every line of this body would carry the refused name: count them, report once.
-            for_each_line(body, |_| counts.rejected_names += 1);
-            if counts.rejected_names > 0 {
-                bad(BadInput::Name { error, name: key });
+        match metric::validate(key) {
+            Err(error) => {
+                // Every line of this body would carry the refused name: count them, report once.
+                for_each_line(body, |_| counts.rejected_names += 1);
+                if counts.rejected_names > 0 {
+                    bad(BadInput::Name { error, name: key });
+                }
+                return counts;
             }
-            return counts;
+            Ok(Cow::Owned(normal)) => key_ref = rename(body.len(), renamed, &normal),
+            Ok(Cow::Borrowed(_)) => {}
         }
     }
     for_each_line(body, |range| {
@@ -50,15 +62,20 @@ pub fn parse_body(
             Ok(p) => {
                 let name = if name_in_body {
                     let name_bytes = &line[p.name.clone()];
-                    if let Err(error) = metric::validate(name_bytes) {
-                        counts.rejected_names += 1;
-                        bad(BadInput::Name { error, name: name_bytes });
-                        return;
+                    match metric::validate(name_bytes) {
+                        Err(error) => {
+                            counts.rejected_names += 1;
+                            bad(BadInput::Name { error, name: name_bytes });
+                            return;
+                        }
+                        Ok(Cow::Owned(normal)) => rename(body.len(), renamed, &normal),
+                        Ok(Cow::Borrowed(_)) => {
+                            let start = range.start + p.name.start;
+                            NameRef::Body { start: start as u32, len: p.name.len() as u32 }
+                        }
                     }
-                    let start = range.start + p.name.start;
-                    NameRef::Body { start: start as u32, len: p.name.len() as u32 }
                 } else {
-                    NameRef::Key
+                    key_ref
                 };
                 counts.points += 1;
                 out.push(BatchPoint { name, timestamp: p.timestamp, value: p.value });
@@ -73,6 +90,13 @@ pub fn parse_body(
     counts
 }
 
+/// Append `normal` to `renamed`; its reference once `renamed` follows a body of `body_len` bytes.
+fn rename(body_len: usize, renamed: &mut Vec<u8>, normal: &str) -> NameRef {
+    let start = body_len + renamed.len();
+    renamed.extend_from_slice(normal.as_bytes());
+    NameRef::Body { start: start as u32, len: normal.len() as u32 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,7 +106,7 @@ mod tests {
         let body = b"a.b 1 100\ngarbage\na..b 2 100\n\nc.d nan 100\nc.d 3 100 4\ne.f 4 100\n";
         let mut out = Vec::new();
         let mut bads = Vec::new();
-        let c = parse_body(b"", body, true, 0, &mut out, |b| bads.push(format!("{b:?}")));
+        let c = parse_body(b"", body, true, 0, &mut out, &mut Vec::new(), |b| bads.push(format!("{b:?}")));
         assert_eq!(c, ParseCounts { points: 2, bad_lines: 2, nan_dropped: 1, rejected_names: 1 });
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].value, 1.0);
@@ -98,16 +122,41 @@ mod tests {
     fn a_refused_routing_key_rejects_every_line_once() {
         let mut out = Vec::new();
         let mut n = 0;
-        let c = parse_body(b"../etc/passwd", b"1 2\n3 4\n", false, 0, &mut out, |_| n += 1);
+        let c = parse_body(b"../etc/passwd", b"1 2\n3 4\n", false, 0, &mut out, &mut Vec::new(), |_| n += 1);
         assert_eq!(c.rejected_names, 2);
         assert!(out.is_empty());
         assert_eq!(n, 1);
     }
 
     #[test]
+    fn tagged_names_are_normalised_into_renamed_and_normal_ones_stay_in_place() {
+        let body = b"a;z=1;b=2 1 100\na;b=2;z=1 2 100\nc.d 3 100\n";
+        let (mut out, mut renamed) = (Vec::new(), Vec::new());
+        let c = parse_body(b"", body, true, 0, &mut out, &mut renamed, |b| panic!("{b:?}"));
+        assert_eq!(c.points, 3);
+        assert_eq!(renamed, b"a;b=2;z=1");
+        let mut all = body.to_vec();
+        all.extend_from_slice(&renamed);
+        let names: Vec<&[u8]> = out
+            .iter()
+            .map(|p| match p.name {
+                NameRef::Body { start, len } => &all[start as usize..(start + len) as usize],
+                NameRef::Key => panic!("name should be in the body"),
+            })
+            .collect();
+        assert_eq!(names, [&b"a;b=2;z=1"[..], b"a;b=2;z=1", b"c.d"]);
+        assert!(matches!(out[1].name, NameRef::Body { start: 16, .. }), "already normal: its own bytes");
+
+        let (mut out, mut renamed) = (Vec::new(), Vec::new());
+        parse_body(b"m;y=1;x=2", b"1 100\n2 110", false, 0, &mut out, &mut renamed, |b| panic!("{b:?}"));
+        assert_eq!(renamed, b"m;x=2;y=1");
+        assert!(out.iter().all(|p| p.name == NameRef::Body { start: 11, len: 9 }));
+    }
+
+    #[test]
     fn routing_key_mode_names_every_point_after_the_key() {
         let mut out = Vec::new();
-        let c = parse_body(b"servers.a.cpu", b"1 100\n2 110", false, 0, &mut out, |_| {});
+        let c = parse_body(b"servers.a.cpu", b"1 100\n2 110", false, 0, &mut out, &mut Vec::new(), |_| {});
         assert_eq!(c.points, 2);
         assert!(out.iter().all(|p| p.name == NameRef::Key));
         assert_eq!((out[1].timestamp, out[1].value), (110, 2.0));

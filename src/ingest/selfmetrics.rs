@@ -57,6 +57,15 @@ const TABLE: &[Entry] = &[
     ("pickleErrors", |s| &s.pickle_errors, Kind::Delta),
     ("pickleFramesTooLarge", |s| &s.pickle_frames_too_large, Kind::Delta),
     ("brokerConnects", |s| &s.connects, Kind::Delta),
+    ("tags.queued", |s| &s.tags_queued, Kind::Delta),
+    ("tags.dropped", |s| &s.tags_dropped, Kind::Delta),
+    ("tags.registered", |s| &s.tags_registered, Kind::Delta),
+    ("tags.requests", |s| &s.tag_requests, Kind::Delta),
+    ("tags.errors", |s| &s.tag_errors, Kind::Delta),
+    ("blacklistMatches", |s| &s.blacklist_matches, Kind::Delta),
+    ("whitelistRejects", |s| &s.whitelist_rejects, Kind::Delta),
+    ("namesRewritten", |s| &s.names_rewritten, Kind::Delta),
+    ("rewriteRefused", |s| &s.rewrite_refused, Kind::Delta),
     ("latency.p50Micros", |s| &s.latency_p50_us, Kind::Gauge),
     ("latency.p99Micros", |s| &s.latency_p99_us, Kind::Gauge),
     ("latency.p999Micros", |s| &s.latency_p999_us, Kind::Gauge),
@@ -212,7 +221,7 @@ pub fn run(cfg: SelfMetricsConfig, producer: Producer, stats: Arc<Stats>, rings:
         sampler.sample(&stats, rings.occupancy(), stamp, &mut body);
         stamp = stamp.saturating_add(step);
         let mut points = Vec::new();
-        let counts = parse_body(b"", &body, true, unix_now(), &mut points, |b| {
+        let counts = parse_body(b"", &body, true, unix_now(), &mut points, &mut Vec::new(), |b| {
             if !logged_bad {
                 logged_bad = true;
                 tracing::error!(bad = ?b, prefix = %cfg.prefix, "self-metric refused: check stats.metric_prefix / host");
@@ -278,7 +287,7 @@ mod tests {
         let mut out = Vec::new();
         s.sample(&stats, 0, 1000, &mut out);
         let mut points = Vec::new();
-        let c = parse_body(b"", &out, true, 0, &mut points, |b| panic!("refused: {b:?}"));
+        let c = parse_body(b"", &out, true, 0, &mut points, &mut Vec::new(), |b| panic!("refused: {b:?}"));
         assert_eq!(c.points, out.iter().filter(|&&b| b == b'\n').count());
         assert!(String::from_utf8(out).unwrap().starts_with("carbon.agents.web01_example_com-a."));
     }

@@ -127,6 +127,7 @@ pub struct Receivers {
     bound: BoundAddrs,
     max_connections: usize,
     limits: Limits,
+    filter: Option<Arc<crate::filter::Filter>>,
 }
 
 /// Bind a TCP listener on `addr` (if configured), register it under `token` and record its bound address.
@@ -169,7 +170,13 @@ impl Receivers {
             "socket receivers bound"
         );
         let limits = Limits { max_frame_len: cfg.max_pickle_frame, ..Limits::default() };
-        Ok(Receivers { poll, line, pickle, udp, bound, max_connections: cfg.max_connections, limits })
+        Ok(Receivers { poll, line, pickle, udp, bound, max_connections: cfg.max_connections, limits, filter: None })
+    }
+
+    /// Apply carbon's filter/rewrite stage to every point read (`None`: no rules).
+    pub fn with_filter(mut self, filter: Option<Arc<crate::filter::Filter>>) -> Receivers {
+        self.filter = filter;
+        self
     }
 
     /// The bound addresses (ephemeral ports resolved).
@@ -407,10 +414,12 @@ impl EventLoop {
         Stats::add(&self.stats.lines_too_long, too_long as u64);
         let log = &mut self.log;
         self.points.clear();
-        let counts = parse_body(b"", &body, true, unix_now(), &mut self.points, |b| match b {
+        let mut renamed = Vec::new();
+        let counts = parse_body(b"", &body, true, unix_now(), &mut self.points, &mut renamed, |b| match b {
             BadInput::Line { error, line } => log.report(error.reason(), line),
             BadInput::Name { error, name } => log.report(&error.to_string(), name),
         });
+        body.extend_from_slice(&renamed);
         let s = &self.stats;
         Stats::add(&s.points_received, counts.points as u64);
         Stats::add(&s.bad_lines, counts.bad_lines as u64);
@@ -425,7 +434,13 @@ impl EventLoop {
         }
         let cap = self.points.len();
         let points = std::mem::replace(&mut self.points, Vec::with_capacity(cap));
-        let batch = Batch { ack: None, key: String::new(), body, points, received: Instant::now() };
+        let mut batch = Batch { ack: None, key: String::new(), body, points, received: Instant::now() };
+        if let Some(f) = &self.r.filter {
+            f.apply(&mut batch, &self.stats);
+            if batch.points.is_empty() {
+                return;
+            }
+        }
         let shutdown = &self.shutdown;
         // Err only when shutdown was requested while the ring was full: the batch is dropped with the process.
         let _ = self.producer.push(batch, || shutdown.stop.load(Ordering::Acquire));
@@ -476,13 +491,16 @@ impl EventLoop {
                     log.report("pickle value is infinite", name);
                     return;
                 }
-                if let Err(e) = metric::validate(name) {
-                    Stats::add(&stats.rejected_names, 1);
-                    log.report(&e.to_string(), name);
-                    return;
-                }
+                let name = match metric::validate(name) {
+                    Ok(normal) => normal,
+                    Err(e) => {
+                        Stats::add(&stats.rejected_names, 1);
+                        log.report(&e.to_string(), name);
+                        return;
+                    }
+                };
                 let start = body.len() as u32;
-                body.extend_from_slice(name);
+                body.extend_from_slice(name.as_bytes());
                 points.push(BatchPoint { name: NameRef::Body { start, len: name.len() as u32 }, timestamp, value });
                 Stats::add(&stats.points_received, 1);
             };
@@ -636,7 +654,7 @@ mod tests {
         }
         assert_eq!(blank_long_lines(&mut body), 1);
         let mut out = Vec::new();
-        let c = parse_body(b"", &body, true, 0, &mut out, |_| {});
+        let c = parse_body(b"", &body, true, 0, &mut out, &mut Vec::new(), |_| {});
         assert_eq!((c.points, c.bad_lines), (2, 1), "the MAX_LINE-byte line is kept (and is a bad line)");
     }
 

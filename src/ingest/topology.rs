@@ -156,7 +156,7 @@ impl Topology {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        if let Err(e) = std::fs::write(path, self.bind_patterns.join("\n") + "\n") {
+        if let Err(e) = crate::atomicfile::write_atomically(path, (self.bind_patterns.join("\n") + "\n").as_bytes()) {
             tracing::warn!(path = %path.display(), error = %e, "cannot remember the bind patterns");
         }
     }

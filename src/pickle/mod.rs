@@ -19,7 +19,8 @@
 //!
 //! Code map: [`frame`] (length prefix and bounds), [`op`] (opcode names), [`error`], [`bigint`], [`value`],
 //! `decode` (the VM; its `points` and `build` children walk the arena), `escape` (protocol-0 text escapes),
-//! [`encode`] (the writer side, for CarbonLink replies).
+//! [`encode`] (the writer side, for CarbonLink replies), [`writer`] (protocol-2 opcodes one by one, objects
+//! included, for graphite-web's cluster answers).
 
 pub mod bigint;
 mod decode;
@@ -29,6 +30,7 @@ mod escape;
 pub mod frame;
 pub mod op;
 pub mod value;
+pub mod writer;
 
 pub use bigint::{BigInt, ParseBigIntError};
 pub use decode::{decode, decode_points, Decoder, PointCounts};
@@ -40,3 +42,4 @@ pub use frame::{
 };
 pub use op::Op;
 pub use value::Value;
+pub use writer::Writer;

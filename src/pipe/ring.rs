@@ -171,3 +171,11 @@ impl Producer {
         self.rings.wake_writer();
     }
 }
+
+/// A producer that goes away pushes nothing more: dropping it finishes it, so the writer never waits for a
+/// producer whose thread was never started or has died.
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}

@@ -108,7 +108,7 @@ pub fn respond(request: &Value, ctx: &QueryContext) -> Vec<u8> {
             }
         }
         Some("get-metadata") => match metadata_target(request) {
-            Ok(name) => match read_aggregation(ctx, name) {
+            Ok(name) => match read_aggregation(ctx, &name) {
                 Ok(m) => dict(vec![("value", Value::str(m.name()))]),
                 Err(e) => error_response(&e),
             },
@@ -137,11 +137,11 @@ fn set_metadata(request: &Value, ctx: &QueryContext) -> Vec<u8> {
         Ok(m) => m,
         Err(e) => return error_response(&format!("{e}")),
     };
-    let old = match read_aggregation(ctx, name) {
+    let old = match read_aggregation(ctx, &name) {
         Ok(m) => m,
         Err(e) => return error_response(&e),
     };
-    match ctx.cache.set_aggregation(name.to_string(), method, None, ctx.cache_timeout) {
+    match ctx.cache.set_aggregation(name, method, None, ctx.cache_timeout) {
         Ok(Ok(())) => dict(vec![("old_value", Value::str(old.name())), ("new_value", Value::str(method.name()))]),
         Ok(Err(e)) => error_response(&e),
         Err(e) => error_response(&e.to_string()),
@@ -149,25 +149,28 @@ fn set_metadata(request: &Value, ctx: &QueryContext) -> Vec<u8> {
 }
 
 /// The metric of a get/set-metadata request, checked; only `aggregationMethod` exists (as in carbon).
-fn metadata_target(request: &Value) -> Result<&str, String> {
+fn metadata_target(request: &Value) -> Result<String, String> {
     let name = request.get("metric").and_then(text).ok_or("metadata requests need a string 'metric'")?;
     let key = request.get("key").map(show).unwrap_or_else(|| "None".into());
     if key != "aggregationMethod" {
         return Err(format!("Unsupported metadata key \"{key}\""));
     }
-    metric::validate(name.as_bytes()).map_err(|e| e.to_string())
+    metric::validate(name.as_bytes()).map(|n| n.into_owned()).map_err(|e| e.to_string())
 }
 
 fn read_aggregation(ctx: &QueryContext, valid_name: &str) -> Result<AggregationMethod, String> {
-    let path = metric::file_path(&ctx.data_dir, valid_name);
+    let path = super::locate(&ctx.data_dir, valid_name);
     let f = WhisperFile::open_read_only(&path).map_err(|e| e.to_string())?;
     Ok(f.header().aggregation)
 }
 
-/// Cached points for names as asked; names that are not valid metric names have none.
+/// Cached points for names as asked (tagged names are normalised as carbon stores them); names that are not
+/// valid metric names have none.
 fn cached(ctx: &QueryContext, names: Vec<String>) -> Result<Vec<Vec<(u32, f64)>>, String> {
-    let valid: Vec<bool> = names.iter().map(|n| metric::validate(n.as_bytes()).is_ok()).collect();
-    let asked: Vec<String> = names.into_iter().zip(&valid).filter(|(_, ok)| **ok).map(|(n, _)| n).collect();
+    let normal: Vec<Option<String>> =
+        names.iter().map(|n| metric::validate(n.as_bytes()).ok().map(|v| v.into_owned())).collect();
+    let valid: Vec<bool> = normal.iter().map(Option::is_some).collect();
+    let asked: Vec<String> = normal.into_iter().flatten().collect();
     let mut answers = ctx.cache.points(asked, ctx.cache_timeout).map_err(|e| e.to_string())?.into_iter();
     Ok(valid.iter().map(|ok| if *ok { answers.next().unwrap_or_default() } else { Vec::new() }).collect())
 }

@@ -7,15 +7,19 @@
 pub mod attime;
 pub mod carbonlink;
 pub mod glob;
+pub mod graphite;
 pub mod http;
+pub mod http_server;
 pub mod prometheus;
 pub mod series;
 pub mod server;
 pub mod tree;
+pub mod wire;
 
 use crate::cache::query::CacheHandle;
 use crate::config::settings::Settings;
 use crate::pickle::Limits;
+use crate::stats::Stats;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,13 +35,19 @@ pub struct QueryContext {
     pub cache_timeout: Duration,
     /// Bounds on CarbonLink request frames.
     pub limits: Limits,
-    /// Most connections each server serves at once.
+    /// Most connections the CarbonLink server serves at once.
     pub max_connections: usize,
+    /// Counters (Prometheus text, `/health`).
+    pub stats: Arc<Stats>,
+    /// AMQP workers that must be consuming for `/health` to say ready.
+    pub workers: usize,
+    /// The HTTP server's bounds.
+    pub http: http_server::HttpOptions,
 }
 
 impl QueryContext {
     /// The context described by `settings`.
-    pub fn from_settings(settings: &Settings, cache: CacheHandle) -> QueryContext {
+    pub fn from_settings(settings: &Settings, cache: CacheHandle, stats: Arc<Stats>) -> QueryContext {
         let q = &settings.query;
         QueryContext {
             data_dir: settings.data_dir.clone(),
@@ -45,8 +55,24 @@ impl QueryContext {
             cache_timeout: Duration::from_millis(q.cache_timeout_ms),
             limits: Limits { max_frame_len: q.max_request_bytes, ..Limits::default() },
             max_connections: q.max_connections,
+            stats,
+            workers: if settings.amqp.enabled { settings.worker_count() } else { 0 },
+            http: http_server::HttpOptions {
+                threads: q.http_threads.max(1),
+                idle_timeout: Duration::from_millis(q.http_idle_timeout_ms.max(1)),
+                write_timeout: Duration::from_millis(q.http_write_timeout_ms.max(1)),
+                max_body: q.max_request_bytes,
+            },
         }
     }
+}
+
+/// The file of a valid (normalised) metric name as a reader finds it: for a tagged name the hashed file, else the
+/// readable one when only that exists (graphite-web's finder looks for both); for a plain name its one path.
+pub fn locate(data_dir: &std::path::Path, valid_name: &str) -> PathBuf {
+    let mut paths = crate::metric::file_paths(data_dir, valid_name);
+    let found = paths.iter().position(|p| p.is_file()).unwrap_or(0);
+    paths.swap_remove(found)
 }
 
 /// The running query servers (each optional).
@@ -55,13 +81,13 @@ pub struct QueryServers {
     /// CarbonLink, when enabled.
     pub carbonlink: Option<server::Server>,
     /// The HTTP API, when enabled.
-    pub http: Option<server::Server>,
+    pub http: Option<http_server::HttpServer>,
 }
 
 impl QueryServers {
     /// Start the servers `settings.query` enables. Errors: an address that does not resolve, or binding.
-    pub fn start(settings: &Settings, cache: CacheHandle) -> std::io::Result<QueryServers> {
-        let ctx = Arc::new(QueryContext::from_settings(settings, cache));
+    pub fn start(settings: &Settings, cache: CacheHandle, stats: Arc<Stats>) -> std::io::Result<QueryServers> {
+        let ctx = Arc::new(QueryContext::from_settings(settings, cache, stats));
         let mut servers = QueryServers::default();
         if let Some(addr) = settings.query.carbonlink_addr()? {
             servers.carbonlink = Some(carbonlink::start(addr, ctx.clone())?);

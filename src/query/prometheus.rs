@@ -13,8 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Counters of [`Stats`] that are gauges (the rest are totals since start).
-const GAUGES: &[&str] =
-    &["cache_size", "cache_queues", "active_connections", "latency_p50_us", "latency_p99_us", "latency_p999_us"];
+const GAUGES: &[&str] = &[
+    "cache_size",
+    "cache_queues",
+    "active_connections",
+    "workers_consuming",
+    "latency_p50_us",
+    "latency_p99_us",
+    "latency_p999_us",
+];
 
 /// The exposition text: `warren_<counter> <value>` with a `# TYPE` line for each counter of `stats`.
 pub fn render(stats: &Stats) -> String {

@@ -6,7 +6,7 @@
 //! Owns: the merge arithmetic and the file-header view. Never touches: sockets, the writer (callers pass the
 //! cached points in).
 
-use crate::whisper::{AggregationMethod, Header, WhisperError, WhisperFile};
+use crate::whisper::{AggregationMethod, ArchiveSpec, Header, WhisperError, WhisperFile};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -47,6 +47,42 @@ pub fn read(
     let raw_step = header.archives.first().map(|a| a.seconds_per_point).unwrap_or(series.step);
     merge(&mut series, cached, raw_step, header.aggregation);
     Ok(Some(series))
+}
+
+/// The values a new file with `archives` would give for `[from, until]` (same window and archive choice as
+/// [`WhisperFile::fetch`]), i.e. all gaps, with `cached` merged in: how a metric with no file yet reads. `None`
+/// when the window lies outside the retention (or `archives` is empty).
+pub fn read_unwritten(
+    archives: &[ArchiveSpec],
+    method: AggregationMethod,
+    from: i64,
+    until: i64,
+    now: i64,
+    cached: &[(u32, f64)],
+) -> Option<Series> {
+    let max_retention = archives.iter().map(|a| a.retention()).max()? as i64;
+    let oldest = now - max_retention;
+    if from > now || until < oldest || from > until {
+        return None;
+    }
+    let (from, until) = (from.max(oldest), until.min(now));
+    let archive = archives.iter().find(|a| a.retention() as i64 >= now - from).or(archives.last())?;
+    let step = i64::from(archive.seconds_per_point.max(1));
+    let start = from - from.rem_euclid(step) + step;
+    let mut end = until - until.rem_euclid(step) + step;
+    if start == end {
+        end += step;
+    }
+    let n = usize::try_from((end - start) / step).ok()?.min(archive.points as usize);
+    let mut series = Series {
+        start: u32::try_from(start).ok()?,
+        end: u32::try_from(end).ok()?,
+        step: step as u32,
+        values: vec![None; n],
+    };
+    let raw_step = archives.first().map(|a| a.seconds_per_point).unwrap_or(series.step);
+    merge(&mut series, cached, raw_step, method);
+    Some(series)
 }
 
 /// graphite-web's `merge_with_cache`, with warren's `absmax`/`absmin` handled as the file would aggregate them.
@@ -135,6 +171,22 @@ mod tests {
         let mut s = series(600, 60, 3);
         merge(&mut s, &[(540, 9.0), (630, 1.0), (660, 2.0), (780, 8.0)], 60, AggregationMethod::Average);
         assert_eq!(s.values, [Some(1.0), Some(2.0), Some(0.0)]);
+    }
+
+    #[test]
+    fn a_metric_without_a_file_reads_as_gaps_with_its_cached_points() {
+        let archives =
+            [ArchiveSpec { seconds_per_point: 60, points: 60 }, ArchiveSpec { seconds_per_point: 600, points: 10 }];
+        let now = 100_000;
+        let s = read_unwritten(&archives, AggregationMethod::Average, now - 600, now, now, &[(now as u32 - 70, 4.0)])
+            .unwrap();
+        assert_eq!((s.start, s.end, s.step), (99_420, 100_020, 60));
+        assert_eq!(s.values.len(), 10);
+        assert_eq!(s.values.iter().flatten().copied().collect::<Vec<_>>(), [4.0]);
+        assert_eq!(s.values[8], Some(4.0), "99_930 falls in the slot of 99_900");
+        assert!(read_unwritten(&archives, AggregationMethod::Average, now + 1, now + 60, now, &[]).is_none());
+        let coarse = read_unwritten(&archives, AggregationMethod::Average, now - 5000, now, now, &[]).unwrap();
+        assert_eq!(coarse.step, 600);
     }
 
     #[test]

@@ -92,6 +92,25 @@ fn walk(dir: &Path, prefix: &str, patterns: &[Pattern], out: &mut Vec<Node>) {
     }
 }
 
+/// The nodes that metrics known only by name (cached, no file yet) add to a find of `query`: a leaf for a name with
+/// as many components that matches every one, a branch for a longer name whose first components match. Sorted,
+/// each node once. Errors: a component refused by [`Pattern::new`].
+pub fn find_in_names<'a>(query: &str, names: impl IntoIterator<Item = &'a str>) -> Result<Vec<Node>, GlobError> {
+    let patterns = query.split('.').map(Pattern::new).collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::new();
+    for name in names {
+        let parts: Vec<&str> = name.split('.').collect();
+        if parts.len() < patterns.len() || !patterns.iter().zip(&parts).all(|(p, c)| p.matches(c)) {
+            continue;
+        }
+        let k = patterns.len();
+        out.push(Node { path: parts[..k].join("."), name: parts[k - 1].to_string(), is_leaf: parts.len() == k });
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 /// Every metric under `data_dir` (every `.wsp` file that is the file of a valid name), sorted.
 pub fn list_all(data_dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -159,6 +178,18 @@ mod tests {
         assert!(find(d.path(), "..").unwrap().is_empty());
         assert!(find(d.path(), "a..b").unwrap().is_empty());
         assert!(find_leaves(d.path(), "*").unwrap().is_empty());
+    }
+
+    #[test]
+    fn names_without_files_give_leaves_and_branches() {
+        let names = ["new.a.b", "new.a", "new.x.y.z", "old.q"];
+        let got = find_in_names("new.*", names).unwrap();
+        assert_eq!(paths(&got), [("new.a", false), ("new.a", true), ("new.x", false)]);
+        assert_eq!(
+            paths(&find_in_names("*.{a,q}", names).unwrap()),
+            [("new.a", false), ("new.a", true), ("old.q", true)]
+        );
+        assert!(find_in_names("new.a.b.c", names).unwrap().is_empty());
     }
 
     #[test]

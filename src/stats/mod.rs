@@ -62,6 +62,8 @@ counters! {
     latency_p99_us,
     /// Gauge: receive→durable latency, 99.9th percentile, microseconds.
     latency_p999_us,
+    /// Gauge: AMQP workers consuming from their queue now.
+    workers_consuming,
     /// Broker connections established (more than the worker count means reconnects).
     connects,
     /// Plaintext lines longer than `ingest::socket::MAX_LINE` bytes, dropped (the connection carries on).
@@ -78,6 +80,24 @@ counters! {
     pickle_errors,
     /// Pickle frames announcing more than `receivers.max_pickle_frame` bytes; each closes its connection.
     pickle_frames_too_large,
+    /// Series queued for registration with graphite-web's tag database.
+    tags_queued,
+    /// Series not registered: the tag queue was full, or their POST failed for good.
+    tags_dropped,
+    /// Series registered (in POSTs graphite-web answered with 200).
+    tags_registered,
+    /// POSTs to graphite-web's `/tags/tagMultiSeries` (retries included).
+    tag_requests,
+    /// Failed POSTs (each retry counts).
+    tag_errors,
+    /// Points dropped because their name matched the blacklist (carbon's blacklistMatches).
+    blacklist_matches,
+    /// Points dropped because their name matched no whitelist pattern (carbon's whitelistRejects).
+    whitelist_rejects,
+    /// Points renamed by a rewrite rule.
+    names_rewritten,
+    /// Points dropped because a rewrite rule turned their name into one warren refuses.
+    rewrite_refused,
 }
 
 impl Stats {

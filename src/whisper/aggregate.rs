@@ -127,6 +127,19 @@ pub(crate) fn aggregate(method: AggregationMethod, known: &[f64], neighbors: &[O
     }
 }
 
+/// The reference's `whisper.aggregate(method, known, neighbors)` for callers outside propagation
+/// (whisper-resize.py --aggregate, which may pass no known value): `None` where the reference raises (no known
+/// value, for every method but sum and avg_zero; avg_zero without neighbors).
+pub fn aggregate_values(method: AggregationMethod, known: &[f64], neighbors: &[Option<f64>]) -> Option<f64> {
+    match method {
+        AggregationMethod::Sum if known.is_empty() => Some(0.0),
+        AggregationMethod::AvgZero if neighbors.is_empty() => None,
+        AggregationMethod::AvgZero => Some(aggregate(method, &[0.0], neighbors)),
+        _ if known.is_empty() => None,
+        _ => Some(aggregate(method, known, neighbors)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,6 +66,26 @@ impl WhisperFile {
                 .find(|a| i128::from(a.retention()) >= now - from)
                 .unwrap_or(&archives[archives.len() - 1]),
         };
+        self.window(archive, from, until).map(Some)
+    }
+
+    /// Read one archive (`index` into [`super::Header::archives`]) as the reference's `__archive_fetch`, which
+    /// whisper-merge.py and whisper-diff.py call directly: no clamping to `now` or to the retention, no archive
+    /// choice. The window is aligned as in [`WhisperFile::fetch`]; a `from` past `until` reads what the reference
+    /// reads (the ring from `from`'s slot round to `until`'s), and from an empty archive gives no value at all.
+    /// Errors: `OutOfRange` if the window does not fit u32 seconds, `Io`. Panics never: an index past the
+    /// archives is `OutOfRange` too.
+    pub fn fetch_archive(&self, index: usize, from: i64, until: i64) -> Result<FetchResult, WhisperError> {
+        let archive = self
+            .header
+            .archives
+            .get(index)
+            .ok_or(WhisperError::OutOfRange { what: "archive index", value: index as i64 })?;
+        self.window(archive, i128::from(from), i128::from(until))
+    }
+
+    /// The aligned window `[from, until)` of `archive` (see [`WhisperFile::fetch`]).
+    fn window(&self, archive: &ArchiveInfo, from: i128, until: i128) -> Result<FetchResult, WhisperError> {
         let step = i128::from(archive.seconds_per_point);
         let from_interval = from - from.rem_euclid(step) + step;
         let mut until_interval = until - until.rem_euclid(step) + step;
@@ -83,11 +103,13 @@ impl WhisperFile {
         let values = if base == 0 {
             // As many empty slots as a written archive would give (at most its ring), not one per step of the
             // window as the reference does: a corrupt max_retention or an explicit step would ask for billions.
-            vec![None; window_slots(archive, result_from, result_until) as usize]
+            // A reversed window (only through `fetch_archive`) is empty, as the reference's `[None] * negative`.
+            let slots = if result_until > result_from { window_slots(archive, result_from, result_until) } else { 0 };
+            vec![None; slots as usize]
         } else {
             self.read_window(archive, base, result_from, result_until)?
         };
-        Ok(Some(FetchResult { from: result_from, until: result_until, step: archive.seconds_per_point, values }))
+        Ok(FetchResult { from: result_from, until: result_until, step: archive.seconds_per_point, values })
     }
 
     /// The slots from `from`'s position up to (excluding) `until`'s position, ring-wrapped as the reference reads
@@ -103,7 +125,7 @@ impl WhisperFile {
         let first = slot_of(archive, i64::from(base), i64::from(from));
         let last = slot_of(archive, i64::from(base), i64::from(until));
         let count = if first < last { last - first } else { ring - first + last };
-        debug_assert_eq!(count, window_slots(archive, from, until));
+        debug_assert!(until < from || count == window_slots(archive, from, until));
         let mut bytes = Vec::new();
         self.read_slots(archive, first, count, &mut bytes)?;
         let mut expected = i64::from(from);

@@ -1,4 +1,5 @@
-//! The whisper file format (see `../shared/spec/whisper.md`): header, create, update_many, fetch, propagate.
+//! The whisper file format (<https://graphite.readthedocs.io/en/latest/whisper.html>): header, create,
+//! update_many, fetch, propagate.
 //!
 //! Owns: the bytes of one `.wsp` file. Never touches: threads, the cache, AMQP, metric names.
 //!
@@ -23,19 +24,21 @@ mod error;
 mod fetch;
 mod header;
 mod pyset;
+mod transfer;
 mod update;
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-pub use aggregate::{AggregationMethod, UnknownAggregationMethod};
+pub use aggregate::{aggregate_values, AggregationMethod, UnknownAggregationMethod};
 pub use create::{CreateMode, CreateOptions};
 pub use error::WhisperError;
 pub use fetch::{FetchResult, RawPoint};
 pub use header::{validate_archives, ArchiveInfo, ArchiveSpec, Header, ARCHIVE_INFO_SIZE, METADATA_SIZE, POINT_SIZE};
 #[doc(hidden)]
 pub use pyset::python_set_order;
+pub use transfer::{diff, fill, merge, ArchiveDiff, CopyStats};
 pub use update::{UpdateScratch, UpdateStats};
 
 /// Options for opening a file for updates (carbon's WHISPER_LOCK_WRITES / WHISPER_AUTOFLUSH).

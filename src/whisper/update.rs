@@ -166,6 +166,35 @@ impl WhisperFile {
         Ok(stats)
     }
 
+    /// Write `points` into archive `index` (of [`super::Header::archives`]) and propagate, as the reference's
+    /// `__archive_update_many` that whisper-merge.py calls directly: no retention check, points taken in the
+    /// given order (oldest first; of points aligned to one interval the last given stays).
+    /// Errors: `OutOfRange` for an index past the archives, `Io`, `Corrupt`.
+    pub fn update_archive(
+        &mut self,
+        index: usize,
+        points: &[Point],
+        scratch: &mut UpdateScratch,
+    ) -> Result<UpdateStats, WhisperError> {
+        let mut stats = UpdateStats::default();
+        if index >= self.header.archives.len() {
+            return Err(WhisperError::OutOfRange { what: "archive index", value: index as i64 });
+        }
+        if points.is_empty() {
+            return Ok(stats);
+        }
+        let _lock = lock(&self.file, &self.path, self.options.lock)?;
+        // `archive_update_many` takes its chunk newest first and reverses it.
+        let mut order = std::mem::take(&mut scratch.order);
+        order.clear();
+        order.extend((0..points.len()).rev());
+        let result = self.archive_update_many(index, points, &order, scratch, &mut stats);
+        scratch.order = order;
+        result?;
+        self.flush_if_asked()?;
+        Ok(stats)
+    }
+
     /// Split the newest-first `order` into per-archive chunks by age and commit each.
     fn update_sorted(
         &self,

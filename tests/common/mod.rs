@@ -38,6 +38,7 @@ pub fn settings(data_dir: &Path, url: &str, exchange: &str, queue: &str, pattern
     s.receivers.enabled = false;
     // Tests run in parallel: CarbonLink on a free port, never the default 7002.
     s.query.carbonlink = Some("127.0.0.1:0".into());
+    s.query.http = Some("127.0.0.1:0".into());
     s
 }
 
@@ -180,10 +181,13 @@ pub struct Vhost(pub String);
 
 impl Vhost {
     pub fn new() -> Vhost {
-        let name = unique("warren-test");
-        rabbitmqctl(&["-q", "add_vhost", &name]);
-        rabbitmqctl(&["-q", "set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]);
-        Vhost(name)
+        Vhost::adopt(&unique("warren-test"))
+    }
+    /// Create the vhost `name` (guest may use it); deleted on drop.
+    pub fn adopt(name: &str) -> Vhost {
+        rabbitmqctl(&["-q", "add_vhost", name]);
+        rabbitmqctl(&["-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"]);
+        Vhost(name.to_string())
     }
     pub fn url(&self) -> String {
         format!("amqp://guest:guest@127.0.0.1:5672/{}", self.0)

@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// GET `path` from `addr` (HTTP/1.0, connection closed): (status, body).
@@ -61,4 +61,73 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s
+}
+
+/// A real graphite-web 1.1.8 (tests/support/graphite_web.sh) serving a whisper tree, asking `carbonlink` for
+/// cached points; `extra` is appended to its settings module (e.g. `CLUSTER_SERVERS = [...]`).
+pub struct GraphiteWeb {
+    child: Child,
+    pub addr: SocketAddr,
+    pub work: tempfile::TempDir,
+}
+
+impl GraphiteWeb {
+    pub fn start(whisper: &std::path::Path, carbonlink: SocketAddr) -> GraphiteWeb {
+        GraphiteWeb::start_with(whisper, carbonlink, "")
+    }
+
+    pub fn start_with(whisper: &std::path::Path, carbonlink: SocketAddr, extra: &str) -> GraphiteWeb {
+        let work = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/graphite_web.sh");
+        let child = Command::new("bash")
+            .arg(script)
+            .arg(work.path())
+            .arg(whisper)
+            .arg(carbonlink.port().to_string())
+            .arg(port.to_string())
+            .env("GW_EXTRA_SETTINGS", extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(work.path().join("server.log")).unwrap())
+            .spawn()
+            .expect("bash runs");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut gw = GraphiteWeb { child, addr, work };
+        // Generous: the first run may install the package.
+        let deadline = std::time::Instant::now() + Duration::from_secs(300);
+        let up = loop {
+            if matches!(http_get(addr, "/version/"), Ok((200, _))) {
+                break true;
+            }
+            if gw.child.try_wait().ok().flatten().is_some() || std::time::Instant::now() > deadline {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let log = std::fs::read_to_string(gw.work.path().join("server.log")).unwrap_or_default();
+        assert!(up && gw.child.try_wait().ok().flatten().is_none(), "graphite-web did not come up: {log}");
+        gw
+    }
+
+    pub fn json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = http_get(self.addr, path).unwrap();
+        assert_eq!(status, 200, "graphite-web {path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// The environment a Python process needs to import graphite-web's modules with this instance's settings.
+    pub fn python_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("PYTHONPATH".into(), self.work.path().display().to_string()),
+            ("GRAPHITE_SETTINGS_MODULE".into(), format!("wtest_settings_{}", self.child.id())),
+            ("DJANGO_SETTINGS_MODULE".into(), "graphite.settings".into()),
+        ]
+    }
+}
+
+impl Drop for GraphiteWeb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

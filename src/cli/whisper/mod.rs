@@ -1,11 +1,16 @@
 //! `warren whisper …`: create, update, fetch, info, dump and set-aggregation on single files, mirroring the
 //! reference's whisper-create.py, whisper-update.py, whisper-fetch.py, whisper-info.py, whisper-dump.py and
-//! whisper-set-aggregation-method.py (same outputs where they are meant to be read by scripts).
+//! whisper-set-aggregation-method.py (same outputs where they are meant to be read by scripts); fill, merge, diff
+//! and set-xff live in `tools`, resize in `resize`.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use serde::Serialize;
+
+mod pyfmt;
+mod resize;
+mod tools;
 
 use crate::config::retention::parse_retentions;
 use crate::whisper::{
@@ -89,6 +94,22 @@ pub enum WhisperCmd {
         /// New xFilesFactor (0..=1); unchanged when omitted.
         xff: Option<f32>,
     },
+    /// Copy into DST the values it lacks from SRC, never overwriting (like whisper-fill.py).
+    Fill(tools::FillArgs),
+    /// Overwrite DST with every value SRC has in an interval; same archives needed (like whisper-merge.py).
+    Merge(tools::MergeArgs),
+    /// Compare two files with the same archives (like whisper-diff.py).
+    Diff(tools::DiffArgs),
+    /// Change the xFilesFactor, rewriting only the header (like whisper-set-xfilesfactor.py).
+    SetXff {
+        /// File to change.
+        path: PathBuf,
+        /// New xFilesFactor, a float between 0 and 1.
+        #[arg(allow_hyphen_values = true)]
+        xff: f64,
+    },
+    /// Change a file's archives, migrating its data (like whisper-resize.py).
+    Resize(resize::ResizeArgs),
 }
 
 /// `--mode` values.
@@ -170,6 +191,11 @@ pub fn run(cmd: WhisperCmd) -> anyhow::Result<()> {
             let wf = WhisperFile::open_read_only(&path)?;
             print_dump(&wf)?;
         }
+        WhisperCmd::Fill(a) => tools::fill(a)?,
+        WhisperCmd::Merge(a) => tools::merge(a)?,
+        WhisperCmd::Diff(a) => tools::diff(a)?,
+        WhisperCmd::SetXff { path, xff } => tools::set_xff(&path, xff)?,
+        WhisperCmd::Resize(a) => resize::resize(a)?,
         WhisperCmd::SetAggregation { path, method, xff } => {
             let mut wf = WhisperFile::open(&path, OpenOptions::default())?;
             let (old, _) = wf.set_aggregation(Some(method), xff)?;
@@ -292,83 +318,4 @@ fn print_dump(wf: &WhisperFile) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
-}
-
-/// Python's float formatting, for outputs that scripts written against the reference parse.
-mod pyfmt {
-    fn special(v: f64) -> Option<&'static str> {
-        match v {
-            v if v.is_nan() => Some("nan"),
-            f64::INFINITY => Some("inf"),
-            f64::NEG_INFINITY => Some("-inf"),
-            _ => None,
-        }
-    }
-
-    /// `"%f" % v`.
-    pub fn fixed6(v: f64) -> String {
-        special(v).map_or_else(|| format!("{v:.6}"), str::to_string)
-    }
-
-    /// `repr(v)`: shortest round-trip digits, always with a `.0` or an exponent.
-    pub fn repr(v: f64) -> String {
-        if let Some(s) = special(v) {
-            return s.to_string();
-        }
-        if v != 0.0 && !(1e-4..1e16).contains(&v.abs()) {
-            let s = format!("{v:e}");
-            let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
-            let exp: i32 = exp.parse().unwrap_or(0);
-            return format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
-        }
-        let s = format!("{v}");
-        if s.contains('.') {
-            s
-        } else {
-            format!("{s}.0")
-        }
-    }
-
-    /// `"%.{precision}g" % v` (precision >= 1).
-    pub fn general(v: f64, precision: usize) -> String {
-        if let Some(s) = special(v) {
-            return s.to_string();
-        }
-        let sci = format!("{v:.*e}", precision - 1);
-        let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-        let exp: i64 = exp.parse().unwrap_or(0);
-        let trim = |s: &str| {
-            if s.contains('.') {
-                s.trim_end_matches('0').trim_end_matches('.').to_string()
-            } else {
-                s.to_string()
-            }
-        };
-        if exp < -4 || exp >= precision as i64 {
-            format!("{}e{}{:02}", trim(mantissa), if exp < 0 { '-' } else { '+' }, exp.abs())
-        } else {
-            trim(&format!("{v:.*}", (precision as i64 - 1 - exp) as usize))
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn formats_floats_as_python_does() {
-            assert_eq!(fixed6(1.5), "1.500000");
-            assert_eq!(fixed6(f64::NAN), "nan");
-            assert_eq!(repr(0.0), "0.0");
-            assert_eq!(repr(0.5), "0.5");
-            assert_eq!(repr(f64::from(0.1f32)), "0.10000000149011612");
-            assert_eq!(repr(1e16), "1e+16");
-            assert_eq!(general(0.5, 6), "0.5");
-            assert_eq!(general(0.0, 35), "0");
-            assert_eq!(general(0.1, 35), "0.1000000000000000055511151231257827");
-            assert_eq!(general(1e300, 35), "1.0000000000000000525047602552044202e+300");
-            assert_eq!(general(-2.5e-7, 6), "-2.5e-07");
-            assert_eq!(general(123456789.0, 6), "1.23457e+08");
-        }
-    }
 }
