@@ -168,9 +168,11 @@ mod tests {
     use crate::ingest::parse::parse_body;
 
     fn batch(text: &[u8]) -> Batch {
-        let mut points = Vec::new();
-        parse_body(b"", text, true, 0, &mut points, |_| {});
-        Batch { ack: None, key: String::new(), body: text.to_vec(), points, received: Instant::now() }
+        let (mut points, mut renamed) = (Vec::new(), Vec::new());
+        parse_body(b"", text, true, 0, &mut points, &mut renamed, |_| {});
+        let mut body = text.to_vec();
+        body.extend_from_slice(&renamed);
+        Batch { ack: None, key: String::new(), body, points, received: Instant::now() }
     }
 
     #[test]
