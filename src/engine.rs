@@ -47,11 +47,12 @@ impl Engine {
     pub fn start(settings: &Settings, rules: Box<dyn FileRules>) -> std::io::Result<Engine> {
         std::fs::create_dir_all(&settings.data_dir)?;
         let filter = crate::filter::Filter::load(&settings.filter).map_err(std::io::Error::other)?.map(Arc::new);
+        let filter = crate::filter::live::LiveFilter::new(filter);
         let receiver_cfg = ReceiverConfig::from_settings(&settings.receivers).map_err(std::io::Error::other)?;
         let receivers = if receiver_cfg.is_empty() {
             None
         } else {
-            Some(Receivers::bind(&receiver_cfg).map_err(std::io::Error::other)?.with_filter(filter.clone()))
+            Some(Receivers::bind(&receiver_cfg).map_err(std::io::Error::other)?.with_live_filter(&filter))
         };
         let bound = receivers.as_ref().map(Receivers::local_addrs).unwrap_or_default();
         let prometheus = match settings.stats.prometheus.as_deref().filter(|a| !a.trim().is_empty()) {

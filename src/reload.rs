@@ -7,7 +7,9 @@
 //!   workers keep consuming (see [`crate::ingest::topology::Topology::rebind`]).
 //! - log_creates: switched with the rules. The log files themselves are reopened by the caller
 //!   ([`crate::logging::Logs`]).
-//! - Filter/rewrite rules: none exist in this tree yet; when they do, they are re-read here beside the schemas.
+//! - filter/rewrite rules (`[filter]`, and whitelist.conf / blacklist.conf / rewrite-rules.conf in its
+//!   `conf_dir`): compiled again and swapped in for every input (see [`crate::filter::live`]); a rule that does
+//!   not compile keeps the old filter.
 //! - Everything else needs a restart and is named in the report.
 //!
 //! Owns: the settings in force. Never touches: files being written, deliveries.
@@ -29,6 +31,9 @@ pub enum ReloadError {
     /// The broker refused or could not be reached.
     #[error("broker: {0}")]
     Broker(#[from] amiquip::Error),
+    /// A filter or rewrite rule that does not compile, or a rules file that cannot be read.
+    #[error("{0}")]
+    Filter(#[from] crate::filter::FilterError),
     /// An exclusive server-named queue belongs to its worker's connection: another cannot bind it.
     #[error("the queue is carbon's exclusive server-named queue (queue = \"\"): bind patterns change at restart")]
     ExclusiveQueue,
@@ -39,6 +44,8 @@ pub enum ReloadError {
 pub struct Reloaded {
     /// The new rule files are in force for new files.
     pub rules: Result<(), ReloadError>,
+    /// The new filter/rewrite rules are in force for every input.
+    pub filter: Result<(), ReloadError>,
     /// The bindings changed (or nothing to change).
     pub bindings: Result<BindChange, ReloadError>,
     /// Settings that changed but only take effect at the next start.
@@ -48,7 +55,7 @@ pub struct Reloaded {
 impl Reloaded {
     /// True when every reloadable part was applied.
     pub fn ok(&self) -> bool {
-        self.rules.is_ok() && self.bindings.is_ok()
+        self.rules.is_ok() && self.filter.is_ok() && self.bindings.is_ok()
     }
 
     /// Log the outcome: one line per part.
@@ -56,6 +63,10 @@ impl Reloaded {
         match &self.rules {
             Ok(()) => tracing::info!("reload: storage-schemas and storage-aggregation rules re-read"),
             Err(e) => tracing::error!(error = %e, "reload: rule files not applied; the previous rules stay in force"),
+        }
+        match &self.filter {
+            Ok(()) => tracing::info!("reload: filter and rewrite rules re-read"),
+            Err(e) => tracing::error!(error = %e, "reload: filter rules not applied; the previous ones stay in force"),
         }
         match &self.bindings {
             Ok(c) => {
@@ -74,13 +85,15 @@ pub struct Reloader {
     current: Settings,
     rules: crossbeam::channel::Sender<NewRules>,
     amqp: AmqpWorkerConfig,
+    filter: crate::filter::live::LiveFilter,
 }
 
 impl Reloader {
     /// A reloader for an engine started with `settings`, whose writer takes rules from `rules` and whose
-    /// workers bind `amqp.bind_patterns`.
+    /// workers bind `amqp.bind_patterns` and filter with `amqp.filter`.
     pub fn new(settings: Settings, rules: crossbeam::channel::Sender<NewRules>, amqp: AmqpWorkerConfig) -> Self {
-        Reloader { current: settings, rules, amqp }
+        let filter = amqp.filter.clone();
+        Reloader { current: settings, rules, amqp, filter }
     }
 
     /// The settings in force (the reloaded parts updated).
@@ -92,8 +105,16 @@ impl Reloader {
     pub fn reload(&mut self, new: &Settings) -> Reloaded {
         let need_restart = restart_needed(&self.current, new);
         let rules = self.reload_rules(new);
+        let filter = self.reload_filter(new);
         let bindings = self.rebind(&new.amqp.bind_patterns);
-        Reloaded { rules, bindings, need_restart }
+        Reloaded { rules, filter, bindings, need_restart }
+    }
+
+    fn reload_filter(&mut self, new: &Settings) -> Result<(), ReloadError> {
+        let f = crate::filter::Filter::load(&new.filter)?;
+        self.filter.set(f.map(std::sync::Arc::new));
+        self.current.filter = new.filter.clone();
+        Ok(())
     }
 
     fn reload_rules(&mut self, new: &Settings) -> Result<(), ReloadError> {
@@ -144,6 +165,7 @@ pub fn restart_needed(current: &Settings, new: &Settings) -> Vec<&'static str> {
     probe.log_creates = current.log_creates;
     probe.creates_log = current.creates_log.clone();
     probe.amqp.bind_patterns = current.amqp.bind_patterns.clone();
+    probe.filter = current.filter.clone();
     let mut out = Vec::new();
     let sections: [(&'static str, bool); 8] = [
         ("instance", probe.instance != current.instance),

@@ -140,7 +140,7 @@ fn bind_patterns_change_under_load_without_losing_a_delivery() {
     let late_only = points(&[REMOVED]);
     assert!(!late_only.is_empty() && late_only.keys().all(|t| !only.contains_key(t)), "a.only after a.# was unbound");
     assert_eq!(engine.settings().amqp.bind_patterns, vec!["*.load"]);
-    engine.stop();
+    engine.stop().unwrap();
     publisher.delete(&q);
 }
 
@@ -193,6 +193,53 @@ fn rule_files_shape_new_files_only_and_a_bad_file_keeps_the_old_rules() {
     let h = WhisperFile::open_read_only(&warren::metric::file_path(&data, "rules.fourth")).unwrap().header().clone();
     assert_eq!((h.aggregation.name(), h.x_files_factor), ("min", 0.3));
     assert_eq!(retention_of(&data, "rules.first"), vec![(10, 360)]);
-    engine.stop();
+    engine.stop().unwrap();
+    publisher.delete(&q);
+}
+
+#[test]
+fn filter_rules_change_on_reload_and_a_bad_rule_keeps_the_old_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("whisper");
+    let (ex, q) = (unique("ex"), unique("q"));
+    let mut s = settings(&data, BROKER, &ex, &q, &["#"]);
+    s.stats.metric_interval_secs = 0;
+    s.filter.use_whitelist = true;
+    s.filter.blacklist = vec!["^blocked\\.".into()];
+    let publisher = Publisher::new(BROKER, &ex, &q, &["#"]);
+    let mut engine = start(&s);
+    let blacklisted = |e: &Engine| e.stats.blacklist_matches.load(Ordering::Relaxed);
+    let send = |metric: &str| publisher.publish(metric, format!("1 {}", now() - 30).as_bytes());
+    let exists = |metric: &str| warren::metric::file_path(&data, metric).exists();
+
+    send("blocked.first");
+    send("other.first");
+    assert!(wait_until(20, || exists("other.first") && blacklisted(&engine) == 1));
+    assert!(!exists("blocked.first"));
+
+    // New rules: "other." is blacklisted instead, and a rewrite renames "old." to "new.".
+    let mut new = s.clone();
+    new.filter.blacklist = vec!["^other\\.".into()];
+    new.filter.rewrite_pre = vec![["^old\\.".into(), "new.".into()]];
+    let r = engine.reload(&new);
+    assert!(r.ok(), "{r:?}");
+    assert!(r.need_restart.is_empty(), "{r:?}");
+    send("blocked.second");
+    send("other.second");
+    send("old.third");
+    assert!(wait_until(20, || exists("blocked.second") && exists("new.third") && blacklisted(&engine) == 2));
+    assert!(!exists("other.second") && !exists("old.third"));
+
+    // A rule that does not compile: the reload says so and the previous rules stay.
+    let mut bad = new.clone();
+    bad.filter.blacklist = vec!["(".into()];
+    let r = engine.reload(&bad);
+    let e = r.filter.as_ref().unwrap_err().to_string();
+    assert!(e.contains("blacklist"), "{e}");
+    send("other.fourth");
+    send("blocked.fourth");
+    assert!(wait_until(20, || exists("blocked.fourth") && blacklisted(&engine) == 3));
+    assert!(!exists("other.fourth"));
+    engine.stop().unwrap();
     publisher.delete(&q);
 }

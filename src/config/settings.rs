@@ -730,4 +730,19 @@ mod example_file {
         let s = super::Settings::from_toml(text, "docs/warren.example.toml").unwrap();
         assert_eq!(s, super::Settings::default());
     }
+
+    #[test]
+    fn the_packaged_config_is_the_example_with_the_data_under_var_lib_warren() {
+        let text = include_str!("../../debian/warren.toml");
+        let s = super::Settings::from_toml(text, "debian/warren.toml").unwrap();
+        let want = super::Settings { data_dir: "/var/lib/warren/whisper".into(), ..super::Settings::default() };
+        assert_eq!(s, want);
+        // Word for word the example below its header, but for the data directory.
+        let example = include_str!("../../docs/warren.example.toml");
+        let body = |t: &'static str| t.split_once("\ninstance = ").map(|(_, b)| b).unwrap_or_default();
+        let expected =
+            body(example).replace("data_dir = \"./storage/whisper\"", "data_dir = \"/var/lib/warren/whisper\"");
+        assert!(!expected.is_empty());
+        assert_eq!(body(text), expected, "regenerate debian/warren.toml from docs/warren.example.toml");
+    }
 }

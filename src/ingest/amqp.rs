@@ -41,7 +41,7 @@ pub struct AmqpWorkerConfig {
     /// Where worker 0 remembers the bound patterns, to unbind those dropped from the configuration.
     pub binding_state: Option<std::path::PathBuf>,
     /// carbon's filter/rewrite stage, applied to every delivery's points (`None`: no rules).
-    pub filter: Option<Arc<crate::filter::Filter>>,
+    pub filter: crate::filter::live::LiveFilter,
 }
 
 /// The broker topology of `cfg` (exchange, queue, bindings, optional consistent-hash fan-out), with the
@@ -232,6 +232,7 @@ fn session(
     tracing::info!(worker = producer.id, queue = %queue_name, prefetch = cfg.prefetch, "consuming");
 
     let mut window = AckWindow::new();
+    let mut filter = cfg.filter.view();
     let mut points = Vec::new();
     let mut renamed = Vec::new();
     let stop = || shutdown.stop.load(Ordering::Acquire);
@@ -278,7 +279,7 @@ fn session(
                         points: std::mem::replace(&mut points, Vec::with_capacity(counts.points)),
                         received: Instant::now(),
                     };
-                    if let Some(f) = &cfg.filter {
+                    if let Some(f) = filter.current() {
                         f.apply(&mut batch, stats);
                     }
                     if batch.points.is_empty() {
