@@ -35,3 +35,15 @@ ensure_cargo() {
   command -v cargo >/dev/null || { [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"; }
   command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; return 1; }
 }
+
+# Every vhost, exchange and queue on the local broker, one "kind vhost name" line each, sorted: .ci/run compares
+# the lists before and after the tests, so a test that leaves what it declared fails the run.
+broker_objects() {
+  local vh
+  rabbitmqctl -q list_vhosts name --no-table-headers | while read -r vh; do
+    [ -n "$vh" ] || continue
+    echo "vhost $vh"
+    rabbitmqctl -q list_exchanges -p "$vh" name --no-table-headers | sed -e '/^$/d' -e "s|^|exchange $vh |"
+    rabbitmqctl -q list_queues -p "$vh" name --no-table-headers | sed -e '/^$/d' -e "s|^|queue $vh |"
+  done | sort
+}

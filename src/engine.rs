@@ -3,7 +3,9 @@
 //! tests both start the engine through [`Engine::start`].
 
 use crate::cache::query::CacheHandle;
-use crate::cache::writer::{FileRules, HoldWrites, Writer, WriterConfig};
+#[cfg(feature = "test-hooks")]
+use crate::cache::writer::HoldWrites;
+use crate::cache::writer::{FileRules, Writer, WriterConfig};
 use crate::config::settings::Settings;
 use crate::ingest::amqp::{run_worker, AmqpWorkerConfig};
 use crate::ingest::selfmetrics::{self, SelfMetricsConfig};
@@ -11,7 +13,7 @@ use crate::ingest::socket::{BoundAddrs, ReceiverConfig, Receivers};
 use crate::lifecycle::Shutdown;
 use crate::pipe::ring::{Producer, Rings};
 use crate::stats::Stats;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -28,6 +30,8 @@ pub struct Engine {
     pub cache: CacheHandle,
     /// Where the socket receivers listen (all `None` when they are off).
     pub receivers: BoundAddrs,
+    /// With `[receivers] forward = "amqp"`: the counters of the publisher the socket receivers feed.
+    pub relay_stats: Option<Arc<crate::relay::stats::RelayStats>>,
     /// Where the Prometheus endpoint listens (`None` when it is off).
     pub prometheus: Option<std::net::SocketAddr>,
     /// CarbonLink and the HTTP API (see `[query]`); their bound addresses are `query.carbonlink_addr()` and
@@ -76,13 +80,24 @@ impl Engine {
         });
         let stats = Arc::new(Stats::default());
         let shutdown = Arc::new(Shutdown::default());
-        let hold_writes: HoldWrites = Arc::new(AtomicBool::new(false));
+        #[cfg(feature = "test-hooks")]
+        let hold_writes: HoldWrites = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let workers = if settings.amqp.enabled { settings.worker_count() } else { 0 };
-        let extra = usize::from(receivers.is_some()) + usize::from(self_metrics.is_some());
+        // `forward = "amqp"`: the socket receivers feed a relay publisher (their own ring), not the writer.
+        let forward = receivers.is_some() && settings.receivers.forward == crate::config::front::Forward::Amqp;
+        let local_sockets = receivers.is_some() && !forward;
+        let extra = usize::from(local_sockets) + usize::from(self_metrics.is_some());
         let (rings, mut producers) = Rings::new(workers + extra, settings.cache.ring_capacity);
         // Producers 0..workers are the AMQP workers; the socket loop and the self-metrics emitter come after.
         let metrics_producer = self_metrics.as_ref().and_then(|_| producers.pop());
-        let socket_producer = receivers.as_ref().and_then(|_| producers.pop());
+        let (forward, socket_producer) = if forward {
+            let (fwd_rings, mut p) = Rings::new(1, settings.cache.ring_capacity);
+            let relay_stats = Arc::new(crate::relay::stats::RelayStats::default());
+            (Some((crate::relay::publisher_config(settings), fwd_rings, relay_stats)), p.pop())
+        } else {
+            (None, if local_sockets { producers.pop() } else { None })
+        };
+        let relay_stats = forward.as_ref().map(|f| f.2.clone());
         let cores = if settings.amqp.pin_threads { core_affinity::get_core_ids().unwrap_or_default() } else { vec![] };
 
         let (cache, queries) = CacheHandle::new(rings.clone());
@@ -95,10 +110,11 @@ impl Engine {
             rings.clone(),
             stats.clone(),
             shutdown.clone(),
-            hold_writes.clone(),
         )
         .with_queries(queries)
         .with_rule_updates(rules_rx);
+        #[cfg(feature = "test-hooks")]
+        let writer = writer.with_hold(hold_writes.clone());
         let amqp = AmqpWorkerConfig {
             url: settings.amqp.url.clone(),
             exchange: settings.amqp.exchange.clone(),
@@ -122,6 +138,7 @@ impl Engine {
             hold_writes,
             cache,
             receivers: bound,
+            relay_stats,
             prometheus: prometheus_addr,
             query,
             shutdown,
@@ -140,6 +157,7 @@ impl Engine {
             self_metrics: self_metrics.zip(metrics_producer),
             prometheus,
             rings,
+            forward,
             tags: settings.tags.enabled.then(|| settings.tags.clone()),
         })?;
         Ok(engine)
@@ -151,7 +169,8 @@ impl Engine {
     }
 
     fn spawn_threads(&mut self, parts: Parts) -> std::io::Result<()> {
-        let Parts { mut writer, amqp, producers, cores, sockets, self_metrics, prometheus, rings, tags } = parts;
+        let Parts { mut writer, amqp, producers, cores, sockets, self_metrics, prometheus, rings, forward, tags } =
+            parts;
         if let Some(tags) = tags {
             // Ends by itself once the writer (holding the queue's sending end) is gone.
             let (thread, queue) = crate::tagdb::start(&tags, self.stats.clone(), self.shutdown.clone())?;
@@ -179,6 +198,16 @@ impl Engine {
         if let Some((r, p)) = sockets {
             let (stats, shutdown) = (self.stats.clone(), self.shutdown.clone());
             self.spawn("sockets".into(), move || r.run(p, stats, shutdown))?;
+        }
+        if let Some((cfg, fwd_rings, relay_stats)) = forward {
+            // Ends once the socket loop has finished (shutdown) and every point it read is confirmed.
+            let stats = self.stats.clone();
+            self.spawn("relay-publisher".into(), move || {
+                let out = crate::relay::publisher::run(cfg, fwd_rings, relay_stats, stats);
+                if out.abandoned > 0 {
+                    tracing::error!(points = out.abandoned, "forward = amqp: points not confirmed at shutdown");
+                }
+            })?;
         }
         if let Some((cfg, p)) = self_metrics {
             let (stats, shutdown) = (self.stats.clone(), self.shutdown.clone());
@@ -254,6 +283,8 @@ struct Parts {
     self_metrics: Option<(SelfMetricsConfig, Producer)>,
     prometheus: Option<std::net::TcpListener>,
     rings: Arc<Rings>,
+    /// `forward = "amqp"`: the publisher's config, the sockets' own ring and its counters.
+    forward: Option<(crate::relay::publisher::PublisherConfig, Arc<Rings>, Arc<crate::relay::stats::RelayStats>)>,
     /// Tag registration settings, when it is enabled.
     tags: Option<crate::config::settings::TagSettings>,
 }

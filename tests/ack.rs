@@ -60,6 +60,13 @@ fn a_killed_broker_connection_reconnects_and_loses_nothing() {
                 .flat_map(|(t, v)| (0..metrics).map(move |m| (format!("rc.m{m}"), format!("{v} {t}").into_bytes()))),
         );
         std::thread::sleep(std::time::Duration::from_millis(100 * round as u64));
+        // Both workers are connected (again) before each kill, so each kill costs each worker one reconnect.
+        let want = 2 * (round as u64 + 1);
+        assert!(
+            wait_until(30, || engine.stats.connects.load(Ordering::Relaxed) == want),
+            "connects {} before kill {round}, want {want}",
+            engine.stats.connects.load(Ordering::Relaxed)
+        );
         rabbitmqctl(&["-q", "close_all_connections", "-p", &vhost.0, "test: kill connections mid-stream"]);
         drop(publisher);
     }
@@ -71,6 +78,8 @@ fn a_killed_broker_connection_reconnects_and_loses_nothing() {
     for m in 0..metrics {
         assert_eq!(python_fetch(dir.path(), &format!("rc.m{m}"), 7200), pts, "rc.m{m}");
     }
-    assert!(engine.stats.connects.load(Ordering::Relaxed) > 2, "workers reconnected");
+    // 2 workers × (first connection + one reconnect after each of the 3 kills).
+    assert!(wait_until(10, || engine.stats.connects.load(Ordering::Relaxed) == 8));
+    assert_eq!(engine.stats.connects.load(Ordering::Relaxed), 8, "each worker reconnected once per kill");
     engine.stop().unwrap();
 }

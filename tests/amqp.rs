@@ -104,8 +104,17 @@ fn two_instances_with_disjoint_patterns_partition_a_stream() {
         pub1.publish(m, &body_rk(&p));
     }
     for m in &metrics {
-        let (mine, other) = if m.starts_with("web") { (&d1, &d2) } else { (&d2, &d1) };
+        let mine = if m.starts_with("web") { &d1 } else { &d2 };
         wait_for_points(mine.path(), m, &p);
+    }
+    // Only once both queues are drained and acked can nothing more arrive at the other instance.
+    for q in [&q1, &q2] {
+        assert!(wait_until(10, || queue_counts("/", q) == (0, 0)), "{q} drained: {:?}", queue_counts("/", q));
+    }
+    assert_eq!(e1.stats.deliveries.load(std::sync::atomic::Ordering::Relaxed), 10, "web.# deliveries");
+    assert_eq!(e2.stats.deliveries.load(std::sync::atomic::Ordering::Relaxed), 10, "db.# deliveries");
+    for m in &metrics {
+        let other = if m.starts_with("web") { &d2 } else { &d1 };
         assert!(!warren::metric::file_path(other.path(), m).exists(), "{m} must not be in the other instance");
     }
     e1.stop().unwrap();

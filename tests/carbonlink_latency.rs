@@ -92,4 +92,5 @@ fn cache_query_latency_under_full_ingest() {
         hist.max()
     );
     engine.stop().unwrap();
+    Publisher::new(BROKER, &ex, "", &[]).delete(&q);
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 
 use common::*;
@@ -39,6 +39,50 @@ fn files_under(dir: &Path) -> BTreeSet<String> {
     files
 }
 
+/// `p` with `.` and `..` resolved lexically (what the kernel would open, symlinks aside).
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Where the file of a refused `name` would land if the name escaped: joined as it is, and with its dots made
+/// separators (a leading `/` then makes the join absolute). Only the places outside `data_dir` (inside it,
+/// `files_under` sees everything).
+fn escape_targets(data_dir: &Path, name: &[u8]) -> Vec<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let dotted: Vec<u8> = name.iter().map(|&b| if b == b'.' { b'/' } else { b }).collect();
+    [name.to_vec(), dotted]
+        .into_iter()
+        .filter(|n| !n.contains(&0))
+        .map(|mut n| {
+            n.extend_from_slice(b".wsp");
+            normalize(&data_dir.join(std::ffi::OsStr::from_bytes(&n)))
+        })
+        .filter(|p| !p.starts_with(data_dir))
+        .collect()
+}
+
+/// No refused name left a file outside the data dir; returns how many escape places were checked.
+fn assert_nothing_escaped(data_dir: &Path, names: &[&[u8]]) -> usize {
+    let mut checked = 0;
+    for name in names {
+        for p in escape_targets(data_dir, name) {
+            assert!(!p.exists(), "{} escaped the data dir to {}", name.escape_ascii(), p.display());
+            checked += 1;
+        }
+    }
+    checked
+}
+
 /// (bad_lines, nan_dropped, rejected_names)
 fn refusals(st: &Stats) -> (u64, u64, u64) {
     (st.bad_lines.load(Relaxed), st.nan_dropped.load(Relaxed), st.rejected_names.load(Relaxed))
@@ -50,28 +94,44 @@ fn wait_for(dir: &Path, metric: &str, want: &[(u32, f64)]) {
     assert!(ok, "{metric}: python3-whisper reads {:?}, want {want:?}", python_fetch(dir, metric, 7200));
 }
 
-/// A test's broker objects and engine, torn down (queue and exchange deleted) by `finish`.
+/// A test's broker objects and engine: on drop (also when an assertion fails) the engine is stopped and the
+/// queue and exchange it declared are deleted.
 struct Rig {
     dir: tempfile::TempDir,
+    exchange: String,
     queue: String,
     publisher: Publisher,
-    engine: Engine,
+    engine: Option<Engine>,
 }
 
 impl Rig {
     fn start(name_in_body: bool) -> Rig {
         let dir = tempfile::tempdir().unwrap();
-        let (ex, queue) = (unique("ex-hostile"), unique("q-hostile"));
-        let publisher = Publisher::new(BROKER, &ex, &queue, &["#"]);
-        let mut s = settings(dir.path(), BROKER, &ex, &queue, &["#"]);
+        let (exchange, queue) = (unique("ex-hostile"), unique("q-hostile"));
+        let publisher = Publisher::new(BROKER, &exchange, &queue, &["#"]);
+        let mut s = settings(dir.path(), BROKER, &exchange, &queue, &["#"]);
         s.amqp.metric_name_in_body = name_in_body;
-        let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
-        Rig { dir, queue, publisher, engine }
+        let engine = Some(Engine::start(&s, Box::new(DefaultRules)).unwrap());
+        Rig { dir, exchange, queue, publisher, engine }
     }
 
-    fn finish(self) {
-        self.engine.stop().unwrap();
-        self.publisher.delete(&self.queue);
+    fn engine(&self) -> &Engine {
+        self.engine.as_ref().expect("running until dropped")
+    }
+
+    fn finish(self) {}
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        if let Some(e) = self.engine.take() {
+            // A thread that panicked fails the test, unless it is failing already.
+            if let Err(err) = e.stop() {
+                assert!(std::thread::panicking(), "engine stop: {err}");
+            }
+        }
+        let _ = self.publisher.delete_queue(&self.queue);
+        let _ = self.publisher.delete_exchange(&self.exchange);
     }
 }
 
@@ -87,10 +147,10 @@ fn hostile_lines_are_refused_and_counted_while_their_neighbours_are_written() {
     let ts = t.to_string();
     let ts = ts.as_bytes();
     line(&[b"good.a", b"1.5", ts]);
-    // Refused names (9): leaving the data dir, empty components, control bytes, too long, not UTF-8, a tagged name
-    // carbon cannot parse.
+    // Refused names (10): leaving the data dir, empty components, control bytes, too long, not UTF-8, a tagged
+    // name carbon cannot parse, an absolute path.
     let long_name = vec![b'x'; 64 * 1024];
-    for name in [
+    let refused_names = [
         &b"../../etc/passwd"[..],
         b"a..b",
         b"a/b",
@@ -100,7 +160,9 @@ fn hostile_lines_are_refused_and_counted_while_their_neighbours_are_written() {
         &long_name,
         b"\xff\xfe.bad",
         b"good.tagged;dc",
-    ] {
+        b"/tmp/warren-escape",
+    ];
+    for name in refused_names {
         line(&[name, b"1", ts]);
     }
     // Bad lines (7): infinite values, timestamps beyond u32 or negative, wrong field counts.
@@ -127,15 +189,17 @@ fn hostile_lines_are_refused_and_counted_while_their_neighbours_are_written() {
     wait_for(rig.dir.path(), "good.c", &[(t, -3.0)]);
     assert!(wait_until(30, || warren::metric::file_path(rig.dir.path(), "good.future").exists()));
     assert_eq!(python_fetch(rig.dir.path(), "good.future", 7200), []);
-    assert!(wait_until(10, || refusals(&rig.engine.stats) == (7, 1, 9)), "{:?}", refusals(&rig.engine.stats));
+    assert!(wait_until(10, || refusals(&rig.engine().stats) == (7, 1, 10)), "{:?}", refusals(&rig.engine().stats));
     assert!(wait_until(10, || queue_counts("/", &rig.queue) == (0, 0)), "the hostile message is acked");
     assert_eq!(
         files_under(rig.dir.path()),
         ["good/a.wsp", "good/b.wsp", "good/c.wsp", "good/future.wsp"].map(String::from).into()
     );
-    // Nothing escaped next to the data dir either.
-    let parent = rig.dir.path().parent().unwrap();
-    assert!(!parent.join("etc/passwd.wsp").exists() && !parent.join("a/b.wsp").exists());
+    // Nothing escaped to where an escape would land: `<data>/../../etc/passwd.wsp`, `/etc/passwd.wsp` (dots made
+    // separators turn the name absolute), `/tmp/warren-escape.wsp`, …
+    let checked = assert_nothing_escaped(rig.dir.path(), &refused_names);
+    assert_eq!(checked, 4, "escape places checked: both forms of ../../etc/passwd and /tmp/warren-escape");
+    assert!(escape_targets(rig.dir.path(), b"../../etc/passwd").contains(&PathBuf::from("/etc/passwd.wsp")));
     rig.finish();
 }
 
@@ -149,8 +213,8 @@ fn empty_and_blank_messages_are_acked_and_write_nothing() {
     rig.publisher.publish("ignored", format!("sentinel.x 4 {t}\n").as_bytes());
     wait_for(rig.dir.path(), "sentinel.x", &[(t, 4.0)]);
     assert!(wait_until(10, || queue_counts("/", &rig.queue) == (0, 0)), "empty messages are acked");
-    assert_eq!(rig.engine.stats.deliveries.load(Relaxed), 3);
-    assert_eq!(refusals(&rig.engine.stats), (0, 0, 0));
+    assert_eq!(rig.engine().stats.deliveries.load(Relaxed), 3);
+    assert_eq!(refusals(&rig.engine().stats), (0, 0, 0));
     assert_eq!(files_under(rig.dir.path()), ["sentinel/x.wsp".to_string()].into());
     rig.finish();
 }
@@ -167,9 +231,11 @@ fn hostile_routing_keys_refuse_every_line_of_their_message() {
     }
     rig.publisher.publish("good.key", body.as_bytes());
     wait_for(rig.dir.path(), "good.key", &[(t - 60, 2.0), (t, 1.0)]);
-    assert!(wait_until(10, || refusals(&rig.engine.stats) == (0, 0, 2 * keys.len() as u64)));
+    assert!(wait_until(10, || refusals(&rig.engine().stats) == (0, 0, 2 * keys.len() as u64)));
     assert!(wait_until(10, || queue_counts("/", &rig.queue) == (0, 0)));
     assert_eq!(files_under(rig.dir.path()), ["good/key.wsp".to_string()].into());
+    let keys: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+    assert_eq!(assert_nothing_escaped(rig.dir.path(), &keys), 3, "../../etc/passwd twice, /hidden.wsp");
     rig.finish();
 }
 
@@ -205,8 +271,8 @@ fn an_8_mib_message_of_mixed_lines_writes_every_good_point() {
         wait_for(rig.dir.path(), &format!("giant.m{m}"), &want);
     }
     assert!(wait_until(30, || queue_counts("/", &rig.queue) == (0, 0)), "the giant message is acked");
-    assert_eq!(rig.engine.stats.points_received.load(Relaxed), good);
-    assert_eq!(refusals(&rig.engine.stats), (bad_lines, 0, bad_names));
+    assert_eq!(rig.engine().stats.points_received.load(Relaxed), good);
+    assert_eq!(refusals(&rig.engine().stats), (bad_lines, 0, bad_names));
     let expected: BTreeSet<String> = (0..metrics).map(|m| format!("giant/m{m}.wsp")).collect();
     assert_eq!(files_under(rig.dir.path()), expected);
     rig.finish();

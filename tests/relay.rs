@@ -157,3 +157,51 @@ fn relay_routes_every_point_to_its_owner_only_and_counts_unroutable_names() {
     }
     p.delete("");
 }
+
+#[test]
+fn a_cache_node_with_forward_amqp_is_a_front_door_for_the_whole_cluster() {
+    let ex = unique("relay-fwd-ex");
+    let db = start_cache(BROKER, &ex, "db.#");
+    // The web node also takes plaintext, and forwards it to the exchange instead of writing it itself.
+    let dir = tempfile::tempdir().unwrap();
+    let queue = unique("relay-q");
+    let mut s = settings(dir.path(), BROKER, &ex, &queue, &["web.#"]);
+    s.cache.max_creates_per_minute = 0;
+    s.amqp.workers = 1;
+    s.stats.metric_interval_secs = 0;
+    s.receivers.enabled = true;
+    s.receivers.line_tcp = Some("127.0.0.1:0".into());
+    s.receivers.pickle = None;
+    s.receivers.forward = warren::config::front::Forward::Amqp;
+    s.relay.flush_interval_ms = 50;
+    let engine = Engine::start(&s, Box::new(warren::cache::writer::ConfRules::load(&s).unwrap())).unwrap();
+    let web = CacheNode { dir, queue, engine };
+    assert!(wait_until(30, || bound("/", &ex, &web.queue, "web.#") && bound("/", &ex, &db.queue, "db.#")));
+
+    let t = now() / 60 * 60 - 120;
+    let mut text = String::new();
+    for i in 0..100 {
+        text.push_str(&format!("web.f{i}.cpu {} {t}\ndb.f{i}.cpu {} {t}\n", i + 1, i + 1001));
+    }
+    let mut tcp = TcpStream::connect(web.engine.receivers.line_tcp.unwrap()).unwrap();
+    tcp.write_all(text.as_bytes()).unwrap();
+    drop(tcp);
+    let rs = web.engine.relay_stats.clone().expect("forward = amqp runs a publisher");
+    assert!(wait_until(60, || rs.confirmed.load(Ordering::Relaxed) == 200), "{:?}", rs.snapshot());
+    assert_eq!(rs.returned.load(Ordering::Relaxed), 0);
+    for n in [&web, &db] {
+        assert!(wait_until(60, || queue_counts("/", &n.queue) == (0, 0)), "{} drained", n.queue);
+    }
+    for i in 0..100 {
+        assert_eq!(value_at(&web, &format!("web.f{i}.cpu"), t), Some(i as f64 + 1.0));
+        assert_eq!(value_at(&db, &format!("db.f{i}.cpu"), t), Some(i as f64 + 1001.0));
+        // Negative control: the front door wrote nothing outside its own bindings.
+        assert!(!warren::metric::file_path(web.dir.path(), &format!("db.f{i}.cpu")).exists());
+    }
+    let p = Publisher::new(BROKER, &ex, "", &[]);
+    for n in [web, db] {
+        n.engine.stop().unwrap();
+        let _ = p.delete_queue(&n.queue);
+    }
+    p.delete("");
+}

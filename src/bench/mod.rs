@@ -3,12 +3,22 @@
 //!
 //! Owns: its own broker objects, child processes and temporary directories. Never touches: warren's internals —
 //! it drives warren from the outside, as an operator would, and reads whisper files back independently.
+//!
+//! Dependencies run one way: [`run`] (the order of the steps) → [`warren`] and [`peer`] (one system's rows each)
+//! → [`report`], [`child`] (the one subprocess type, stopped on drop), [`harness`] (configuration, observer,
+//! shared steps) → [`error`] (the one error type) → the load tools ([`load`], [`publish`], [`broker`],
+//! [`verify`], [`procstat`], [`scenario`]). `.ci/layering` fails on a cycle between them.
 
 pub mod broker;
+pub mod child;
+pub mod error;
+pub mod harness;
 pub mod load;
 pub mod peer;
 pub mod procstat;
 pub mod publish;
+pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod verify;
+pub mod warren;

@@ -18,15 +18,18 @@
 //! Owns: the carbon child process, its temporary directory, its exchange (carbon's exclusive queue disappears
 //! with its connection). Never touches: other queues, the system's carbon service.
 
-use super::broker::{self, BrokerError};
+use super::broker;
+use super::child::ChildProcess;
+use super::error::{io, BenchError};
+use super::harness::{names, publish_with_progress, schemas_text, Observer, Peer, RunConfig, TempDir};
 use super::load::{value_of, Load};
 use super::procstat::{self, ProcUsage};
 use super::publish::{rate, PublishProgress};
-use super::run::{self, Observer, Row, RunConfig, RunError};
+use super::report::{PeerInfo, Row};
 use super::verify::{self, Verification};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The interpreter carbon runs under (Debian's, where graphite-carbon and txAMQP are installed).
@@ -34,97 +37,22 @@ pub const PYTHON: &str = "/usr/bin/python3";
 /// Debian's carbon-cache script.
 pub const CARBON_CACHE: &str = "/usr/bin/carbon-cache";
 
-/// A system `warren bench --peer` can compare warren with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum Peer {
-    /// Graphite's carbon-cache 1.1.x (Python, Twisted, txAMQP).
-    PythonCarbon,
-}
-
-impl Peer {
-    /// The name used on the command line and in the report.
-    pub fn name(self) -> &'static str {
-        match self {
-            Peer::PythonCarbon => "python-carbon",
-        }
-    }
-
-    /// The peer called `name`.
-    pub fn by_name(name: &str) -> Option<Peer> {
-        [Peer::PythonCarbon].into_iter().find(|p| p.name() == name)
-    }
-}
-
-/// Why a peer run failed.
-#[derive(Debug, thiserror::Error)]
-pub enum PeerError {
-    /// The peer's software is missing.
-    #[error("python-carbon is not installed ({why}): run tuning/python-carbon/setup.sh")]
-    NotInstalled { why: String },
-    /// The broker URL cannot be turned into carbon's settings.
-    #[error("broker URL {url:?}: {why}")]
-    Url { url: String, why: &'static str },
-    /// A file or process operation failed.
-    #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
-    /// Declaring or deleting broker objects failed.
-    #[error(transparent)]
-    Broker(#[from] BrokerError),
-    /// Publishing the load failed.
-    #[error(transparent)]
-    Run(#[from] RunError),
-    /// Carbon never bound its queue to the run's exchange.
-    #[error("carbon did not bind a queue to {exchange} within {secs} s; last log lines:\n{log}")]
-    NoBinding { exchange: String, secs: u64, log: String },
-    /// Carbon exited while it should have been running.
-    #[error("carbon exited early ({status}); last log lines:\n{log}")]
-    Exited { status: String, log: String },
-    /// Not every point reached the disk in time.
-    #[error("carbon did not write every point within {secs} s ({complete} of {metrics} metrics complete); last log lines:\n{log}")]
-    Timeout { secs: u64, complete: u32, metrics: u32, log: String },
-}
-
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PeerError {
-    let what = what.into();
-    move |source| PeerError::Io { what, source }
-}
-
-/// How the peer was set up, for the report.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct PeerInfo {
-    /// The peer's name.
-    pub system: String,
-    /// Its version, as its package reports it.
-    pub version: String,
-    /// Create mode (the same as warren's): `fallocate` = WHISPER_FALLOCATE_CREATE, `sparse` =
-    /// WHISPER_SPARSE_CREATE, `zero` = neither.
-    pub create_mode: String,
-    /// CACHE_WRITE_STRATEGY (the same as warren's).
-    pub write_strategy: String,
-    /// The settings that would otherwise throttle it.
-    pub limits: String,
-    /// When it acknowledges deliveries.
-    pub ack: String,
-    /// How its row was measured.
-    pub timing: String,
-}
-
 /// Check that the peer can run, before anything else is done.
-pub fn check_installed(peer: Peer) -> Result<String, PeerError> {
+pub fn check_installed(peer: Peer) -> Result<String, BenchError> {
     match peer {
         Peer::PythonCarbon => {
             if !Path::new(CARBON_CACHE).is_file() {
-                return Err(PeerError::NotInstalled { why: format!("{CARBON_CACHE} is missing") });
+                return Err(BenchError::PeerNotInstalled { why: format!("{CARBON_CACHE} is missing") });
             }
             let out = Command::new(PYTHON)
                 .args(["-c", "import carbon.amqp_listener, txamqp, whisper"])
                 .stdin(Stdio::null())
                 .output()
-                .map_err(|e| PeerError::NotInstalled { why: format!("{PYTHON}: {e}") })?;
+                .map_err(|e| BenchError::PeerNotInstalled { why: format!("{PYTHON}: {e}") })?;
             if !out.status.success() {
                 let err = String::from_utf8_lossy(&out.stderr);
                 let last = err.lines().last().unwrap_or("").to_string();
-                return Err(PeerError::NotInstalled { why: format!("import carbon.amqp_listener: {last}") });
+                return Err(BenchError::PeerNotInstalled { why: format!("import carbon.amqp_listener: {last}") });
             }
             Ok(package_version("graphite-carbon").unwrap_or_else(|| "unknown".into()))
         }
@@ -165,8 +93,8 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// Split a broker URL into carbon's AMQP settings (defaults as RabbitMQ's: guest/guest, port 5672, vhost `/`).
-pub fn amqp_parts(url: &str) -> Result<AmqpParts, PeerError> {
-    let bad = |why| PeerError::Url { url: url.to_string(), why };
+pub fn amqp_parts(url: &str) -> Result<AmqpParts, BenchError> {
+    let bad = |why| BenchError::Url { url: url.to_string(), why };
     let rest = url.strip_prefix("amqp://").ok_or_else(|| bad("only amqp:// URLs are supported for carbon"))?;
     let (authority, vhost) = match rest.split_once('/') {
         Some((a, v)) => {
@@ -196,7 +124,7 @@ pub fn amqp_parts(url: &str) -> Result<AmqpParts, PeerError> {
 }
 
 /// The carbon.conf text for a run in `dir` on `exchange`.
-pub fn carbon_conf(cfg: &RunConfig, dir: &Path, exchange: &str) -> Result<String, PeerError> {
+pub fn carbon_conf(cfg: &RunConfig, dir: &Path, exchange: &str) -> Result<String, BenchError> {
     let a = amqp_parts(&cfg.url)?;
     let (fallocate, sparse) = match cfg.knobs.create_mode.as_str() {
         "fallocate" => (true, false),
@@ -233,39 +161,6 @@ pub fn carbon_conf(cfg: &RunConfig, dir: &Path, exchange: &str) -> Result<String
     ))
 }
 
-/// The carbon subprocess.
-struct Carbon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Carbon {
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().filter(|l| !l.contains("CryptographyDeprecationWarning")).collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    }
-    fn exited(&mut self) -> Option<PeerError> {
-        let status = match self.child.try_wait() {
-            Ok(Some(s)) => s.to_string(),
-            Ok(None) => return None,
-            Err(e) => e.to_string(),
-        };
-        Some(PeerError::Exited { status, log: self.log_tail() })
-    }
-    /// SIGTERM, then SIGKILL after `grace` (carbon flushes its cache on SIGTERM, slowly; nothing is left to
-    /// flush once every point verified).
-    fn stop(&mut self, grace: Duration) {
-        super::procstat::terminate(&mut self.child, grace);
-    }
-}
-
-impl Drop for Carbon {
-    fn drop(&mut self) {
-        self.stop(Duration::from_secs(5));
-    }
-}
-
 /// True when `rabbitmqctl list_bindings` shows a binding from `exchange` to a server-named queue.
 fn carbon_bound(vhost: &str, exchange: &str) -> bool {
     let Ok(out) = Command::new("rabbitmqctl")
@@ -291,10 +186,10 @@ fn metric_complete(load: &Load, data_dir: &Path, m: u32, name: &mut String) -> b
 }
 
 /// Run the scenario against Python carbon and return its row (system `python-carbon`, mode `live`).
-pub fn python_carbon(cfg: &RunConfig, obs: &dyn Observer) -> Result<Row, PeerError> {
-    let (exchange, _) = run::names("carbon");
+pub fn python_carbon(cfg: &RunConfig, obs: &dyn Observer) -> Result<Row, BenchError> {
+    let (exchange, _) = names("carbon");
     let parent = cfg.work_dir.clone().unwrap_or_else(std::env::temp_dir);
-    let tmp = run::TempDir(parent.join(&exchange), !cfg.keep_data);
+    let tmp = TempDir(parent.join(&exchange), !cfg.keep_data);
     std::fs::create_dir_all(&tmp.0).map_err(io(format!("creating {}", tmp.0.display())))?;
     let result = carbon_steps(cfg, obs, &tmp.0, &exchange);
     // Carbon's exclusive queue went with its connection; the exchange is ours to delete.
@@ -305,13 +200,12 @@ pub fn python_carbon(cfg: &RunConfig, obs: &dyn Observer) -> Result<Row, PeerErr
     result
 }
 
-fn carbon_steps(cfg: &RunConfig, obs: &dyn Observer, dir: &Path, exchange: &str) -> Result<Row, PeerError> {
+fn carbon_steps(cfg: &RunConfig, obs: &dyn Observer, dir: &Path, exchange: &str) -> Result<Row, BenchError> {
     let load = &cfg.load;
     let (total, messages) = (load.total_points(), load.messages());
     let conf = dir.join("carbon.conf");
     std::fs::write(&conf, carbon_conf(cfg, dir, exchange)?).map_err(io("writing carbon.conf"))?;
-    std::fs::write(dir.join("storage-schemas.conf"), run::schemas_text(load))
-        .map_err(io("writing storage-schemas.conf"))?;
+    std::fs::write(dir.join("storage-schemas.conf"), schemas_text(load)).map_err(io("writing storage-schemas.conf"))?;
     let vhost = amqp_parts(&cfg.url)?.vhost;
 
     let log = dir.join("carbon.log");
@@ -319,30 +213,36 @@ fn carbon_steps(cfg: &RunConfig, obs: &dyn Observer, dir: &Path, exchange: &str)
     let log_err = log_file.try_clone().map_err(io("creating carbon.log"))?;
     // --debug keeps the logs on stdout (the log file here) instead of LOG_DIR; with per-update, create and
     // queue-sort logging off there is little of it.
-    let child = Command::new(PYTHON)
-        .arg(CARBON_CACHE)
-        .arg(format!("--config={}", conf.display()))
-        .args(["--nodaemon", "--debug", "start"])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(log_file)
-        .stderr(log_err)
-        .spawn()
-        .map_err(io(format!("starting {PYTHON} {CARBON_CACHE}")))?;
-    let mut carbon = Carbon { child, log };
+    let mut carbon = ChildProcess::spawn(
+        Command::new(PYTHON)
+            .arg(CARBON_CACHE)
+            .arg(format!("--config={}", conf.display()))
+            .args(["--nodaemon", "--debug", "start"])
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(log_file)
+            .stderr(log_err),
+        log,
+        &format!("{PYTHON} {CARBON_CACHE}"),
+    )?
+    .with_log_noise("CryptographyDeprecationWarning");
+    // Carbon exited while it should have been running.
+    let exited = |carbon: &mut ChildProcess| {
+        carbon.exited().map(|status| BenchError::PeerExited { status, log: carbon.log_tail() })
+    };
 
     obs.phase("python-carbon: start, wait for its queue binding", 0);
     let bind_timeout = Duration::from_secs(60).min(cfg.timeout);
     let t0 = Instant::now();
     loop {
-        if let Some(e) = carbon.exited() {
+        if let Some(e) = exited(&mut carbon) {
             return Err(e);
         }
         if carbon_bound(&vhost, exchange) {
             break;
         }
         if t0.elapsed() > bind_timeout {
-            return Err(PeerError::NoBinding {
+            return Err(BenchError::NoBinding {
                 exchange: exchange.to_string(),
                 secs: bind_timeout.as_secs(),
                 log: carbon.log_tail(),
@@ -352,11 +252,11 @@ fn carbon_steps(cfg: &RunConfig, obs: &dyn Observer, dir: &Path, exchange: &str)
     }
     obs.finish("bound");
     // Python's imports and Twisted's start cost carbon ~0.3 s of CPU before it consumes anything: not counted.
-    let startup_cpu = procstat::usage(carbon.child.id()).map_or(0.0, |u| u.cpu_seconds);
+    let startup_cpu = procstat::usage(carbon.id()).map_or(0.0, |u| u.cpu_seconds);
 
     obs.phase("python-carbon live: publish while consuming", messages);
     let start = Instant::now();
-    let publish = run::publish_with_progress(cfg, exchange, obs, &PublishProgress::default())?;
+    let publish = publish_with_progress(cfg, exchange, obs, &PublishProgress::default())?;
     obs.finish(&format!("{:.0} msg/s", publish.msgs_per_sec()));
 
     obs.phase("python-carbon live: until every point is on disk", total);
@@ -367,17 +267,17 @@ fn carbon_steps(cfg: &RunConfig, obs: &dyn Observer, dir: &Path, exchange: &str)
     loop {
         pending.retain(|&m| !metric_complete(load, &data_dir, m, &mut name));
         obs.progress((u64::from(load.metrics) - pending.len() as u64) * u64::from(load.points));
-        if let Some(u) = procstat::usage(carbon.child.id()) {
+        if let Some(u) = procstat::usage(carbon.id()) {
             usage = ProcUsage { cpu_seconds: (u.cpu_seconds - startup_cpu).max(0.0), ..u };
         }
         if pending.is_empty() {
             break;
         }
-        if let Some(e) = carbon.exited() {
+        if let Some(e) = exited(&mut carbon) {
             return Err(e);
         }
         if start.elapsed() > cfg.timeout {
-            return Err(PeerError::Timeout {
+            return Err(BenchError::PeerTimeout {
                 secs: cfg.timeout.as_secs(),
                 complete: load.metrics - pending.len() as u32,
                 metrics: load.metrics,
@@ -387,6 +287,7 @@ fn carbon_steps(cfg: &RunConfig, obs: &dyn Observer, dir: &Path, exchange: &str)
         std::thread::sleep(Duration::from_millis(100));
     }
     let seconds = start.elapsed().as_secs_f64();
+    // Carbon flushes its cache on SIGTERM, slowly; nothing is left to flush once every point verified.
     carbon.stop(Duration::from_secs(20));
     obs.finish(&format!("{:.0} points/s", rate(total, seconds)));
 

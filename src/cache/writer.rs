@@ -19,8 +19,7 @@ use crate::pipe::ring::{Completion, Rings};
 use crate::stats::Stats;
 use crate::tagdb::TagQueue;
 use crate::whisper::{
-    AggregationMethod, ArchiveSpec, CreateMode, CreateOptions, OpenOptions, Point, UpdateScratch, WhisperError,
-    WhisperFile,
+    AggregationMethod, CreateMode, CreateOptions, OpenOptions, Point, UpdateScratch, WhisperError, WhisperFile,
 };
 use hdrhistogram::Histogram;
 use std::collections::VecDeque;
@@ -29,72 +28,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How new files are shaped: storage-schemas.conf and storage-aggregation.conf, or anything else that answers.
-pub trait FileRules: Send {
-    /// The archive list for a new file of `metric`.
-    fn archives(&self, metric: &str) -> Vec<ArchiveSpec>;
-    /// Aggregation method and xFilesFactor for a new file of `metric`.
-    fn aggregation(&self, metric: &str) -> (AggregationMethod, f32);
-    /// The names of the schema and aggregation rules `metric` matches, for the creates log.
-    fn rule_names(&self, _metric: &str) -> (&str, &str) {
-        ("default", "default")
-    }
-}
-
-/// Rules sent to a running writer (SIGHUP): they shape the files created from then on, as in carbon.
-pub struct NewRules {
-    pub rules: Box<dyn FileRules>,
-    /// Log each create (carbon's LOG_CREATES).
-    pub log_creates: bool,
-}
-
-/// carbon's defaults: 60 s points for 7 days, average, xff 0.5.
-pub struct DefaultRules;
-
-impl FileRules for DefaultRules {
-    fn archives(&self, _metric: &str) -> Vec<ArchiveSpec> {
-        vec![ArchiveSpec { seconds_per_point: 60, points: 10080 }]
-    }
-    fn aggregation(&self, _metric: &str) -> (AggregationMethod, f32) {
-        (AggregationMethod::Average, 0.5)
-    }
-}
-
-/// storage-schemas.conf + storage-aggregation.conf.
-pub struct ConfRules {
-    pub schemas: crate::config::StorageSchemas,
-    pub aggregation: crate::config::StorageAggregation,
-}
-
-impl ConfRules {
-    /// Load the files named in `s` (carbon's defaults for those not named), logging their warnings.
-    pub fn load(s: &Settings) -> Result<ConfRules, crate::config::ConfigError> {
-        let schemas = match &s.storage_schemas {
-            Some(p) => crate::config::StorageSchemas::load(p)?,
-            None => crate::config::StorageSchemas::default(),
-        };
-        let aggregation = match &s.storage_aggregation {
-            Some(p) => crate::config::StorageAggregation::load(p)?,
-            None => crate::config::StorageAggregation::default(),
-        };
-        for w in schemas.warnings().iter().chain(aggregation.warnings()) {
-            tracing::warn!("{w}");
-        }
-        Ok(ConfRules { schemas, aggregation })
-    }
-}
-
-impl FileRules for ConfRules {
-    fn archives(&self, metric: &str) -> Vec<ArchiveSpec> {
-        self.schemas.archives_for(metric).to_vec()
-    }
-    fn aggregation(&self, metric: &str) -> (AggregationMethod, f32) {
-        self.aggregation.for_metric(metric)
-    }
-    fn rule_names(&self, metric: &str) -> (&str, &str) {
-        (self.schemas.rule_for(metric).0, self.aggregation.rule_for(metric).0)
-    }
-}
+pub use super::rules::{ConfRules, DefaultRules, FileRules, NewRules};
 
 /// Everything the writer is configured with.
 pub struct WriterConfig {
@@ -139,7 +73,8 @@ impl WriterConfig {
     }
 }
 
-/// A test hook: while set, the writer drains rings into the cache but writes nothing.
+/// A test hook (cargo feature `test-hooks`): while set, the writer drains rings into the cache but writes nothing.
+#[cfg(feature = "test-hooks")]
 pub type HoldWrites = Arc<std::sync::atomic::AtomicBool>;
 
 /// Why one metric's write did not happen.
@@ -160,7 +95,8 @@ pub struct Writer {
     rings: Arc<Rings>,
     stats: Arc<Stats>,
     shutdown: Arc<Shutdown>,
-    hold: HoldWrites,
+    /// Always false unless a test set it through [`Writer::with_hold`] (feature `test-hooks`).
+    hold: Arc<std::sync::atomic::AtomicBool>,
     scratch: UpdateScratch,
     points: Vec<Point>,
     owned_tickets: Vec<(u32, u32)>,
@@ -186,14 +122,13 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// A writer over `rings`, counting into `stats`; `hold` pauses writing for tests.
+    /// A writer over `rings`, counting into `stats`, stopping on `shutdown`.
     pub fn new(
         cfg: WriterConfig,
         strategy: crate::config::settings::WriteStrategy,
         rings: Arc<Rings>,
         stats: Arc<Stats>,
         shutdown: Arc<Shutdown>,
-        hold: HoldWrites,
     ) -> Self {
         let updates = TokenBucket::new(cfg.max_updates_per_second, Duration::from_secs(1));
         let creates = TokenBucket::new(cfg.max_creates_per_minute, Duration::from_secs(60));
@@ -204,7 +139,7 @@ impl Writer {
             rings,
             stats,
             shutdown,
-            hold,
+            hold: Arc::default(),
             scratch: UpdateScratch::default(),
             points: Vec::new(),
             owned_tickets: Vec::new(),
@@ -229,6 +164,13 @@ impl Writer {
     /// Queue created and written series for registration with graphite-web's tag database.
     pub fn with_tags(mut self, tags: TagQueue) -> Self {
         self.tags = Some(tags);
+        self
+    }
+
+    /// Test hook: while `hold` is set, write nothing (rings are still drained into the cache).
+    #[cfg(feature = "test-hooks")]
+    pub fn with_hold(mut self, hold: HoldWrites) -> Self {
+        self.hold = hold;
         self
     }
 
@@ -398,10 +340,8 @@ impl Writer {
 
     fn flow_control(&mut self) {
         let size = self.cache.total_points();
-        if !self.cfg.flow_control {
-            return;
-        }
-        if !self.paused && size >= self.cfg.max_size {
+        // Without flow control the inputs never pause: `room_for` drops what does not fit.
+        if self.cfg.flow_control && !self.paused && size >= self.cfg.max_size {
             self.paused = true;
             self.rings.set_paused(true);
             Stats::add(&self.stats.cache_overflow, 1);
@@ -584,19 +524,7 @@ impl Writer {
         let f = WhisperFile::create(path, &archives, &opts, self.cfg.open).map_err(classify)?;
         Stats::add(&self.stats.creates, 1);
         if self.cfg.log_creates {
-            let (schema, agg_rule) = self.cfg.rules.rule_names(name);
-            let retentions: Vec<String> =
-                archives.iter().map(|a| format!("{}:{}", a.seconds_per_point, a.points)).collect();
-            tracing::info!(
-                target: "warren::creates",
-                metric = %name,
-                schema = %schema,
-                aggregation_rule = %agg_rule,
-                archives = %retentions.join(","),
-                x_files_factor = x_files_factor,
-                aggregation = %aggregation.name(),
-                "creating whisper file"
-            );
+            super::rules::log_create(self.cfg.rules.as_ref(), name, &archives, aggregation, x_files_factor);
         }
         if let Some(tags) = self.tags.as_mut() {
             tags.created(name);

@@ -1,9 +1,10 @@
 //! `warren bench SCENARIO`: the broker's ceiling, then warren (a `warren cache` subprocess) on the same load,
 //! verified point by point; prints a table and optionally writes JSON. See [`crate::bench::run`].
 
+use crate::bench::harness::{Observer, Peer, RunConfig, WarrenKnobs};
 use crate::bench::load::Load;
-use crate::bench::peer::Peer;
-use crate::bench::run::{self, Observer, RunConfig, WarrenKnobs};
+use crate::bench::report;
+use crate::bench::run;
 use crate::bench::scenario::{self, SCENARIOS};
 use anyhow::Context;
 use indicatif::ProgressBar;
@@ -193,7 +194,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     let obs = Bars { quiet: args.quiet, current: Mutex::new(None) };
     let report = run::run(&cfg, &obs)?;
-    print!("{}", run::table(&report));
+    print!("{}", report::table(&report));
     if let Some(p) = &args.json {
         let text = serde_json::to_string_pretty(&report)?;
         std::fs::write(p, text + "\n").with_context(|| format!("writing {}", p.display()))?;

@@ -60,7 +60,7 @@ pub fn read_settings(args: &CacheArgs) -> anyhow::Result<(Settings, Vec<crate::c
             &p.display().to_string(),
             args.instance.as_deref(),
         )?;
-        unsupported = settings.apply_carbon_conf(&c, p)?;
+        unsupported = crate::config::carbon_policy::apply_carbon_conf(&mut settings, &c, p)?;
     }
     if let Some(i) = &args.instance {
         settings.instance = i.clone();

@@ -1,4 +1,5 @@
-//! `warren cluster plan`: check how metrics would spread over N instances before deploying them.
+//! `warren cluster plan`: check how metrics would spread over N instances before deploying them; `warren cluster
+//! backfill` (in `super::backfill`): give a node the history of the metrics it took over.
 
 use crate::ingest::topology::{plan_patterns, probe_hash_spread};
 use anyhow::{bail, Context};
@@ -10,6 +11,9 @@ use std::path::PathBuf;
 pub enum ClusterCmd {
     /// Show how a sample of metric names spreads over instances, by bind patterns or by consistent hash.
     Plan(PlanArgs),
+    /// Give a node that joined (or took over) the history of the metrics it now owns, from the old owner's data
+    /// dir: `whisper fill` for each (only gaps written), or a copy when it has no file yet.
+    Backfill(super::backfill::BackfillArgs),
 }
 
 /// Arguments of `warren cluster plan`.
@@ -35,7 +39,10 @@ fn split(spec: &str) -> anyhow::Result<(&str, &str)> {
 
 /// Run a cluster subcommand.
 pub fn run(cmd: ClusterCmd) -> anyhow::Result<()> {
-    let ClusterCmd::Plan(a) = cmd;
+    let a = match cmd {
+        ClusterCmd::Plan(a) => a,
+        ClusterCmd::Backfill(a) => return super::backfill::run(a),
+    };
     if a.patterns.is_empty() == a.hash.is_empty() {
         bail!("give either --patterns NAME=P,… per instance or --hash NAME=WEIGHT per instance");
     }

@@ -1,5 +1,6 @@
 //! Command-line front ends (clap); anyhow lives here and nowhere below.
 
+pub mod backfill;
 pub mod bench;
 pub mod cache;
 pub mod cluster;

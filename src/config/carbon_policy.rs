@@ -2,7 +2,7 @@
 //! or listed once at start as unsupported, never silently ignored.
 //!
 //! Owns: the verdict for keys warren does not turn into a setting (those live in [`super::carbon_conf`] and are
-//! applied by `Settings::apply_carbon_conf`: the AMQP, cache, whisper, receiver, tag (ENABLE_TAGS, TAG_*,
+//! applied by `Settings::apply_carbon_conf`, through [`apply_carbon_conf`]: the AMQP, cache, whisper, receiver, tag (ENABLE_TAGS, TAG_*,
 //! GRAPHITE_URL), filter (USE_WHITELIST) and log (LOG_DIR, LOG_CREATES) keys). A key is *refused* when running
 //! without it would store data somewhere else or in another format (DATABASE = ceres), or its value is not
 //! what the key takes; it is
@@ -11,7 +11,43 @@
 //! False, MIN_TIMESTAMP_RESOLUTION = 1, …) is applied: it changes nothing. Never touches: files, logs.
 
 use super::carbon_conf::CarbonCacheSettings;
+use super::settings::Settings;
 use super::ConfigError;
+
+/// Overlay carbon.conf's `[cache]` settings on `s`: refuse the file if any key is refused (nothing applied),
+/// else apply every key warren honours and return those it does not, for the caller to list once.
+/// `conf_path` locates the rule files beside carbon.conf (see `Settings::apply_carbon_conf`).
+pub fn apply_carbon_conf(
+    s: &mut Settings,
+    c: &CarbonCacheSettings,
+    conf_path: &std::path::Path,
+) -> Result<Vec<Verdict>, ConfigError> {
+    let unsupported = review(c).into_result()?;
+    s.apply_carbon_conf(c, conf_path);
+    apply(s, c);
+    Ok(unsupported)
+}
+
+/// The keys judged here that map onto a setting: USE_FLOW_CONTROL, USE_WHITELIST, PICKLE_RECEIVER_MAX_LENGTH,
+/// LOG_DIR (console.log there) and LOG_CREATES (creates.log in LOG_DIR, or the main log without it).
+fn apply(s: &mut Settings, c: &CarbonCacheSettings) {
+    if let Some(v) = c.use_flow_control {
+        s.cache.flow_control = v;
+    }
+    if let Some(v) = c.use_whitelist {
+        s.filter.use_whitelist = v;
+    }
+    if let Some(n) = c.pickle_receiver_max_length {
+        s.receivers.max_pickle_frame = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(dir) = &c.log_dir {
+        s.log_file = Some(dir.join("console.log"));
+    }
+    if let Some(v) = c.log_creates {
+        s.log_creates = v;
+        s.creates_log = if v { c.log_dir.as_ref().map(|d| d.join("creates.log")) } else { None };
+    }
+}
 
 /// One key warren will not honour: the key, its value as written, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -419,15 +419,9 @@ impl Settings {
 
 impl Settings {
     /// Overlay carbon.conf's `[cache]` settings (read from `conf_path`) on these settings. Schema files default to
-    /// the storage-schemas.conf and storage-aggregation.conf beside carbon.conf (or in CONF_DIR). Returns the
-    /// carbon.conf keys that warren does not honour, for the caller to list once; errors when a key is refused
-    /// (see [`super::carbon_policy`]).
-    pub fn apply_carbon_conf(
-        &mut self,
-        c: &super::CarbonCacheSettings,
-        conf_path: &std::path::Path,
-    ) -> Result<Vec<super::carbon_policy::Verdict>, super::ConfigError> {
-        let unsupported = super::carbon_policy::review(c).into_result()?;
+    /// the storage-schemas.conf and storage-aggregation.conf beside carbon.conf (or in CONF_DIR). The keys this
+    /// does not apply are judged by [`super::carbon_policy::apply_carbon_conf`], the entry point that calls it.
+    pub fn apply_carbon_conf(&mut self, c: &super::CarbonCacheSettings, conf_path: &std::path::Path) {
         use super::carbon_conf::{CacheWriteStrategy, Limit};
         let limit = |l: &Limit| match l {
             Limit::Unlimited => None,
@@ -464,9 +458,6 @@ impl Settings {
         if let Some(l) = &c.max_cache_size {
             self.cache.max_size = limit(l).map(|n| n as usize).unwrap_or(usize::MAX);
             self.cache.low_watermark = self.cache.max_size / 100 * 95;
-        }
-        if let Some(v) = c.use_flow_control {
-            self.cache.flow_control = v;
         }
         if let Some(Limit::Max(n)) = &c.cache_size_low_watermark {
             self.cache.low_watermark = (*n as usize).min(self.cache.max_size);
@@ -534,11 +525,6 @@ impl Settings {
         if self.filter.conf_dir.is_none() {
             self.filter.conf_dir = Some(dir);
         }
-        if let Some(v) = c.use_whitelist {
-            self.filter.use_whitelist = v;
-        }
-        self.apply_carbon_logs(c);
-        Ok(unsupported)
     }
 }
 
@@ -583,20 +569,6 @@ impl Settings {
         if let Some(i) = c.carbon_metric_interval {
             self.stats.metric_interval_secs = i;
         }
-        if let Some(n) = c.pickle_receiver_max_length {
-            r.max_pickle_frame = usize::try_from(n).unwrap_or(usize::MAX);
-        }
-    }
-
-    /// LOG_DIR (console.log there) and LOG_CREATES (creates.log there, or the main log without LOG_DIR).
-    fn apply_carbon_logs(&mut self, c: &super::CarbonCacheSettings) {
-        if let Some(dir) = &c.log_dir {
-            self.log_file = Some(dir.join("console.log"));
-        }
-        if let Some(v) = c.log_creates {
-            self.log_creates = v;
-            self.creates_log = if v { c.log_dir.as_ref().map(|d| d.join("creates.log")) } else { None };
-        }
     }
 }
 
@@ -623,7 +595,7 @@ mod tests {
                     CACHE_WRITE_STRATEGY = max\nWHISPER_SPARSE_CREATE = True\nWHISPER_FALLOCATE_CREATE = False\n";
         let c = crate::config::CarbonCacheSettings::parse(text, "carbon.conf").unwrap();
         let mut s = Settings::default();
-        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf")).unwrap();
+        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf"));
         assert_eq!(s.data_dir, PathBuf::from("/srv/whisper"));
         assert_eq!(s.amqp.url, "amqp://u:p%40ss@mq:5672/%2F");
         assert_eq!(s.amqp.exchange, "metrics");
@@ -639,10 +611,10 @@ mod tests {
     fn carbon_conf_cache_query_interface_and_port_set_the_carbonlink_address() {
         let c = crate::config::CarbonCacheSettings::parse("[cache]\nCACHE_QUERY_PORT = 7102\n", "c").unwrap();
         let mut s = Settings::default();
-        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf")).unwrap();
+        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf"));
         assert_eq!(s.query.carbonlink.as_deref(), Some("0.0.0.0:7102"));
         let c = crate::config::CarbonCacheSettings::parse("[cache]\nCACHE_QUERY_INTERFACE = ::1\n", "c").unwrap();
-        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf")).unwrap();
+        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf"));
         assert_eq!(s.query.carbonlink_addr().unwrap(), Some("[::1]:7002".parse().unwrap()));
     }
 
@@ -668,7 +640,7 @@ mod tests {
                     CARBON_METRIC_PREFIX = graphite\nCARBON_METRIC_INTERVAL = 10\n";
         let c = crate::config::CarbonCacheSettings::parse(text, "carbon.conf").unwrap();
         let mut s = Settings::default();
-        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf")).unwrap();
+        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf"));
         assert_eq!(s.receivers.line_tcp.as_deref(), Some("127.0.0.1:2103"));
         assert_eq!(s.receivers.line_udp.as_deref(), Some("0.0.0.0:2105"));
         assert_eq!(s.receivers.pickle, None);

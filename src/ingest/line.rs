@@ -295,12 +295,6 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn parser_is_total_over_arbitrary_bytes(buf in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
-                                                 name_in in proptest::bool::ANY) {
-            for_each_line(&buf, |r| { let _ = parse_line(&buf[r], name_in, 1); });
-        }
-
-        #[test]
         fn formatted_points_parse_back(ts in 0u32.., v in -1e12f64..1e12, name_in in proptest::bool::ANY) {
             let line = if name_in { format!("a.b {v} {ts}") } else { format!("{v} {ts}") };
             let p = parse_line(line.as_bytes(), name_in, 0).unwrap();

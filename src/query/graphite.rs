@@ -79,11 +79,26 @@ fn find_nodes(ctx: &QueryContext, pattern: &str) -> Result<Vec<(Node, bool)>, Re
 }
 
 fn leaves(ctx: &QueryContext, pattern: &str) -> Result<Vec<Leaf>, Response> {
+    if let Some(leaf) = tagged_leaf(ctx, pattern) {
+        return Ok(leaf);
+    }
     Ok(find_nodes(ctx, pattern)?
         .into_iter()
         .filter(|(n, _)| n.is_leaf)
         .map(|(n, has_file)| Leaf { path: n.path, has_file })
         .collect())
+}
+
+/// graphite-web's StandardFinder for a tagged pattern (one with `;`, not under `_tagged.`): no globbing, the one
+/// series by its `_tagged/` file (hashed or readable), or in the cache. Named by its normal form.
+fn tagged_leaf(ctx: &QueryContext, pattern: &str) -> Option<Vec<Leaf>> {
+    if pattern.starts_with("_tagged.") || !pattern.contains(';') {
+        return None;
+    }
+    let Ok(name) = metric::validate(pattern.as_bytes()) else { return Some(Vec::new()) };
+    let has_file = super::locate(&ctx.data_dir, &name).is_file();
+    let cached = || ctx.cache.unwritten(ctx.cache_timeout).is_ok_and(|u| u.iter().any(|n| *n == name));
+    Some(if has_file || cached() { vec![Leaf { path: name.into_owned(), has_file }] } else { Vec::new() })
 }
 
 /// graphite-web's `find_view`.
@@ -328,7 +343,7 @@ fn render_inner(req: &Request, ctx: &QueryContext) -> Result<Response, Response>
             Ok(j) => rules
                 .get(j)
                 .and_then(|(archives, method)| series::read_unwritten(archives, *method, start, end, now, points)),
-            Err(_) => match series::read(&metric::file_path(&ctx.data_dir, name), start, end, now, points) {
+            Err(_) => match series::read(&super::locate(&ctx.data_dir, name), start, end, now, points) {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(metric = %name, error = %e, "render: cannot read");

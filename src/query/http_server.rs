@@ -271,10 +271,12 @@ fn read_request(rq: &mut tiny_http::Request, max_body: usize) -> Result<Request,
     if rq.body_length().is_some_and(|n| n > max_body) {
         return Err(Response::text(413, format!("request body over {max_body} bytes\n")));
     }
-    let form = rq.headers().iter().any(|h| {
-        h.field.equiv("Content-Type")
-            && h.value.as_str().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded")
-    });
+    let content_type = rq
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Content-Type"))
+        .map(|h| h.value.as_str().to_string())
+        .unwrap_or_default();
     let mut body = Vec::new();
     rq.as_reader()
         .take(max_body as u64 + 1)
@@ -283,10 +285,53 @@ fn read_request(rq: &mut tiny_http::Request, max_body: usize) -> Result<Request,
     if body.len() > max_body {
         return Err(Response::text(413, format!("request body over {max_body} bytes\n")));
     }
-    if form || (method == "POST" && !body.is_empty()) {
+    let lower = content_type.to_ascii_lowercase();
+    if lower.starts_with("multipart/form-data") {
+        // What graphite-web's RemoteFinder sends with REMOTE_STORE_USE_POST (urllib3 encodes fields so).
+        let boundary = content_type
+            .split(';')
+            .filter_map(|p| p.trim().split_once('='))
+            .find(|(k, _)| k.eq_ignore_ascii_case("boundary"))
+            .map(|(_, v)| v.trim_matches('"').to_string())
+            .ok_or_else(|| Response::text(400, "multipart/form-data without a boundary\n"))?;
+        params.extend(parse_multipart(&body, &boundary)?);
+    } else if lower.starts_with("application/x-www-form-urlencoded") || (method == "POST" && !body.is_empty()) {
         params.extend(parse_query(&String::from_utf8_lossy(&body)));
     }
     Ok(Request { method, path: path.to_string(), params })
+}
+
+/// The text fields of a `multipart/form-data` body, in order (RFC 7578: parts separated by `--boundary`, each a
+/// header block naming the field in `Content-Disposition`, a blank line, the value). Errors: a malformed body.
+pub fn parse_multipart(body: &[u8], boundary: &str) -> Result<Vec<(String, String)>, Response> {
+    let bad = |why: &str| Response::text(400, format!("malformed multipart/form-data body: {why}\n"));
+    let delim = format!("--{boundary}");
+    let delim = delim.as_bytes();
+    let find = |hay: &[u8], from: usize, needle: &[u8]| {
+        hay.get(from..).and_then(|h| h.windows(needle.len()).position(|w| w == needle)).map(|p| p + from)
+    };
+    let mut out = Vec::new();
+    let mut pos = find(body, 0, delim).ok_or_else(|| bad("no boundary"))? + delim.len();
+    loop {
+        if body.get(pos..pos + 2) == Some(b"--") {
+            return Ok(out); // the closing delimiter
+        }
+        let head_start = find(body, pos, b"\r\n").ok_or_else(|| bad("part without headers"))? + 2;
+        let head_end = find(body, head_start, b"\r\n\r\n").ok_or_else(|| bad("unterminated part headers"))?;
+        let next = find(body, head_end + 4, delim).ok_or_else(|| bad("unterminated part"))?;
+        let value = body[head_end + 4..next].strip_suffix(b"\r\n").ok_or_else(|| bad("part without CRLF"))?;
+        let head = String::from_utf8_lossy(&body[head_start..head_end]);
+        let name = head
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))
+            .flat_map(|l| l.split(';'))
+            .filter_map(|p| p.trim().split_once('='))
+            .find(|(k, _)| k.eq_ignore_ascii_case("name"))
+            .map(|(_, v)| v.trim_matches('"').to_string())
+            .ok_or_else(|| bad("part without a name"))?;
+        out.push((name, String::from_utf8_lossy(value).into_owned()));
+        pos = next + delim.len();
+    }
 }
 
 /// `application/x-www-form-urlencoded` pairs, in order (`+` is a space, `%XX` a byte; bad escapes kept as-is).
@@ -330,6 +375,18 @@ fn url_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multipart_form_fields_come_out_in_order() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"target\"\r\n\r\na.*\r\n\
+                     --XyZ\r\nContent-Disposition: form-data; name=\"target\"\r\nContent-Type: text/plain\r\n\r\nb.{c,d}\r\n\
+                     --XyZ\r\nContent-Disposition: form-data; name=\"from\"\r\n\r\n\r\n--XyZ--\r\n";
+        let got = parse_multipart(body, "XyZ").unwrap();
+        let want = [("target", "a.*"), ("target", "b.{c,d}"), ("from", "")];
+        assert_eq!(got, want.map(|(k, v)| (k.to_string(), v.to_string())));
+        assert_eq!(parse_multipart(b"--XyZ\r\nno end", "XyZ").unwrap_err().status, 400);
+        assert_eq!(parse_multipart(b"garbage", "XyZ").unwrap_err().status, 400);
+    }
 
     #[test]
     fn query_strings_decode_plus_and_percent_escapes() {

@@ -2,6 +2,8 @@
 //! Every test uses its own exchange and queue names (or its own vhost) so parallel runs never collide.
 #![allow(dead_code)]
 
+pub mod private_broker;
+
 use amiquip::{
     AmqpProperties, Connection, ExchangeDeclareOptions, ExchangeType, FieldTable, Publish, QueueDeclareOptions,
 };
@@ -125,12 +127,21 @@ impl Publisher {
         self.channel.exchange_delete(exchange, false)
     }
 
-    pub fn delete(self, queue: &str) {
-        let _ = self.channel.queue_delete(queue, Default::default());
-        let _ = self.channel.exchange_delete(self.exchange.as_str(), false);
-        if let Some(c) = self.conn {
-            let _ = c.close();
+    /// Delete `queue` (unless `""`: no named queue) and the exchange, each on a channel of its own: a failed
+    /// delete closes its channel, and must not silently skip the next one. Panics if a delete fails.
+    pub fn delete(mut self, queue: &str) {
+        let mut conn = self.conn.take().expect("open until deleted");
+        if !queue.is_empty() {
+            let ch = conn.open_channel(None).unwrap();
+            if let Err(e) = ch.queue_delete(queue, Default::default()) {
+                panic!("deleting queue {queue}: {e}");
+            }
         }
+        let ch = conn.open_channel(None).unwrap();
+        if let Err(e) = ch.exchange_delete(self.exchange.as_str(), false) {
+            panic!("deleting exchange {}: {e}", self.exchange);
+        }
+        let _ = conn.close();
     }
 }
 
@@ -167,13 +178,15 @@ pub fn queue_counts(vhost: &str, queue: &str) -> (u64, u64) {
         std::thread::sleep(Duration::from_millis(500));
     }
     let out = out.unwrap_or_else(|| rabbitmqctl(&args));
-    for line in out.lines() {
+    parse_queue_counts(&out, queue).unwrap_or_else(|| panic!("queue {queue} not found in vhost {vhost}: {out}"))
+}
+
+/// (ready, unacked) of `queue` in `rabbitmqctl list_queues name messages_ready messages_unacknowledged` output.
+pub fn parse_queue_counts(out: &str, queue: &str) -> Option<(u64, u64)> {
+    out.lines().find_map(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() == 3 && f[0] == queue {
-            return (f[1].parse().unwrap(), f[2].parse().unwrap());
-        }
-    }
-    panic!("queue {queue} not found in vhost {vhost}: {out}");
+        (f.len() == 3 && f[0] == queue).then(|| (f[1].parse().unwrap(), f[2].parse().unwrap()))
+    })
 }
 
 /// A vhost of the test's own (for tests that close every connection of a vhost); deleted on drop.

@@ -1,0 +1,343 @@
+//! warren's rows: the broker's null-consumer ceiling, and warren as a subprocess (`warren cache --config <tmp>
+//! --stats-every-ms N`, so its peak RSS and CPU time are its own) on a backlog or live, until every point is
+//! durable and acked, then verified on disk. The bench reads warren's counters from the JSON lines it prints.
+//! Every run uses its own exchange, queue and data directory, and deletes them afterwards.
+//!
+//! Owns: the child process, the temporary directory, its broker objects. Never touches: other queues.
+
+use super::broker::{self, DrainConfig};
+use super::child::ChildProcess;
+use super::error::{io, BenchError};
+use super::harness::{names, publish_with_progress, schemas_text, Observer, RunConfig, TempDir};
+use super::procstat;
+use super::publish::{rate, PublishProgress};
+use super::report::{Ceiling, Latency, Row};
+use super::verify;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The broker's own delivery rate with a consumer that does nothing but ack.
+pub fn ceiling(cfg: &RunConfig, obs: &dyn Observer) -> Result<Ceiling, BenchError> {
+    let (exchange, queue) = names("ceiling");
+    let patterns = ["#".to_string()];
+    broker::declare(&cfg.url, &exchange, Some((&queue, &patterns)))?;
+    let result = (|| {
+        obs.phase("ceiling: publish", cfg.load.messages());
+        let publish = publish_with_progress(cfg, &exchange, obs, &PublishProgress::default())?;
+        obs.finish(&format!("{:.0} msg/s", publish.msgs_per_sec()));
+        obs.phase("ceiling: null-consumer drain", 0);
+        let d = broker::drain(&DrainConfig {
+            url: cfg.url.clone(),
+            queue: queue.clone(),
+            connections: cfg.knobs.workers,
+            prefetch: cfg.knobs.prefetch,
+            expect: publish.messages,
+            timeout: cfg.timeout,
+        })?;
+        let secs = d.as_secs_f64();
+        obs.finish(&format!("{:.0} msg/s", rate(publish.messages, secs)));
+        Ok(Ceiling {
+            publish,
+            drain_seconds: secs,
+            drain_msgs_per_sec: rate(publish.messages, secs),
+            drain_points_per_sec: rate(publish.points, secs),
+        })
+    })();
+    let _ = broker::delete(&cfg.url, &exchange, Some(&queue));
+    result
+}
+
+/// The warren subprocess and what it reports.
+struct Warren {
+    child: ChildProcess,
+    /// The latest counters line, and (elapsed since spawn, committed_points) samples.
+    latest: Arc<Mutex<Latest>>,
+    spawned: Instant,
+}
+
+#[derive(Default)]
+struct Latest {
+    counters: BTreeMap<String, u64>,
+    committed_curve: Vec<(Duration, u64)>,
+}
+
+impl Warren {
+    fn counter(&self, name: &str) -> u64 {
+        self.lock().counters.get(name).copied().unwrap_or(0)
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, Latest> {
+        // The reader thread never panics while holding the lock; if it did, the data is still usable.
+        self.latest.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// warren's config for a run. Socket receivers and CarbonLink are off: the bench measures the AMQP path, and a
+/// run must not collide with another warren on the machine holding ports 2003/2004/7002.
+fn write_config(cfg: &RunConfig, dir: &Path, exchange: &str, queue: &str) -> Result<PathBuf, BenchError> {
+    let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let load = &cfg.load;
+    let schemas = schemas_text(load);
+    let schemas_path = dir.join("storage-schemas.conf");
+    std::fs::write(&schemas_path, schemas).map_err(io("writing storage-schemas.conf"))?;
+    let k = &cfg.knobs;
+    let text = format!(
+        "instance = \"bench\"\ndata_dir = {data}\nstorage_schemas = {schemas}\n\n[amqp]\nurl = {url}\nexchange = {ex}\n\
+         queue = {queue}\nbind_patterns = [\"#\"]\nmetric_name_in_body = {nib}\nworkers = {w}\nprefetch = {p}\n\
+         max_reconnect_delay_secs = 2\n\n[cache]\nwrite_strategy = {ws}\nring_capacity = {rc}\nmax_creates_per_minute = {mc}\n\n\
+         [whisper]\ncreate_mode = {cm}\n\n[receivers]\nenabled = false\n\n[query]\ncarbonlink = \"\"\nhttp = \"\"\n",
+        data = q(&dir.join("whisper").display().to_string()),
+        schemas = q(&schemas_path.display().to_string()),
+        url = q(&cfg.url),
+        ex = q(exchange),
+        queue = q(queue),
+        nib = load.name_in_body,
+        w = k.workers,
+        p = k.prefetch,
+        ws = q(&k.strategy),
+        rc = k.ring_capacity,
+        mc = k.max_creates_per_minute,
+        cm = q(&k.create_mode),
+    );
+    let path = dir.join("warren.toml");
+    // Fail here, with warren's own message, rather than in the child.
+    crate::config::settings::Settings::from_toml(&text, &path.display().to_string())?;
+    std::fs::write(&path, text).map_err(io("writing warren.toml"))?;
+    Ok(path)
+}
+
+fn spawn(cfg: &RunConfig, dir: &Path, config: &Path, every_ms: u64) -> Result<Warren, BenchError> {
+    let log = dir.join("warren.log");
+    let log_file = std::fs::File::create(&log).map_err(io("creating warren.log"))?;
+    let mut child = ChildProcess::spawn(
+        Command::new(&cfg.warren_bin)
+            .arg("cache")
+            .arg("--config")
+            .arg(config)
+            .arg("--stats-every-ms")
+            .arg(every_ms.to_string())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file),
+        log,
+        &cfg.warren_bin.display().to_string(),
+    )?;
+    let spawned = Instant::now();
+    let latest = Arc::new(Mutex::new(Latest::default()));
+    // Invariant: stdout was configured as piped just above.
+    let stdout = child.child_mut().stdout.take().expect("piped stdout");
+    let l = latest.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let Ok(map) = serde_json::from_str::<BTreeMap<String, u64>>(&line) else { continue };
+            let mut g = l.lock().unwrap_or_else(|e| e.into_inner());
+            let c = map.get("committed_points").copied().unwrap_or(0);
+            g.committed_curve.push((spawned.elapsed(), c));
+            g.counters = map;
+        }
+    });
+    Ok(Warren { child, latest, spawned })
+}
+
+/// warren's row on the load: on a published backlog, or `live` (consuming while the load is published).
+pub fn row(cfg: &RunConfig, live: bool, obs: &dyn Observer) -> Result<Row, BenchError> {
+    let mode = if live { "live" } else { "backlog" };
+    let (exchange, queue) = names(mode);
+    let parent = cfg.work_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let tmp = match &cfg.reuse_dir {
+        Some(d) => TempDir(d.clone(), false),
+        None => TempDir(parent.join(&exchange), !cfg.keep_data),
+    };
+    std::fs::create_dir_all(&tmp.0).map_err(io(format!("creating {}", tmp.0.display())))?;
+    let patterns = ["#".to_string()];
+    broker::declare(&cfg.url, &exchange, Some((&queue, &patterns)))?;
+    let result = warren_steps(cfg, live, obs, &tmp.0, &exchange, &queue);
+    let _ = broker::delete(&cfg.url, &exchange, Some(&queue));
+    if cfg.keep_data || cfg.reuse_dir.is_some() {
+        tracing::info!(dir = %tmp.0.display(), "bench data kept");
+    }
+    result
+}
+
+fn warren_steps(
+    cfg: &RunConfig,
+    live: bool,
+    obs: &dyn Observer,
+    dir: &Path,
+    exchange: &str,
+    queue: &str,
+) -> Result<Row, BenchError> {
+    let load = &cfg.load;
+    let (total, messages) = (load.total_points(), load.messages());
+    let config = write_config(cfg, dir, exchange, queue)?;
+    let progress = PublishProgress::default();
+    let every_ms = if live { 50 } else { 100 };
+
+    let mut publish_curve: Vec<(Duration, u64)> = Vec::new();
+    let (mut child, publish, start) = if live {
+        let mut child = spawn(cfg, dir, &config, every_ms)?;
+        // Wait until every worker is consuming, so "publish→durable" does not include warren's start.
+        wait_for(&mut child, cfg.timeout, (total, messages), |c| c.counter("connects") >= cfg.knobs.workers as u64)?;
+        obs.phase("warren live: publish while consuming", messages);
+        let start = Instant::now();
+        let summary = std::thread::scope(|s| {
+            let sampler = s.spawn(|| {
+                let mut curve = Vec::new();
+                while progress.confirmed_points.load(Ordering::Relaxed) < total {
+                    curve.push((child.spawned.elapsed(), progress.confirmed_points.load(Ordering::Relaxed)));
+                    std::thread::sleep(Duration::from_millis(10));
+                    if start.elapsed() > cfg.timeout {
+                        break;
+                    }
+                }
+                curve.push((child.spawned.elapsed(), progress.confirmed_points.load(Ordering::Relaxed)));
+                curve
+            });
+            let r = publish_with_progress(cfg, exchange, obs, &progress);
+            if r.is_err() {
+                // Let the sampler end.
+                progress.confirmed_points.store(total, Ordering::Relaxed);
+            }
+            publish_curve = sampler.join().unwrap_or_default();
+            r
+        });
+        let summary = match summary {
+            Ok(s) => s,
+            Err(e) => {
+                child.child.stop(Duration::from_secs(10));
+                return Err(e.into());
+            }
+        };
+        obs.finish(&format!("{:.0} msg/s", summary.msgs_per_sec()));
+        (child, summary, start)
+    } else {
+        obs.phase("warren backlog: publish", messages);
+        let summary = publish_with_progress(cfg, exchange, obs, &progress)?;
+        obs.finish(&format!("{:.0} msg/s", summary.msgs_per_sec()));
+        let child = spawn(cfg, dir, &config, every_ms)?;
+        let start = child.spawned;
+        (child, summary, start)
+    };
+
+    obs.phase(&format!("warren {}: until durable", if live { "live" } else { "backlog" }), total);
+    let durable = wait_for(&mut child, cfg.timeout, (total, messages), |c| {
+        let committed = c.counter("committed_points");
+        obs.progress(committed);
+        committed >= total
+            && c.counter("acked") >= messages
+            && broker::ready_messages(&cfg.url, queue).map(|n| n == 0).unwrap_or(false)
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    let usage = procstat::usage(child.child.id()).unwrap_or_default();
+    child.child.stop(Duration::from_secs(120));
+    durable?;
+    obs.finish(&format!("{:.0} points/s", rate(total, seconds)));
+
+    let last = child.lock();
+    let counters = last.counters.clone();
+    let gauge = |k: &str| counters.get(k).copied().unwrap_or(0) as f64 / 1000.0;
+    let latency_receive = Some(Latency {
+        p50_ms: gauge("latency_p50_us"),
+        p99_ms: gauge("latency_p99_us"),
+        p999_ms: gauge("latency_p999_us"),
+        source: "receive→durable (writer histogram)".into(),
+    });
+    let latency_publish =
+        if live { curve_latency(&publish_curve, &last.committed_curve, total, every_ms) } else { None };
+    drop(last);
+
+    obs.phase("verify", u64::from(load.metrics));
+    let verification = verify::verify(load, &dir.join("whisper"), |m| {
+        if m % 1000 == 0 {
+            obs.progress(u64::from(m));
+        }
+    });
+    obs.finish(&format!(
+        "{} ok, {} missing, {} mismatched",
+        verification.ok, verification.missing, verification.mismatched
+    ));
+
+    Ok(Row {
+        system: "warren".into(),
+        mode: if live { "live" } else { "backlog" }.into(),
+        publish,
+        seconds_to_durable: seconds,
+        points_per_sec: rate(total, seconds),
+        ratio_to_ceiling: None,
+        latency_receive,
+        latency_publish,
+        usage,
+        cpu_s_per_million_points: if total > 0 { usage.cpu_seconds * 1e6 / total as f64 } else { 0.0 },
+        verification,
+        counters,
+    })
+}
+
+/// Poll (every 20 ms) until `done` holds; fail if the child exits or `timeout` passes.
+fn wait_for(
+    child: &mut Warren,
+    timeout: Duration,
+    (total, messages): (u64, u64),
+    mut done: impl FnMut(&Warren) -> bool,
+) -> Result<(), BenchError> {
+    let start = Instant::now();
+    loop {
+        if done(child) {
+            return Ok(());
+        }
+        if let Some(status) = child.child.exited() {
+            return Err(BenchError::WarrenExited { status, log: child.child.log_tail() });
+        }
+        if start.elapsed() > timeout {
+            let c = |k: &str| child.counter(k);
+            let err = BenchError::Timeout {
+                secs: timeout.as_secs(),
+                committed: c("committed_points"),
+                total,
+                acked: c("acked"),
+                messages,
+                log: child.child.log_tail(),
+            };
+            child.child.stop(Duration::from_secs(10));
+            return Err(err);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Publish→durable latency from two cumulative curves, assuming points become durable in the order they were
+/// confirmed (FIFO): the k-th point was confirmed when the publish curve first reached k and durable when the
+/// committed curve first reached k. Evaluated at 10 000 evenly spaced ranks; resolution is the sampling interval
+/// of the curves (10 ms publish side, `every_ms` consumer side).
+fn curve_latency(
+    publish: &[(Duration, u64)],
+    committed: &[(Duration, u64)],
+    total: u64,
+    every_ms: u64,
+) -> Option<Latency> {
+    let first_at = |curve: &[(Duration, u64)], k: u64| curve.iter().find(|(_, n)| *n >= k).map(|(t, _)| *t);
+    let ranks = 10_000u64.min(total.max(1));
+    let mut lat: Vec<f64> = Vec::with_capacity(ranks as usize);
+    for i in 1..=ranks {
+        let k = (i * total).div_ceil(ranks).max(1);
+        let (Some(p), Some(d)) = (first_at(publish, k), first_at(committed, k)) else { continue };
+        lat.push(d.saturating_sub(p).as_secs_f64() * 1000.0);
+    }
+    if lat.is_empty() {
+        return None;
+    }
+    lat.sort_by(f64::total_cmp);
+    let q = |x: f64| lat[((lat.len() - 1) as f64 * x).round() as usize];
+    Some(Latency {
+        p50_ms: q(0.5),
+        p99_ms: q(0.99),
+        p999_ms: q(0.999),
+        source: format!("publish-confirm→durable (FIFO curve estimate, ±{every_ms} ms)"),
+    })
+}

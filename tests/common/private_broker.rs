@@ -1,0 +1,117 @@
+//! A RabbitMQ node of the test's own (own node name, AMQP and distribution ports, data and log dirs), for tests
+//! that restart, kill or alarm the broker: the machine's shared broker on 5672 is never touched. Started by
+//! [`PrivateBroker::start`] (~10 s on 2 cores), stopped and its directory removed on drop.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+/// A running private node.
+pub struct PrivateBroker {
+    /// `rqt<pid>x<n>@localhost`
+    pub node: String,
+    /// AMQP port on 127.0.0.1.
+    pub port: u16,
+    base: PathBuf,
+    env_file: PathBuf,
+}
+
+/// A port that was free a moment ago (the broker binds it itself, so it cannot be handed over open).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl PrivateBroker {
+    /// Start a fresh single node and wait until it accepts connections.
+    pub fn start() -> PrivateBroker {
+        let name = super::unique("rqt").replace('-', "x");
+        let base = std::env::temp_dir().join(format!("warren-{name}"));
+        for d in ["mnesia", "log"] {
+            std::fs::create_dir_all(base.join(d)).unwrap();
+        }
+        let (port, dist) = (free_port(), free_port());
+        std::fs::write(base.join("rabbitmq.conf"), format!("listeners.tcp.default = 127.0.0.1:{port}\n")).unwrap();
+        std::fs::write(base.join("enabled_plugins"), "[].\n").unwrap();
+        let node = format!("{name}@localhost");
+        let b = base.display();
+        // Debian's rabbitmq-env.conf pins NODENAME: an env file of the node's own overrides it.
+        let env_file = base.join("env.conf");
+        std::fs::write(
+            &env_file,
+            format!(
+                "NODENAME={node}\nNODE_IP_ADDRESS=127.0.0.1\nNODE_PORT={port}\nDIST_PORT={dist}\n\
+                 CONFIG_FILE={b}/rabbitmq\nMNESIA_BASE={b}/mnesia\nLOG_BASE={b}/log\nPID_FILE={b}/pid\n\
+                 ENABLED_PLUGINS_FILE={b}/enabled_plugins\nERL_EPMD_ADDRESS=127.0.0.1\n"
+            ),
+        )
+        .unwrap();
+        let status = Command::new("chown").args(["-R", "rabbitmq:rabbitmq"]).arg(&base).status().unwrap();
+        assert!(status.success(), "chown {b} (tests that start a private broker run as root)");
+        let broker = PrivateBroker { node, port, base, env_file };
+        broker.start_node();
+        broker
+    }
+
+    /// Start the node's VM (after [`PrivateBroker::kill`] or at first) and wait for the app.
+    pub fn start_node(&self) {
+        let out = Command::new("rabbitmq-server")
+            .arg("-detached")
+            .env("RABBITMQ_CONF_ENV_FILE", &self.env_file)
+            .output()
+            .expect("rabbitmq-server runs");
+        assert!(out.status.success(), "rabbitmq-server -detached: {}", String::from_utf8_lossy(&out.stderr));
+        self.await_startup();
+    }
+
+    /// Wait until the app runs and the AMQP port accepts.
+    pub fn await_startup(&self) {
+        let ok = super::wait_until(120, || {
+            Command::new("rabbitmqctl")
+                .args(["-q", "-n", &self.node, "await_startup"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+                && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+        });
+        assert!(ok, "private node {} did not start (logs in {})", self.node, self.base.join("log").display());
+    }
+
+    /// `amqp://guest:guest@127.0.0.1:<port>/%2f`
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    /// `rabbitmqctl -n <node> args…`; stdout. Panics when it fails.
+    pub fn ctl(&self, args: &[&str]) -> String {
+        let mut all = vec!["-n", self.node.as_str()];
+        all.extend_from_slice(args);
+        super::rabbitmqctl(&all)
+    }
+
+    /// Stop and start the app (every connection drops; durable queues and persistent messages survive).
+    pub fn restart_app(&self) {
+        self.ctl(&["-q", "stop_app"]);
+        self.ctl(&["-q", "start_app"]);
+        self.await_startup();
+    }
+
+    /// (ready, unacked) messages of `queue` in vhost `/`.
+    pub fn queue_counts(&self, queue: &str) -> (u64, u64) {
+        let out = self.ctl(&["-q", "list_queues", "name", "messages_ready", "messages_unacknowledged"]);
+        super::parse_queue_counts(&out, queue).unwrap_or_else(|| panic!("queue {queue} not on {}: {out}", self.node))
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        let _ = Command::new("rabbitmqctl").args(["-q", "-n", &self.node, "stop"]).output();
+        // A VM that did not stop in time is killed by its pid file.
+        if let Ok(pid) = std::fs::read_to_string(self.base.join("pid")) {
+            let pid = pid.trim().to_string();
+            if !pid.is_empty() && std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                std::thread::sleep(Duration::from_millis(500));
+                let _ = Command::new("kill").args(["-9", &pid]).status();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
