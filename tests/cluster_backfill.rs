@@ -264,11 +264,11 @@ fn pattern_backfill_fills_what_exists_and_copies_what_is_missing() {
         let r = f.fetch(i64::from(t - 60 * 60), Some(i64::from(t)), i64::from(t), None).unwrap().unwrap();
         r.values
     };
-    // web.a: the fifty older minutes filled from the old node, the new node's own minutes kept except the oldest
-    // one, at the gap's edge: whisper-fill's window reaches one step into the known values, and there both nodes
-    // have a value here (after a real move they do not: a point goes to one node or the other).
+    // web.a: the fifty older minutes filled from the old node, the new node's own ten kept, including the oldest
+    // one at the gap's edge, which whisper-fill alone replaces with the old node's value (its window reaches one
+    // step into the known values): backfill puts the node's own point back.
     let want: Vec<Option<f64>> =
-        (0..60).rev().map(|k| Some(if k < 9 { 1000.0 } else { 100.0 } + f64::from(k))).collect();
+        (0..60).rev().map(|k| Some(if k < 10 { 1000.0 } else { 100.0 } + f64::from(k))).collect();
     assert_eq!(fetch(new.path(), "web.a"), want);
     assert_eq!(std::fs::read(warren::metric::file_path(new.path(), "web.b")).unwrap(), b0, "web.b copied whole");
     assert!(!warren::metric::file_path(new.path(), "db.c").exists(), "db.c is not the new node's");

@@ -176,3 +176,42 @@ fn walk(root: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+#[test]
+fn schema_and_aggregation_rules_match_the_normalised_tagged_name() {
+    use warren::cache::writer::ConfRules;
+    use warren::config::{StorageAggregation, StorageSchemas};
+    use warren::whisper::{AggregationMethod, WhisperFile};
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), BROKER, "unused", "unused", &["#"]);
+    s.amqp.enabled = false;
+    s.receivers.enabled = true;
+    s.receivers.line_tcp = Some("127.0.0.1:0".into());
+    s.receivers.pickle = None;
+    s.stats.metric_interval_secs = 0;
+    // carbon searches the normal form: `;dc=us-east;host=` only matches once the tags are sorted.
+    let rules = ConfRules {
+        schemas: StorageSchemas::parse("[east]\npattern = ;dc=us-east;host=\nretentions = 10:6\n", "s").unwrap(),
+        aggregation: StorageAggregation::parse(
+            "[east]\npattern = ^cpu;dc=us-east;\nxFilesFactor = 0.1\naggregationMethod = max\n",
+            "a",
+        )
+        .unwrap(),
+    };
+    let engine = Engine::start(&s, Box::new(rules)).unwrap();
+    let t = now() / 10 * 10 - 10;
+    let mut line = std::net::TcpStream::connect(engine.receivers.line_tcp.unwrap()).unwrap();
+    line.write_all(format!("cpu;host=a;dc=us-east 1 {t}\ncpu;host=a;dc=us-west 2 {t}\n").as_bytes()).unwrap();
+    line.flush().unwrap();
+    assert!(wait_until(30, || engine.stats.committed_points.load(Ordering::Relaxed) == 2));
+    engine.stop().unwrap();
+    let east = WhisperFile::open_read_only(&warren::metric::file_path(dir.path(), "cpu;dc=us-east;host=a")).unwrap();
+    let h = east.header();
+    assert_eq!((h.archives.len(), h.archives[0].seconds_per_point, h.archives[0].points), (1, 10, 6));
+    assert_eq!((h.aggregation, h.x_files_factor), (AggregationMethod::Max, 0.1));
+    // The negative control: the same series in another dc gets carbon's defaults.
+    let west = WhisperFile::open_read_only(&warren::metric::file_path(dir.path(), "cpu;dc=us-west;host=a")).unwrap();
+    let h = west.header();
+    assert_eq!((h.archives[0].seconds_per_point, h.archives[0].points), (60, 10080));
+    assert_eq!((h.aggregation, h.x_files_factor), (AggregationMethod::Average, 0.5));
+}

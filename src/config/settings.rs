@@ -257,6 +257,9 @@ pub struct WhisperSettings {
     pub autoflush: bool,
     /// flock each file while updating it (carbon's WHISPER_LOCK_WRITES).
     pub lock_writes: bool,
+    /// Threads creating new files beside the writer; 0 creates on the writer thread. Default: one per core, at
+    /// most 4.
+    pub creators: Option<usize>,
 }
 
 /// The classic socket inputs (carbon's plaintext and pickle receivers), served by one event-loop thread.
@@ -386,7 +389,12 @@ impl Default for CacheSettings {
 
 impl Default for WhisperSettings {
     fn default() -> Self {
-        WhisperSettings { create_mode: CreateModeSetting::Fallocate, autoflush: false, lock_writes: false }
+        WhisperSettings {
+            create_mode: CreateModeSetting::Fallocate,
+            autoflush: false,
+            lock_writes: false,
+            creators: None,
+        }
     }
 }
 
@@ -605,6 +613,29 @@ mod tests {
         assert_eq!(s.cache.max_creates_per_minute, 50);
         assert_eq!(s.cache.write_strategy, WriteStrategy::Max);
         assert_eq!(s.whisper.create_mode, CreateModeSetting::Sparse);
+    }
+
+    #[test]
+    fn carbon_conf_and_toml_set_the_tag_settings() {
+        let text = "[cache]\nENABLE_TAGS = True\nGRAPHITE_URL = http://gw:8080\nTAG_UPDATE_INTERVAL = 10\n\
+                    TAG_BATCH_SIZE = 50\nTAG_QUEUE_SIZE = 200\nTAG_HASH_FILENAMES = False\n";
+        let c = crate::config::CarbonCacheSettings::parse(text, "carbon.conf").unwrap();
+        let mut s = Settings::default();
+        assert!(!s.tags.enabled, "off unless asked for");
+        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf"));
+        let want = TagSettings {
+            enabled: true,
+            graphite_url: "http://gw:8080".into(),
+            update_interval: 10,
+            batch_size: 50,
+            queue_size: 200,
+            hash_filenames: false,
+        };
+        assert_eq!(s.tags, want);
+        let toml = "[tags]\nenabled = true\ngraphite_url = \"http://gw:8080\"\nupdate_interval = 10\n\
+                    batch_size = 50\nqueue_size = 200\nhash_filenames = false\n";
+        assert_eq!(Settings::from_toml(toml, "x").unwrap().tags, want);
+        assert!(Settings::from_toml("[tags]\nenable = true\n", "x").is_err(), "a typo is an error");
     }
 
     #[test]
