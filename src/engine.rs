@@ -1,7 +1,13 @@
 //! Wires the threads together: N pinned AMQP workers, the socket receivers' event loop and the self-metrics
-//! emitter (one producer ring each) → one writer. `warren cache` and the integration
-//! tests both start the engine through [`Engine::start`].
+//! emitter (one producer ring each) → one writer, beside the query servers and the Prometheus endpoint.
+//! `warren cache` and the integration tests both start the engine through [`Engine::start`].
+//!
+//! Start and stop have one shape, as go-carbon's `Stoppable`: [`Engine::start`] binds everything first and, if a
+//! later part fails, stops and joins what it already started; [`Engine::stop`] (or dropping the engine) stops and
+//! joins every thread and reports the ones that panicked. Owns: its threads. Never touches: what they own.
 
+#[cfg(feature = "test-hooks")]
+use crate::cache::creators::HoldCreates;
 use crate::cache::query::CacheHandle;
 #[cfg(feature = "test-hooks")]
 use crate::cache::writer::HoldWrites;
@@ -26,6 +32,10 @@ pub struct Engine {
     /// writes (tests of ack-after-persist).
     #[cfg(feature = "test-hooks")]
     pub hold_writes: HoldWrites,
+    /// Test hook (feature `test-hooks`): set to make the creator pool hold new files (tests of writes beside
+    /// pending creates).
+    #[cfg(feature = "test-hooks")]
+    pub hold_creates: HoldCreates,
     /// Ask the writer for cached points (CarbonLink, render).
     pub cache: CacheHandle,
     /// Where the socket receivers listen (all `None` when they are off).
@@ -80,6 +90,8 @@ impl Engine {
         let shutdown = Arc::new(Shutdown::default());
         #[cfg(feature = "test-hooks")]
         let hold_writes: HoldWrites = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        #[cfg(feature = "test-hooks")]
+        let hold_creates: HoldCreates = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let workers = if settings.amqp.enabled { settings.worker_count() } else { 0 };
         // `forward = "amqp"`: the socket receivers feed a relay publisher (their own ring), not the writer.
         let forward = receivers.is_some() && settings.receivers.forward == crate::config::front::Forward::Amqp;
@@ -110,7 +122,7 @@ impl Engine {
         )
         .with_queries(queries);
         #[cfg(feature = "test-hooks")]
-        let writer = writer.with_hold(hold_writes.clone());
+        let writer = writer.with_hold(hold_writes.clone()).with_create_hold(hold_creates.clone());
         let amqp = AmqpWorkerConfig {
             url: settings.amqp.url.clone(),
             exchange: settings.amqp.exchange.clone(),
@@ -132,6 +144,8 @@ impl Engine {
             stats,
             #[cfg(feature = "test-hooks")]
             hold_writes,
+            #[cfg(feature = "test-hooks")]
+            hold_creates,
             cache,
             receivers: bound,
             relay_stats,

@@ -248,6 +248,9 @@ pub struct WhisperSettings {
     pub autoflush: bool,
     /// flock each file while updating it (carbon's WHISPER_LOCK_WRITES).
     pub lock_writes: bool,
+    /// Threads creating new files beside the writer; 0 creates on the writer thread. Default: one per core, at
+    /// most 4.
+    pub creators: Option<usize>,
 }
 
 /// The classic socket inputs (carbon's plaintext and pickle receivers), served by one event-loop thread.
@@ -373,7 +376,12 @@ impl Default for CacheSettings {
 
 impl Default for WhisperSettings {
     fn default() -> Self {
-        WhisperSettings { create_mode: CreateModeSetting::Fallocate, autoflush: false, lock_writes: false }
+        WhisperSettings {
+            create_mode: CreateModeSetting::Fallocate,
+            autoflush: false,
+            lock_writes: false,
+            creators: None,
+        }
     }
 }
 
