@@ -3,10 +3,16 @@
 //!
 //! One loop, no locks: pop every batch waiting, write a slice of dirty metrics (one `update_many` each: one
 //! positioned write per contiguous run), send completions, sleep when idle. Files are created on first write
-//! from the schema and aggregation rules (within the create rate limit) and kept open in an LRU.
+//! from the schema and aggregation rules (within the create rate limit) by the creator pool
+//! ([`super::creators`]), so the writer keeps updating existing files meanwhile, and kept open up to the
+//! descriptor budget (over it, a random open file is closed: see [`Writer::evict`]).
 //!
 //! Owns: the cache and every open whisper file. Never touches: sockets, AMQP channels.
 
+mod create;
+mod files;
+
+use super::creators::{self, Creators, HoldCreates};
 use super::query::{CacheRequest, CachedPoints};
 use super::ratelimit::TokenBucket;
 use super::store::{Cache, MetricId};
@@ -18,69 +24,14 @@ use crate::pipe::batch::Batch;
 use crate::pipe::ring::{Completion, Rings};
 use crate::stats::Stats;
 use crate::tagdb::TagQueue;
-use crate::whisper::{
-    AggregationMethod, ArchiveSpec, CreateMode, CreateOptions, OpenOptions, Point, UpdateScratch, WhisperError,
-    WhisperFile,
-};
+use crate::whisper::{AggregationMethod, CreateMode, OpenOptions, Point, UpdateScratch, WhisperError, WhisperFile};
 use hdrhistogram::Histogram;
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How new files are shaped: storage-schemas.conf and storage-aggregation.conf, or anything else that answers.
-pub trait FileRules: Send {
-    /// The archive list for a new file of `metric`.
-    fn archives(&self, metric: &str) -> Vec<ArchiveSpec>;
-    /// Aggregation method and xFilesFactor for a new file of `metric`.
-    fn aggregation(&self, metric: &str) -> (AggregationMethod, f32);
-}
-
-/// carbon's defaults: 60 s points for 7 days, average, xff 0.5.
-pub struct DefaultRules;
-
-impl FileRules for DefaultRules {
-    fn archives(&self, _metric: &str) -> Vec<ArchiveSpec> {
-        vec![ArchiveSpec { seconds_per_point: 60, points: 10080 }]
-    }
-    fn aggregation(&self, _metric: &str) -> (AggregationMethod, f32) {
-        (AggregationMethod::Average, 0.5)
-    }
-}
-
-/// storage-schemas.conf + storage-aggregation.conf.
-pub struct ConfRules {
-    pub schemas: crate::config::StorageSchemas,
-    pub aggregation: crate::config::StorageAggregation,
-}
-
-impl ConfRules {
-    /// Load the files named in `s` (carbon's defaults for those not named), logging their warnings.
-    pub fn load(s: &Settings) -> Result<ConfRules, crate::config::ConfigError> {
-        let schemas = match &s.storage_schemas {
-            Some(p) => crate::config::StorageSchemas::load(p)?,
-            None => crate::config::StorageSchemas::default(),
-        };
-        let aggregation = match &s.storage_aggregation {
-            Some(p) => crate::config::StorageAggregation::load(p)?,
-            None => crate::config::StorageAggregation::default(),
-        };
-        for w in schemas.warnings().iter().chain(aggregation.warnings()) {
-            tracing::warn!("{w}");
-        }
-        Ok(ConfRules { schemas, aggregation })
-    }
-}
-
-impl FileRules for ConfRules {
-    fn archives(&self, metric: &str) -> Vec<ArchiveSpec> {
-        self.schemas.archives_for(metric).to_vec()
-    }
-    fn aggregation(&self, metric: &str) -> (AggregationMethod, f32) {
-        self.aggregation.for_metric(metric)
-    }
-}
+pub use super::rules::{ConfRules, DefaultRules, FileRules, NewRules};
 
 /// Everything the writer is configured with.
 pub struct WriterConfig {
@@ -90,9 +41,15 @@ pub struct WriterConfig {
     pub open: OpenOptions,
     pub max_size: usize,
     pub low_watermark: usize,
+    /// Pause inputs when full (`true`) or drop and count new points (carbon's USE_FLOW_CONTROL = False).
+    pub flow_control: bool,
+    /// Log each create on target `warren::creates` (carbon's LOG_CREATES).
+    pub log_creates: bool,
     pub max_updates_per_second: u32,
     pub max_creates_per_minute: u32,
     pub open_files: usize,
+    /// Creator threads; 0 creates on the writer thread.
+    pub creators: usize,
     /// How tagged series' files are named (carbon's TAG_HASH_FILENAMES).
     pub tag_files: metric::TagFileNames,
 }
@@ -111,9 +68,12 @@ impl WriterConfig {
             open: OpenOptions { lock: s.whisper.lock_writes, autoflush: s.whisper.autoflush },
             max_size: s.cache.max_size.max(1),
             low_watermark: s.cache.low_watermark.min(s.cache.max_size),
+            flow_control: s.cache.flow_control,
+            log_creates: s.log_creates,
             max_updates_per_second: s.cache.max_updates_per_second,
             max_creates_per_minute: s.cache.max_creates_per_minute,
             open_files: super::fdlimit::open_file_budget(s.cache.open_files.max(1)),
+            creators: s.whisper.creators.unwrap_or_else(creators::default_size),
             tag_files: metric::TagFileNames::from_hash_filenames(s.tags.hash_filenames),
         }
     }
@@ -129,6 +89,8 @@ enum WriteFailure {
     CreateLimited(Instant),
     /// Disk trouble: keep the points, retry later.
     Retry(WhisperError),
+    /// The file is being created by the pool: the points wait in the cache, off the dirty order.
+    Creating,
     /// The file is unusable (corrupt header, bad archive rules): the points are dropped and counted.
     Reject(WhisperError),
 }
@@ -146,9 +108,10 @@ pub struct Writer {
     scratch: UpdateScratch,
     points: Vec<Point>,
     owned_tickets: Vec<(u32, u32)>,
-    lru: VecDeque<(MetricId, u64)>,
-    lru_clock: u64,
-    open_count: usize,
+    /// The metrics whose file is open (each entry's `open_slot` is its index here).
+    open_ids: Vec<MetricId>,
+    /// xorshift state for choosing which open file to close.
+    evict_rng: u64,
     updates: TokenBucket,
     creates: TokenBucket,
     latency: Histogram<u64>,
@@ -156,9 +119,16 @@ pub struct Writer {
     last_stats: Instant,
     errors_logged: u32,
     queries: Option<crossbeam::channel::Receiver<CacheRequest>>,
+    /// New file rules (SIGHUP): they shape files created from then on.
+    rule_updates: Option<crossbeam::channel::Receiver<NewRules>>,
+    /// Rate limit for the "cache full, dropping" warning (flow control off).
+    overflow_logged: Option<Instant>,
     /// Completions of this loop turn, sent together after the write slice: the worker wakes once per turn
     /// instead of once per batch, and acks the whole finished prefix with one frame.
     outbox: Vec<(u16, Completion)>,
+    /// The creator pool (started by [`Writer::run`] when `cfg.creators > 0`).
+    creators: Option<Creators>,
+    hold_creates: HoldCreates,
     /// Series to register with graphite-web's tag database (when `[tags] enabled`).
     tags: Option<TagQueue>,
 }
@@ -185,9 +155,8 @@ impl Writer {
             scratch: UpdateScratch::default(),
             points: Vec::new(),
             owned_tickets: Vec::new(),
-            lru: VecDeque::new(),
-            lru_clock: 0,
-            open_count: 0,
+            open_ids: Vec::new(),
+            evict_rng: 0x9E37_79B9_7F4A_7C15,
             updates,
             creates,
             // Invariant: 1 µs .. 1 h with 3 significant figures is a valid histogram configuration.
@@ -196,9 +165,20 @@ impl Writer {
             last_stats: Instant::now(),
             errors_logged: 0,
             queries: None,
+            rule_updates: None,
+            overflow_logged: None,
             outbox: Vec::new(),
+            creators: None,
+            hold_creates: HoldCreates::default(),
             tags: None,
         }
+    }
+
+    /// While `hold` is set, the creator pool creates nothing (tests of writes beside pending creates).
+    #[cfg(feature = "test-hooks")]
+    pub fn with_create_hold(mut self, hold: HoldCreates) -> Self {
+        self.hold_creates = hold;
+        self
     }
 
     /// Queue created and written series for registration with graphite-web's tag database.
@@ -218,6 +198,20 @@ impl Writer {
     pub fn with_queries(mut self, rx: crossbeam::channel::Receiver<CacheRequest>) -> Self {
         self.queries = Some(rx);
         self
+    }
+
+    /// Take new file rules from `rx` (each loop turn): files created after that follow them.
+    pub fn with_rule_updates(mut self, rx: crossbeam::channel::Receiver<NewRules>) -> Self {
+        self.rule_updates = Some(rx);
+        self
+    }
+
+    fn take_rule_updates(&mut self) {
+        let Some(rx) = &self.rule_updates else { return };
+        while let Ok(new) = rx.try_recv() {
+            (self.cfg.rules, self.cfg.log_creates) = (new.rules, new.log_creates);
+            tracing::info!("new storage-schemas / storage-aggregation rules in effect for new files");
+        }
     }
 
     /// Answer every waiting request. Returns whether there was any.
@@ -270,9 +264,11 @@ impl Writer {
     /// Run until shutdown: every producer finished, every cached point written (or given up), `writer_done` set.
     pub fn run(mut self) {
         self.rings.set_writer(std::thread::current());
+        self.start_creators();
         loop {
+            self.take_rule_updates();
             let asked = self.answer_queries();
-            let drained = self.drain_rings() | asked;
+            let drained = self.drain_rings() | asked | self.adopt_created();
             let wrote =
                 if self.hold.load(Ordering::Acquire) { false } else { self.write_some(Duration::from_millis(2)) };
             self.send_completions();
@@ -290,6 +286,8 @@ impl Writer {
         }
         self.flush_all();
         self.send_completions();
+        // Joins the creator threads (every job was collected by flush_all, or given up with it).
+        self.creators = None;
         self.publish_stats(true);
         self.shutdown.writer_done.store(true, Ordering::Release);
         tracing::info!(left_in_cache = self.cache.total_points(), "writer stopped");
@@ -316,9 +314,17 @@ impl Writer {
     }
 
     fn absorb(&mut self, batch: Batch) {
-        let slot = batch.ack.map(|t| self.tickets.open(t, batch.points.len() as u32, batch.received));
+        let keep = self.room_for(batch.points.len());
+        if keep == 0 {
+            // Everything dropped (flow control off): the delivery is resolved, so it is acked.
+            if let Some(t) = batch.ack {
+                self.outbox.push((t.producer, Completion { generation: t.generation, tag: t.tag }));
+            }
+            return;
+        }
+        let slot = batch.ack.map(|t| self.tickets.open(t, keep as u32, batch.received));
         let mut last: Option<(&[u8], MetricId)> = None;
-        for p in &batch.points {
+        for p in &batch.points[..keep] {
             let name = batch.name_of(p);
             let id = match last {
                 Some((n, id)) if n == name => id,
@@ -332,9 +338,32 @@ impl Writer {
         }
     }
 
+    /// How many of `n` arriving points the cache takes: all of them with flow control (inputs pause instead),
+    /// else what fits under `max_size`; the rest are dropped and counted, as carbon does without flow control.
+    fn room_for(&mut self, n: usize) -> usize {
+        if self.cfg.flow_control {
+            return n;
+        }
+        let keep = self.cfg.max_size.saturating_sub(self.cache.total_points()).min(n);
+        if keep < n {
+            Stats::add(&self.stats.overflow_dropped, (n - keep) as u64);
+            if self.overflow_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                self.overflow_logged = Some(Instant::now());
+                let dropped_total = self.stats.overflow_dropped.load(Ordering::Relaxed);
+                tracing::warn!(
+                    cap = self.cfg.max_size,
+                    dropped_total,
+                    "cache full (flow control off): dropping points"
+                );
+            }
+        }
+        keep
+    }
+
     fn flow_control(&mut self) {
         let size = self.cache.total_points();
-        if !self.paused && size >= self.cfg.max_size {
+        // Without flow control the inputs never pause: `room_for` drops what does not fit.
+        if self.cfg.flow_control && !self.paused && size >= self.cfg.max_size {
             self.paused = true;
             self.rings.set_paused(true);
             Stats::add(&self.stats.cache_overflow, 1);
@@ -365,9 +394,16 @@ impl Writer {
     /// Write everything still cached, ignoring rate limits (shutdown).
     fn flush_all(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(600);
-        while self.cache.dirty_metrics() > 0 && Instant::now() < deadline {
+        while (self.cache.dirty_metrics() > 0 || self.creates_in_flight() > 0) && Instant::now() < deadline {
+            self.adopt_created();
             let far = Instant::now() + Duration::from_secs(3600 * 24 * 365);
-            let Some(id) = self.cache.next(far) else { break };
+            let Some(id) = self.cache.next(far) else {
+                if self.creates_in_flight() > 0 {
+                    self.wait_created(Duration::from_millis(50));
+                    continue;
+                }
+                break;
+            };
             if !self.write_metric(id, true) {
                 // A metric that cannot be written now stays unacked; the broker redelivers it next start.
                 self.cache.entry_mut(id).retry_at = Some(far);
@@ -394,6 +430,13 @@ impl Writer {
                 }
                 true
             }
+            Err(WriteFailure::Creating) => {
+                // Parked: back in the cache (queries see them), handed out again once the file exists.
+                self.cache.park(id, &mut points, &mut tickets);
+                self.points = points;
+                self.owned_tickets = tickets;
+                return false;
+            }
             Err(WriteFailure::CreateLimited(at)) => {
                 Stats::add(&self.stats.dropped_creates, 1);
                 self.cache.entry_mut(id).retry_at = Some(at);
@@ -414,16 +457,7 @@ impl Writer {
             }
         };
         if resolved {
-            for &(slot, count) in &tickets {
-                if let Some(done) = self.tickets.resolve(slot, count) {
-                    let micros = done.received.elapsed().as_micros() as u64;
-                    let _ = self.latency.record(micros.max(1));
-                    self.outbox.push((
-                        done.ticket.producer,
-                        Completion { generation: done.ticket.generation, tag: done.ticket.tag },
-                    ));
-                }
-            }
+            self.resolve_tickets(&tickets);
             points.clear();
             tickets.clear();
         } else {
@@ -433,6 +467,20 @@ impl Writer {
         self.points = points;
         self.owned_tickets = tickets;
         resolved
+    }
+
+    /// The points of these tickets are written (or rejected): complete the batches that are now whole.
+    fn resolve_tickets(&mut self, tickets: &[(u32, u32)]) {
+        for &(slot, count) in tickets {
+            if let Some(done) = self.tickets.resolve(slot, count) {
+                let micros = done.received.elapsed().as_micros() as u64;
+                let _ = self.latency.record(micros.max(1));
+                self.outbox.push((
+                    done.ticket.producer,
+                    Completion { generation: done.ticket.generation, tag: done.ticket.tag },
+                ));
+            }
+        }
     }
 
     fn log_error(&mut self, id: MetricId, e: &WhisperError, action: &str) {
@@ -450,7 +498,6 @@ impl Writer {
         let file = e.file.as_mut().expect("file opened by ensure_open");
         let stats = file.update_many(points, unix_now(), &mut self.scratch).map_err(classify)?;
         Stats::add(&self.stats.dropped_points, stats.dropped as u64);
-        self.touch(id);
         Ok(stats.points_written)
     }
 
@@ -465,8 +512,8 @@ impl Writer {
         if matches!(&opened, Err(WhisperError::Io { source, .. }) if source.raw_os_error() == Some(libc::EMFILE)) {
             // The process ran out of descriptors (other threads or engines use them too): keep half as many
             // files open from now on, and try once more.
-            self.cfg.open_files = (self.open_count / 2).max(64);
-            self.evict();
+            self.cfg.open_files = (self.open_ids.len() / 2).max(64);
+            self.evict(id);
             tracing::warn!(open_files = self.cfg.open_files, "out of file descriptors: shrinking the open-file LRU");
             opened = WhisperFile::open(&path, self.cfg.open);
         }
@@ -475,15 +522,12 @@ impl Writer {
             Err(WhisperError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 match self.adopt_readable_tagged_file(&name, &path) {
                     Some(f) => f,
-                    None => self.create(&name, &path, unlimited)?,
+                    None => self.create(id, path, unlimited)?,
                 }
             }
             Err(e) => return Err(classify(e)),
         };
-        self.cache.entry_mut(id).file = Some(file);
-        self.open_count += 1;
-        self.touch(id);
-        self.evict();
+        self.keep_open(id, file);
         Ok(())
     }
 
@@ -499,53 +543,6 @@ impl Writer {
         }
         tracing::info!(metric = name, from = %readable.display(), to = %hashed.display(), "renamed tagged file");
         WhisperFile::open(hashed, self.cfg.open).ok()
-    }
-
-    /// Create `name`'s file from the rules, within the create rate limit (unless `unlimited`).
-    fn create(&mut self, name: &str, path: &std::path::Path, unlimited: bool) -> Result<WhisperFile, WriteFailure> {
-        let now = Instant::now();
-        if !unlimited && !self.creates.try_take(now) {
-            return Err(WriteFailure::CreateLimited(self.creates.next_token_at(now)));
-        }
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| WriteFailure::Retry(WhisperError::Io { path: dir.display().to_string(), source }))?;
-        }
-        let archives = self.cfg.rules.archives(name);
-        let (aggregation, x_files_factor) = self.cfg.rules.aggregation(name);
-        let opts = CreateOptions { x_files_factor, aggregation, mode: self.cfg.create_mode };
-        let f = WhisperFile::create(path, &archives, &opts, self.cfg.open).map_err(classify)?;
-        Stats::add(&self.stats.creates, 1);
-        if let Some(tags) = self.tags.as_mut() {
-            tags.created(name);
-        }
-        Ok(f)
-    }
-
-    fn touch(&mut self, id: MetricId) {
-        self.lru_clock += 1;
-        self.cache.entry_mut(id).lru_stamp = self.lru_clock;
-        self.lru.push_back((id, self.lru_clock));
-    }
-
-    fn close_file(&mut self, id: MetricId) {
-        if self.cache.entry_mut(id).file.take().is_some() {
-            self.open_count -= 1;
-        }
-    }
-
-    /// Close least recently used files beyond the cap; compact the LRU queue of stale stamps.
-    fn evict(&mut self) {
-        while self.open_count > self.cfg.open_files {
-            let Some((id, stamp)) = self.lru.pop_front() else { break };
-            if self.cache.entry(id).lru_stamp == stamp {
-                self.close_file(id);
-            }
-        }
-        if self.lru.len() > 4 * self.cfg.open_files + 1024 {
-            let cache = &self.cache;
-            self.lru.retain(|&(id, stamp)| cache.entry(id).lru_stamp == stamp);
-        }
     }
 
     fn publish_stats(&mut self, force: bool) {

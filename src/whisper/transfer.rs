@@ -253,8 +253,6 @@ pub fn diff(
 
 #[cfg(test)]
 mod tests {
-    use proptest::prelude::*;
-
     use super::*;
     use crate::whisper::{AggregationMethod, ArchiveSpec, CreateMode, CreateOptions, OpenOptions};
 
@@ -263,37 +261,6 @@ mod tests {
     fn file(dir: &tempfile::TempDir, name: &str, archives: &[ArchiveSpec]) -> WhisperFile {
         let opts = CreateOptions { x_files_factor: 0.0, aggregation: AggregationMethod::Sum, mode: CreateMode::Sparse };
         WhisperFile::create(&dir.path().join(name), archives, &opts, OpenOptions::default()).unwrap()
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
-
-        /// A second fill from the same source at the same time changes no byte (what makes running a backfill
-        /// again harmless). No stronger property holds for whisper-fill: its windows follow retentions, and
-        /// update_many puts points by age, so a coarser archive's values can land in the finer archive.
-        #[test]
-        fn a_second_fill_changes_nothing(
-            step in prop::sample::select(vec![1u32, 5, 60]),
-            points in 3u32..40,
-            factor in 2u32..5,
-            ages in proptest::collection::vec((0u32..600, -1e6f64..1e6), 0..80),
-        ) {
-            let archives = [
-                ArchiveSpec { seconds_per_point: step, points },
-                ArchiveSpec { seconds_per_point: step * factor, points: points / factor + 10 },
-            ];
-            let dir = tempfile::tempdir().unwrap();
-            let mut src = file(&dir, "src.wsp", &archives);
-            let max = src.header().max_retention;
-            let mut pts: Vec<Point> =
-                ages.iter().map(|&(a, value)| Point { timestamp: NOW - a % max, value }).collect();
-            src.update_many(&mut pts, NOW, &mut UpdateScratch::default()).unwrap();
-            let mut dst = file(&dir, "dst.wsp", &archives);
-            fill(&src, &mut dst, f64::from(NOW)).unwrap();
-            let once = std::fs::read(dir.path().join("dst.wsp")).unwrap();
-            fill(&src, &mut dst, f64::from(NOW)).unwrap();
-            prop_assert_eq!(&std::fs::read(dir.path().join("dst.wsp")).unwrap(), &once);
-        }
     }
 
     #[test]
