@@ -134,7 +134,7 @@ fn a_blocked_broker_pauses_the_sender_with_bounded_relay_memory_and_then_everyth
         format!(
             "instance = \"bp\"\n[amqp]\nurl = \"{url}\"\nexchange = \"{ex}\"\n\
              [receivers]\nline_tcp = \"127.0.0.1:{port}\"\npickle = \"\"\n\
-             [stats]\nmetric_interval_secs = 0\n[query]\ncarbonlink = \"\"\n\
+             [stats]\nmetric_interval_secs = 0\n[query]\ncarbonlink = \"\"\nhttp = \"\"\n\
              [relay]\nmax_buffer_points = {cap}\nconfirm_window = 200\nflush_interval_ms = 50\n"
         ),
     )
