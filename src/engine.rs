@@ -124,7 +124,7 @@ impl Engine {
         #[cfg(feature = "test-hooks")]
         let writer = writer.with_hold(hold_writes.clone()).with_create_hold(hold_creates.clone());
         let amqp = AmqpWorkerConfig {
-            url: settings.amqp.url.clone(),
+            urls: settings.amqp_urls(),
             exchange: settings.amqp.exchange.clone(),
             queue: settings.queue_name(),
             bind_patterns: settings.amqp.bind_patterns.clone(),

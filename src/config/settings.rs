@@ -189,6 +189,10 @@ pub struct AmqpSettings {
     pub enabled: bool,
     /// `amqp://user:password@host:port/vhost` (vhost `/` is `%2f`).
     pub url: String,
+    /// The nodes of a RabbitMQ cluster, each an `amqp://` URL like `url`; when set, `url` is not used. Worker `i`
+    /// starts at node `i mod N` and, when its connection fails, moves on to the next node (with the reconnect
+    /// back-off once every node failed in a row); the relay's publisher does the same.
+    pub urls: Vec<String>,
     /// The topic exchange (declared durable).
     pub exchange: String,
     /// Queue name; `None` means `warren.<instance>`; `Some("")` means carbon's exclusive server-named queue
@@ -344,6 +348,7 @@ impl Default for AmqpSettings {
         AmqpSettings {
             enabled: true,
             url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            urls: Vec::new(),
             exchange: "graphite".into(),
             queue: None,
             bind_patterns: vec!["#".into()],
@@ -393,6 +398,15 @@ impl Settings {
             line: e.span().map(|s| text[..s.start].matches('\n').count() + 1).unwrap_or(0),
             message: e.message().to_string(),
         })
+    }
+
+    /// The broker nodes to connect to: `[amqp] urls`, or `[amqp] url` alone.
+    pub fn amqp_urls(&self) -> Vec<String> {
+        if self.amqp.urls.is_empty() {
+            vec![self.amqp.url.clone()]
+        } else {
+            self.amqp.urls.clone()
+        }
     }
 
     /// The queue to declare: the configured name, or `warren.<instance>`.
@@ -696,6 +710,15 @@ mod tests {
         let e = Settings::from_toml("instance = \"b\"\n[amqp]\nprefetsh = 10\n", "w.toml").unwrap_err();
         let m = e.to_string();
         assert!(m.contains("w.toml line 3") && m.contains("prefetsh"), "{m}");
+    }
+
+    #[test]
+    fn urls_list_the_cluster_nodes_and_url_alone_is_one_node() {
+        let s = Settings::from_toml("[amqp]\nurl = \"amqp://a:5672/%2f\"\n", "x").unwrap();
+        assert_eq!(s.amqp_urls(), vec!["amqp://a:5672/%2f"]);
+        let s = Settings::from_toml("[amqp]\nurls = [\"amqp://a:5672/%2f\", \"amqp://b:5673/%2f\"]\n", "x").unwrap();
+        assert_eq!(s.amqp_urls(), vec!["amqp://a:5672/%2f", "amqp://b:5673/%2f"]);
+        assert_eq!(Settings::default().amqp_urls(), vec![Settings::default().amqp.url]);
     }
 
     #[test]
