@@ -5,6 +5,7 @@ pub mod creators;
 pub mod fdlimit;
 pub mod query;
 pub mod ratelimit;
+pub mod rules;
 pub mod store;
 pub mod tickets;
 pub mod writer;
