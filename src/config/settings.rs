@@ -195,9 +195,7 @@ pub struct AmqpSettings {
     pub enabled: bool,
     /// `amqp://user:password@host:port/vhost` (vhost `/` is `%2f`).
     pub url: String,
-    /// The nodes of a RabbitMQ cluster, each an `amqp://` URL like `url`; when set, `url` is not used. Worker `i`
-    /// starts at node `i mod N` and, when its connection fails, moves on to the next node (with the reconnect
-    /// back-off once every node failed in a row); the relay's publisher does the same.
+    /// The nodes of a RabbitMQ cluster (`amqp://` URLs); when set, `url` is not used (see [`AmqpSettings::nodes`]).
     pub urls: Vec<String>,
     /// The topic exchange (declared durable).
     pub exchange: String,
@@ -411,15 +409,6 @@ impl Settings {
             line: e.span().map(|s| text[..s.start].matches('\n').count() + 1).unwrap_or(0),
             message: e.message().to_string(),
         })
-    }
-
-    /// The broker nodes to connect to: `[amqp] urls`, or `[amqp] url` alone.
-    pub fn amqp_urls(&self) -> Vec<String> {
-        if self.amqp.urls.is_empty() {
-            vec![self.amqp.url.clone()]
-        } else {
-            self.amqp.urls.clone()
-        }
     }
 
     /// The queue to declare: the configured name, or `warren.<instance>`.
@@ -722,10 +711,10 @@ mod tests {
     #[test]
     fn urls_list_the_cluster_nodes_and_url_alone_is_one_node() {
         let s = Settings::from_toml("[amqp]\nurl = \"amqp://a:5672/%2f\"\n", "x").unwrap();
-        assert_eq!(s.amqp_urls(), vec!["amqp://a:5672/%2f"]);
+        assert_eq!(s.amqp.nodes(), vec!["amqp://a:5672/%2f"]);
         let s = Settings::from_toml("[amqp]\nurls = [\"amqp://a:5672/%2f\", \"amqp://b:5673/%2f\"]\n", "x").unwrap();
-        assert_eq!(s.amqp_urls(), vec!["amqp://a:5672/%2f", "amqp://b:5673/%2f"]);
-        assert_eq!(Settings::default().amqp_urls(), vec![Settings::default().amqp.url]);
+        assert_eq!(s.amqp.nodes(), vec!["amqp://a:5672/%2f", "amqp://b:5673/%2f"]);
+        assert_eq!(Settings::default().amqp.nodes(), vec![Settings::default().amqp.url]);
     }
 
     #[test]

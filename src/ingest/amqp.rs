@@ -203,7 +203,7 @@ pub fn run_worker(cfg: AmqpWorkerConfig, producer: Producer, stats: Arc<Stats>, 
                 let failed = node;
                 node = (node + 1) % nodes;
                 // Straight on to the next node; the back-off grows only once every node failed in a row.
-                let wait = if failures as usize % nodes == 0 { delay } else { Duration::from_millis(50) };
+                let wait = if (failures as usize).is_multiple_of(nodes) { delay } else { Duration::from_millis(50) };
                 // One warning per attempt, but attempts back off, so a dead broker never floods the log.
                 tracing::warn!(
                     worker = producer.id,
@@ -218,7 +218,7 @@ pub fn run_worker(cfg: AmqpWorkerConfig, producer: Producer, stats: Arc<Stats>, 
                 while Instant::now() < until && !shutdown.stop.load(Ordering::Acquire) {
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                if failures as usize % nodes == 0 {
+                if (failures as usize).is_multiple_of(nodes) {
                     delay = (delay * 2).min(cfg.max_reconnect_delay.max(Duration::from_millis(200)));
                 }
             }

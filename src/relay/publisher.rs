@@ -191,7 +191,7 @@ impl State {
         let nodes = self.cfg.urls.len().max(1);
         self.node = (self.node + 1) % nodes;
         self.failures += 1;
-        if self.failures % nodes == 0 {
+        if self.failures.is_multiple_of(nodes) {
             self.next_connect = Instant::now() + self.backoff;
             self.backoff = (self.backoff * 2).min(Duration::from_secs(self.cfg.relay.max_reconnect_delay_secs.max(1)));
         } else {
