@@ -128,7 +128,7 @@ impl Engine {
         #[cfg(feature = "test-hooks")]
         let writer = writer.with_hold(hold_writes.clone()).with_create_hold(hold_creates.clone());
         let amqp = AmqpWorkerConfig {
-            url: settings.amqp.url.clone(),
+            urls: settings.amqp.nodes(),
             exchange: settings.amqp.exchange.clone(),
             queue: settings.queue_name(),
             bind_patterns: crate::ingest::topology::LivePatterns::new(settings.amqp.bind_patterns.clone()),

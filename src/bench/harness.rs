@@ -25,6 +25,8 @@ pub struct WarrenKnobs {
     pub ring_capacity: usize,
     /// New files per minute; 0 = unlimited (the bench default, so creation speed is measured, not the limit).
     pub max_creates_per_minute: u32,
+    /// Declare the bench queue as a quorum queue (`queue_type = "quorum"`) instead of a classic one.
+    pub quorum: bool,
 }
 
 /// Everything one run needs.
