@@ -24,6 +24,9 @@ pub struct Engine {
     /// writes (tests of ack-after-persist).
     #[cfg(feature = "test-hooks")]
     pub hold_writes: HoldWrites,
+    /// Test hook (cargo feature `test-hooks`): every write, sync and completion of the writer, in order.
+    #[cfg(feature = "test-hooks")]
+    pub journal: Arc<crate::cache::durable::journal::Journal>,
     /// Ask the writer for cached points (CarbonLink, render).
     pub cache: CacheHandle,
     /// Where the socket receivers listen (all `None` when they are off).
@@ -107,6 +110,10 @@ impl Engine {
             hold_writes.clone(),
         )
         .with_queries(queries);
+        #[cfg(feature = "test-hooks")]
+        let journal = Arc::new(crate::cache::durable::journal::Journal::default());
+        #[cfg(feature = "test-hooks")]
+        let writer = writer.with_journal(journal.clone());
         let amqp = AmqpWorkerConfig {
             url: settings.amqp.url.clone(),
             exchange: settings.amqp.exchange.clone(),
@@ -128,6 +135,8 @@ impl Engine {
             stats,
             #[cfg(feature = "test-hooks")]
             hold_writes,
+            #[cfg(feature = "test-hooks")]
+            journal,
             cache,
             receivers: bound,
             relay_stats,
