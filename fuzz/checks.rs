@@ -18,8 +18,8 @@ use warren::pipe::batch::{BatchPoint, NameRef};
 use warren::whisper::{self, OpenOptions, Point, UpdateScratch, WhisperFile};
 
 /// The fuzz targets, by name (the directory names under `fuzz/corpus` and `fuzz/regressions`).
-pub const TARGETS: [&str; 6] =
-    ["amqp_body", "plaintext_line", "pickle_decode", "whisper_file", "config_parsers", "metric_name"];
+pub const TARGETS: [&str; 7] =
+    ["amqp_body", "plaintext_line", "pickle_decode", "whisper_file", "config_parsers", "metric_name", "tagged_name"];
 
 /// Run the check of target `name` on `data`; `false` if there is no such target.
 pub fn run(name: &str, data: &[u8]) -> bool {
@@ -30,6 +30,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "whisper_file" => whisper_file(data),
         "config_parsers" => config_parsers(data),
         "metric_name" => metric_name(data),
+        "tagged_name" => tagged_name(data),
         _ => return false,
     }
     true
@@ -419,6 +420,60 @@ pub fn metric_name(data: &[u8]) {
             }
             assert_eq!(rel.components().count(), name.split('.').count());
             assert_eq!(metric::name_from_relative_path(rel).as_deref(), Some(name));
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(msg.len() < 1000, "refusal message is bounded: {} bytes", msg.len());
+        }
+    }
+}
+
+/// `tagged_name`: the input is a name, usually tagged (`m;t=v` or `m{t="v"}`). Invariants of carbon's
+/// `TaggedSeries.parse`/`format`/`encode` as `metric::tags` reproduces them: `normalise` never panics; an accepted
+/// name's normal form has its metric first
+/// (no leading `~`), then `;tag=value` segments sorted as strings, each tag non-empty without `!` `^` `=` `;`
+/// and not `name`, each value non-empty, not starting with `~`, without `;`, no tag twice; a name that
+/// `metric::validate` accepts is a fixed point, and its `_tagged/` path is `_tagged/<h[0:3]>/<h[3:6]>/<h>.wsp`
+/// (hashed) or a readable file name of at most 255 bytes without `/`; refusals are bounded messages.
+pub fn tagged_name(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        assert!(metric::validate(data).is_err(), "non-UTF-8 is refused");
+        return;
+    };
+    let _ = metric::tags::normalise(s);
+    match metric::validate(data) {
+        Ok(normal) => {
+            let normal = normal.as_ref();
+            assert!(
+                matches!(metric::validate(normal.as_bytes()), Ok(std::borrow::Cow::Borrowed(n)) if n == normal),
+                "an accepted name is its own normal form"
+            );
+            let mut segments = normal.split(';');
+            let name = segments.next().expect("split yields one item");
+            assert!(!name.is_empty() && !name.starts_with('~'), "normal name {name:?}");
+            let mut previous: Option<(&str, &str)> = None;
+            for seg in segments {
+                let (tag, value) = seg.split_once('=').expect("a normal segment is tag=value");
+                assert!(!tag.is_empty() && !tag.contains(['!', '^']) && tag != "name", "tag {tag:?}");
+                assert!(!value.is_empty() && !value.starts_with('~'), "value {value:?}");
+                if let Some((prev_seg, prev_tag)) = previous {
+                    assert!(prev_seg < seg && prev_tag != tag, "segments sorted, no tag twice: {normal:?}");
+                }
+                previous = Some((seg, tag));
+            }
+            assert_eq!(metric::tags::normalise(normal).as_deref(), Ok(normal));
+            if !metric::tags::is_tagged(normal) {
+                return;
+            }
+            let h = metric::tags::hash_hex(normal);
+            assert!(h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+            let hashed = metric::relative_path(normal);
+            assert_eq!(hashed, Path::new(&format!("_tagged/{}/{}/{h}.wsp", &h[..3], &h[3..6])));
+            let readable = metric::relative_path_as(normal, metric::TagFileNames::Readable);
+            let parts: Vec<_> = readable.components().collect();
+            assert_eq!(parts.len(), 4, "{readable:?}");
+            let Component::Normal(file) = parts[3] else { panic!("non-normal file name in {readable:?}") };
+            assert!(file.len() <= 255 && file != "." && file != "..");
         }
         Err(e) => {
             let msg = e.to_string();

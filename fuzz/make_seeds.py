@@ -102,6 +102,13 @@ def main():
                            b"a/b", b"a\x00b", b"disk.used;dc=1", b"a\xc2\xa0b", b"c" * 251 + b".d", b"\xff"]):
         put("metric_name", f"name{i}", n)
 
+    # tagged_name: carbon-form and OpenMetrics-form names, normal and not, accepted and refused.
+    for i, n in enumerate([b"cpu.usage;dc=us-east;host=web01", b"cpu;host=a;dc=b", b"cpu;a=1;a.b=2;a=3",
+                           b"~cpu;name=x;t=v.1", b'cpu{host="web01",dc="us"}', b'cpu{a="x\\"y\\\\z":,b="2"}',
+                           b"a;b", b";a=1", b"a;b=~c", b"a;b!=1", b'c{{a="1"}', b'~;x={a="1"}', b"a;b=x/y",
+                           b"m;t=" + b"v." * 130]):
+        put("tagged_name", f"name{i}", n)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,9 +1,17 @@
 //! Wires the threads together: N pinned AMQP workers, the socket receivers' event loop and the self-metrics
-//! emitter (one producer ring each) → one writer. `warren cache` and the integration
-//! tests both start the engine through [`Engine::start`].
+//! emitter (one producer ring each) → one writer, beside the query servers and the Prometheus endpoint.
+//! `warren cache` and the integration tests both start the engine through [`Engine::start`].
+//!
+//! Start and stop have one shape, as go-carbon's `Stoppable`: [`Engine::start`] binds everything first and, if a
+//! later part fails, stops and joins what it already started; [`Engine::stop`] (or dropping the engine) stops and
+//! joins every thread and reports the ones that panicked. Owns: its threads. Never touches: what they own.
 
+#[cfg(feature = "test-hooks")]
+use crate::cache::creators::HoldCreates;
 use crate::cache::query::CacheHandle;
-use crate::cache::writer::{FileRules, HoldWrites, Writer, WriterConfig};
+#[cfg(feature = "test-hooks")]
+use crate::cache::writer::HoldWrites;
+use crate::cache::writer::{FileRules, Writer, WriterConfig};
 use crate::config::settings::Settings;
 use crate::ingest::amqp::{run_worker, AmqpWorkerConfig};
 use crate::ingest::selfmetrics::{self, SelfMetricsConfig};
@@ -11,7 +19,7 @@ use crate::ingest::socket::{BoundAddrs, ReceiverConfig, Receivers};
 use crate::lifecycle::Shutdown;
 use crate::pipe::ring::{Producer, Rings};
 use crate::stats::Stats;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -27,6 +35,10 @@ pub struct Engine {
     /// Test hook (cargo feature `test-hooks`): every write, sync and completion of the writer, in order.
     #[cfg(feature = "test-hooks")]
     pub journal: Arc<crate::cache::durable::journal::Journal>,
+    /// Test hook (feature `test-hooks`): set to make the creator pool hold new files (tests of writes beside
+    /// pending creates).
+    #[cfg(feature = "test-hooks")]
+    pub hold_creates: HoldCreates,
     /// Ask the writer for cached points (CarbonLink, render).
     pub cache: CacheHandle,
     /// Where the socket receivers listen (all `None` when they are off).
@@ -79,7 +91,10 @@ impl Engine {
         });
         let stats = Arc::new(Stats::default());
         let shutdown = Arc::new(Shutdown::default());
-        let hold_writes: HoldWrites = Arc::new(AtomicBool::new(false));
+        #[cfg(feature = "test-hooks")]
+        let hold_writes: HoldWrites = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        #[cfg(feature = "test-hooks")]
+        let hold_creates: HoldCreates = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let workers = if settings.amqp.enabled { settings.worker_count() } else { 0 };
         // `forward = "amqp"`: the socket receivers feed a relay publisher (their own ring), not the writer.
         let forward = receivers.is_some() && settings.receivers.forward == crate::config::front::Forward::Amqp;
@@ -107,9 +122,10 @@ impl Engine {
             rings.clone(),
             stats.clone(),
             shutdown.clone(),
-            hold_writes.clone(),
         )
         .with_queries(queries);
+        #[cfg(feature = "test-hooks")]
+        let writer = writer.with_hold(hold_writes.clone()).with_create_hold(hold_creates.clone());
         #[cfg(feature = "test-hooks")]
         let journal = Arc::new(crate::cache::durable::journal::Journal::default());
         #[cfg(feature = "test-hooks")]
@@ -137,6 +153,8 @@ impl Engine {
             hold_writes,
             #[cfg(feature = "test-hooks")]
             journal,
+            #[cfg(feature = "test-hooks")]
+            hold_creates,
             cache,
             receivers: bound,
             relay_stats,

@@ -1,9 +1,11 @@
 //! warren: a carbon-cache for Graphite that ingests metrics from RabbitMQ.
 //!
-//! Data flows one way, and the module tree follows it (see `docs/ARCHITECTURE.md` and the README):
-//! [`ingest`] (AMQP workers, socket receivers, parsers) → rings → [`cache`] (the writer thread) →
-//! [`whisper`] (the file format) on disk; [`query`] reads files and asks the writer for cached points;
-//! [`stats`] counts everything. [`config`] is read once at start; [`metric`] is the one place that decides
+//! Data flows one way, and the module tree follows it (see `docs/ARCHITECTURE.md` for the layering, the
+//! invariants and the threads): [`ingest`] (AMQP workers, socket receivers, parsers, self-metrics) → [`pipe`]
+//! (rings) → [`cache`] (the writer thread) → [`whisper`] (the file format) on disk; [`query`] reads files and
+//! asks the writer for cached points; [`engine`] starts and stops all of it. [`stats`] holds the counters and
+//! uses nothing else; [`pickle`] is the codec both ingest and query use; [`lifecycle`] and [`atomicfile`] are
+//! the small leaves everyone may use. [`config`] is read once at start; [`metric`] is the one place that decides
 //! which metric names are acceptable and where their files live; [`tagdb`] registers series with graphite-web's
 //! tag database.
 

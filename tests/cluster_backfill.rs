@@ -219,3 +219,62 @@ fn a_fourth_node_joins_the_hash_ring_and_backfill_leaves_no_gap() {
     let _ = publisher.delete_exchange(&hash_ex);
     publisher.delete("");
 }
+
+/// Pattern mode, no broker needed: the metrics of the old tree that the new node's patterns match are owned; one
+/// the new node already has is filled (its own points kept), one it lacks is copied whole, one it does not own is
+/// left alone, and the old tree is not modified.
+#[test]
+fn pattern_backfill_fills_what_exists_and_copies_what_is_missing() {
+    use warren::whisper::{CreateMode, CreateOptions, OpenOptions, Point, UpdateScratch, WhisperFile};
+    let (old, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let t = now() / 60 * 60;
+    let create = |dir: &std::path::Path, metric: &str, minutes: std::ops::Range<u32>, v: f64| {
+        let path = warren::metric::file_path(dir, metric);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let opts = CreateOptions { mode: CreateMode::Sparse, ..CreateOptions::default() };
+        let mut wf = WhisperFile::create(&path, &Minutes.archives(metric), &opts, OpenOptions::default()).unwrap();
+        let mut points: Vec<Point> =
+            minutes.map(|k| Point { timestamp: t - k * 60, value: v + f64::from(k) }).collect();
+        wf.update_many(&mut points, t, &mut UpdateScratch::default()).unwrap();
+    };
+    create(old.path(), "web.a", 0..60, 100.0);
+    create(old.path(), "web.b", 0..60, 200.0);
+    create(old.path(), "db.c", 0..60, 300.0);
+    // The new node's own recent points for web.a: different values, which must survive.
+    create(new.path(), "web.a", 0..10, 1000.0);
+    // A dot-directory (warren's state dir) is not walked.
+    std::fs::create_dir_all(old.path().join(".warren")).unwrap();
+    let old_before = |m: &str| std::fs::read(warren::metric::file_path(old.path(), m)).unwrap();
+    let (a0, b0, c0) = (old_before("web.a"), old_before("web.b"), old_before("db.c"));
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(["cluster", "backfill", "--pattern", "web.#", "--from"])
+        .arg(old.path())
+        .arg("--to")
+        .arg(new.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("2 metrics owned: 1 filled"), "{text}");
+    assert!(text.contains("1 copied whole"), "{text}");
+
+    let fetch = |dir: &std::path::Path, m: &str| {
+        let f = WhisperFile::open_read_only(&warren::metric::file_path(dir, m)).unwrap();
+        let r = f.fetch(i64::from(t - 60 * 60), Some(i64::from(t)), i64::from(t), None).unwrap().unwrap();
+        r.values
+    };
+    // web.a: the fifty older minutes filled from the old node, the new node's own ten kept, including the oldest
+    // one at the gap's edge, which whisper-fill alone replaces with the old node's value (its window reaches one
+    // step into the known values): backfill puts the node's own point back.
+    let want: Vec<Option<f64>> =
+        (0..60).rev().map(|k| Some(if k < 10 { 1000.0 } else { 100.0 } + f64::from(k))).collect();
+    assert_eq!(fetch(new.path(), "web.a"), want);
+    assert_eq!(std::fs::read(warren::metric::file_path(new.path(), "web.b")).unwrap(), b0, "web.b copied whole");
+    assert!(!warren::metric::file_path(new.path(), "db.c").exists(), "db.c is not the new node's");
+    assert_eq!((old_before("web.a"), old_before("web.b"), old_before("db.c")), (a0, b0, c0), "old tree unchanged");
+    // No temporary copies left behind.
+    let leftovers: Vec<_> =
+        std::fs::read_dir(new.path().join("web")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+}

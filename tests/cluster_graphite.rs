@@ -115,6 +115,9 @@ fn run_cluster(patterns: [&[&str]; 3], hash: bool, use_post: bool) {
     all.sort();
     assert_eq!(paths, all, "find through graphite-web");
     assert!(found.as_array().unwrap().iter().all(|n| n["is_leaf"] == true));
+    // graphite-web's index merges every node's /metrics/index.json.
+    let index: Vec<String> = serde_json::from_value(gw.json("/metrics/index.json")).unwrap();
+    assert_eq!(index, all, "index through graphite-web");
 
     // render of the wildcard spanning the nodes: exact values, disk (t0) and cache-only (t1).
     let window = format!("from={}&until={}", t0 - 120, t1 + 120);

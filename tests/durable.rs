@@ -69,7 +69,14 @@ fn with_sync_batch_no_delivery_completes_before_its_files_are_synced() {
     assert_eq!(violations(&events), [], "completions before their files' syncs");
     let writes = events.iter().filter(|e| matches!(e, Event::Wrote(_))).count() as u64;
     let synced = events.iter().filter(|e| matches!(e, Event::Synced(_))).count() as u64;
-    assert_eq!(synced, syncs, "every sync counted");
+    // New files' directory entries are synced too, before the first completion: the data dir and `durable/`.
+    let dirs: Vec<&std::path::PathBuf> =
+        events.iter().filter_map(|e| if let Event::SyncedDir(d) = e { Some(d) } else { None }).collect();
+    let first_completion = events.iter().position(|e| matches!(e, Event::Completed { .. })).unwrap();
+    assert!(events[..first_completion].iter().any(|e| matches!(e, Event::SyncedDir(d) if d.ends_with("durable"))));
+    let unique: std::collections::BTreeSet<_> = dirs.iter().collect();
+    assert_eq!(unique.len(), 2, "the data dir and durable/: {dirs:?}");
+    assert_eq!(synced + dirs.len() as u64, syncs, "every sync counted");
     assert!(synced > 0 && synced <= writes, "{synced} syncs for {writes} writes: at most one per write");
     eprintln!("{writes} writes, {synced} syncs, {completed} completions");
 }

@@ -23,6 +23,8 @@ pub struct Durability {
     /// The data dir, opened for `syncfs` (mode `Syncfs`).
     data_dir: std::path::PathBuf,
     fs_handle: Option<std::fs::File>,
+    /// Directories whose entries changed (a file or directory created in them) since the last sync.
+    new_dirs: Vec<std::path::PathBuf>,
     /// Files written since their last sync (open ones: closing syncs and removes).
     unsynced: Vec<MetricId>,
     marked: HashSet<MetricId>,
@@ -40,6 +42,7 @@ impl Durability {
             mode,
             data_dir: data_dir.to_path_buf(),
             fs_handle: None,
+            new_dirs: Vec::new(),
             unsynced: Vec::new(),
             marked: HashSet::new(),
             failed: None,
@@ -64,6 +67,22 @@ impl Durability {
         }
     }
 
+    /// A file was created at `path`: its directory entry (and those of any directories created for it, up to the
+    /// data dir) must reach the disk too, or a power loss can lose the whole file (`Batch`; `syncfs` covers them).
+    pub fn created(&mut self, path: &std::path::Path) {
+        if self.mode != SyncMode::Batch {
+            return;
+        }
+        let mut dir = path.parent();
+        while let Some(d) = dir {
+            self.new_dirs.push(d.to_path_buf());
+            if d == self.data_dir || !d.starts_with(&self.data_dir) {
+                break;
+            }
+            dir = d.parent();
+        }
+    }
+
     /// `id`'s file is about to be closed: sync it first if it holds unsynced writes.
     pub fn before_close(&mut self, id: MetricId, file: &WhisperFile, name: &str, stats: &Stats) {
         if self.marked.remove(&id) {
@@ -80,6 +99,7 @@ impl Durability {
         if self.mode == SyncMode::Syncfs && !unsynced.is_empty() {
             self.syncfs(cache, &unsynced, stats);
         }
+        self.sync_new_dirs(stats);
         let per_file = if self.mode == SyncMode::Batch { &unsynced[..] } else { &[] };
         for &id in per_file {
             let entry = cache.entry(id);
@@ -118,6 +138,34 @@ impl Durability {
                 if self.errors_logged < 20 {
                     self.errors_logged += 1;
                     tracing::error!(metric = %name, error = %e, "fdatasync failed: withholding this turn's acks");
+                }
+                self.failed.get_or_insert(e);
+            }
+        }
+    }
+
+    /// `fsync` each directory that got a new entry (once each, however many files were created in it).
+    fn sync_new_dirs(&mut self, stats: &Stats) {
+        if self.new_dirs.is_empty() {
+            return;
+        }
+        self.new_dirs.sort_unstable();
+        self.new_dirs.dedup();
+        for dir in std::mem::take(&mut self.new_dirs) {
+            let t0 = Instant::now();
+            let result = std::fs::File::open(&dir).and_then(|d| d.sync_all());
+            Stats::add(&stats.syncs, 1);
+            Stats::add(&stats.sync_micros, t0.elapsed().as_micros() as u64);
+            #[cfg(feature = "test-hooks")]
+            if result.is_ok() {
+                self.record(|| journal::Event::SyncedDir(dir.clone()));
+            }
+            if let Err(e) = result {
+                Stats::add(&stats.errors, 1);
+                let e = WhisperError::io(&dir, e);
+                if self.errors_logged < 20 {
+                    self.errors_logged += 1;
+                    tracing::error!(error = %e, "fsync of a directory failed: withholding this turn's acks");
                 }
                 self.failed.get_or_insert(e);
             }
@@ -184,6 +232,8 @@ pub mod journal {
         Wrote(String),
         /// A metric's file was `fdatasync`ed (the call returned success).
         Synced(String),
+        /// A directory that got new entries was `fsync`ed.
+        SyncedDir(std::path::PathBuf),
         /// A delivery's completion was sent to its worker (which acks it).
         Completed { producer: u16, tag: u64 },
     }

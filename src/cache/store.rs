@@ -27,8 +27,8 @@ pub struct Entry {
     pub retry_at: Option<Instant>,
     /// The open file, if it is in the descriptor LRU.
     pub file: Option<WhisperFile>,
-    /// LRU stamp of the last use of `file`.
-    pub lru_stamp: u64,
+    /// Where the writer lists this metric among its open files (meaningful while `file` is open).
+    pub open_slot: u32,
 }
 
 /// Metric → pending points, plus the dirty order.
@@ -86,7 +86,7 @@ impl Cache {
             queued: false,
             retry_at: None,
             file: None,
-            lru_stamp: 0,
+            open_slot: 0,
         });
         id
     }
@@ -179,6 +179,11 @@ impl Cache {
     /// Put points (and their tickets) back after a failed write, ahead of any that arrived meanwhile, and
     /// queue the metric again.
     pub fn restore(&mut self, id: MetricId, points: &mut Vec<Point>, tickets: &mut Vec<(u32, u32)>) {
+        self.restore_points(id, points, tickets);
+        self.requeue(id);
+    }
+
+    fn restore_points(&mut self, id: MetricId, points: &mut Vec<Point>, tickets: &mut Vec<(u32, u32)>) {
         let e = &mut self.entries[id as usize];
         self.total_points += points.len();
         points.append(&mut e.points);
@@ -186,6 +191,20 @@ impl Cache {
         tickets.append(&mut e.tickets);
         std::mem::swap(&mut e.tickets, tickets);
         e.oldest = e.points.iter().map(|p| p.timestamp).min().unwrap_or(u32::MAX);
+    }
+
+    /// Put points back like [`Cache::restore`] but keep the metric out of the dirty order (its file is being
+    /// created): new points for it are cached without queueing it, until [`Cache::unpark`].
+    pub fn park(&mut self, id: MetricId, points: &mut Vec<Point>, tickets: &mut Vec<(u32, u32)>) {
+        self.restore_points(id, points, tickets);
+        self.entries[id as usize].queued = true;
+    }
+
+    /// Queue a parked metric again (if it has points), not to be tried before `retry_at`.
+    pub fn unpark(&mut self, id: MetricId, retry_at: Option<Instant>) {
+        let e = &mut self.entries[id as usize];
+        e.queued = false;
+        e.retry_at = retry_at;
         self.requeue(id);
     }
 
@@ -266,6 +285,31 @@ mod tests {
         assert_eq!(c.total_points(), 2);
         assert_eq!(c.next(Instant::now()), Some(id));
         assert_eq!(c.next(Instant::now()), None, "queued once only");
+    }
+
+    #[test]
+    fn a_parked_metric_keeps_its_points_out_of_the_dirty_order_until_unparked() {
+        let mut c = Cache::new(WriteStrategy::Naive);
+        let a = c.intern(b"a");
+        let b = c.intern(b"b");
+        c.push(a, pt(1), Some(1));
+        c.push(b, pt(1), None);
+        let (mut p, mut t) = (Vec::new(), Vec::new());
+        assert_eq!(c.next(Instant::now()), Some(a));
+        c.take(a, &mut p, &mut t);
+        c.park(a, &mut p, &mut t);
+        c.push(a, pt(2), Some(2));
+        assert_eq!(c.points_of("a"), &[pt(1), pt(2)], "parked points stay visible to queries");
+        assert_eq!(c.total_points(), 3);
+        assert_eq!(c.next(Instant::now()), Some(b));
+        c.take(b, &mut p, &mut t);
+        p.clear();
+        assert_eq!(c.next(Instant::now()), None, "a new point does not queue a parked metric");
+        c.unpark(a, None);
+        assert_eq!(c.next(Instant::now()), Some(a));
+        c.take(a, &mut p, &mut t);
+        assert_eq!(p, vec![pt(1), pt(2)]);
+        assert_eq!(t, vec![(1, 1), (2, 1)]);
     }
 
     #[test]

@@ -3,10 +3,16 @@
 //!
 //! One loop, no locks: pop every batch waiting, write a slice of dirty metrics (one `update_many` each: one
 //! positioned write per contiguous run), send completions, sleep when idle. Files are created on first write
-//! from the schema and aggregation rules (within the create rate limit) and kept open in an LRU.
+//! from the schema and aggregation rules (within the create rate limit) by the creator pool
+//! ([`super::creators`]), so the writer keeps updating existing files meanwhile, and kept open up to the
+//! descriptor budget (over it, a random open file is closed: see [`Writer::evict`]).
 //!
 //! Owns: the cache and every open whisper file. Never touches: sockets, AMQP channels.
 
+mod create;
+mod files;
+
+use super::creators::{self, Creators, HoldCreates};
 use super::durable::Durability;
 use super::query::{CacheRequest, CachedPoints};
 use super::ratelimit::TokenBucket;
@@ -20,11 +26,9 @@ use crate::pipe::ring::{Completion, Rings};
 use crate::stats::Stats;
 use crate::tagdb::TagQueue;
 use crate::whisper::{
-    AggregationMethod, ArchiveSpec, CreateMode, CreateOptions, OpenOptions, Point, UpdateScratch, WhisperError,
-    WhisperFile,
+    AggregationMethod, ArchiveSpec, CreateMode, OpenOptions, Point, UpdateScratch, WhisperError, WhisperFile,
 };
 use hdrhistogram::Histogram;
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -94,6 +98,8 @@ pub struct WriterConfig {
     pub max_updates_per_second: u32,
     pub max_creates_per_minute: u32,
     pub open_files: usize,
+    /// Creator threads; 0 creates on the writer thread.
+    pub creators: usize,
     /// How tagged series' files are named (carbon's TAG_HASH_FILENAMES).
     pub tag_files: metric::TagFileNames,
     /// Sync written files before completing their deliveries (see [`super::durable`]).
@@ -118,13 +124,15 @@ impl WriterConfig {
             max_updates_per_second: s.cache.max_updates_per_second,
             max_creates_per_minute: s.cache.max_creates_per_minute,
             open_files: super::fdlimit::open_file_budget(s.cache.open_files.max(1)),
+            creators: s.whisper.creators.unwrap_or_else(creators::default_size),
             tag_files: metric::TagFileNames::from_hash_filenames(s.tags.hash_filenames),
             sync: if s.whisper.autoflush { SyncMode::Batch } else { s.whisper.sync },
         }
     }
 }
 
-/// A test hook: while set, the writer drains rings into the cache but writes nothing.
+/// A test hook (cargo feature `test-hooks`): while set, the writer drains rings into the cache but writes nothing.
+#[cfg(feature = "test-hooks")]
 pub type HoldWrites = Arc<std::sync::atomic::AtomicBool>;
 
 /// Why one metric's write did not happen.
@@ -133,6 +141,8 @@ enum WriteFailure {
     CreateLimited(Instant),
     /// Disk trouble: keep the points, retry later.
     Retry(WhisperError),
+    /// The file is being created by the pool: the points wait in the cache, off the dirty order.
+    Creating,
     /// The file is unusable (corrupt header, bad archive rules): the points are dropped and counted.
     Reject(WhisperError),
 }
@@ -145,13 +155,15 @@ pub struct Writer {
     rings: Arc<Rings>,
     stats: Arc<Stats>,
     shutdown: Arc<Shutdown>,
-    hold: HoldWrites,
+    /// Always false unless a test set it through [`Writer::with_hold`] (feature `test-hooks`).
+    hold: Arc<std::sync::atomic::AtomicBool>,
     scratch: UpdateScratch,
     points: Vec<Point>,
     owned_tickets: Vec<(u32, u32)>,
-    lru: VecDeque<(MetricId, u64)>,
-    lru_clock: u64,
-    open_count: usize,
+    /// The metrics whose file is open (each entry's `open_slot` is its index here).
+    open_ids: Vec<MetricId>,
+    /// xorshift state for choosing which open file to close.
+    evict_rng: u64,
     updates: TokenBucket,
     creates: TokenBucket,
     latency: Histogram<u64>,
@@ -162,6 +174,9 @@ pub struct Writer {
     /// Completions of this loop turn, sent together after the write slice: the worker wakes once per turn
     /// instead of once per batch, and acks the whole finished prefix with one frame.
     outbox: Vec<(u16, Completion)>,
+    /// The creator pool (started by [`Writer::run`] when `cfg.creators > 0`).
+    creators: Option<Creators>,
+    hold_creates: HoldCreates,
     /// Series to register with graphite-web's tag database (when `[tags] enabled`).
     tags: Option<TagQueue>,
     /// Unsynced files, synced before completions (`[whisper] sync`).
@@ -169,14 +184,13 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// A writer over `rings`, counting into `stats`; `hold` pauses writing for tests.
+    /// A writer over `rings`, counting into `stats`, stopping on `shutdown`.
     pub fn new(
         cfg: WriterConfig,
         strategy: crate::config::settings::WriteStrategy,
         rings: Arc<Rings>,
         stats: Arc<Stats>,
         shutdown: Arc<Shutdown>,
-        hold: HoldWrites,
     ) -> Self {
         let updates = TokenBucket::new(cfg.max_updates_per_second, Duration::from_secs(1));
         let creates = TokenBucket::new(cfg.max_creates_per_minute, Duration::from_secs(60));
@@ -188,13 +202,12 @@ impl Writer {
             rings,
             stats,
             shutdown,
-            hold,
+            hold: Arc::default(),
             scratch: UpdateScratch::default(),
             points: Vec::new(),
             owned_tickets: Vec::new(),
-            lru: VecDeque::new(),
-            lru_clock: 0,
-            open_count: 0,
+            open_ids: Vec::new(),
+            evict_rng: 0x9E37_79B9_7F4A_7C15,
             updates,
             creates,
             // Invariant: 1 µs .. 1 h with 3 significant figures is a valid histogram configuration.
@@ -204,9 +217,18 @@ impl Writer {
             errors_logged: 0,
             queries: None,
             outbox: Vec::new(),
+            creators: None,
+            hold_creates: HoldCreates::default(),
             tags: None,
             durable,
         }
+    }
+
+    /// While `hold` is set, the creator pool creates nothing (tests of writes beside pending creates).
+    #[cfg(feature = "test-hooks")]
+    pub fn with_create_hold(mut self, hold: HoldCreates) -> Self {
+        self.hold_creates = hold;
+        self
     }
 
     /// Queue created and written series for registration with graphite-web's tag database.
@@ -219,6 +241,13 @@ impl Writer {
     #[cfg(feature = "test-hooks")]
     pub fn with_journal(mut self, journal: Arc<super::durable::journal::Journal>) -> Self {
         self.durable.set_journal(journal);
+        self
+    }
+
+    /// Test hook: while `hold` is set, write nothing (rings are still drained into the cache).
+    #[cfg(feature = "test-hooks")]
+    pub fn with_hold(mut self, hold: HoldWrites) -> Self {
+        self.hold = hold;
         self
     }
 
@@ -278,9 +307,10 @@ impl Writer {
     /// Run until shutdown: every producer finished, every cached point written (or given up), `writer_done` set.
     pub fn run(mut self) {
         self.rings.set_writer(std::thread::current());
+        self.start_creators();
         loop {
             let asked = self.answer_queries();
-            let drained = self.drain_rings() | asked;
+            let drained = self.drain_rings() | asked | self.adopt_created();
             let wrote =
                 if self.hold.load(Ordering::Acquire) { false } else { self.write_some(Duration::from_millis(2)) };
             self.send_completions();
@@ -298,6 +328,8 @@ impl Writer {
         }
         self.flush_all();
         self.send_completions();
+        // Joins the creator threads (every job was collected by flush_all, or given up with it).
+        self.creators = None;
         self.publish_stats(true);
         self.shutdown.writer_done.store(true, Ordering::Release);
         tracing::info!(left_in_cache = self.cache.total_points(), "writer stopped");
@@ -384,9 +416,16 @@ impl Writer {
     /// Write everything still cached, ignoring rate limits (shutdown).
     fn flush_all(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(600);
-        while self.cache.dirty_metrics() > 0 && Instant::now() < deadline {
+        while (self.cache.dirty_metrics() > 0 || self.creates_in_flight() > 0) && Instant::now() < deadline {
+            self.adopt_created();
             let far = Instant::now() + Duration::from_secs(3600 * 24 * 365);
-            let Some(id) = self.cache.next(far) else { break };
+            let Some(id) = self.cache.next(far) else {
+                if self.creates_in_flight() > 0 {
+                    self.wait_created(Duration::from_millis(50));
+                    continue;
+                }
+                break;
+            };
             if !self.write_metric(id, true) {
                 // A metric that cannot be written now stays unacked; the broker redelivers it next start.
                 self.cache.entry_mut(id).retry_at = Some(far);
@@ -414,6 +453,13 @@ impl Writer {
                 }
                 true
             }
+            Err(WriteFailure::Creating) => {
+                // Parked: back in the cache (queries see them), handed out again once the file exists.
+                self.cache.park(id, &mut points, &mut tickets);
+                self.points = points;
+                self.owned_tickets = tickets;
+                return false;
+            }
             Err(WriteFailure::CreateLimited(at)) => {
                 Stats::add(&self.stats.dropped_creates, 1);
                 self.cache.entry_mut(id).retry_at = Some(at);
@@ -434,16 +480,7 @@ impl Writer {
             }
         };
         if resolved {
-            for &(slot, count) in &tickets {
-                if let Some(done) = self.tickets.resolve(slot, count) {
-                    let micros = done.received.elapsed().as_micros() as u64;
-                    let _ = self.latency.record(micros.max(1));
-                    self.outbox.push((
-                        done.ticket.producer,
-                        Completion { generation: done.ticket.generation, tag: done.ticket.tag },
-                    ));
-                }
-            }
+            self.resolve_tickets(&tickets);
             points.clear();
             tickets.clear();
         } else {
@@ -453,6 +490,20 @@ impl Writer {
         self.points = points;
         self.owned_tickets = tickets;
         resolved
+    }
+
+    /// The points of these tickets are written (or rejected): complete the batches that are now whole.
+    fn resolve_tickets(&mut self, tickets: &[(u32, u32)]) {
+        for &(slot, count) in tickets {
+            if let Some(done) = self.tickets.resolve(slot, count) {
+                let micros = done.received.elapsed().as_micros() as u64;
+                let _ = self.latency.record(micros.max(1));
+                self.outbox.push((
+                    done.ticket.producer,
+                    Completion { generation: done.ticket.generation, tag: done.ticket.tag },
+                ));
+            }
+        }
     }
 
     fn log_error(&mut self, id: MetricId, e: &WhisperError, action: &str) {
@@ -470,7 +521,6 @@ impl Writer {
         let file = e.file.as_mut().expect("file opened by ensure_open");
         let stats = file.update_many(points, unix_now(), &mut self.scratch).map_err(classify)?;
         Stats::add(&self.stats.dropped_points, stats.dropped as u64);
-        self.touch(id);
         Ok(stats.points_written)
     }
 
@@ -485,8 +535,8 @@ impl Writer {
         if matches!(&opened, Err(WhisperError::Io { source, .. }) if source.raw_os_error() == Some(libc::EMFILE)) {
             // The process ran out of descriptors (other threads or engines use them too): keep half as many
             // files open from now on, and try once more.
-            self.cfg.open_files = (self.open_count / 2).max(64);
-            self.evict();
+            self.cfg.open_files = (self.open_ids.len() / 2).max(64);
+            self.evict(id);
             tracing::warn!(open_files = self.cfg.open_files, "out of file descriptors: shrinking the open-file LRU");
             opened = WhisperFile::open(&path, self.cfg.open);
         }
@@ -495,15 +545,12 @@ impl Writer {
             Err(WhisperError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 match self.adopt_readable_tagged_file(&name, &path) {
                     Some(f) => f,
-                    None => self.create(&name, &path, unlimited)?,
+                    None => self.create(id, path, unlimited)?,
                 }
             }
             Err(e) => return Err(classify(e)),
         };
-        self.cache.entry_mut(id).file = Some(file);
-        self.open_count += 1;
-        self.touch(id);
-        self.evict();
+        self.keep_open(id, file);
         Ok(())
     }
 
@@ -519,54 +566,6 @@ impl Writer {
         }
         tracing::info!(metric = name, from = %readable.display(), to = %hashed.display(), "renamed tagged file");
         WhisperFile::open(hashed, self.cfg.open).ok()
-    }
-
-    /// Create `name`'s file from the rules, within the create rate limit (unless `unlimited`).
-    fn create(&mut self, name: &str, path: &std::path::Path, unlimited: bool) -> Result<WhisperFile, WriteFailure> {
-        let now = Instant::now();
-        if !unlimited && !self.creates.try_take(now) {
-            return Err(WriteFailure::CreateLimited(self.creates.next_token_at(now)));
-        }
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| WriteFailure::Retry(WhisperError::Io { path: dir.display().to_string(), source }))?;
-        }
-        let archives = self.cfg.rules.archives(name);
-        let (aggregation, x_files_factor) = self.cfg.rules.aggregation(name);
-        let opts = CreateOptions { x_files_factor, aggregation, mode: self.cfg.create_mode };
-        let f = WhisperFile::create(path, &archives, &opts, self.cfg.open).map_err(classify)?;
-        Stats::add(&self.stats.creates, 1);
-        if let Some(tags) = self.tags.as_mut() {
-            tags.created(name);
-        }
-        Ok(f)
-    }
-
-    fn touch(&mut self, id: MetricId) {
-        self.lru_clock += 1;
-        self.cache.entry_mut(id).lru_stamp = self.lru_clock;
-        self.lru.push_back((id, self.lru_clock));
-    }
-
-    fn close_file(&mut self, id: MetricId) {
-        if let Some(file) = self.cache.entry_mut(id).file.take() {
-            self.durable.before_close(id, &file, &self.cache.entry(id).name, &self.stats);
-            self.open_count -= 1;
-        }
-    }
-
-    /// Close least recently used files beyond the cap; compact the LRU queue of stale stamps.
-    fn evict(&mut self) {
-        while self.open_count > self.cfg.open_files {
-            let Some((id, stamp)) = self.lru.pop_front() else { break };
-            if self.cache.entry(id).lru_stamp == stamp {
-                self.close_file(id);
-            }
-        }
-        if self.lru.len() > 4 * self.cfg.open_files + 1024 {
-            let cache = &self.cache;
-            self.lru.retain(|&(id, stamp)| cache.entry(id).lru_stamp == stamp);
-        }
     }
 
     fn publish_stats(&mut self, force: bool) {

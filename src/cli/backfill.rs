@@ -5,9 +5,10 @@
 //! Ownership: with `--pattern` (the new node's bind patterns), every metric of the old node's tree that a pattern
 //! matches; without (consistent-hash exchange, whose ring lives in the broker), every metric the new node already
 //! has a file for, i.e. that the broker routed to it since it joined. For each owned metric: when the new node has
-//! its file, `whisper fill` from the old one (only the gaps are written, nothing is overwritten, so running it again
-//! is harmless); when it has none yet (pattern mode), the old file is copied in whole, published with a
-//! no-replace link so that a file the node creates meanwhile is never clobbered (it is filled instead).
+//! its file, `whisper fill` from the old one (only the gaps are written; the few recent points of the node's own
+//! that whisper-fill can replace are put back, so running it again is harmless); when it has none yet (pattern
+//! mode), the old file is copied in whole, published with a no-replace link so that a file the node creates
+//! meanwhile is never clobbered (it is filled instead).
 //!
 //! Owns: walking two data dirs and the per-file fill or copy. Never touches: the old node's files (read only), the
 //! broker, files outside the two data dirs (names come from `metric::name_from_relative_path`, symlinks are not
@@ -19,7 +20,7 @@ use anyhow::{bail, Context};
 
 use crate::ingest::topology::topic_matches;
 use crate::metric::{file_path, name_from_relative_path};
-use crate::whisper::{fill, OpenOptions, WhisperFile};
+use crate::whisper::{fill, OpenOptions, Point, UpdateScratch, WhisperFile};
 
 /// Arguments of `warren cluster backfill`.
 #[derive(clap::Args, Debug)]
@@ -95,11 +96,41 @@ fn copy_no_replace(src: &Path, dst: &Path) -> anyhow::Result<bool> {
     linked
 }
 
-/// Fill `dst` from `src` under an exclusive flock (the writer takes it too when `whisper.lock_writes` is on).
+/// The known points of the most precise archive's window at `now`.
+fn recent_points(f: &WhisperFile, now: i64) -> anyhow::Result<Vec<Point>> {
+    let r0 = f.header().archives[0].retention() as i64;
+    let Some(r) = f.fetch(now - r0, None, now, None)? else { return Ok(Vec::new()) };
+    let mut t = r.from;
+    let mut out = Vec::new();
+    for v in r.values {
+        if let Some(value) = v {
+            out.push(Point { timestamp: t, value });
+        }
+        t = t.saturating_add(r.step);
+    }
+    Ok(out)
+}
+
+/// Fill `dst` from `src` under an exclusive flock per update (the writer takes it too when `whisper.lock_writes`
+/// is on), then put back any of `dst`'s own recent points the fill replaced. whisper-fill can replace two: the
+/// first known point after a gap (its window reaches one step into the known values) and the newest slot (a
+/// point exactly one first-archive retention old is written into the first archive's ring, on the newest
+/// slot). The node's own points win.
 fn fill_one(src: &Path, dst: &Path, now: f64) -> anyhow::Result<usize> {
     let src = WhisperFile::open_read_only(src)?;
     let mut dst = WhisperFile::open(dst, OpenOptions { lock: true, autoflush: false })?;
-    Ok(fill(&src, &mut dst, now)?.points)
+    let now_secs = now.trunc() as i64;
+    let before = recent_points(&dst, now_secs)?;
+    let copied = fill(&src, &mut dst, now)?.points;
+    let after: std::collections::HashSet<(u32, u64)> =
+        recent_points(&dst, now_secs)?.iter().map(|p| (p.timestamp, p.value.to_bits())).collect();
+    let mut replaced: Vec<Point> =
+        before.into_iter().filter(|p| !after.contains(&(p.timestamp, p.value.to_bits()))).collect();
+    if !replaced.is_empty() {
+        let now_u32 = u32::try_from(now_secs).context("now does not fit whisper's 32-bit seconds")?;
+        dst.update_many(&mut replaced, now_u32, &mut UpdateScratch::default())?;
+    }
+    Ok(copied)
 }
 
 /// `warren cluster backfill`.

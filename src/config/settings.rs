@@ -267,6 +267,9 @@ pub struct WhisperSettings {
     pub autoflush: bool,
     /// flock each file while updating it (carbon's WHISPER_LOCK_WRITES).
     pub lock_writes: bool,
+    /// Threads creating new files beside the writer; 0 creates on the writer thread. Default: one per core, at
+    /// most 4.
+    pub creators: Option<usize>,
 }
 
 /// The classic socket inputs (carbon's plaintext and pickle receivers), served by one event-loop thread.
@@ -397,6 +400,7 @@ impl Default for WhisperSettings {
             sync: SyncMode::None,
             autoflush: false,
             lock_writes: false,
+            creators: None,
         }
     }
 }
@@ -634,6 +638,29 @@ mod tests {
         let s = Settings::from_toml("[whisper]\nsync = \"batch\"\n", "x").unwrap();
         assert_eq!(s.whisper.sync, SyncMode::Batch);
         assert!(Settings::from_toml("[whisper]\nsync = \"always\"\n", "x").is_err());
+    }
+
+    #[test]
+    fn carbon_conf_and_toml_set_the_tag_settings() {
+        let text = "[cache]\nENABLE_TAGS = True\nGRAPHITE_URL = http://gw:8080\nTAG_UPDATE_INTERVAL = 10\n\
+                    TAG_BATCH_SIZE = 50\nTAG_QUEUE_SIZE = 200\nTAG_HASH_FILENAMES = False\n";
+        let c = crate::config::CarbonCacheSettings::parse(text, "carbon.conf").unwrap();
+        let mut s = Settings::default();
+        assert!(!s.tags.enabled, "off unless asked for");
+        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf"));
+        let want = TagSettings {
+            enabled: true,
+            graphite_url: "http://gw:8080".into(),
+            update_interval: 10,
+            batch_size: 50,
+            queue_size: 200,
+            hash_filenames: false,
+        };
+        assert_eq!(s.tags, want);
+        let toml = "[tags]\nenabled = true\ngraphite_url = \"http://gw:8080\"\nupdate_interval = 10\n\
+                    batch_size = 50\nqueue_size = 200\nhash_filenames = false\n";
+        assert_eq!(Settings::from_toml(toml, "x").unwrap().tags, want);
+        assert!(Settings::from_toml("[tags]\nenable = true\n", "x").is_err(), "a typo is an error");
     }
 
     #[test]

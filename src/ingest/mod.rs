@@ -1,5 +1,10 @@
-//! Inputs: AMQP workers and socket receivers, their parsers (carbon lines, safe pickle), the batch they produce
-//! and the rings that carry it to the writer. Never touches: files.
+//! Inputs, the producers of the pipe: AMQP workers (and the broker topology they declare), socket receivers, the
+//! parsers they share (carbon lines; pickle comes from [`crate::pickle`]), and the self-metrics emitter, which
+//! turns the counters into points like any other input. Each fills [`crate::pipe::batch::Batch`]es and pushes
+//! them on its own ring.
+//!
+//! Never touches: whisper files or the cache. The only files it uses are the bind-pattern state file of the AMQP
+//! topology (`<data_dir>/.warren/bindings-<queue>`, written atomically) and `/proc/self` for self-metrics.
 
 pub mod amqp;
 pub mod line;

@@ -51,15 +51,8 @@ struct Leaf {
 }
 
 /// Files and cache-only metrics matching `pattern`, leaves and branches, as (node, has_file) sorted by path.
-fn find_nodes(ctx: &QueryContext, pattern: &str) -> Result<Vec<(Node, bool)>, Response> {
+fn find_nodes(ctx: &QueryContext, pattern: &str, unwritten: &[String]) -> Result<Vec<(Node, bool)>, Response> {
     let on_disk = tree::find(&ctx.data_dir, pattern).map_err(bad)?;
-    let unwritten = match ctx.cache.unwritten(ctx.cache_timeout) {
-        Ok(names) => names,
-        Err(e) => {
-            tracing::warn!(error = %e, "find: no answer from the cache; files only");
-            Vec::new()
-        }
-    };
     let cached = tree::find_in_names(pattern, unwritten.iter().map(String::as_str)).map_err(bad)?;
     let mut all: BTreeMap<(String, bool), bool> = BTreeMap::new();
     for n in on_disk {
@@ -78,12 +71,35 @@ fn find_nodes(ctx: &QueryContext, pattern: &str) -> Result<Vec<(Node, bool)>, Re
         .collect())
 }
 
-fn leaves(ctx: &QueryContext, pattern: &str) -> Result<Vec<Leaf>, Response> {
-    Ok(find_nodes(ctx, pattern)?
+/// The writer's metrics without a file (asked once per request: the writer walks its cache to answer).
+fn unwritten(ctx: &QueryContext) -> Vec<String> {
+    ctx.cache.unwritten(ctx.cache_timeout).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "no answer from the cache; files only");
+        Vec::new()
+    })
+}
+
+fn leaves(ctx: &QueryContext, pattern: &str, unwritten: &[String]) -> Result<Vec<Leaf>, Response> {
+    if let Some(leaf) = tagged_leaf(ctx, pattern, unwritten) {
+        return Ok(leaf);
+    }
+    Ok(find_nodes(ctx, pattern, unwritten)?
         .into_iter()
         .filter(|(n, _)| n.is_leaf)
         .map(|(n, has_file)| Leaf { path: n.path, has_file })
         .collect())
+}
+
+/// graphite-web's StandardFinder for a tagged pattern (one with `;`, not under `_tagged.`): no globbing, the one
+/// series by its `_tagged/` file (hashed or readable), or in the cache. Named by its normal form.
+fn tagged_leaf(ctx: &QueryContext, pattern: &str, unwritten: &[String]) -> Option<Vec<Leaf>> {
+    if pattern.starts_with("_tagged.") || !pattern.contains(';') {
+        return None;
+    }
+    let Ok(name) = metric::validate(pattern.as_bytes()) else { return Some(Vec::new()) };
+    let has_file = super::locate(&ctx.data_dir, &name).is_file();
+    let cached = || unwritten.iter().any(|n| *n == name);
+    Some(if has_file || cached() { vec![Leaf { path: name.into_owned(), has_file }] } else { Vec::new() })
 }
 
 /// graphite-web's `find_view`.
@@ -121,7 +137,7 @@ fn find_inner(req: &Request, ctx: &QueryContext) -> Result<Response, Response> {
     if !matches!(format, "treejson" | "json" | "completer" | "nodelist" | "pickle" | "msgpack") {
         return Err(bad("Invalid value for 'format' parameter"));
     }
-    let mut nodes = find_nodes(ctx, &query)?;
+    let mut nodes = find_nodes(ctx, &query, &unwritten(ctx))?;
     if leaves_only {
         nodes.retain(|(n, _)| n.is_leaf);
     }
@@ -292,12 +308,14 @@ fn render_inner(req: &Request, ctx: &QueryContext) -> Result<Response, Response>
         )));
     }
     // Per target, its leaves sorted by path (graphite-web's _merge_results order).
+    let targets: Vec<&str> = targets.into_iter().filter(|t| !t.trim().is_empty()).collect();
+    if let Some(t) = targets.iter().find(|t| t.contains('(')) {
+        return Err(bad(format!("target '{t}': warren serves path expressions only, not functions")));
+    }
+    let known = if targets.is_empty() { Vec::new() } else { unwritten(ctx) };
     let mut per_target: Vec<(&str, Vec<Leaf>)> = Vec::new();
-    for t in targets.iter().copied().filter(|t| !t.trim().is_empty()) {
-        if t.contains('(') {
-            return Err(bad(format!("target '{t}': warren serves path expressions only, not functions")));
-        }
-        per_target.push((t, leaves(ctx, t.trim())?));
+    for t in targets {
+        per_target.push((t, leaves(ctx, t.trim(), &known)?));
     }
     let mut names: Vec<String> = per_target.iter().flat_map(|(_, l)| l.iter().map(|l| l.path.clone())).collect();
     names.sort();
@@ -328,7 +346,7 @@ fn render_inner(req: &Request, ctx: &QueryContext) -> Result<Response, Response>
             Ok(j) => rules
                 .get(j)
                 .and_then(|(archives, method)| series::read_unwritten(archives, *method, start, end, now, points)),
-            Err(_) => match series::read(&metric::file_path(&ctx.data_dir, name), start, end, now, points) {
+            Err(_) => match series::read(&super::locate(&ctx.data_dir, name), start, end, now, points) {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(metric = %name, error = %e, "render: cannot read");

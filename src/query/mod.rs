@@ -1,4 +1,5 @@
-//! Reads: CarbonLink and HTTP find/render, answering from whisper files and the writer's cache.
+//! Reads: CarbonLink and HTTP find/render, answering from whisper files and the writer's cache; and the
+//! Prometheus text of the counters ([`prometheus`]), a read-only window on [`crate::stats::Stats`].
 //!
 //! Owns: the read side's servers and the arithmetic of merging cached points into fetched ones. Never touches:
 //! the cache itself (every question goes to the writer through [`CacheHandle`], which answers between writes, so

@@ -1,5 +1,9 @@
 //! Counters shared by every thread (relaxed atomics: each is a monotonic count or a gauge), and the
-//! rate-limited bad-input log. Owns: numbers. Never touches: files, sockets.
+//! rate-limited bad-input log. Components increment the counters; readers (the self-metrics emitter in
+//! `ingest::selfmetrics`, the Prometheus endpoint in `query::prometheus`, `warren cache --stats-every-ms`) only
+//! take a [`Stats::snapshot`].
+//!
+//! Owns: numbers. Never touches: files, sockets, threads, or any other module of the crate.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

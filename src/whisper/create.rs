@@ -39,8 +39,11 @@ impl Default for CreateOptions {
     }
 }
 
-/// Zeros written per call in `Zero` mode.
+/// Zeros written per call in `Zero` mode for files larger than [`ONE_WRITE_MAX`].
 const ZERO_CHUNK: usize = 1 << 20;
+
+/// Files up to this size are laid down in `Zero` mode with one write (header and zeros from one buffer).
+const ONE_WRITE_MAX: u64 = 16 << 20;
 
 impl WhisperFile {
     /// Create a new file at `path` (error `AlreadyExists` if it exists) with `archives` (validated and sorted by
@@ -81,10 +84,18 @@ impl WhisperFile {
     fn lay_down(&self, mode: CreateMode) -> Result<(), WhisperError> {
         let _lock = super::lock(&self.file, &self.path, self.options.lock)?;
         let header_bytes = self.header.encode();
-        self.write_at(&header_bytes, 0)?;
         let start = header_bytes.len() as u64;
         // Non-empty: create validated at least one archive.
         let end = self.header.archives.last().map_or(start, |a| a.end());
+        if mode == CreateMode::Zero && end <= ONE_WRITE_MAX {
+            // One syscall for the whole file: the kernel's cost is the pages, not the call count, but a second
+            // call (and a second pass over the inode's size and times) is pure overhead.
+            let mut all = vec![0u8; end as usize];
+            all[..header_bytes.len()].copy_from_slice(&header_bytes);
+            self.write_at(&all, 0)?;
+            return self.flush_if_asked();
+        }
+        self.write_at(&header_bytes, 0)?;
         match mode {
             CreateMode::Zero => write_zeros(&self.file, start, end).map_err(|e| self.io_err(e))?,
             CreateMode::Sparse => self.file.set_len(end).map_err(|e| self.io_err(e))?,

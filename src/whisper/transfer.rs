@@ -250,3 +250,29 @@ pub fn diff(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::whisper::{AggregationMethod, ArchiveSpec, CreateMode, CreateOptions, OpenOptions};
+
+    const NOW: u32 = 1_700_000_000;
+
+    fn file(dir: &tempfile::TempDir, name: &str, archives: &[ArchiveSpec]) -> WhisperFile {
+        let opts = CreateOptions { x_files_factor: 0.0, aggregation: AggregationMethod::Sum, mode: CreateMode::Sparse };
+        WhisperFile::create(&dir.path().join(name), archives, &opts, OpenOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn merge_and_diff_refuse_unalike_archives_naming_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = file(&dir, "a.wsp", &[ArchiveSpec { seconds_per_point: 1, points: 10 }]);
+        let mut b = file(&dir, "b.wsp", &[ArchiveSpec { seconds_per_point: 1, points: 11 }]);
+        let e = merge(&a, &mut b, None, None, i64::from(NOW)).unwrap_err().to_string();
+        assert!(e.contains("a.wsp and") && e.contains("b.wsp archive configurations are unalike"), "{e}");
+        assert!(diff(&a, &b, false, None, i64::from(NOW)).is_err());
+        let mut c = file(&dir, "c.wsp", &[ArchiveSpec { seconds_per_point: 1, points: 10 }]);
+        let e = merge(&a, &mut c, Some(10), Some(5), i64::from(NOW)).unwrap_err();
+        assert!(matches!(e, WhisperError::InvalidTimeInterval { from: 10, until: 5 }), "{e}");
+    }
+}

@@ -81,6 +81,20 @@ pub fn general(v: f64, precision: usize) -> String {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// `repr` reads back as the same float, with no more digits than Rust's shortest form.
+        #[test]
+        fn repr_round_trips_with_the_shortest_digits(bits in proptest::prelude::any::<u64>()) {
+            let v = f64::from_bits(bits);
+            if v.is_finite() {
+                let r = repr(v);
+                proptest::prop_assert_eq!(r.parse::<f64>().map(f64::to_bits), Ok(bits), "{}", r);
+                let digits = |s: &str| s.split('e').next().unwrap_or("").trim_end_matches(".0").bytes().filter(u8::is_ascii_digit).skip_while(|&b| b == b'0').count();
+                proptest::prop_assert!(digits(&r) <= digits(&format!("{:e}", v.abs())).max(1), "{} vs {:e}", r, v);
+            }
+        }
+    }
+
     #[test]
     fn formats_floats_as_python_does() {
         assert_eq!(fixed6(1.5), "1.500000");

@@ -1,0 +1,122 @@
+//! The creator pool, against the real RabbitMQ and real files: new files are created beside the writer (which
+//! keeps updating existing ones), a metric's points stay cached and unacked until its file exists, and creates
+//! follow the write order within `max_creates_per_minute`. Each test runs in a vhost of its own so it can count
+//! its queue's unacked messages.
+
+mod common;
+
+use common::*;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use warren::cache::writer::DefaultRules;
+use warren::engine::Engine;
+use warren::metric::file_path;
+use warren::whisper::{ArchiveSpec, CreateOptions, OpenOptions, WhisperFile};
+
+/// A minute-aligned timestamp a few minutes back (inside the default 60s:7d retention).
+fn recent(minutes_back: u32) -> u32 {
+    now() / 60 * 60 - 60 * minutes_back
+}
+
+#[test]
+fn existing_files_are_updated_while_a_new_one_waits_for_its_creator() {
+    let vhost = Vhost::new();
+    let url = vhost.url();
+    let dir = tempfile::tempdir().unwrap();
+    let (ex, q) = (unique("ex"), unique("q"));
+    let old = file_path(dir.path(), "cr.old");
+    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+    let archives = [ArchiveSpec { seconds_per_point: 60, points: 10080 }];
+    WhisperFile::create(&old, &archives, &CreateOptions::default(), OpenOptions::default()).unwrap();
+
+    let publisher = Publisher::new(&url, &ex, &q, &["#"]);
+    let mut s = settings(dir.path(), &url, &ex, &q, &["#"]);
+    s.whisper.creators = Some(2);
+    let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
+    engine.hold_creates.store(true, Ordering::Release);
+    let t = recent(2);
+    publisher.publish("cr.new", format!("7 {t}").as_bytes());
+    publisher.publish("cr.old", format!("5 {t}").as_bytes());
+
+    // The existing file is written while the new file's create is held.
+    assert!(wait_until(30, || engine.stats.committed_points.load(Ordering::Relaxed) == 1));
+    assert_eq!(python_fetch(dir.path(), "cr.old", 3600), vec![(t, 5.0)]);
+    // cr.new's message is not acked (cr.old's may wait behind it: a worker acks the finished prefix).
+    let (ready, unacked) = queue_counts(&vhost.0, &q);
+    assert!(ready == 0 && unacked >= 1, "({ready}, {unacked})");
+    // Negative control: the new metric has no file, and its point is still in the cache.
+    assert!(!file_path(dir.path(), "cr.new").exists());
+    let cached = engine.cache.points(vec!["cr.new".into()], Duration::from_secs(5)).unwrap();
+    assert_eq!(cached, vec![vec![(t, 7.0)]]);
+
+    engine.hold_creates.store(false, Ordering::Release);
+    assert!(wait_until(30, || queue_counts(&vhost.0, &q) == (0, 0)), "acked once its file exists");
+    assert_eq!(python_fetch(dir.path(), "cr.new", 3600), vec![(t, 7.0)]);
+    assert_eq!(engine.stats.creates.load(Ordering::Relaxed), 1);
+    engine.stop().unwrap();
+    publisher.delete(&q);
+}
+
+#[test]
+fn creates_follow_the_write_order_within_the_rate_limit_and_the_rest_wait_in_the_cache() {
+    let vhost = Vhost::new();
+    let url = vhost.url();
+    let dir = tempfile::tempdir().unwrap();
+    let (ex, q) = (unique("ex"), unique("q"));
+    let publisher = Publisher::new(&url, &ex, &q, &["#"]);
+    let mut s = settings(dir.path(), &url, &ex, &q, &["#"]);
+    // One worker: one ring, so the writer meets the metrics in publish order (naive strategy).
+    s.amqp.workers = 1;
+    s.whisper.creators = Some(2);
+    // A burst of 2, then one token per 30 s: far longer than this test's first phase.
+    s.cache.max_creates_per_minute = 2;
+    let t = recent(3);
+    let names: Vec<String> = (0..8).map(|i| format!("order.m{i}")).collect();
+    publisher.publish_all(names.iter().enumerate().map(|(i, n)| (n.clone(), format!("{i} {t}").into_bytes())));
+    let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
+
+    // Every metric past the first two was tried and refused by the limit.
+    assert!(wait_until(30, || engine.stats.dropped_creates.load(Ordering::Relaxed) >= 6));
+    assert!(wait_until(30, || queue_counts(&vhost.0, &q) == (0, 6)), "{:?}", queue_counts(&vhost.0, &q));
+    assert_eq!(engine.stats.creates.load(Ordering::Relaxed), 2);
+    for (i, n) in names.iter().enumerate() {
+        assert_eq!(file_path(dir.path(), n).exists(), i < 2, "{n}: only the first two in order have a file");
+    }
+    assert_eq!(python_fetch(dir.path(), "order.m1", 3600), vec![(t, 1.0)]);
+    let cached = engine.cache.points(names[2..].to_vec(), Duration::from_secs(5)).unwrap();
+    assert_eq!(cached, (2..8).map(|i| vec![(t, f64::from(i))]).collect::<Vec<_>>());
+
+    // Shutdown writes everything, past the limit, through the pool.
+    engine.stop().unwrap();
+    assert_eq!(queue_counts(&vhost.0, &q), (0, 0));
+    for (i, n) in names.iter().enumerate() {
+        assert_eq!(python_fetch(dir.path(), n, 3600), vec![(t, i as f64)], "{n}");
+    }
+    publisher.delete(&q);
+}
+
+#[test]
+fn more_metrics_than_the_descriptor_budget_are_written_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ex, q) = (unique("ex"), unique("q"));
+    let publisher = Publisher::new(BROKER, &ex, &q, &["#"]);
+    let mut s = settings(dir.path(), BROKER, &ex, &q, &["#"]);
+    // 64 open files for 150 metrics written in three passes: files are closed and reopened between passes.
+    s.cache.open_files = 64;
+    let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
+    let metrics = 150;
+    let ts: Vec<u32> = (0..3).map(|pass| recent(3 - pass)).collect();
+    for pass in 0..3u32 {
+        let t = ts[pass as usize];
+        publisher
+            .publish_all((0..metrics).map(|m| (format!("budget.m{m}"), format!("{} {t}", m * 10 + pass).into_bytes())));
+    }
+    let total = u64::from(metrics * 3);
+    assert!(wait_until(60, || engine.stats.committed_points.load(Ordering::Relaxed) == total));
+    engine.stop().unwrap();
+    for m in 0..metrics {
+        let want: Vec<(u32, f64)> = (0..3).map(|pass| (ts[pass as usize], f64::from(m * 10 + pass))).collect();
+        assert_eq!(python_fetch(dir.path(), &format!("budget.m{m}"), 3600), want, "budget.m{m}");
+    }
+    publisher.delete(&q);
+}
