@@ -6,6 +6,7 @@ pub mod durable;
 pub mod fdlimit;
 pub mod query;
 pub mod ratelimit;
+pub mod rules;
 pub mod store;
 pub mod tickets;
 pub mod writer;

@@ -25,67 +25,14 @@ use crate::pipe::batch::Batch;
 use crate::pipe::ring::{Completion, Rings};
 use crate::stats::Stats;
 use crate::tagdb::TagQueue;
-use crate::whisper::{
-    AggregationMethod, ArchiveSpec, CreateMode, OpenOptions, Point, UpdateScratch, WhisperError, WhisperFile,
-};
+use crate::whisper::{AggregationMethod, CreateMode, OpenOptions, Point, UpdateScratch, WhisperError, WhisperFile};
 use hdrhistogram::Histogram;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How new files are shaped: storage-schemas.conf and storage-aggregation.conf, or anything else that answers.
-pub trait FileRules: Send {
-    /// The archive list for a new file of `metric`.
-    fn archives(&self, metric: &str) -> Vec<ArchiveSpec>;
-    /// Aggregation method and xFilesFactor for a new file of `metric`.
-    fn aggregation(&self, metric: &str) -> (AggregationMethod, f32);
-}
-
-/// carbon's defaults: 60 s points for 7 days, average, xff 0.5.
-pub struct DefaultRules;
-
-impl FileRules for DefaultRules {
-    fn archives(&self, _metric: &str) -> Vec<ArchiveSpec> {
-        vec![ArchiveSpec { seconds_per_point: 60, points: 10080 }]
-    }
-    fn aggregation(&self, _metric: &str) -> (AggregationMethod, f32) {
-        (AggregationMethod::Average, 0.5)
-    }
-}
-
-/// storage-schemas.conf + storage-aggregation.conf.
-pub struct ConfRules {
-    pub schemas: crate::config::StorageSchemas,
-    pub aggregation: crate::config::StorageAggregation,
-}
-
-impl ConfRules {
-    /// Load the files named in `s` (carbon's defaults for those not named), logging their warnings.
-    pub fn load(s: &Settings) -> Result<ConfRules, crate::config::ConfigError> {
-        let schemas = match &s.storage_schemas {
-            Some(p) => crate::config::StorageSchemas::load(p)?,
-            None => crate::config::StorageSchemas::default(),
-        };
-        let aggregation = match &s.storage_aggregation {
-            Some(p) => crate::config::StorageAggregation::load(p)?,
-            None => crate::config::StorageAggregation::default(),
-        };
-        for w in schemas.warnings().iter().chain(aggregation.warnings()) {
-            tracing::warn!("{w}");
-        }
-        Ok(ConfRules { schemas, aggregation })
-    }
-}
-
-impl FileRules for ConfRules {
-    fn archives(&self, metric: &str) -> Vec<ArchiveSpec> {
-        self.schemas.archives_for(metric).to_vec()
-    }
-    fn aggregation(&self, metric: &str) -> (AggregationMethod, f32) {
-        self.aggregation.for_metric(metric)
-    }
-}
+pub use super::rules::{ConfRules, DefaultRules, FileRules, NewRules};
 
 /// Everything the writer is configured with.
 pub struct WriterConfig {
@@ -95,6 +42,10 @@ pub struct WriterConfig {
     pub open: OpenOptions,
     pub max_size: usize,
     pub low_watermark: usize,
+    /// Pause inputs when full (`true`) or drop and count new points (carbon's USE_FLOW_CONTROL = False).
+    pub flow_control: bool,
+    /// Log each create on target `warren::creates` (carbon's LOG_CREATES).
+    pub log_creates: bool,
     pub max_updates_per_second: u32,
     pub max_creates_per_minute: u32,
     pub open_files: usize,
@@ -121,6 +72,8 @@ impl WriterConfig {
             open: OpenOptions { lock: s.whisper.lock_writes, autoflush: false },
             max_size: s.cache.max_size.max(1),
             low_watermark: s.cache.low_watermark.min(s.cache.max_size),
+            flow_control: s.cache.flow_control,
+            log_creates: s.log_creates,
             max_updates_per_second: s.cache.max_updates_per_second,
             max_creates_per_minute: s.cache.max_creates_per_minute,
             open_files: super::fdlimit::open_file_budget(s.cache.open_files.max(1)),
@@ -171,6 +124,10 @@ pub struct Writer {
     last_stats: Instant,
     errors_logged: u32,
     queries: Option<crossbeam::channel::Receiver<CacheRequest>>,
+    /// New file rules (SIGHUP): they shape files created from then on.
+    rule_updates: Option<crossbeam::channel::Receiver<NewRules>>,
+    /// Rate limit for the "cache full, dropping" warning (flow control off).
+    overflow_logged: Option<Instant>,
     /// Completions of this loop turn, sent together after the write slice: the worker wakes once per turn
     /// instead of once per batch, and acks the whole finished prefix with one frame.
     outbox: Vec<(u16, Completion)>,
@@ -216,6 +173,8 @@ impl Writer {
             last_stats: Instant::now(),
             errors_logged: 0,
             queries: None,
+            rule_updates: None,
+            overflow_logged: None,
             outbox: Vec::new(),
             creators: None,
             hold_creates: HoldCreates::default(),
@@ -255,6 +214,20 @@ impl Writer {
     pub fn with_queries(mut self, rx: crossbeam::channel::Receiver<CacheRequest>) -> Self {
         self.queries = Some(rx);
         self
+    }
+
+    /// Take new file rules from `rx` (each loop turn): files created after that follow them.
+    pub fn with_rule_updates(mut self, rx: crossbeam::channel::Receiver<NewRules>) -> Self {
+        self.rule_updates = Some(rx);
+        self
+    }
+
+    fn take_rule_updates(&mut self) {
+        let Some(rx) = &self.rule_updates else { return };
+        while let Ok(new) = rx.try_recv() {
+            (self.cfg.rules, self.cfg.log_creates) = (new.rules, new.log_creates);
+            tracing::info!("new storage-schemas / storage-aggregation rules in effect for new files");
+        }
     }
 
     /// Answer every waiting request. Returns whether there was any.
@@ -309,6 +282,7 @@ impl Writer {
         self.rings.set_writer(std::thread::current());
         self.start_creators();
         loop {
+            self.take_rule_updates();
             let asked = self.answer_queries();
             let drained = self.drain_rings() | asked | self.adopt_created();
             let wrote =
@@ -367,9 +341,17 @@ impl Writer {
     }
 
     fn absorb(&mut self, batch: Batch) {
-        let slot = batch.ack.map(|t| self.tickets.open(t, batch.points.len() as u32, batch.received));
+        let keep = self.room_for(batch.points.len());
+        if keep == 0 {
+            // Everything dropped (flow control off): the delivery is resolved, so it is acked.
+            if let Some(t) = batch.ack {
+                self.outbox.push((t.producer, Completion { generation: t.generation, tag: t.tag }));
+            }
+            return;
+        }
+        let slot = batch.ack.map(|t| self.tickets.open(t, keep as u32, batch.received));
         let mut last: Option<(&[u8], MetricId)> = None;
-        for p in &batch.points {
+        for p in &batch.points[..keep] {
             let name = batch.name_of(p);
             let id = match last {
                 Some((n, id)) if n == name => id,
@@ -383,9 +365,32 @@ impl Writer {
         }
     }
 
+    /// How many of `n` arriving points the cache takes: all of them with flow control (inputs pause instead),
+    /// else what fits under `max_size`; the rest are dropped and counted, as carbon does without flow control.
+    fn room_for(&mut self, n: usize) -> usize {
+        if self.cfg.flow_control {
+            return n;
+        }
+        let keep = self.cfg.max_size.saturating_sub(self.cache.total_points()).min(n);
+        if keep < n {
+            Stats::add(&self.stats.overflow_dropped, (n - keep) as u64);
+            if self.overflow_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                self.overflow_logged = Some(Instant::now());
+                let dropped_total = self.stats.overflow_dropped.load(Ordering::Relaxed);
+                tracing::warn!(
+                    cap = self.cfg.max_size,
+                    dropped_total,
+                    "cache full (flow control off): dropping points"
+                );
+            }
+        }
+        keep
+    }
+
     fn flow_control(&mut self) {
         let size = self.cache.total_points();
-        if !self.paused && size >= self.cfg.max_size {
+        // Without flow control the inputs never pause: `room_for` drops what does not fit.
+        if self.cfg.flow_control && !self.paused && size >= self.cfg.max_size {
             self.paused = true;
             self.rings.set_paused(true);
             Stats::add(&self.stats.cache_overflow, 1);

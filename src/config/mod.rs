@@ -1,4 +1,4 @@
-//! Configuration read once at start: retention definitions, storage-schemas.conf, storage-aggregation.conf,
+//! Configuration read at start and again on SIGHUP: retention definitions, storage-schemas.conf, storage-aggregation.conf,
 //! carbon.conf and warren's own TOML. Owns: parsing and matching rules. Never touches: files being written,
 //! threads, sockets.
 
@@ -6,6 +6,7 @@ pub mod aggregation;
 pub mod aggregation_name;
 pub mod archive_list;
 pub mod carbon_conf;
+pub mod carbon_policy;
 pub mod front;
 mod ini;
 pub mod retention;
@@ -35,6 +36,9 @@ pub enum ConfigError {
     /// A setting whose value has the wrong type or range (carbon.conf), with its source, line and key.
     #[error("{source_name} line {line}: {key} = '{value}': {expected}")]
     Value { source_name: String, line: usize, key: String, value: String, expected: String },
+    /// carbon.conf asks for something warren cannot do safely (DATABASE = ceres, …): warren does not start.
+    #[error("carbon.conf refused: {message}")]
+    Refused { message: String },
 }
 
 /// Read a whole configuration file as UTF-8 (as Python reads it); errors name the path.

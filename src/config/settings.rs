@@ -86,6 +86,12 @@ pub struct Settings {
     pub storage_schemas: Option<PathBuf>,
     /// storage-aggregation.conf; average with xFilesFactor 0.5 when absent.
     pub storage_aggregation: Option<PathBuf>,
+    /// Write the log here instead of stderr (journald under systemd); reopened on SIGHUP, for logrotate.
+    pub log_file: Option<PathBuf>,
+    /// Log one line per new whisper file, with the schema and aggregation it got (carbon's LOG_CREATES).
+    pub log_creates: bool,
+    /// Where those lines go (carbon's creates.log); the main log when absent. Reopened on SIGHUP.
+    pub creates_log: Option<PathBuf>,
     pub amqp: AmqpSettings,
     pub cache: CacheSettings,
     pub whisper: WhisperSettings,
@@ -244,6 +250,9 @@ pub struct CacheSettings {
     pub max_size: usize,
     /// Inputs resume once the cache is below this many points.
     pub low_watermark: usize,
+    /// `true`: a full cache pauses the inputs. `false` (carbon's USE_FLOW_CONTROL = False): points arriving
+    /// while the cache is full are dropped and counted (`overflow_dropped`); their deliveries are acked.
+    pub flow_control: bool,
     /// whisper update operations per second; 0 = unlimited.
     pub max_updates_per_second: u32,
     /// New whisper files per minute; 0 = unlimited. Metrics over the limit stay cached and are retried.
@@ -345,6 +354,9 @@ impl Default for Settings {
             data_dir: PathBuf::from("./storage/whisper"),
             storage_schemas: None,
             storage_aggregation: None,
+            log_file: None,
+            log_creates: false,
+            creates_log: None,
             amqp: AmqpSettings::default(),
             cache: CacheSettings::default(),
             whisper: WhisperSettings::default(),
@@ -385,6 +397,7 @@ impl Default for CacheSettings {
             write_strategy: WriteStrategy::Naive,
             max_size: 10_000_000,
             low_watermark: 9_000_000,
+            flow_control: true,
             max_updates_per_second: 0,
             max_creates_per_minute: 5000,
             ring_capacity: 1024,
@@ -434,9 +447,9 @@ impl Settings {
 
 impl Settings {
     /// Overlay carbon.conf's `[cache]` settings (read from `conf_path`) on these settings. Schema files default to
-    /// the storage-schemas.conf and storage-aggregation.conf beside carbon.conf (or in CONF_DIR). Returns the
-    /// carbon.conf keys that warren does not use, for the caller to log.
-    pub fn apply_carbon_conf(&mut self, c: &super::CarbonCacheSettings, conf_path: &std::path::Path) -> Vec<String> {
+    /// the storage-schemas.conf and storage-aggregation.conf beside carbon.conf (or in CONF_DIR). The keys this
+    /// does not apply are judged by [`super::carbon_policy::apply_carbon_conf`], the entry point that calls it.
+    pub fn apply_carbon_conf(&mut self, c: &super::CarbonCacheSettings, conf_path: &std::path::Path) {
         use super::carbon_conf::{CacheWriteStrategy, Limit};
         let limit = |l: &Limit| match l {
             Limit::Unlimited => None,
@@ -540,12 +553,6 @@ impl Settings {
         if self.filter.conf_dir.is_none() {
             self.filter.conf_dir = Some(dir);
         }
-        let mut unused: Vec<String> = c.unknown.keys().cloned().collect();
-        if let Some(v) = c.unknown.get("USE_WHITELIST") {
-            self.filter.use_whitelist = matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "yes" | "true" | "on");
-            unused.retain(|k| k != "USE_WHITELIST");
-        }
-        unused
     }
 }
 
@@ -757,5 +764,20 @@ mod example_file {
         let text = include_str!("../../docs/warren.example.toml");
         let s = super::Settings::from_toml(text, "docs/warren.example.toml").unwrap();
         assert_eq!(s, super::Settings::default());
+    }
+
+    #[test]
+    fn the_packaged_config_is_the_example_with_the_data_under_var_lib_warren() {
+        let text = include_str!("../../debian/warren.toml");
+        let s = super::Settings::from_toml(text, "debian/warren.toml").unwrap();
+        let want = super::Settings { data_dir: "/var/lib/warren/whisper".into(), ..super::Settings::default() };
+        assert_eq!(s, want);
+        // Word for word the example below its header, but for the data directory.
+        let example = include_str!("../../docs/warren.example.toml");
+        let body = |t: &'static str| t.split_once("\ninstance = ").map(|(_, b)| b).unwrap_or_default();
+        let expected =
+            body(example).replace("data_dir = \"./storage/whisper\"", "data_dir = \"/var/lib/warren/whisper\"");
+        assert!(!expected.is_empty());
+        assert_eq!(body(text), expected, "regenerate debian/warren.toml from docs/warren.example.toml");
     }
 }

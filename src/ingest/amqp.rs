@@ -9,7 +9,7 @@
 //! Owns: its connection, channel and the deliveries in flight. Never touches: files, the cache.
 
 use super::parse::{parse_body, BadInput};
-use super::topology::{HashFanout, Topology};
+use super::topology::{HashFanout, LivePatterns, Topology};
 use crate::config::settings::AckMode;
 use crate::lifecycle::{unix_now, Shutdown};
 use crate::pipe::batch::{AckTicket, Batch};
@@ -28,7 +28,8 @@ pub struct AmqpWorkerConfig {
     pub exchange: String,
     /// `""` = an exclusive server-named queue (carbon's behaviour).
     pub queue: String,
-    pub bind_patterns: Vec<String>,
+    /// The patterns in force (changed by a reload while the workers run).
+    pub bind_patterns: LivePatterns,
     pub name_in_body: bool,
     pub prefetch: u16,
     pub ack: AckMode,
@@ -40,15 +41,21 @@ pub struct AmqpWorkerConfig {
     /// Where worker 0 remembers the bound patterns, to unbind those dropped from the configuration.
     pub binding_state: Option<std::path::PathBuf>,
     /// carbon's filter/rewrite stage, applied to every delivery's points (`None`: no rules).
-    pub filter: Option<Arc<crate::filter::Filter>>,
+    pub filter: crate::filter::live::LiveFilter,
 }
 
-/// The broker topology of `cfg` (exchange, queue, bindings, optional consistent-hash fan-out).
+/// The broker topology of `cfg` (exchange, queue, bindings, optional consistent-hash fan-out), with the
+/// patterns in force now.
 pub fn topology(cfg: &AmqpWorkerConfig) -> Topology {
+    topology_with(cfg, cfg.bind_patterns.get())
+}
+
+/// As [`topology`], with `bind_patterns`.
+pub fn topology_with(cfg: &AmqpWorkerConfig, bind_patterns: Vec<String>) -> Topology {
     Topology {
         exchange: cfg.exchange.clone(),
         queue: cfg.queue.clone(),
-        bind_patterns: cfg.bind_patterns.clone(),
+        bind_patterns,
         hash: cfg.hash.clone(),
         quorum: cfg.quorum,
         state_file: cfg.binding_state.clone(),
@@ -208,10 +215,16 @@ fn session(
     let mut conn = Connection::insecure_open(&cfg.url)?;
     let channel = conn.open_channel(None)?;
     channel.qos(0, cfg.prefetch, false)?;
-    let queue_name = declare_topology(&channel, cfg)?;
-    if producer.id == 0 && generation == 1 {
-        topology(cfg).unbind_stale(&channel)?;
-    }
+    let queue_name = {
+        // Held while binding: a reload changing the patterns waits, and this worker binds the current set.
+        let patterns = cfg.bind_patterns.lock();
+        let topology = topology_with(cfg, patterns.clone());
+        let name = topology.declare(&channel)?;
+        if producer.id == 0 && generation == 1 {
+            topology.unbind_stale(&channel)?;
+        }
+        name
+    };
     let consumer = channel.basic_consume(queue_name.as_str(), ConsumerOptions::default())?;
     *connected = true;
     Stats::add(&stats.connects, 1);
@@ -219,6 +232,7 @@ fn session(
     tracing::info!(worker = producer.id, queue = %queue_name, prefetch = cfg.prefetch, "consuming");
 
     let mut window = AckWindow::new();
+    let mut filter = cfg.filter.view();
     let mut points = Vec::new();
     let mut renamed = Vec::new();
     let stop = || shutdown.stop.load(Ordering::Acquire);
@@ -265,7 +279,7 @@ fn session(
                         points: std::mem::replace(&mut points, Vec::with_capacity(counts.points)),
                         received: Instant::now(),
                     };
-                    if let Some(f) = &cfg.filter {
+                    if let Some(f) = filter.current() {
                         f.apply(&mut batch, stats);
                     }
                     if batch.points.is_empty() {

@@ -42,6 +42,7 @@ const TABLE: &[Entry] = &[
     ("cache.size", |s| &s.cache_size, Kind::Gauge),
     ("cache.queues", |s| &s.cache_queues, Kind::Gauge),
     ("cache.overflow", |s| &s.cache_overflow, Kind::Delta),
+    ("cache.overflowDropped", |s| &s.overflow_dropped, Kind::Delta),
     ("activeConnections", |s| &s.active_connections, Kind::Gauge),
     ("deliveries", |s| &s.deliveries, Kind::Delta),
     ("redelivered", |s| &s.redelivered, Kind::Delta),

@@ -230,12 +230,12 @@ impl State {
             self.paused_since = Some(Instant::now());
             self.rings.set_paused(true);
             RelayStats::add(&self.stats.pauses, 1);
-            tracing::warn!(points = held, cap, "relay buffer full: pausing the receivers");
+            tracing::debug!(points = held, cap, "relay buffer full: pausing the receivers");
         } else if held <= cap / 10 * 9 {
             if let Some(since) = self.paused_since.take() {
                 self.rings.set_paused(false);
                 RelayStats::add(&self.stats.paused_micros, since.elapsed().as_micros() as u64);
-                tracing::info!(points = held, "relay buffer drained: resuming the receivers");
+                tracing::debug!(points = held, "relay buffer drained: resuming the receivers");
             }
         }
     }

@@ -62,6 +62,8 @@ counters! {
     cache_queues,
     /// Times flow control paused the inputs.
     cache_overflow,
+    /// Points dropped because the cache was full and flow control is off (carbon's USE_FLOW_CONTROL = False).
+    overflow_dropped,
     /// Gauge: receive→durable latency, 50th percentile, microseconds.
     latency_p50_us,
     /// Gauge: receive→durable latency, 99th percentile, microseconds.

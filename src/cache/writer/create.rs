@@ -26,6 +26,9 @@ impl Writer {
         let archives = self.cfg.rules.archives(name);
         let (aggregation, x_files_factor) = self.cfg.rules.aggregation(name);
         let opts = CreateOptions { x_files_factor, aggregation, mode: self.cfg.create_mode };
+        if self.cfg.log_creates {
+            super::super::rules::log_create(self.cfg.rules.as_ref(), name, &archives, aggregation, x_files_factor);
+        }
         let job = CreateJob { id, path, archives, opts, open: self.cfg.open };
         match &mut self.creators {
             Some(pool) => {
