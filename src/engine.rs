@@ -135,7 +135,7 @@ impl Engine {
         #[cfg(feature = "test-hooks")]
         let writer = writer.with_journal(journal.clone());
         let amqp = AmqpWorkerConfig {
-            url: settings.amqp.url.clone(),
+            urls: settings.amqp.nodes(),
             exchange: settings.amqp.exchange.clone(),
             queue: settings.queue_name(),
             bind_patterns: crate::ingest::topology::LivePatterns::new(settings.amqp.bind_patterns.clone()),

@@ -27,6 +27,8 @@ pub struct WarrenKnobs {
     pub max_creates_per_minute: u32,
     /// `[whisper] sync` (`none`, `batch`) of the first warren row.
     pub sync: String,
+    /// Declare the bench queue as a quorum queue (`queue_type = "quorum"`) instead of a classic one.
+    pub quorum: bool,
 }
 
 /// Everything one run needs.

@@ -42,6 +42,10 @@ pub struct BenchArgs {
     /// warren's AMQP workers (and the ceiling's consumer connections).
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// The bench queue's type: `classic` or `quorum` (replicated over a RabbitMQ cluster; point `--url` at a
+    /// cluster node).
+    #[arg(long, default_value = "classic", value_parser = ["classic", "quorum"])]
+    pub queue_type: String,
     /// basic.qos prefetch per worker (warren's default).
     #[arg(long, default_value_t = 10_000)]
     pub prefetch: u16,
@@ -182,6 +186,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             ring_capacity: args.ring_capacity,
             max_creates_per_minute: args.max_creates_per_minute,
             sync: args.sync.first().cloned().unwrap_or_else(|| "none".into()),
+            quorum: args.queue_type == "quorum",
         },
         publish_connections: args.publish_connections.max(1),
         publish_window: args.window,

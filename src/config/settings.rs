@@ -211,6 +211,8 @@ pub struct AmqpSettings {
     pub enabled: bool,
     /// `amqp://user:password@host:port/vhost` (vhost `/` is `%2f`).
     pub url: String,
+    /// The nodes of a RabbitMQ cluster (`amqp://` URLs); when set, `url` is not used (see [`AmqpSettings::nodes`]).
+    pub urls: Vec<String>,
     /// The topic exchange (declared durable).
     pub exchange: String,
     /// Queue name; `None` means `warren.<instance>`; `Some("")` means carbon's exclusive server-named queue
@@ -375,6 +377,7 @@ impl Default for AmqpSettings {
         AmqpSettings {
             enabled: true,
             url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            urls: Vec::new(),
             exchange: "graphite".into(),
             queue: None,
             bind_patterns: vec!["#".into()],
@@ -735,6 +738,15 @@ mod tests {
         let e = Settings::from_toml("instance = \"b\"\n[amqp]\nprefetsh = 10\n", "w.toml").unwrap_err();
         let m = e.to_string();
         assert!(m.contains("w.toml line 3") && m.contains("prefetsh"), "{m}");
+    }
+
+    #[test]
+    fn urls_list_the_cluster_nodes_and_url_alone_is_one_node() {
+        let s = Settings::from_toml("[amqp]\nurl = \"amqp://a:5672/%2f\"\n", "x").unwrap();
+        assert_eq!(s.amqp.nodes(), vec!["amqp://a:5672/%2f"]);
+        let s = Settings::from_toml("[amqp]\nurls = [\"amqp://a:5672/%2f\", \"amqp://b:5673/%2f\"]\n", "x").unwrap();
+        assert_eq!(s.amqp.nodes(), vec!["amqp://a:5672/%2f", "amqp://b:5673/%2f"]);
+        assert_eq!(Settings::default().amqp.nodes(), vec![Settings::default().amqp.url]);
     }
 
     #[test]
