@@ -32,6 +32,9 @@ pub struct Engine {
     /// writes (tests of ack-after-persist).
     #[cfg(feature = "test-hooks")]
     pub hold_writes: HoldWrites,
+    /// Test hook (cargo feature `test-hooks`): every write, sync and completion of the writer, in order.
+    #[cfg(feature = "test-hooks")]
+    pub journal: Arc<crate::cache::durable::journal::Journal>,
     /// Test hook (feature `test-hooks`): set to make the creator pool hold new files (tests of writes beside
     /// pending creates).
     #[cfg(feature = "test-hooks")]
@@ -50,6 +53,7 @@ pub struct Engine {
     shutdown: Arc<Shutdown>,
     threads: Vec<JoinHandle<()>>,
     stopped: bool,
+    reloader: crate::reload::Reloader,
 }
 
 impl Engine {
@@ -60,11 +64,12 @@ impl Engine {
     pub fn start(settings: &Settings, rules: Box<dyn FileRules>) -> std::io::Result<Engine> {
         std::fs::create_dir_all(&settings.data_dir)?;
         let filter = crate::filter::Filter::load(&settings.filter).map_err(std::io::Error::other)?.map(Arc::new);
+        let filter = crate::filter::live::LiveFilter::new(filter);
         let receiver_cfg = ReceiverConfig::from_settings(&settings.receivers).map_err(std::io::Error::other)?;
         let receivers = if receiver_cfg.is_empty() {
             None
         } else {
-            Some(Receivers::bind(&receiver_cfg).map_err(std::io::Error::other)?.with_filter(filter.clone()))
+            Some(Receivers::bind(&receiver_cfg).map_err(std::io::Error::other)?.with_live_filter(&filter))
         };
         let bound = receivers.as_ref().map(Receivers::local_addrs).unwrap_or_default();
         let prometheus = match settings.stats.prometheus.as_deref().filter(|a| !a.trim().is_empty()) {
@@ -111,6 +116,7 @@ impl Engine {
         let cores = if settings.amqp.pin_threads { core_affinity::get_core_ids().unwrap_or_default() } else { vec![] };
 
         let (cache, queries) = CacheHandle::new(rings.clone());
+        let (rules_tx, rules_rx) = crossbeam::channel::unbounded();
         // Bound before any thread starts, so a taken port fails the start cleanly.
         let query = crate::query::QueryServers::start(settings, cache.clone(), stats.clone())?;
         let writer = Writer::new(
@@ -120,14 +126,19 @@ impl Engine {
             stats.clone(),
             shutdown.clone(),
         )
-        .with_queries(queries);
+        .with_queries(queries)
+        .with_rule_updates(rules_rx);
         #[cfg(feature = "test-hooks")]
         let writer = writer.with_hold(hold_writes.clone()).with_create_hold(hold_creates.clone());
+        #[cfg(feature = "test-hooks")]
+        let journal = Arc::new(crate::cache::durable::journal::Journal::default());
+        #[cfg(feature = "test-hooks")]
+        let writer = writer.with_journal(journal.clone());
         let amqp = AmqpWorkerConfig {
-            url: settings.amqp.url.clone(),
+            urls: settings.amqp.nodes(),
             exchange: settings.amqp.exchange.clone(),
             queue: settings.queue_name(),
-            bind_patterns: settings.amqp.bind_patterns.clone(),
+            bind_patterns: crate::ingest::topology::LivePatterns::new(settings.amqp.bind_patterns.clone()),
             name_in_body: settings.amqp.metric_name_in_body,
             prefetch: settings.amqp.prefetch,
             ack: settings.amqp.ack,
@@ -145,6 +156,8 @@ impl Engine {
             #[cfg(feature = "test-hooks")]
             hold_writes,
             #[cfg(feature = "test-hooks")]
+            journal,
+            #[cfg(feature = "test-hooks")]
             hold_creates,
             cache,
             receivers: bound,
@@ -154,6 +167,7 @@ impl Engine {
             shutdown,
             threads: Vec::new(),
             stopped: false,
+            reloader: crate::reload::Reloader::new(settings.clone(), rules_tx, amqp.clone()),
         };
         // On error, what `spawn_threads` did not start has been dropped with its arguments (a dropped producer
         // counts as finished), and dropping `engine` here stops and joins what it did start.
@@ -227,6 +241,17 @@ impl Engine {
             self.spawn("prometheus".into(), move || crate::query::prometheus::serve(l, stats, shutdown))?;
         }
         Ok(())
+    }
+
+    /// Apply a re-read configuration live (SIGHUP): rule files for new files, bind patterns on the live queue;
+    /// a part that fails keeps its old configuration. See [`crate::reload`].
+    pub fn reload(&mut self, new: &Settings) -> crate::reload::Reloaded {
+        self.reloader.reload(new)
+    }
+
+    /// The settings in force (those started with, with the reloaded parts updated).
+    pub fn settings(&self) -> &Settings {
+        self.reloader.current()
     }
 
     /// Ask every thread to stop: workers stop consuming, the writer flushes, workers ack and close.

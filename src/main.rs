@@ -26,11 +26,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    warren::logging::init();
     match Cli::parse().command {
         Command::Cache(a) => warren::cli::cache::run(a),
         Command::Relay(a) => warren::cli::relay::run(a),

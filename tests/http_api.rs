@@ -180,6 +180,41 @@ fn prometheus_text_and_health_are_on_the_http_port() {
     e.stop().unwrap();
 }
 
+#[test]
+fn hostile_queries_get_400_or_nothing_and_never_leave_the_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret.wsp"), b"not whisper").unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let (e, addr, _) = engine(&data, |_| {});
+    let bomb = "{a,b}".repeat(12);
+    for (path, want) in [
+        (format!("/render/?format=pickle&target={bomb}"), 400),
+        (format!("/metrics/find/?format=pickle&query={bomb}"), 400),
+        (format!("/metrics/find/?format=pickle&query={}", "a".repeat(5000)), 400),
+        ("/render/?format=pickle&target=sumSeries(h.*)".to_string(), 400),
+        ("/render/?format=png&target=h.m".to_string(), 400),
+        ("/render/?format=json&target=h.m&from=%ff%fe".to_string(), 400),
+        ("/render/?format=json&target=..&from=-1h".to_string(), 200),
+        ("/render/?format=json&target=h..m&from=-1h".to_string(), 200),
+        ("/render/?format=json&target=..%2Fsecret&from=-1h".to_string(), 200),
+        ("/metrics/find/?format=json&query=..".to_string(), 200),
+        ("/metrics/find/?format=json&query=..%2F*".to_string(), 200),
+        ("/info/?target=../secret".to_string(), 400),
+    ] {
+        let (status, body) = http_get(addr, &path).unwrap();
+        assert_eq!(status, want, "{path}: {body}");
+        if status == 200 {
+            assert_eq!(body, "[]", "{path} finds nothing outside the tree");
+        }
+    }
+    // Still serving, and the real metric is still there (control).
+    let (status, body) = http_get(addr, "/render/?format=json&target=h.m&from=-1h").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("4.5"), "{body}");
+    e.stop().unwrap();
+}
+
 fn health(addr: SocketAddr) -> (u16, serde_json::Value) {
     let (status, body) = http_get(addr, "/health").unwrap();
     (status, serde_json::from_str(&body).unwrap_or_default())

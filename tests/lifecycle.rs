@@ -16,6 +16,7 @@ fn engine_settings(dir: &std::path::Path) -> Settings {
     s.amqp.enabled = false;
     s.amqp.pin_threads = false;
     s.query.carbonlink = Some("127.0.0.1:0".into());
+    s.query.http = Some("127.0.0.1:0".into());
     s.receivers.line_tcp = Some("127.0.0.1:0".into());
     s.stats.metric_interval_secs = 0;
     s

@@ -2,9 +2,11 @@
 //! durable-batch reports that let producers ack. Never touches: sockets, AMQP channels.
 
 pub mod creators;
+pub mod durable;
 pub mod fdlimit;
 pub mod query;
 pub mod ratelimit;
+pub mod rules;
 pub mod store;
 pub mod tickets;
 pub mod writer;

@@ -13,78 +13,26 @@ mod create;
 mod files;
 
 use super::creators::{self, Creators, HoldCreates};
+use super::durable::Durability;
 use super::query::{CacheRequest, CachedPoints};
 use super::ratelimit::TokenBucket;
 use super::store::{Cache, MetricId};
 use super::tickets::Tickets;
-use crate::config::settings::{CreateModeSetting, Settings};
+use crate::config::settings::{CreateModeSetting, Settings, SyncMode};
 use crate::lifecycle::{unix_now, Shutdown};
 use crate::metric;
 use crate::pipe::batch::Batch;
 use crate::pipe::ring::{Completion, Rings};
 use crate::stats::Stats;
 use crate::tagdb::TagQueue;
-use crate::whisper::{
-    AggregationMethod, ArchiveSpec, CreateMode, OpenOptions, Point, UpdateScratch, WhisperError, WhisperFile,
-};
+use crate::whisper::{AggregationMethod, CreateMode, OpenOptions, Point, UpdateScratch, WhisperError, WhisperFile};
 use hdrhistogram::Histogram;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How new files are shaped: storage-schemas.conf and storage-aggregation.conf, or anything else that answers.
-pub trait FileRules: Send {
-    /// The archive list for a new file of `metric`.
-    fn archives(&self, metric: &str) -> Vec<ArchiveSpec>;
-    /// Aggregation method and xFilesFactor for a new file of `metric`.
-    fn aggregation(&self, metric: &str) -> (AggregationMethod, f32);
-}
-
-/// carbon's defaults: 60 s points for 7 days, average, xff 0.5.
-pub struct DefaultRules;
-
-impl FileRules for DefaultRules {
-    fn archives(&self, _metric: &str) -> Vec<ArchiveSpec> {
-        vec![ArchiveSpec { seconds_per_point: 60, points: 10080 }]
-    }
-    fn aggregation(&self, _metric: &str) -> (AggregationMethod, f32) {
-        (AggregationMethod::Average, 0.5)
-    }
-}
-
-/// storage-schemas.conf + storage-aggregation.conf.
-pub struct ConfRules {
-    pub schemas: crate::config::StorageSchemas,
-    pub aggregation: crate::config::StorageAggregation,
-}
-
-impl ConfRules {
-    /// Load the files named in `s` (carbon's defaults for those not named), logging their warnings.
-    pub fn load(s: &Settings) -> Result<ConfRules, crate::config::ConfigError> {
-        let schemas = match &s.storage_schemas {
-            Some(p) => crate::config::StorageSchemas::load(p)?,
-            None => crate::config::StorageSchemas::default(),
-        };
-        let aggregation = match &s.storage_aggregation {
-            Some(p) => crate::config::StorageAggregation::load(p)?,
-            None => crate::config::StorageAggregation::default(),
-        };
-        for w in schemas.warnings().iter().chain(aggregation.warnings()) {
-            tracing::warn!("{w}");
-        }
-        Ok(ConfRules { schemas, aggregation })
-    }
-}
-
-impl FileRules for ConfRules {
-    fn archives(&self, metric: &str) -> Vec<ArchiveSpec> {
-        self.schemas.archives_for(metric).to_vec()
-    }
-    fn aggregation(&self, metric: &str) -> (AggregationMethod, f32) {
-        self.aggregation.for_metric(metric)
-    }
-}
+pub use super::rules::{ConfRules, DefaultRules, FileRules, NewRules};
 
 /// Everything the writer is configured with.
 pub struct WriterConfig {
@@ -94,6 +42,10 @@ pub struct WriterConfig {
     pub open: OpenOptions,
     pub max_size: usize,
     pub low_watermark: usize,
+    /// Pause inputs when full (`true`) or drop and count new points (carbon's USE_FLOW_CONTROL = False).
+    pub flow_control: bool,
+    /// Log each create on target `warren::creates` (carbon's LOG_CREATES).
+    pub log_creates: bool,
     pub max_updates_per_second: u32,
     pub max_creates_per_minute: u32,
     pub open_files: usize,
@@ -101,6 +53,8 @@ pub struct WriterConfig {
     pub creators: usize,
     /// How tagged series' files are named (carbon's TAG_HASH_FILENAMES).
     pub tag_files: metric::TagFileNames,
+    /// Sync written files before completing their deliveries (see [`super::durable`]).
+    pub sync: SyncMode,
 }
 
 impl WriterConfig {
@@ -114,14 +68,18 @@ impl WriterConfig {
                 CreateModeSetting::Sparse => CreateMode::Sparse,
                 CreateModeSetting::Zero => CreateMode::Zero,
             },
-            open: OpenOptions { lock: s.whisper.lock_writes, autoflush: s.whisper.autoflush },
+            // Syncing is the writer's (once per file per loop turn), not each update's.
+            open: OpenOptions { lock: s.whisper.lock_writes, autoflush: false },
             max_size: s.cache.max_size.max(1),
             low_watermark: s.cache.low_watermark.min(s.cache.max_size),
+            flow_control: s.cache.flow_control,
+            log_creates: s.log_creates,
             max_updates_per_second: s.cache.max_updates_per_second,
             max_creates_per_minute: s.cache.max_creates_per_minute,
             open_files: super::fdlimit::open_file_budget(s.cache.open_files.max(1)),
             creators: s.whisper.creators.unwrap_or_else(creators::default_size),
             tag_files: metric::TagFileNames::from_hash_filenames(s.tags.hash_filenames),
+            sync: if s.whisper.autoflush { SyncMode::Batch } else { s.whisper.sync },
         }
     }
 }
@@ -166,6 +124,10 @@ pub struct Writer {
     last_stats: Instant,
     errors_logged: u32,
     queries: Option<crossbeam::channel::Receiver<CacheRequest>>,
+    /// New file rules (SIGHUP): they shape files created from then on.
+    rule_updates: Option<crossbeam::channel::Receiver<NewRules>>,
+    /// Rate limit for the "cache full, dropping" warning (flow control off).
+    overflow_logged: Option<Instant>,
     /// Completions of this loop turn, sent together after the write slice: the worker wakes once per turn
     /// instead of once per batch, and acks the whole finished prefix with one frame.
     outbox: Vec<(u16, Completion)>,
@@ -174,6 +136,8 @@ pub struct Writer {
     hold_creates: HoldCreates,
     /// Series to register with graphite-web's tag database (when `[tags] enabled`).
     tags: Option<TagQueue>,
+    /// Unsynced files, synced before completions (`[whisper] sync`).
+    durable: Durability,
 }
 
 impl Writer {
@@ -187,6 +151,7 @@ impl Writer {
     ) -> Self {
         let updates = TokenBucket::new(cfg.max_updates_per_second, Duration::from_secs(1));
         let creates = TokenBucket::new(cfg.max_creates_per_minute, Duration::from_secs(60));
+        let durable = Durability::new(cfg.sync, &cfg.data_dir);
         Writer {
             cfg,
             cache: Cache::new(strategy),
@@ -208,10 +173,13 @@ impl Writer {
             last_stats: Instant::now(),
             errors_logged: 0,
             queries: None,
+            rule_updates: None,
+            overflow_logged: None,
             outbox: Vec::new(),
             creators: None,
             hold_creates: HoldCreates::default(),
             tags: None,
+            durable,
         }
     }
 
@@ -228,6 +196,13 @@ impl Writer {
         self
     }
 
+    /// Record writes, syncs and completions in `journal` (tests of the ack ordering).
+    #[cfg(feature = "test-hooks")]
+    pub fn with_journal(mut self, journal: Arc<super::durable::journal::Journal>) -> Self {
+        self.durable.set_journal(journal);
+        self
+    }
+
     /// Test hook: while `hold` is set, write nothing (rings are still drained into the cache).
     #[cfg(feature = "test-hooks")]
     pub fn with_hold(mut self, hold: HoldWrites) -> Self {
@@ -239,6 +214,20 @@ impl Writer {
     pub fn with_queries(mut self, rx: crossbeam::channel::Receiver<CacheRequest>) -> Self {
         self.queries = Some(rx);
         self
+    }
+
+    /// Take new file rules from `rx` (each loop turn): files created after that follow them.
+    pub fn with_rule_updates(mut self, rx: crossbeam::channel::Receiver<NewRules>) -> Self {
+        self.rule_updates = Some(rx);
+        self
+    }
+
+    fn take_rule_updates(&mut self) {
+        let Some(rx) = &self.rule_updates else { return };
+        while let Ok(new) = rx.try_recv() {
+            (self.cfg.rules, self.cfg.log_creates) = (new.rules, new.log_creates);
+            tracing::info!("new storage-schemas / storage-aggregation rules in effect for new files");
+        }
     }
 
     /// Answer every waiting request. Returns whether there was any.
@@ -293,6 +282,7 @@ impl Writer {
         self.rings.set_writer(std::thread::current());
         self.start_creators();
         loop {
+            self.take_rule_updates();
             let asked = self.answer_queries();
             let drained = self.drain_rings() | asked | self.adopt_created();
             let wrote =
@@ -319,8 +309,19 @@ impl Writer {
         tracing::info!(left_in_cache = self.cache.total_points(), "writer stopped");
     }
 
+    /// Send this turn's completions, after syncing what they depend on (`sync = "batch"`). If a sync failed,
+    /// they are withheld: those deliveries stay unacked and are redelivered after a reconnect or restart.
     fn send_completions(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        if let Err(e) = self.durable.before_completing(&self.cache, &self.stats) {
+            tracing::error!(deliveries = self.outbox.len(), error = %e, "a sync failed: not acking this turn's deliveries");
+            self.outbox.clear();
+            return;
+        }
         for (producer, c) in self.outbox.drain(..) {
+            self.durable.completing(producer, c.tag);
             self.rings.complete(producer, c);
         }
     }
@@ -340,9 +341,17 @@ impl Writer {
     }
 
     fn absorb(&mut self, batch: Batch) {
-        let slot = batch.ack.map(|t| self.tickets.open(t, batch.points.len() as u32, batch.received));
+        let keep = self.room_for(batch.points.len());
+        if keep == 0 {
+            // Everything dropped (flow control off): the delivery is resolved, so it is acked.
+            if let Some(t) = batch.ack {
+                self.outbox.push((t.producer, Completion { generation: t.generation, tag: t.tag }));
+            }
+            return;
+        }
+        let slot = batch.ack.map(|t| self.tickets.open(t, keep as u32, batch.received));
         let mut last: Option<(&[u8], MetricId)> = None;
-        for p in &batch.points {
+        for p in &batch.points[..keep] {
             let name = batch.name_of(p);
             let id = match last {
                 Some((n, id)) if n == name => id,
@@ -356,9 +365,32 @@ impl Writer {
         }
     }
 
+    /// How many of `n` arriving points the cache takes: all of them with flow control (inputs pause instead),
+    /// else what fits under `max_size`; the rest are dropped and counted, as carbon does without flow control.
+    fn room_for(&mut self, n: usize) -> usize {
+        if self.cfg.flow_control {
+            return n;
+        }
+        let keep = self.cfg.max_size.saturating_sub(self.cache.total_points()).min(n);
+        if keep < n {
+            Stats::add(&self.stats.overflow_dropped, (n - keep) as u64);
+            if self.overflow_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                self.overflow_logged = Some(Instant::now());
+                let dropped_total = self.stats.overflow_dropped.load(Ordering::Relaxed);
+                tracing::warn!(
+                    cap = self.cfg.max_size,
+                    dropped_total,
+                    "cache full (flow control off): dropping points"
+                );
+            }
+        }
+        keep
+    }
+
     fn flow_control(&mut self) {
         let size = self.cache.total_points();
-        if !self.paused && size >= self.cfg.max_size {
+        // Without flow control the inputs never pause: `room_for` drops what does not fit.
+        if self.cfg.flow_control && !self.paused && size >= self.cfg.max_size {
             self.paused = true;
             self.rings.set_paused(true);
             Stats::add(&self.stats.cache_overflow, 1);
@@ -420,6 +452,7 @@ impl Writer {
                 Stats::add(&self.stats.update_micros, t0.elapsed().as_micros() as u64);
                 Stats::add(&self.stats.committed_points, written as u64);
                 self.cache.entry_mut(id).retry_at = None;
+                self.durable.wrote(id, &self.cache.entry(id).name);
                 if let Some(tags) = self.tags.as_mut() {
                     tags.updated(&self.cache.entry(id).name);
                 }

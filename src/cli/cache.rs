@@ -1,4 +1,5 @@
-//! `warren cache`: run the carbon-cache until SIGINT/SIGTERM.
+//! `warren cache`: run the carbon-cache until SIGINT/SIGTERM; SIGHUP re-reads the configuration (rule files,
+//! bind patterns) and reopens the log files.
 
 use crate::cache::writer::ConfRules;
 use crate::config::settings::Settings;
@@ -28,8 +29,23 @@ pub struct CacheArgs {
     pub stats_every_ms: Option<u64>,
 }
 
-/// The settings `args` describe: embedded defaults, then --config, then --carbon-conf.
+/// The settings `args` describe: embedded defaults, then --config, then --carbon-conf. carbon.conf keys warren
+/// does not honour are logged (once); a refused key is an error.
 pub fn load_settings(args: &CacheArgs) -> anyhow::Result<Settings> {
+    let (settings, unsupported) = read_settings(args)?;
+    warn_unsupported(&unsupported);
+    Ok(settings)
+}
+
+fn warn_unsupported(keys: &[crate::config::carbon_policy::Verdict]) {
+    for v in keys {
+        tracing::warn!(key = %v.key, value = %v.value, reason = v.reason, "carbon.conf key not supported");
+    }
+}
+
+/// As [`load_settings`], returning the unsupported carbon.conf keys instead of logging them.
+pub fn read_settings(args: &CacheArgs) -> anyhow::Result<(Settings, Vec<crate::config::carbon_policy::Verdict>)> {
+    let mut unsupported = Vec::new();
     let mut settings = match &args.config {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
@@ -44,41 +60,46 @@ pub fn load_settings(args: &CacheArgs) -> anyhow::Result<Settings> {
             &p.display().to_string(),
             args.instance.as_deref(),
         )?;
-        let unused = settings.apply_carbon_conf(&c, p);
-        if !unused.is_empty() {
-            tracing::info!(keys = ?unused, "carbon.conf keys warren does not use");
-        }
+        unsupported = crate::config::carbon_policy::apply_carbon_conf(&mut settings, &c, p)?;
     }
     if let Some(i) = &args.instance {
         settings.instance = i.clone();
     }
-    Ok(settings)
+    Ok((settings, unsupported))
 }
 
-/// Load the configuration, start the engine, wait for a signal, shut down cleanly.
+/// Load the configuration, start the engine, serve SIGHUP (reload, reopen logs), stop cleanly on SIGINT/SIGTERM.
 pub fn run(args: CacheArgs) -> anyhow::Result<()> {
-    let settings = load_settings(&args)?;
+    let (settings, unsupported) = read_settings(&args)?;
+    let logs = crate::logging::init();
+    logs.configure(settings.log_file.as_deref(), settings.creates_log.as_deref())?;
+    warn_unsupported(&unsupported);
     let rules = ConfRules::load(&settings)?;
     tracing::info!(
         data_dir = %settings.data_dir.display(),
-        url = %settings.amqp.url,
+        brokers = ?settings.amqp.nodes().iter().map(|u| crate::ingest::amqp::node_label(u)).collect::<Vec<_>>(),
         exchange = %settings.amqp.exchange,
         queue = %settings.queue_name(),
         patterns = ?settings.amqp.bind_patterns,
         workers = settings.worker_count(),
         "starting warren cache"
     );
-    let engine = Engine::start(&settings, Box::new(rules)).context("starting the engine")?;
+    let mut engine = Engine::start(&settings, Box::new(rules)).context("starting the engine")?;
     tracing::info!(carbonlink = ?engine.query.carbonlink_addr(), http = ?engine.query.http_addr(), "query servers");
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, term.clone())?;
     }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
     let stats = engine.stats.clone();
     let every = args.stats_every_ms.map(Duration::from_millis);
     let mut last_line = std::time::Instant::now();
     while !term.load(Ordering::Relaxed) {
         std::thread::sleep(every.map_or(Duration::from_millis(100), |e| e.min(Duration::from_millis(100))));
+        if hup.swap(false, Ordering::Relaxed) {
+            on_hangup(&args, &mut engine, logs);
+        }
         if every.is_some_and(|e| last_line.elapsed() >= e) {
             last_line = std::time::Instant::now();
             print_stats_line(&stats)?;
@@ -90,6 +111,27 @@ pub fn run(args: CacheArgs) -> anyhow::Result<()> {
         print_stats_line(&stats)?;
     }
     Ok(())
+}
+
+/// SIGHUP: reopen the log files (at their new paths, if the configuration moved them) and reload what can be
+/// reloaded. A configuration that does not read keeps everything as it was.
+fn on_hangup(args: &CacheArgs, engine: &mut Engine, logs: &crate::logging::Logs) {
+    match read_settings(args) {
+        Ok((new, _)) => {
+            if let Err(e) = logs.configure(new.log_file.as_deref(), new.creates_log.as_deref()) {
+                tracing::error!(error = %e, "SIGHUP: cannot open the new log files; reopening the old ones");
+                let _ = logs.reopen();
+            }
+            tracing::info!("SIGHUP: reloading");
+            engine.reload(&new).log();
+        }
+        Err(e) => {
+            if let Err(e) = logs.reopen() {
+                tracing::error!(error = %e, "SIGHUP: cannot reopen the log files");
+            }
+            tracing::error!(error = format!("{e:#}"), "SIGHUP: configuration not read; nothing reloaded");
+        }
+    }
 }
 
 /// One JSON object of every counter, on its own line, flushed.

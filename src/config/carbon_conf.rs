@@ -6,7 +6,8 @@
 //! case; numbers, with `inf` for "no limit"; lists separated by commas). A setting that is absent stays `None`:
 //! the caller applies its defaults (carbon's or warren's). Never touches: defaults, other sections, logs.
 //!
-//! Settings warren does not know are kept, raw, in [`CarbonCacheSettings::unknown`] for the caller to warn about.
+//! Settings warren does not know are kept, raw, in [`CarbonCacheSettings::unknown`]; `super::carbon_policy`
+//! decides, key by key, whether each is harmless, unsupported (warned once) or refused (warren does not start).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -111,6 +112,16 @@ pub struct CarbonCacheSettings {
     pub carbon_metric_prefix: Option<String>,
     /// CARBON_METRIC_INTERVAL, seconds; 0 disables self-metrics, as in carbon.
     pub carbon_metric_interval: Option<u64>,
+    /// DATABASE (`whisper` or `ceres`), lower-cased.
+    pub database: Option<String>,
+    /// LOG_DIR: carbon's console.log and creates.log go there.
+    pub log_dir: Option<PathBuf>,
+    /// LOG_CREATES: one line per new file.
+    pub log_creates: Option<bool>,
+    /// PICKLE_RECEIVER_MAX_LENGTH, bytes.
+    pub pickle_receiver_max_length: Option<u64>,
+    /// USE_WHITELIST: filter names through whitelist.conf / blacklist.conf.
+    pub use_whitelist: Option<bool>,
     /// ENABLE_TAGS.
     pub enable_tags: Option<bool>,
     /// GRAPHITE_URL (graphite-web, for tag registration).
@@ -198,6 +209,11 @@ impl CarbonCacheSettings {
             "MAX_RECEIVER_CONNECTIONS" => self.max_receiver_connections = Some(v.limit()?),
             "CARBON_METRIC_PREFIX" => self.carbon_metric_prefix = Some(v.string()),
             "CARBON_METRIC_INTERVAL" => self.carbon_metric_interval = Some(v.unsigned()?),
+            "DATABASE" => self.database = Some(v.string().to_ascii_lowercase()),
+            "LOG_DIR" => self.log_dir = Some(v.path()?),
+            "LOG_CREATES" => self.log_creates = Some(v.boolean()?),
+            "PICKLE_RECEIVER_MAX_LENGTH" => self.pickle_receiver_max_length = Some(v.unsigned()?),
+            "USE_WHITELIST" => self.use_whitelist = Some(v.boolean()?),
             "ENABLE_TAGS" => self.enable_tags = Some(v.boolean()?),
             "GRAPHITE_URL" => self.graphite_url = Some(v.string()),
             "TAG_UPDATE_INTERVAL" => self.tag_update_interval = Some(v.unsigned()?),
@@ -379,7 +395,7 @@ DESTINATIONS = 127.0.0.1:2004
     fn unknown_keys_are_kept_upper_cased_and_other_sections_ignored() {
         let s = CarbonCacheSettings::parse(DEBIAN_STYLE, "carbon.conf").unwrap();
         let keys: Vec<_> = s.unknown.keys().map(String::as_str).collect();
-        assert_eq!(keys, vec!["ENABLE_LOGROTATION", "LOG_DIR", "USER"]);
+        assert_eq!(keys, vec!["ENABLE_LOGROTATION", "USER"]);
         assert_eq!(s.unknown["USER"], "_graphite");
         assert!(!s.unknown.contains_key("DESTINATIONS"));
     }

@@ -1,4 +1,4 @@
-//! Configuration read once at start: retention definitions, storage-schemas.conf, storage-aggregation.conf,
+//! Configuration read at start and again on SIGHUP: retention definitions, storage-schemas.conf, storage-aggregation.conf,
 //! carbon.conf and warren's own TOML. Owns: parsing and matching rules. Never touches: files being written,
 //! threads, sockets.
 
@@ -6,6 +6,7 @@ pub mod aggregation;
 pub mod aggregation_name;
 pub mod archive_list;
 pub mod carbon_conf;
+pub mod carbon_policy;
 pub mod front;
 mod ini;
 pub mod retention;
@@ -35,9 +36,25 @@ pub enum ConfigError {
     /// A setting whose value has the wrong type or range (carbon.conf), with its source, line and key.
     #[error("{source_name} line {line}: {key} = '{value}': {expected}")]
     Value { source_name: String, line: usize, key: String, value: String, expected: String },
+    /// carbon.conf asks for something warren cannot do safely (DATABASE = ceres, …): warren does not start.
+    #[error("carbon.conf refused: {message}")]
+    Refused { message: String },
 }
 
 /// Read a whole configuration file as UTF-8 (as Python reads it); errors name the path.
 fn read_config_file(path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.display().to_string(), source })
+}
+
+impl settings::AmqpSettings {
+    /// The broker nodes to connect to: `urls`, or `url` alone. Worker `i` starts at node `i mod N` and, when its
+    /// connection fails, moves on to the next node (backing off once every node failed in a row); the relay's
+    /// publisher moves on the same way.
+    pub fn nodes(&self) -> Vec<String> {
+        if self.urls.is_empty() {
+            vec![self.url.clone()]
+        } else {
+            self.urls.clone()
+        }
+    }
 }

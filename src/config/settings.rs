@@ -58,6 +58,22 @@ pub enum CreateModeSetting {
     Zero,
 }
 
+/// When written whisper data reaches stable storage relative to acks (`[whisper] sync`).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// No syncs: an ack means the data is in the kernel's page cache (survives a crash of warren, not of the
+    /// machine). carbon's default (WHISPER_AUTOFLUSH = False).
+    #[default]
+    None,
+    /// Each writer loop turn, before it completes any delivery, every file written since its last sync is
+    /// `fdatasync`ed: an ack means the data is on stable storage (survives a power loss).
+    Batch,
+    /// As `Batch`, with one `syncfs(2)` of the data dir's filesystem per turn instead of one `fdatasync` per file
+    /// (flushes everything dirty on that filesystem, other programs' data included).
+    Syncfs,
+}
+
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -70,6 +86,12 @@ pub struct Settings {
     pub storage_schemas: Option<PathBuf>,
     /// storage-aggregation.conf; average with xFilesFactor 0.5 when absent.
     pub storage_aggregation: Option<PathBuf>,
+    /// Write the log here instead of stderr (journald under systemd); reopened on SIGHUP, for logrotate.
+    pub log_file: Option<PathBuf>,
+    /// Log one line per new whisper file, with the schema and aggregation it got (carbon's LOG_CREATES).
+    pub log_creates: bool,
+    /// Where those lines go (carbon's creates.log); the main log when absent. Reopened on SIGHUP.
+    pub creates_log: Option<PathBuf>,
     pub amqp: AmqpSettings,
     pub cache: CacheSettings,
     pub whisper: WhisperSettings,
@@ -189,6 +211,8 @@ pub struct AmqpSettings {
     pub enabled: bool,
     /// `amqp://user:password@host:port/vhost` (vhost `/` is `%2f`).
     pub url: String,
+    /// The nodes of a RabbitMQ cluster (`amqp://` URLs); when set, `url` is not used (see [`AmqpSettings::nodes`]).
+    pub urls: Vec<String>,
     /// The topic exchange (declared durable).
     pub exchange: String,
     /// Queue name; `None` means `warren.<instance>`; `Some("")` means carbon's exclusive server-named queue
@@ -228,6 +252,9 @@ pub struct CacheSettings {
     pub max_size: usize,
     /// Inputs resume once the cache is below this many points.
     pub low_watermark: usize,
+    /// `true`: a full cache pauses the inputs. `false` (carbon's USE_FLOW_CONTROL = False): points arriving
+    /// while the cache is full are dropped and counted (`overflow_dropped`); their deliveries are acked.
+    pub flow_control: bool,
     /// whisper update operations per second; 0 = unlimited.
     pub max_updates_per_second: u32,
     /// New whisper files per minute; 0 = unlimited. Metrics over the limit stay cached and are retried.
@@ -244,7 +271,10 @@ pub struct CacheSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct WhisperSettings {
     pub create_mode: CreateModeSetting,
-    /// fsync after every update (carbon's WHISPER_AUTOFLUSH).
+    /// Sync written files before acking their deliveries (`"batch"`) or not (`"none"`, the default).
+    /// carbon's WHISPER_AUTOFLUSH = True maps to `"batch"`.
+    pub sync: SyncMode,
+    /// `true` is the same as `sync = "batch"` (the key of configurations written before `sync` existed).
     pub autoflush: bool,
     /// flock each file while updating it (carbon's WHISPER_LOCK_WRITES).
     pub lock_writes: bool,
@@ -326,6 +356,9 @@ impl Default for Settings {
             data_dir: PathBuf::from("./storage/whisper"),
             storage_schemas: None,
             storage_aggregation: None,
+            log_file: None,
+            log_creates: false,
+            creates_log: None,
             amqp: AmqpSettings::default(),
             cache: CacheSettings::default(),
             whisper: WhisperSettings::default(),
@@ -344,6 +377,7 @@ impl Default for AmqpSettings {
         AmqpSettings {
             enabled: true,
             url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            urls: Vec::new(),
             exchange: "graphite".into(),
             queue: None,
             bind_patterns: vec!["#".into()],
@@ -366,6 +400,7 @@ impl Default for CacheSettings {
             write_strategy: WriteStrategy::Naive,
             max_size: 10_000_000,
             low_watermark: 9_000_000,
+            flow_control: true,
             max_updates_per_second: 0,
             max_creates_per_minute: 5000,
             ring_capacity: 1024,
@@ -378,6 +413,7 @@ impl Default for WhisperSettings {
     fn default() -> Self {
         WhisperSettings {
             create_mode: CreateModeSetting::Fallocate,
+            sync: SyncMode::None,
             autoflush: false,
             lock_writes: false,
             creators: None,
@@ -414,9 +450,9 @@ impl Settings {
 
 impl Settings {
     /// Overlay carbon.conf's `[cache]` settings (read from `conf_path`) on these settings. Schema files default to
-    /// the storage-schemas.conf and storage-aggregation.conf beside carbon.conf (or in CONF_DIR). Returns the
-    /// carbon.conf keys that warren does not use, for the caller to log.
-    pub fn apply_carbon_conf(&mut self, c: &super::CarbonCacheSettings, conf_path: &std::path::Path) -> Vec<String> {
+    /// the storage-schemas.conf and storage-aggregation.conf beside carbon.conf (or in CONF_DIR). The keys this
+    /// does not apply are judged by [`super::carbon_policy::apply_carbon_conf`], the entry point that calls it.
+    pub fn apply_carbon_conf(&mut self, c: &super::CarbonCacheSettings, conf_path: &std::path::Path) {
         use super::carbon_conf::{CacheWriteStrategy, Limit};
         let limit = |l: &Limit| match l {
             Limit::Unlimited => None,
@@ -479,7 +515,7 @@ impl Settings {
             self.whisper.create_mode = CreateModeSetting::Zero;
         }
         if let Some(v) = c.whisper_autoflush {
-            self.whisper.autoflush = v;
+            self.whisper.sync = if v { SyncMode::Batch } else { SyncMode::None };
         }
         if let Some(v) = c.whisper_lock_writes {
             self.whisper.lock_writes = v;
@@ -520,12 +556,6 @@ impl Settings {
         if self.filter.conf_dir.is_none() {
             self.filter.conf_dir = Some(dir);
         }
-        let mut unused: Vec<String> = c.unknown.keys().cloned().collect();
-        if let Some(v) = c.unknown.get("USE_WHITELIST") {
-            self.filter.use_whitelist = matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "yes" | "true" | "on");
-            unused.retain(|k| k != "USE_WHITELIST");
-        }
-        unused
     }
 }
 
@@ -606,6 +636,18 @@ mod tests {
         assert_eq!(s.cache.max_creates_per_minute, 50);
         assert_eq!(s.cache.write_strategy, WriteStrategy::Max);
         assert_eq!(s.whisper.create_mode, CreateModeSetting::Sparse);
+        assert_eq!(s.whisper.sync, SyncMode::None);
+        let c = crate::config::CarbonCacheSettings::parse("[cache]\nWHISPER_AUTOFLUSH = True\n", "c").unwrap();
+        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf"));
+        assert_eq!(s.whisper.sync, SyncMode::Batch);
+    }
+
+    #[test]
+    fn whisper_sync_reads_none_and_batch_and_refuses_the_rest() {
+        assert_eq!(Settings::from_toml("", "x").unwrap().whisper.sync, SyncMode::None);
+        let s = Settings::from_toml("[whisper]\nsync = \"batch\"\n", "x").unwrap();
+        assert_eq!(s.whisper.sync, SyncMode::Batch);
+        assert!(Settings::from_toml("[whisper]\nsync = \"always\"\n", "x").is_err());
     }
 
     #[test]
@@ -699,6 +741,15 @@ mod tests {
     }
 
     #[test]
+    fn urls_list_the_cluster_nodes_and_url_alone_is_one_node() {
+        let s = Settings::from_toml("[amqp]\nurl = \"amqp://a:5672/%2f\"\n", "x").unwrap();
+        assert_eq!(s.amqp.nodes(), vec!["amqp://a:5672/%2f"]);
+        let s = Settings::from_toml("[amqp]\nurls = [\"amqp://a:5672/%2f\", \"amqp://b:5673/%2f\"]\n", "x").unwrap();
+        assert_eq!(s.amqp.nodes(), vec!["amqp://a:5672/%2f", "amqp://b:5673/%2f"]);
+        assert_eq!(Settings::default().amqp.nodes(), vec![Settings::default().amqp.url]);
+    }
+
+    #[test]
     fn an_empty_queue_name_means_one_worker_on_an_exclusive_queue() {
         let s = Settings::from_toml("[amqp]\nqueue = \"\"\nworkers = 4\n", "x").unwrap();
         assert_eq!(s.queue_name(), "");
@@ -725,5 +776,20 @@ mod example_file {
         let text = include_str!("../../docs/warren.example.toml");
         let s = super::Settings::from_toml(text, "docs/warren.example.toml").unwrap();
         assert_eq!(s, super::Settings::default());
+    }
+
+    #[test]
+    fn the_packaged_config_is_the_example_with_the_data_under_var_lib_warren() {
+        let text = include_str!("../../debian/warren.toml");
+        let s = super::Settings::from_toml(text, "debian/warren.toml").unwrap();
+        let want = super::Settings { data_dir: "/var/lib/warren/whisper".into(), ..super::Settings::default() };
+        assert_eq!(s, want);
+        // Word for word the example below its header, but for the data directory.
+        let example = include_str!("../../docs/warren.example.toml");
+        let body = |t: &'static str| t.split_once("\ninstance = ").map(|(_, b)| b).unwrap_or_default();
+        let expected =
+            body(example).replace("data_dir = \"./storage/whisper\"", "data_dir = \"/var/lib/warren/whisper\"");
+        assert!(!expected.is_empty());
+        assert_eq!(body(text), expected, "regenerate debian/warren.toml from docs/warren.example.toml");
     }
 }

@@ -18,6 +18,7 @@
 //!
 //! Owns: the compiled rules and renaming points of a batch. Never touches: sockets, the broker, files after load.
 
+pub mod live;
 pub mod pyregex;
 
 pub use crate::config::front::FilterSettings;

@@ -6,10 +6,15 @@
 //! prefix is acked with one `ack_multiple`. Connection loss drops that table (the broker requeues what was not
 //! acked; rewriting is idempotent) and reconnects with capped exponential back-off.
 //!
+//! Over a cluster (`urls` with N nodes) worker `i` starts at node `i mod N`, so the workers spread over the
+//! nodes; when a session ends or a connect fails it moves on to the next node at once, and backs off only
+//! after every node failed in a row. The node of each session is logged and counted in
+//! [`Stats::node_connects`].
+//!
 //! Owns: its connection, channel and the deliveries in flight. Never touches: files, the cache.
 
 use super::parse::{parse_body, BadInput};
-use super::topology::{HashFanout, Topology};
+use super::topology::{HashFanout, LivePatterns, Topology};
 use crate::config::settings::AckMode;
 use crate::lifecycle::{unix_now, Shutdown};
 use crate::pipe::batch::{AckTicket, Batch};
@@ -24,11 +29,13 @@ use std::time::{Duration, Instant};
 /// What a worker needs to know about the broker side.
 #[derive(Clone, Debug)]
 pub struct AmqpWorkerConfig {
-    pub url: String,
+    /// The broker nodes (one URL for a single broker); never empty.
+    pub urls: Vec<String>,
     pub exchange: String,
     /// `""` = an exclusive server-named queue (carbon's behaviour).
     pub queue: String,
-    pub bind_patterns: Vec<String>,
+    /// The patterns in force (changed by a reload while the workers run).
+    pub bind_patterns: LivePatterns,
     pub name_in_body: bool,
     pub prefetch: u16,
     pub ack: AckMode,
@@ -40,15 +47,21 @@ pub struct AmqpWorkerConfig {
     /// Where worker 0 remembers the bound patterns, to unbind those dropped from the configuration.
     pub binding_state: Option<std::path::PathBuf>,
     /// carbon's filter/rewrite stage, applied to every delivery's points (`None`: no rules).
-    pub filter: Option<Arc<crate::filter::Filter>>,
+    pub filter: crate::filter::live::LiveFilter,
 }
 
-/// The broker topology of `cfg` (exchange, queue, bindings, optional consistent-hash fan-out).
+/// The broker topology of `cfg` (exchange, queue, bindings, optional consistent-hash fan-out), with the
+/// patterns in force now.
 pub fn topology(cfg: &AmqpWorkerConfig) -> Topology {
+    topology_with(cfg, cfg.bind_patterns.get())
+}
+
+/// As [`topology`], with `bind_patterns`.
+pub fn topology_with(cfg: &AmqpWorkerConfig, bind_patterns: Vec<String>) -> Topology {
     Topology {
         exchange: cfg.exchange.clone(),
         queue: cfg.queue.clone(),
-        bind_patterns: cfg.bind_patterns.clone(),
+        bind_patterns,
         hash: cfg.hash.clone(),
         quorum: cfg.quorum,
         state_file: cfg.binding_state.clone(),
@@ -159,8 +172,18 @@ impl Drop for Consuming<'_> {
     }
 }
 
-/// Run one worker until shutdown: connect, consume, reconnect on failure with capped back-off.
+/// `host:port/vhost` of an `amqp://user:password@host:port/vhost` URL: names a node in logs without the
+/// credentials.
+pub fn node_label(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.rsplit_once('@').map_or(rest, |(_, r)| r)
+}
+
+/// Run one worker until shutdown: connect, consume, reconnect on failure with capped back-off (moving on to
+/// the next node of `cfg.urls` after every failure).
 pub fn run_worker(cfg: AmqpWorkerConfig, producer: Producer, stats: Arc<Stats>, shutdown: Arc<Shutdown>) {
+    let nodes = cfg.urls.len().max(1);
+    let mut node = usize::from(producer.id) % nodes;
     let mut generation = 0u32;
     let mut delay = Duration::from_millis(200);
     let mut log = BadInputLog::new("amqp");
@@ -168,7 +191,7 @@ pub fn run_worker(cfg: AmqpWorkerConfig, producer: Producer, stats: Arc<Stats>, 
     while !shutdown.stop.load(Ordering::Acquire) {
         generation += 1;
         let mut connected = false;
-        let r = session(&cfg, &producer, generation, &stats, &shutdown, &mut log, &mut connected);
+        let r = session(&cfg, node, &producer, generation, &stats, &shutdown, &mut log, &mut connected);
         match r {
             Ok(()) => return,
             Err(e) => {
@@ -177,27 +200,37 @@ pub fn run_worker(cfg: AmqpWorkerConfig, producer: Producer, stats: Arc<Stats>, 
                     failures = 0;
                 }
                 failures += 1;
+                let failed = node;
+                node = (node + 1) % nodes;
+                // Straight on to the next node; the back-off grows only once every node failed in a row.
+                let wait = if (failures as usize).is_multiple_of(nodes) { delay } else { Duration::from_millis(50) };
                 // One warning per attempt, but attempts back off, so a dead broker never floods the log.
                 tracing::warn!(
                     worker = producer.id,
+                    node = %node_label(cfg.urls.get(failed).map_or("", String::as_str)),
                     error = %e,
-                    retry_in_ms = delay.as_millis() as u64,
+                    next_node = %node_label(cfg.urls.get(node).map_or("", String::as_str)),
+                    retry_in_ms = wait.as_millis() as u64,
                     attempt = failures,
                     "AMQP connection failed; reconnecting"
                 );
-                let until = Instant::now() + delay;
+                let until = Instant::now() + wait;
                 while Instant::now() < until && !shutdown.stop.load(Ordering::Acquire) {
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                delay = (delay * 2).min(cfg.max_reconnect_delay.max(Duration::from_millis(200)));
+                if (failures as usize).is_multiple_of(nodes) {
+                    delay = (delay * 2).min(cfg.max_reconnect_delay.max(Duration::from_millis(200)));
+                }
             }
         }
     }
     producer.finish();
 }
 
+#[allow(clippy::too_many_arguments)]
 fn session(
     cfg: &AmqpWorkerConfig,
+    node: usize,
     producer: &Producer,
     generation: u32,
     stats: &Stats,
@@ -205,20 +238,36 @@ fn session(
     log: &mut BadInputLog,
     connected: &mut bool,
 ) -> Result<(), WorkerError> {
-    let mut conn = Connection::insecure_open(&cfg.url)?;
+    let url = cfg.urls.get(node).map_or("", String::as_str);
+    let mut conn = Connection::insecure_open(url)?;
     let channel = conn.open_channel(None)?;
     channel.qos(0, cfg.prefetch, false)?;
-    let queue_name = declare_topology(&channel, cfg)?;
-    if producer.id == 0 && generation == 1 {
-        topology(cfg).unbind_stale(&channel)?;
-    }
+    let queue_name = {
+        // Held while binding: a reload changing the patterns waits, and this worker binds the current set.
+        let patterns = cfg.bind_patterns.lock();
+        let topology = topology_with(cfg, patterns.clone());
+        let name = topology.declare(&channel)?;
+        if producer.id == 0 && generation == 1 {
+            topology.unbind_stale(&channel)?;
+        }
+        name
+    };
     let consumer = channel.basic_consume(queue_name.as_str(), ConsumerOptions::default())?;
     *connected = true;
     Stats::add(&stats.connects, 1);
+    stats.node_connected(node);
     let _consuming = Consuming::new(stats);
-    tracing::info!(worker = producer.id, queue = %queue_name, prefetch = cfg.prefetch, "consuming");
+    tracing::info!(
+        worker = producer.id,
+        node = node,
+        broker = %node_label(url),
+        queue = %queue_name,
+        prefetch = cfg.prefetch,
+        "consuming"
+    );
 
     let mut window = AckWindow::new();
+    let mut filter = cfg.filter.view();
     let mut points = Vec::new();
     let mut renamed = Vec::new();
     let stop = || shutdown.stop.load(Ordering::Acquire);
@@ -265,7 +314,7 @@ fn session(
                         points: std::mem::replace(&mut points, Vec::with_capacity(counts.points)),
                         received: Instant::now(),
                     };
-                    if let Some(f) = &cfg.filter {
+                    if let Some(f) = filter.current() {
                         f.apply(&mut batch, stats);
                     }
                     if batch.points.is_empty() {
@@ -320,4 +369,16 @@ fn session(
     drop(consumer);
     let _ = conn.close();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::node_label;
+
+    #[test]
+    fn a_node_label_drops_the_credentials() {
+        assert_eq!(node_label("amqp://guest:s3cr@t@10.0.0.1:5672/%2f"), "10.0.0.1:5672/%2f");
+        assert_eq!(node_label("amqp://mq:5672"), "mq:5672");
+        assert_eq!(node_label("mq:5672"), "mq:5672");
+    }
 }

@@ -132,7 +132,7 @@ pub struct Receivers {
     bound: BoundAddrs,
     max_connections: usize,
     limits: Limits,
-    filter: Option<Arc<crate::filter::Filter>>,
+    filter: crate::filter::live::FilterView,
 }
 
 /// Bind a TCP listener on `addr` (if configured), register it under `token` and record its bound address.
@@ -175,12 +175,26 @@ impl Receivers {
             "socket receivers bound"
         );
         let limits = Limits { max_frame_len: cfg.max_pickle_frame, ..Limits::default() };
-        Ok(Receivers { poll, line, pickle, udp, bound, max_connections: cfg.max_connections, limits, filter: None })
+        Ok(Receivers {
+            poll,
+            line,
+            pickle,
+            udp,
+            bound,
+            max_connections: cfg.max_connections,
+            limits,
+            filter: Default::default(),
+        })
     }
 
     /// Apply carbon's filter/rewrite stage to every point read (`None`: no rules).
-    pub fn with_filter(mut self, filter: Option<Arc<crate::filter::Filter>>) -> Receivers {
-        self.filter = filter;
+    pub fn with_filter(self, filter: Option<Arc<crate::filter::Filter>>) -> Receivers {
+        self.with_live_filter(&crate::filter::live::LiveFilter::new(filter))
+    }
+
+    /// Apply the filter current in `filter` (replaceable while running: SIGHUP).
+    pub fn with_live_filter(mut self, filter: &crate::filter::live::LiveFilter) -> Receivers {
+        self.filter = filter.view();
         self
     }
 
@@ -440,7 +454,7 @@ impl EventLoop {
         let cap = self.points.len();
         let points = std::mem::replace(&mut self.points, Vec::with_capacity(cap));
         let mut batch = Batch { ack: None, key: String::new(), body, points, received: Instant::now() };
-        if let Some(f) = &self.r.filter {
+        if let Some(f) = self.r.filter.current() {
             f.apply(&mut batch, &self.stats);
             if batch.points.is_empty() {
                 return;

@@ -9,6 +9,43 @@
 
 use amiquip::{Channel, ExchangeDeclareOptions, ExchangeType, FieldTable, QueueDeclareOptions};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The bind patterns in force, shared by the workers (which bind them on every connect) and the reload
+/// (which changes them on the live queue). Both bind while holding the lock, so a worker reconnecting during a
+/// reload never binds a pattern the reload has just removed.
+#[derive(Clone, Debug, Default)]
+pub struct LivePatterns(Arc<Mutex<Vec<String>>>);
+
+impl LivePatterns {
+    /// Patterns starting as `patterns`.
+    pub fn new(patterns: Vec<String>) -> Self {
+        LivePatterns(Arc::new(Mutex::new(patterns)))
+    }
+
+    /// Hold the patterns (to bind them, or to change them).
+    pub fn lock(&self) -> MutexGuard<'_, Vec<String>> {
+        // Poisoned only if a thread panicked while holding it; the list itself is still whole.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A copy of the patterns now in force.
+    pub fn get(&self) -> Vec<String> {
+        self.lock().clone()
+    }
+}
+
+/// What a live rebind did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BindChange {
+    /// Patterns bound that were not before.
+    pub added: Vec<String>,
+    /// Patterns unbound.
+    pub removed: Vec<String>,
+    /// Patterns dropped from the configuration but left bound: the topic → hash-exchange bindings are shared by
+    /// every instance of a consistent-hash cluster, so one instance must not remove them.
+    pub left_shared: Vec<String>,
+}
 
 /// Consistent-hash partitioning: the hash exchange's name and this instance's weight.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,6 +116,51 @@ impl Topology {
         Ok(queue.name().to_string())
     }
 
+    /// Change the bindings of the live queue from `previous` to `self.bind_patterns`: bind the new patterns
+    /// first, then unbind the removed ones, so a metric matched by both the old and the new set is routed to the
+    /// queue at every instant (the queue is never left unbound). Consumers keep consuming throughout. Remembers
+    /// the new set for the next start. Named queues only (an exclusive queue belongs to its worker's connection).
+    pub fn rebind(&self, channel: &Channel, previous: &[String]) -> amiquip::Result<BindChange> {
+        let mut change = BindChange::default();
+        let added: Vec<String> = self.bind_patterns.iter().filter(|p| !previous.contains(p)).cloned().collect();
+        let removed: Vec<String> = previous.iter().filter(|p| !self.bind_patterns.contains(p)).cloned().collect();
+        for p in &added {
+            match &self.hash {
+                None => {
+                    channel.queue_bind(self.queue.as_str(), self.exchange.as_str(), p.as_str(), FieldTable::new())?
+                }
+                Some(h) => {
+                    channel.exchange_bind(h.exchange.as_str(), self.exchange.as_str(), p.as_str(), FieldTable::new())?
+                }
+            }
+            tracing::info!(queue = %self.queue, pattern = %p, "bound a new pattern");
+        }
+        change.added = added;
+        for p in removed {
+            if self.hash.is_some() {
+                tracing::warn!(pattern = %p, "pattern left bound: hash fan-out bindings are shared by every instance");
+                change.left_shared.push(p);
+                continue;
+            }
+            channel.queue_unbind(self.queue.as_str(), self.exchange.as_str(), p.as_str(), FieldTable::new())?;
+            tracing::info!(queue = %self.queue, pattern = %p, "unbound a pattern no longer configured");
+            change.removed.push(p);
+        }
+        self.remember();
+        Ok(change)
+    }
+
+    /// Write the bound patterns to the state file (named queues bound directly only).
+    fn remember(&self) {
+        let (Some(path), false, None) = (&self.state_file, self.queue.is_empty(), &self.hash) else { return };
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Err(e) = crate::atomicfile::write_atomically(path, (self.bind_patterns.join("\n") + "\n").as_bytes()) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remember the bind patterns");
+        }
+    }
+
     /// Unbind patterns remembered from the previous run that are no longer configured, then remember the
     /// current ones. Only for a named queue bound directly to the topic exchange.
     pub fn unbind_stale(&self, channel: &Channel) -> amiquip::Result<Vec<String>> {
@@ -93,12 +175,7 @@ impl Topology {
             channel.queue_unbind(self.queue.as_str(), self.exchange.as_str(), p.as_str(), FieldTable::new())?;
             tracing::info!(queue = %self.queue, pattern = %p, "unbound a pattern no longer configured");
         }
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        if let Err(e) = crate::atomicfile::write_atomically(path, (self.bind_patterns.join("\n") + "\n").as_bytes()) {
-            tracing::warn!(path = %path.display(), error = %e, "cannot remember the bind patterns");
-        }
+        self.remember();
         Ok(stale)
     }
 }

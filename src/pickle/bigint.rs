@@ -6,7 +6,7 @@ use std::str::FromStr;
 use thiserror::Error;
 
 /// An arbitrary-size integer as Python's `LONG1`/`LONG4` carry it: little-endian two's complement, minimal length.
-/// Only integers outside `i64` become a `BigInt` in a decoded [`Value`].
+/// Only integers outside `i64` become a `BigInt` in a decoded [`Value`](crate::pickle::Value).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BigInt {
     le: Box<[u8]>,

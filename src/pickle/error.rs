@@ -8,7 +8,7 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum PickleError {
-    /// The frame is longer than [`Limits::max_frame_len`].
+    /// The frame is longer than [`Limits::max_frame_len`](crate::pickle::Limits::max_frame_len).
     #[error("pickle frame of {len} bytes exceeds the limit of {max} bytes")]
     FrameTooLarge {
         /// Declared or actual frame length, in bytes.
@@ -66,7 +66,7 @@ pub enum PickleError {
         /// Its offset in the frame.
         offset: usize,
     },
-    /// More nested `MARK`s than [`Limits::max_depth`].
+    /// More nested `MARK`s than [`Limits::max_depth`](crate::pickle::Limits::max_depth).
     #[error("pickle opcode {op} at offset {offset} nests deeper than {max} levels")]
     TooDeep {
         /// The opcode.
@@ -106,7 +106,7 @@ pub enum PickleError {
         /// The missing key.
         key: u64,
     },
-    /// A text string is not valid UTF-8 (only reported by [`decode`]; [`decode_points`] hands names over as bytes).
+    /// A text string is not valid UTF-8 (only reported by [`decode`](crate::pickle::decode); [`decode_points`](crate::pickle::decode_points) hands names over as bytes).
     #[error("pickle string created at offset {offset} is not valid UTF-8")]
     InvalidUtf8 {
         /// Offset of the opcode that created the string.
@@ -118,7 +118,7 @@ pub enum PickleError {
         /// Offset of the opcode that created the container.
         offset: usize,
     },
-    /// A container sits deeper than [`Limits::max_depth`] in the decoded value.
+    /// A container sits deeper than [`Limits::max_depth`](crate::pickle::Limits::max_depth) in the decoded value.
     #[error("pickle container created at offset {offset} is nested deeper than {max} levels")]
     ValueTooDeep {
         /// Offset of the opcode that created the container.
@@ -126,13 +126,13 @@ pub enum PickleError {
         /// The depth limit.
         max: usize,
     },
-    /// The decoded value would hold more values than [`Limits::value_budget`] allows.
+    /// The decoded value would hold more values than [`Limits::value_budget`](crate::pickle::Limits::value_budget) allows.
     #[error("pickle expands to more than {max} values")]
     TooManyValues {
         /// The budget for this frame.
         max: usize,
     },
-    /// [`decode_points`] found a top-level value that is not a list or tuple.
+    /// [`decode_points`](crate::pickle::decode_points) found a top-level value that is not a list or tuple.
     #[error("pickle value returned by STOP at offset {offset} is not a list or tuple of points")]
     NotASequence {
         /// Offset of the `STOP` opcode.

@@ -5,13 +5,13 @@ use super::PickleError;
 /// Default largest accepted frame, in bytes (1 MiB), as carbon's pickle receiver (`MAX_LENGTH = 2 ** 20`).
 pub const MAX_FRAME_LEN: usize = 1 << 20;
 
-/// Default deepest nesting, in levels, of open `MARK`s while decoding and of containers in a decoded [`Value`].
+/// Default deepest nesting, in levels, of open `MARK`s while decoding and of containers in a decoded [`Value`](crate::pickle::Value).
 pub const MAX_DEPTH: usize = 64;
 
-/// Default number of decoded values allowed per input byte by [`decode`] (see [`Limits::value_budget`]).
+/// Default number of decoded values allowed per input byte by [`decode`](crate::pickle::decode) (see [`Limits::value_budget`]).
 pub const VALUES_PER_INPUT_BYTE: usize = 2;
 
-/// Values [`decode`] always allows, whatever the frame length, so tiny frames with some sharing still decode.
+/// Values [`decode`](crate::pickle::decode) always allows, whatever the frame length, so tiny frames with some sharing still decode.
 pub const MIN_VALUE_BUDGET: usize = 4096;
 
 /// Longest integer accepted, in bytes of two's complement (2048 bits; Python's `float()` overflows far earlier).
@@ -25,10 +25,10 @@ pub const MAX_PROTOCOL: u8 = 5;
 pub struct Limits {
     /// Largest frame accepted, in bytes; longer frames fail with [`PickleError::FrameTooLarge`] before decoding.
     pub max_frame_len: usize,
-    /// Deepest nesting accepted, in levels (open `MARK`s, and containers inside containers for [`decode`]).
-    /// [`decode`] recurses once per level, so keep this in the hundreds at most.
+    /// Deepest nesting accepted, in levels (open `MARK`s, and containers inside containers for [`decode`](crate::pickle::decode)).
+    /// [`decode`](crate::pickle::decode) recurses once per level, so keep this in the hundreds at most.
     pub max_depth: usize,
-    /// Expansion factor for [`decode`]: see [`Limits::value_budget`].
+    /// Expansion factor for [`decode`](crate::pickle::decode): see [`Limits::value_budget`].
     pub values_per_input_byte: usize,
 }
 
@@ -39,7 +39,7 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// Most values (scalars and containers, counting every reference to a shared one) that [`decode`] builds
+    /// Most values (scalars and containers, counting every reference to a shared one) that [`decode`](crate::pickle::decode) builds
     /// from a frame of `input_len` bytes: `MIN_VALUE_BUDGET + values_per_input_byte * input_len`. This is what
     /// bounds "memo bombs" (one list referenced a thousand times in a list referenced a thousand times …).
     pub fn value_budget(&self, input_len: usize) -> usize {

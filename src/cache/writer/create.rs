@@ -26,6 +26,9 @@ impl Writer {
         let archives = self.cfg.rules.archives(name);
         let (aggregation, x_files_factor) = self.cfg.rules.aggregation(name);
         let opts = CreateOptions { x_files_factor, aggregation, mode: self.cfg.create_mode };
+        if self.cfg.log_creates {
+            super::super::rules::log_create(self.cfg.rules.as_ref(), name, &archives, aggregation, x_files_factor);
+        }
         let job = CreateJob { id, path, archives, opts, open: self.cfg.open };
         match &mut self.creators {
             Some(pool) => {
@@ -43,6 +46,8 @@ impl Writer {
     /// A file was created for `id`: count it, and queue the series for the tag database.
     pub(super) fn count_created(&mut self, id: MetricId) {
         Stats::add(&self.stats.creates, 1);
+        let path = crate::metric::file_path_as(&self.cfg.data_dir, &self.cache.entry(id).name, self.cfg.tag_files);
+        self.durable.created(&path);
         if let Some(tags) = self.tags.as_mut() {
             tags.created(&self.cache.entry(id).name);
         }

@@ -5,6 +5,9 @@
 //! `--aggregate` follows what the script does under the Python 2 it was written for; under Debian's Python 3 the
 //! script stops with a TypeError after creating the new file (it slices a `zip` and bisects a `map`). warren
 //! behaves as the script does once those iterators are made lists, and prints the range as Python 3 prints one.
+//!
+//! Owns: the `.tmp`/`.bak` file dance and the `--aggregate` migration. Never touches: files other than the one
+//! resized, its `.tmp`/`.bak` siblings and `--newfile`.
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,8 @@
 //! `warren whisper fill | merge | diff | set-xff`: the reference's whisper-fill.py, whisper-merge.py,
 //! whisper-diff.py and whisper-set-xfilesfactor.py, writing the same bytes and printing the same text.
+//!
+//! Owns: argument handling and the scripts' output formats (text columns, Python's `json.dumps` layout). Never
+//! touches: the file format (the engine's `whisper::{fill, merge, diff}` do the work).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
