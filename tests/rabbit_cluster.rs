@@ -2,7 +2,9 @@
 //! `[amqp] urls` listing every node. While a publisher with confirms streams, a node is killed (`kill -9` of its
 //! Erlang VM) and later restarted: first the node holding the queue's leader, then the node a worker is
 //! connected to. Every confirmed point must be on disk afterwards, exactly once and with its value; ingestion
-//! must resume within [`RESUME_BOUND`]; the worker must move to another node (per-node connect counter).
+//! must resume within [`RESUME_BOUND`]; the worker must move to another node (per-node connect counter). Then
+//! `warren relay` publishes a TCP sender's points through the cluster while the node it publishes to is killed:
+//! it moves on to the next node, and every point the sender wrote is on disk.
 //!
 //! One cluster for the whole binary (start-up is ~10 s a node on 2 cores): the scenarios run one after the
 //! other in a single test, and the cluster goes (every node stopped, its directory removed) when it drops.
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 use warren::cache::writer::DefaultRules;
 use warren::config::settings::QueueType;
 use warren::engine::Engine;
+use warren::relay::Relay;
 
 const METRICS: usize = 10;
 const MAX_ROUNDS: usize = 2000;
@@ -179,11 +182,100 @@ fn kill_mid_stream(cluster: &PrivateCluster, victim: Victim, workers: usize) -> 
     resumed
 }
 
+/// The relay publishes to node 0 (the first of its `urls`); the cache consumes through node 1. Node 0 is killed
+/// while a TCP sender streams, and restarted.
+fn relay_survives_its_node(cluster: &PrivateCluster) {
+    use std::io::Write;
+    const RM: usize = 50;
+    let urls = cluster.urls();
+    let dir = tempfile::tempdir().unwrap();
+    let (ex, q) = (unique("relay-ex"), unique("relay-q"));
+    let mut s = settings(dir.path(), &urls[1], &ex, &q, &["rl.#"]);
+    s.amqp.urls = vec![urls[1].clone(), urls[2].clone(), urls[0].clone()];
+    s.amqp.queue_type = QueueType::Quorum;
+    s.amqp.workers = 1;
+    s.cache.max_creates_per_minute = 0;
+    s.stats.metric_interval_secs = 0;
+    let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
+    assert!(wait_until(60, || engine.stats.workers_consuming.load(Ordering::Acquire) == 1), "the cache consumes");
+
+    let mut rs = warren::config::settings::Settings::default();
+    rs.amqp.urls = urls.clone();
+    rs.amqp.exchange = ex.clone();
+    rs.receivers.line_tcp = Some("127.0.0.1:0".into());
+    rs.receivers.pickle = None;
+    rs.stats.metric_interval_secs = 0;
+    rs.relay.flush_interval_ms = 50;
+    rs.relay.max_reconnect_delay_secs = 1;
+    let relay = Relay::start(&rs).unwrap();
+    let base = now() - 6 * 86400;
+    let steps_written = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tcp = std::net::TcpStream::connect(relay.receivers.line_tcp.unwrap()).unwrap();
+    let sender = {
+        let (steps_written, stop) = (steps_written.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut step = 0usize;
+            while !stop.load(Ordering::Relaxed) && step < 5000 {
+                let t = base as usize + step * 60;
+                let chunk: String = (0..RM).map(|m| format!("rl.m{m}.v {step} {t}\n")).collect();
+                tcp.write_all(chunk.as_bytes()).unwrap();
+                step += 1;
+                steps_written.store(step, Ordering::Release);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let confirmed = || relay.stats.confirmed.load(Ordering::Relaxed);
+    let node_connects =
+        || (0..3).map(|i| relay.recv_stats.node_connects[i].load(Ordering::Relaxed)).collect::<Vec<_>>();
+    assert!(wait_until(60, || confirmed() >= 2_000), "the relay confirms");
+    assert_eq!(node_connects(), vec![1, 0, 0], "the relay publishes to node 0");
+    cluster.nodes[0].kill();
+    let after = confirmed();
+    assert!(wait_until(60, || confirmed() >= after + 2_000), "the relay confirms again after node 0 died");
+    assert_eq!(node_connects(), vec![1, 1, 0], "the relay moved to node 1");
+    cluster.nodes[0].start_node();
+    stop.store(true, Ordering::Relaxed);
+    sender.join().unwrap();
+    let steps = steps_written.load(Ordering::Acquire);
+    let total = (steps * RM) as u64;
+    assert!(
+        wait_until(120, || confirmed() == total),
+        "confirmed {} of {total}: {:?}",
+        confirmed(),
+        relay.stats.snapshot()
+    );
+    assert!(wait_until(120, || cluster.nodes[1].queue_counts(&q) == (0, 0)), "the quorum queue drains");
+    assert_eq!(relay.stop().unwrap().abandoned, 0);
+    engine.stop().unwrap();
+    let mut missing = Vec::new();
+    for m in 0..RM {
+        let path = warren::metric::file_path(dir.path(), &format!("rl.m{m}.v"));
+        let f = warren::whisper::WhisperFile::open_read_only(&path).unwrap();
+        let r = f.fetch(base as i64 - 60, Some(base as i64 + steps as i64 * 60), now() as i64, None).unwrap().unwrap();
+        for step in 0..steps {
+            let i = (base as usize + step * 60 - r.from as usize) / r.step as usize;
+            if r.values.get(i).copied().flatten() != Some(step as f64) {
+                missing.push((m, step));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} of {total} points missing, first {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    eprintln!("relay: {total} points through the cluster, node 0 killed mid-stream, all on disk");
+}
+
 #[test]
 fn a_killed_broker_node_loses_no_confirmed_point() {
     let Some(cluster) = PrivateCluster::start() else { return };
     let t_leader = kill_mid_stream(&cluster, Victim::Leader, 2);
     let t_worker = kill_mid_stream(&cluster, Victim::WorkersNode, 1);
+    relay_survives_its_node(&cluster);
     eprintln!("resume after kill: leader node {t_leader:?}, worker's node {t_worker:?} (bound {RESUME_BOUND:?})");
     assert!(t_leader <= RESUME_BOUND && t_worker <= RESUME_BOUND, "resumed within {RESUME_BOUND:?}");
 }
