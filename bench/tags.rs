@@ -97,8 +97,8 @@ fn run(tags_url: Option<&str>, series: usize, plain_metrics: usize, plain_points
         aggregation: StorageAggregation::default(),
     };
     let engine = Engine::start(&s, Box::new(rules)).unwrap();
-    let t = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 60 * 60 - 1800)
-        as u32;
+    let t =
+        (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 60 * 60 - 1800) as u32;
     // The plain points are spread evenly through the tagged ones.
     let mut text = String::with_capacity((series + plain_metrics * plain_points) * 48);
     let plain_total = plain_metrics * plain_points;
@@ -173,7 +173,11 @@ fn main() {
                 o.registered,
                 o.dropped
             );
-            if enabled { on.push(o) } else { off.push(o) }
+            if enabled {
+                on.push(o)
+            } else {
+                off.push(o)
+            }
         }
     }
     let mean = |v: &[Outcome], f: fn(&Outcome) -> f64| v.iter().map(f).sum::<f64>() / v.len() as f64;
