@@ -32,6 +32,9 @@ pub struct Engine {
     /// writes (tests of ack-after-persist).
     #[cfg(feature = "test-hooks")]
     pub hold_writes: HoldWrites,
+    /// Test hook (cargo feature `test-hooks`): every write, sync and completion of the writer, in order.
+    #[cfg(feature = "test-hooks")]
+    pub journal: Arc<crate::cache::durable::journal::Journal>,
     /// Test hook (feature `test-hooks`): set to make the creator pool hold new files (tests of writes beside
     /// pending creates).
     #[cfg(feature = "test-hooks")]
@@ -105,7 +108,17 @@ impl Engine {
         let (forward, socket_producer) = if forward {
             let (fwd_rings, mut p) = Rings::new(1, settings.cache.ring_capacity);
             let relay_stats = Arc::new(crate::relay::stats::RelayStats::default());
-            (Some((crate::relay::publisher_config(settings), fwd_rings, relay_stats)), p.pop())
+            (
+                Some((
+                    crate::relay::publisher::PublisherConfig {
+                        udp: bound.line_udp,
+                        ..crate::relay::publisher_config(settings)
+                    },
+                    fwd_rings,
+                    relay_stats,
+                )),
+                p.pop(),
+            )
         } else {
             (None, if local_sockets { producers.pop() } else { None })
         };
@@ -127,6 +140,10 @@ impl Engine {
         .with_rule_updates(rules_rx);
         #[cfg(feature = "test-hooks")]
         let writer = writer.with_hold(hold_writes.clone()).with_create_hold(hold_creates.clone());
+        #[cfg(feature = "test-hooks")]
+        let journal = Arc::new(crate::cache::durable::journal::Journal::default());
+        #[cfg(feature = "test-hooks")]
+        let writer = writer.with_journal(journal.clone());
         let amqp = AmqpWorkerConfig {
             urls: settings.amqp.nodes(),
             exchange: settings.amqp.exchange.clone(),
@@ -148,6 +165,8 @@ impl Engine {
             stats,
             #[cfg(feature = "test-hooks")]
             hold_writes,
+            #[cfg(feature = "test-hooks")]
+            journal,
             #[cfg(feature = "test-hooks")]
             hold_creates,
             cache,

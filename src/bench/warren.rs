@@ -89,7 +89,7 @@ fn write_config(cfg: &RunConfig, dir: &Path, exchange: &str, queue: &str) -> Res
         "instance = \"bench\"\ndata_dir = {data}\nstorage_schemas = {schemas}\n\n[amqp]\nurl = {url}\nexchange = {ex}\n\
          queue = {queue}\nbind_patterns = [\"#\"]\nmetric_name_in_body = {nib}\nworkers = {w}\nprefetch = {p}\n\
          max_reconnect_delay_secs = 2\nqueue_type = {qt}\n\n[cache]\nwrite_strategy = {ws}\nring_capacity = {rc}\nmax_creates_per_minute = {mc}\n\n\
-         [whisper]\ncreate_mode = {cm}\n\n[receivers]\nenabled = false\n\n[query]\ncarbonlink = \"\"\nhttp = \"\"\n",
+         [whisper]\ncreate_mode = {cm}\nsync = {sync}\n\n[receivers]\nenabled = false\n\n[query]\ncarbonlink = \"\"\nhttp = \"\"\n",
         data = q(&dir.join("whisper").display().to_string()),
         schemas = q(&schemas_path.display().to_string()),
         url = q(&cfg.url),
@@ -103,6 +103,7 @@ fn write_config(cfg: &RunConfig, dir: &Path, exchange: &str, queue: &str) -> Res
         rc = k.ring_capacity,
         mc = k.max_creates_per_minute,
         cm = q(&k.create_mode),
+        sync = q(&k.sync),
     );
     let path = dir.join("warren.toml");
     // Fail here, with warren's own message, rather than in the child.

@@ -35,6 +35,7 @@ const TABLE: &[Entry] = &[
     ("metricsReceived", |s| &s.points_received, Kind::Delta),
     ("committedPoints", |s| &s.committed_points, Kind::Delta),
     ("updateOperations", |s| &s.update_operations, Kind::Delta),
+    ("syncs", |s| &s.syncs, Kind::Delta),
     ("creates", |s| &s.creates, Kind::Delta),
     ("droppedCreates", |s| &s.dropped_creates, Kind::Delta),
     ("errors", |s| &s.errors, Kind::Delta),

@@ -54,6 +54,10 @@ counters! {
     update_operations,
     /// Microseconds spent in update_many, total.
     update_micros,
+    /// `fdatasync` calls made for `[whisper] sync = "batch"`.
+    syncs,
+    /// Microseconds spent in those syncs, total.
+    sync_micros,
     /// Files created.
     creates,
     /// Creates postponed by MAX_CREATES_PER_MINUTE.
