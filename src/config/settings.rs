@@ -438,7 +438,8 @@ impl Settings {
         if let Some(v) = c.enable_amqp {
             self.amqp.enabled = v;
         }
-        if c.amqp_host.is_some() || c.amqp_port.is_some() || c.amqp_user.is_some() || c.amqp_vhost.is_some() {
+        let amqp_url_keys = [c.amqp_host.is_some(), c.amqp_port.is_some(), c.amqp_user.is_some()];
+        if amqp_url_keys.contains(&true) || c.amqp_vhost.is_some() || c.amqp_password.is_some() {
             let vhost = c.amqp_vhost.clone().unwrap_or_else(|| "/".into());
             self.amqp.url = format!(
                 "amqp://{}:{}@{}:{}/{}",
