@@ -32,6 +32,9 @@ pub struct Engine {
     /// writes (tests of ack-after-persist).
     #[cfg(feature = "test-hooks")]
     pub hold_writes: HoldWrites,
+    /// Test hook (cargo feature `test-hooks`): every write, sync and completion of the writer, in order.
+    #[cfg(feature = "test-hooks")]
+    pub journal: Arc<crate::cache::durable::journal::Journal>,
     /// Test hook (feature `test-hooks`): set to make the creator pool hold new files (tests of writes beside
     /// pending creates).
     #[cfg(feature = "test-hooks")]
@@ -127,8 +130,12 @@ impl Engine {
         .with_rule_updates(rules_rx);
         #[cfg(feature = "test-hooks")]
         let writer = writer.with_hold(hold_writes.clone()).with_create_hold(hold_creates.clone());
+        #[cfg(feature = "test-hooks")]
+        let journal = Arc::new(crate::cache::durable::journal::Journal::default());
+        #[cfg(feature = "test-hooks")]
+        let writer = writer.with_journal(journal.clone());
         let amqp = AmqpWorkerConfig {
-            url: settings.amqp.url.clone(),
+            urls: settings.amqp.nodes(),
             exchange: settings.amqp.exchange.clone(),
             queue: settings.queue_name(),
             bind_patterns: crate::ingest::topology::LivePatterns::new(settings.amqp.bind_patterns.clone()),
@@ -148,6 +155,8 @@ impl Engine {
             stats,
             #[cfg(feature = "test-hooks")]
             hold_writes,
+            #[cfg(feature = "test-hooks")]
+            journal,
             #[cfg(feature = "test-hooks")]
             hold_creates,
             cache,

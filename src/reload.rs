@@ -139,7 +139,8 @@ impl Reloader {
             if self.amqp.queue.is_empty() {
                 return Err(ReloadError::ExclusiveQueue);
             }
-            let mut conn = amiquip::Connection::insecure_open(&self.amqp.url)?;
+            // Any reachable node of the cluster will do: bindings are cluster-wide.
+            let mut conn = first_reachable(&self.amqp.urls)?;
             let result = conn.open_channel(None).and_then(|ch| {
                 let topology = topology_with(&self.amqp, new.to_vec());
                 topology.rebind(&ch, &patterns)
@@ -154,6 +155,15 @@ impl Reloader {
         self.current.amqp.bind_patterns = new.to_vec();
         Ok(BindChange { added: new.to_vec(), ..BindChange::default() })
     }
+}
+
+/// A connection to the first node of `urls` that accepts one (the last error when none does).
+fn first_reachable(urls: &[String]) -> amiquip::Result<amiquip::Connection> {
+    let (last, others) = urls.split_last().map_or(("", &[][..]), |(l, o)| (l.as_str(), o));
+    others
+        .iter()
+        .find_map(|u| amiquip::Connection::insecure_open(u).ok())
+        .map_or_else(|| amiquip::Connection::insecure_open(last), Ok)
 }
 
 /// The parts of `new` that differ from `current` and are not applied live.

@@ -31,12 +31,27 @@ fn amqp(what: impl Into<String>) -> impl FnOnce(amiquip::Error) -> BrokerError {
 
 /// Declare the durable topic `exchange`; with `queue`, also the durable queue, bound with every pattern.
 pub fn declare(url: &str, exchange: &str, queue: Option<(&str, &[String])>) -> Result<(), BrokerError> {
+    declare_typed(url, exchange, queue, false)
+}
+
+/// [`declare`], the queue a quorum queue when `quorum` (as `warren cache` declares it with
+/// `queue_type = "quorum"`).
+pub fn declare_typed(
+    url: &str,
+    exchange: &str,
+    queue: Option<(&str, &[String])>,
+    quorum: bool,
+) -> Result<(), BrokerError> {
     let mut conn = Connection::insecure_open(url).map_err(amqp(format!("connect {url}")))?;
     let ch = conn.open_channel(None).map_err(amqp("open channel"))?;
     ch.exchange_declare(ExchangeType::Topic, exchange, ExchangeDeclareOptions { durable: true, ..Default::default() })
         .map_err(amqp(format!("declare exchange {exchange}")))?;
     if let Some((q, patterns)) = queue {
-        ch.queue_declare(q, QueueDeclareOptions { durable: true, ..Default::default() })
+        let mut arguments = FieldTable::new();
+        if quorum {
+            arguments.insert("x-queue-type".into(), amiquip::AmqpValue::LongString("quorum".into()));
+        }
+        ch.queue_declare(q, QueueDeclareOptions { durable: true, arguments, ..Default::default() })
             .map_err(amqp(format!("declare queue {q}")))?;
         for p in patterns {
             ch.queue_bind(q, exchange, p.as_str(), FieldTable::new())

@@ -25,6 +25,10 @@ pub struct WarrenKnobs {
     pub ring_capacity: usize,
     /// New files per minute; 0 = unlimited (the bench default, so creation speed is measured, not the limit).
     pub max_creates_per_minute: u32,
+    /// `[whisper] sync` (`none`, `batch`) of the first warren row.
+    pub sync: String,
+    /// Declare the bench queue as a quorum queue (`queue_type = "quorum"`) instead of a classic one.
+    pub quorum: bool,
 }
 
 /// Everything one run needs.
@@ -61,6 +65,9 @@ pub struct RunConfig {
     pub reuse_dir: Option<PathBuf>,
     /// After warren's rows, run the same scenario against this peer.
     pub peer: Option<Peer>,
+    /// More `[whisper] sync` settings to run the backlog with, each in its own row after the first (side by side
+    /// in one run: `--sync none,batch`).
+    pub more_sync: Vec<String>,
 }
 
 /// A system `warren bench --peer` can compare warren with.

@@ -40,8 +40,20 @@ pub fn run(cfg: &RunConfig, obs: &dyn Observer) -> Result<Report, BenchError> {
         if enabled {
             let mut row = warren::row(cfg, live, obs)?;
             row.ratio_to_ceiling = drain_pps.filter(|&c| c > 0.0).map(|c| row.points_per_sec / c);
+            if !cfg.more_sync.is_empty() {
+                row.system = format!("warren sync={}", cfg.knobs.sync);
+            }
             report.rows.push(row);
         }
+    }
+    // The same backlog again with each other sync setting: the cost of durable acks, side by side.
+    for sync in &cfg.more_sync {
+        let mut other = cfg.clone();
+        other.knobs.sync = sync.clone();
+        let mut row = warren::row(&other, false, obs)?;
+        row.ratio_to_ceiling = drain_pps.filter(|&c| c > 0.0).map(|c| row.points_per_sec / c);
+        row.system = format!("warren sync={sync}");
+        report.rows.push(row);
     }
     if let Some((p, version)) = peer_version {
         report.peer = Some(peer::info(p, version, cfg));

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 pub fn ceiling(cfg: &RunConfig, obs: &dyn Observer) -> Result<Ceiling, BenchError> {
     let (exchange, queue) = names("ceiling");
     let patterns = ["#".to_string()];
-    broker::declare(&cfg.url, &exchange, Some((&queue, &patterns)))?;
+    broker::declare_typed(&cfg.url, &exchange, Some((&queue, &patterns)), cfg.knobs.quorum)?;
     let result = (|| {
         obs.phase("ceiling: publish", cfg.load.messages());
         let publish = publish_with_progress(cfg, &exchange, obs, &PublishProgress::default())?;
@@ -88,8 +88,8 @@ fn write_config(cfg: &RunConfig, dir: &Path, exchange: &str, queue: &str) -> Res
     let text = format!(
         "instance = \"bench\"\ndata_dir = {data}\nstorage_schemas = {schemas}\n\n[amqp]\nurl = {url}\nexchange = {ex}\n\
          queue = {queue}\nbind_patterns = [\"#\"]\nmetric_name_in_body = {nib}\nworkers = {w}\nprefetch = {p}\n\
-         max_reconnect_delay_secs = 2\n\n[cache]\nwrite_strategy = {ws}\nring_capacity = {rc}\nmax_creates_per_minute = {mc}\n\n\
-         [whisper]\ncreate_mode = {cm}\n\n[receivers]\nenabled = false\n\n[query]\ncarbonlink = \"\"\nhttp = \"\"\n",
+         max_reconnect_delay_secs = 2\nqueue_type = {qt}\n\n[cache]\nwrite_strategy = {ws}\nring_capacity = {rc}\nmax_creates_per_minute = {mc}\n\n\
+         [whisper]\ncreate_mode = {cm}\nsync = {sync}\n\n[receivers]\nenabled = false\n\n[query]\ncarbonlink = \"\"\nhttp = \"\"\n",
         data = q(&dir.join("whisper").display().to_string()),
         schemas = q(&schemas_path.display().to_string()),
         url = q(&cfg.url),
@@ -98,10 +98,12 @@ fn write_config(cfg: &RunConfig, dir: &Path, exchange: &str, queue: &str) -> Res
         nib = load.name_in_body,
         w = k.workers,
         p = k.prefetch,
+        qt = q(if k.quorum { "quorum" } else { "classic" }),
         ws = q(&k.strategy),
         rc = k.ring_capacity,
         mc = k.max_creates_per_minute,
         cm = q(&k.create_mode),
+        sync = q(&k.sync),
     );
     let path = dir.join("warren.toml");
     // Fail here, with warren's own message, rather than in the child.
@@ -156,7 +158,7 @@ pub fn row(cfg: &RunConfig, live: bool, obs: &dyn Observer) -> Result<Row, Bench
     };
     std::fs::create_dir_all(&tmp.0).map_err(io(format!("creating {}", tmp.0.display())))?;
     let patterns = ["#".to_string()];
-    broker::declare(&cfg.url, &exchange, Some((&queue, &patterns)))?;
+    broker::declare_typed(&cfg.url, &exchange, Some((&queue, &patterns)), cfg.knobs.quorum)?;
     let result = warren_steps(cfg, live, obs, &tmp.0, &exchange, &queue);
     let _ = broker::delete(&cfg.url, &exchange, Some(&queue));
     if cfg.keep_data || cfg.reuse_dir.is_some() {

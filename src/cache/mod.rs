@@ -2,6 +2,7 @@
 //! durable-batch reports that let producers ack. Never touches: sockets, AMQP channels.
 
 pub mod creators;
+pub mod durable;
 pub mod fdlimit;
 pub mod query;
 pub mod ratelimit;

@@ -13,11 +13,12 @@ mod create;
 mod files;
 
 use super::creators::{self, Creators, HoldCreates};
+use super::durable::Durability;
 use super::query::{CacheRequest, CachedPoints};
 use super::ratelimit::TokenBucket;
 use super::store::{Cache, MetricId};
 use super::tickets::Tickets;
-use crate::config::settings::{CreateModeSetting, Settings};
+use crate::config::settings::{CreateModeSetting, Settings, SyncMode};
 use crate::lifecycle::{unix_now, Shutdown};
 use crate::metric;
 use crate::pipe::batch::Batch;
@@ -52,6 +53,8 @@ pub struct WriterConfig {
     pub creators: usize,
     /// How tagged series' files are named (carbon's TAG_HASH_FILENAMES).
     pub tag_files: metric::TagFileNames,
+    /// Sync written files before completing their deliveries (see [`super::durable`]).
+    pub sync: SyncMode,
 }
 
 impl WriterConfig {
@@ -65,7 +68,8 @@ impl WriterConfig {
                 CreateModeSetting::Sparse => CreateMode::Sparse,
                 CreateModeSetting::Zero => CreateMode::Zero,
             },
-            open: OpenOptions { lock: s.whisper.lock_writes, autoflush: s.whisper.autoflush },
+            // Syncing is the writer's (once per file per loop turn), not each update's.
+            open: OpenOptions { lock: s.whisper.lock_writes, autoflush: false },
             max_size: s.cache.max_size.max(1),
             low_watermark: s.cache.low_watermark.min(s.cache.max_size),
             flow_control: s.cache.flow_control,
@@ -75,6 +79,7 @@ impl WriterConfig {
             open_files: super::fdlimit::open_file_budget(s.cache.open_files.max(1)),
             creators: s.whisper.creators.unwrap_or_else(creators::default_size),
             tag_files: metric::TagFileNames::from_hash_filenames(s.tags.hash_filenames),
+            sync: if s.whisper.autoflush { SyncMode::Batch } else { s.whisper.sync },
         }
     }
 }
@@ -131,6 +136,8 @@ pub struct Writer {
     hold_creates: HoldCreates,
     /// Series to register with graphite-web's tag database (when `[tags] enabled`).
     tags: Option<TagQueue>,
+    /// Unsynced files, synced before completions (`[whisper] sync`).
+    durable: Durability,
 }
 
 impl Writer {
@@ -144,6 +151,7 @@ impl Writer {
     ) -> Self {
         let updates = TokenBucket::new(cfg.max_updates_per_second, Duration::from_secs(1));
         let creates = TokenBucket::new(cfg.max_creates_per_minute, Duration::from_secs(60));
+        let durable = Durability::new(cfg.sync, &cfg.data_dir);
         Writer {
             cfg,
             cache: Cache::new(strategy),
@@ -171,6 +179,7 @@ impl Writer {
             creators: None,
             hold_creates: HoldCreates::default(),
             tags: None,
+            durable,
         }
     }
 
@@ -184,6 +193,13 @@ impl Writer {
     /// Queue created and written series for registration with graphite-web's tag database.
     pub fn with_tags(mut self, tags: TagQueue) -> Self {
         self.tags = Some(tags);
+        self
+    }
+
+    /// Record writes, syncs and completions in `journal` (tests of the ack ordering).
+    #[cfg(feature = "test-hooks")]
+    pub fn with_journal(mut self, journal: Arc<super::durable::journal::Journal>) -> Self {
+        self.durable.set_journal(journal);
         self
     }
 
@@ -293,8 +309,19 @@ impl Writer {
         tracing::info!(left_in_cache = self.cache.total_points(), "writer stopped");
     }
 
+    /// Send this turn's completions, after syncing what they depend on (`sync = "batch"`). If a sync failed,
+    /// they are withheld: those deliveries stay unacked and are redelivered after a reconnect or restart.
     fn send_completions(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        if let Err(e) = self.durable.before_completing(&self.cache, &self.stats) {
+            tracing::error!(deliveries = self.outbox.len(), error = %e, "a sync failed: not acking this turn's deliveries");
+            self.outbox.clear();
+            return;
+        }
         for (producer, c) in self.outbox.drain(..) {
+            self.durable.completing(producer, c.tag);
             self.rings.complete(producer, c);
         }
     }
@@ -425,6 +452,7 @@ impl Writer {
                 Stats::add(&self.stats.update_micros, t0.elapsed().as_micros() as u64);
                 Stats::add(&self.stats.committed_points, written as u64);
                 self.cache.entry_mut(id).retry_at = None;
+                self.durable.wrote(id, &self.cache.entry(id).name);
                 if let Some(tags) = self.tags.as_mut() {
                     tags.updated(&self.cache.entry(id).name);
                 }

@@ -42,6 +42,10 @@ pub struct BenchArgs {
     /// warren's AMQP workers (and the ceiling's consumer connections).
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// The bench queue's type: `classic` or `quorum` (replicated over a RabbitMQ cluster; point `--url` at a
+    /// cluster node).
+    #[arg(long, default_value = "classic", value_parser = ["classic", "quorum"])]
+    pub queue_type: String,
     /// basic.qos prefetch per worker (warren's default).
     #[arg(long, default_value_t = 10_000)]
     pub prefetch: u16,
@@ -51,6 +55,9 @@ pub struct BenchArgs {
     /// Create mode: fallocate, sparse, zero.
     #[arg(long, default_value = "fallocate")]
     pub create_mode: String,
+    /// `[whisper] sync`: none, batch, or a list (`none,batch`) to run the backlog once per setting, side by side.
+    #[arg(long, default_value = "none", value_delimiter = ',', value_parser = ["none", "batch", "syncfs"])]
+    pub sync: Vec<String>,
     /// Batches per producer ring.
     #[arg(long, default_value_t = 1024)]
     pub ring_capacity: usize,
@@ -178,6 +185,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             create_mode: args.create_mode,
             ring_capacity: args.ring_capacity,
             max_creates_per_minute: args.max_creates_per_minute,
+            sync: args.sync.first().cloned().unwrap_or_else(|| "none".into()),
+            quorum: args.queue_type == "quorum",
         },
         publish_connections: args.publish_connections.max(1),
         publish_window: args.window,
@@ -187,6 +196,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         timeout: Duration::from_secs(args.timeout),
         keep_data: args.keep_data,
         reuse_dir: args.reuse_dir.clone(),
+        more_sync: args.sync.iter().skip(1).cloned().collect(),
         peer: match args.peer.as_deref() {
             Some(p) => Some(Peer::by_name(p).with_context(|| format!("unknown peer {p:?}"))?),
             None => None,

@@ -78,7 +78,7 @@ pub fn run(args: CacheArgs) -> anyhow::Result<()> {
     let rules = ConfRules::load(&settings)?;
     tracing::info!(
         data_dir = %settings.data_dir.display(),
-        url = %settings.amqp.url,
+        brokers = ?settings.amqp.nodes().iter().map(|u| crate::ingest::amqp::node_label(u)).collect::<Vec<_>>(),
         exchange = %settings.amqp.exchange,
         queue = %settings.queue_name(),
         patterns = ?settings.amqp.bind_patterns,

@@ -45,3 +45,16 @@ pub enum ConfigError {
 fn read_config_file(path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.display().to_string(), source })
 }
+
+impl settings::AmqpSettings {
+    /// The broker nodes to connect to: `urls`, or `url` alone. Worker `i` starts at node `i mod N` and, when its
+    /// connection fails, moves on to the next node (backing off once every node failed in a row); the relay's
+    /// publisher moves on the same way.
+    pub fn nodes(&self) -> Vec<String> {
+        if self.urls.is_empty() {
+            vec![self.url.clone()]
+        } else {
+            self.urls.clone()
+        }
+    }
+}

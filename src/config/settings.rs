@@ -58,6 +58,22 @@ pub enum CreateModeSetting {
     Zero,
 }
 
+/// When written whisper data reaches stable storage relative to acks (`[whisper] sync`).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// No syncs: an ack means the data is in the kernel's page cache (survives a crash of warren, not of the
+    /// machine). carbon's default (WHISPER_AUTOFLUSH = False).
+    #[default]
+    None,
+    /// Each writer loop turn, before it completes any delivery, every file written since its last sync is
+    /// `fdatasync`ed: an ack means the data is on stable storage (survives a power loss).
+    Batch,
+    /// As `Batch`, with one `syncfs(2)` of the data dir's filesystem per turn instead of one `fdatasync` per file
+    /// (flushes everything dirty on that filesystem, other programs' data included).
+    Syncfs,
+}
+
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -195,6 +211,8 @@ pub struct AmqpSettings {
     pub enabled: bool,
     /// `amqp://user:password@host:port/vhost` (vhost `/` is `%2f`).
     pub url: String,
+    /// The nodes of a RabbitMQ cluster (`amqp://` URLs); when set, `url` is not used (see [`AmqpSettings::nodes`]).
+    pub urls: Vec<String>,
     /// The topic exchange (declared durable).
     pub exchange: String,
     /// Queue name; `None` means `warren.<instance>`; `Some("")` means carbon's exclusive server-named queue
@@ -253,7 +271,10 @@ pub struct CacheSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct WhisperSettings {
     pub create_mode: CreateModeSetting,
-    /// fsync after every update (carbon's WHISPER_AUTOFLUSH).
+    /// Sync written files before acking their deliveries (`"batch"`) or not (`"none"`, the default).
+    /// carbon's WHISPER_AUTOFLUSH = True maps to `"batch"`.
+    pub sync: SyncMode,
+    /// `true` is the same as `sync = "batch"` (the key of configurations written before `sync` existed).
     pub autoflush: bool,
     /// flock each file while updating it (carbon's WHISPER_LOCK_WRITES).
     pub lock_writes: bool,
@@ -356,6 +377,7 @@ impl Default for AmqpSettings {
         AmqpSettings {
             enabled: true,
             url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            urls: Vec::new(),
             exchange: "graphite".into(),
             queue: None,
             bind_patterns: vec!["#".into()],
@@ -391,6 +413,7 @@ impl Default for WhisperSettings {
     fn default() -> Self {
         WhisperSettings {
             create_mode: CreateModeSetting::Fallocate,
+            sync: SyncMode::None,
             autoflush: false,
             lock_writes: false,
             creators: None,
@@ -493,7 +516,7 @@ impl Settings {
             self.whisper.create_mode = CreateModeSetting::Zero;
         }
         if let Some(v) = c.whisper_autoflush {
-            self.whisper.autoflush = v;
+            self.whisper.sync = if v { SyncMode::Batch } else { SyncMode::None };
         }
         if let Some(v) = c.whisper_lock_writes {
             self.whisper.lock_writes = v;
@@ -614,6 +637,18 @@ mod tests {
         assert_eq!(s.cache.max_creates_per_minute, 50);
         assert_eq!(s.cache.write_strategy, WriteStrategy::Max);
         assert_eq!(s.whisper.create_mode, CreateModeSetting::Sparse);
+        assert_eq!(s.whisper.sync, SyncMode::None);
+        let c = crate::config::CarbonCacheSettings::parse("[cache]\nWHISPER_AUTOFLUSH = True\n", "c").unwrap();
+        s.apply_carbon_conf(&c, std::path::Path::new("/nonexistent/carbon.conf"));
+        assert_eq!(s.whisper.sync, SyncMode::Batch);
+    }
+
+    #[test]
+    fn whisper_sync_reads_none_and_batch_and_refuses_the_rest() {
+        assert_eq!(Settings::from_toml("", "x").unwrap().whisper.sync, SyncMode::None);
+        let s = Settings::from_toml("[whisper]\nsync = \"batch\"\n", "x").unwrap();
+        assert_eq!(s.whisper.sync, SyncMode::Batch);
+        assert!(Settings::from_toml("[whisper]\nsync = \"always\"\n", "x").is_err());
     }
 
     #[test]
@@ -704,6 +739,15 @@ mod tests {
         let e = Settings::from_toml("instance = \"b\"\n[amqp]\nprefetsh = 10\n", "w.toml").unwrap_err();
         let m = e.to_string();
         assert!(m.contains("w.toml line 3") && m.contains("prefetsh"), "{m}");
+    }
+
+    #[test]
+    fn urls_list_the_cluster_nodes_and_url_alone_is_one_node() {
+        let s = Settings::from_toml("[amqp]\nurl = \"amqp://a:5672/%2f\"\n", "x").unwrap();
+        assert_eq!(s.amqp.nodes(), vec!["amqp://a:5672/%2f"]);
+        let s = Settings::from_toml("[amqp]\nurls = [\"amqp://a:5672/%2f\", \"amqp://b:5673/%2f\"]\n", "x").unwrap();
+        assert_eq!(s.amqp.nodes(), vec!["amqp://a:5672/%2f", "amqp://b:5673/%2f"]);
+        assert_eq!(Settings::default().amqp.nodes(), vec![Settings::default().amqp.url]);
     }
 
     #[test]

@@ -6,6 +6,11 @@
 //! prefix is acked with one `ack_multiple`. Connection loss drops that table (the broker requeues what was not
 //! acked; rewriting is idempotent) and reconnects with capped exponential back-off.
 //!
+//! Over a cluster (`urls` with N nodes) worker `i` starts at node `i mod N`, so the workers spread over the
+//! nodes; when a session ends or a connect fails it moves on to the next node at once, and backs off only
+//! after every node failed in a row. The node of each session is logged and counted in
+//! [`Stats::node_connects`].
+//!
 //! Owns: its connection, channel and the deliveries in flight. Never touches: files, the cache.
 
 use super::parse::{parse_body, BadInput};
@@ -24,7 +29,8 @@ use std::time::{Duration, Instant};
 /// What a worker needs to know about the broker side.
 #[derive(Clone, Debug)]
 pub struct AmqpWorkerConfig {
-    pub url: String,
+    /// The broker nodes (one URL for a single broker); never empty.
+    pub urls: Vec<String>,
     pub exchange: String,
     /// `""` = an exclusive server-named queue (carbon's behaviour).
     pub queue: String,
@@ -166,8 +172,18 @@ impl Drop for Consuming<'_> {
     }
 }
 
-/// Run one worker until shutdown: connect, consume, reconnect on failure with capped back-off.
+/// `host:port/vhost` of an `amqp://user:password@host:port/vhost` URL: names a node in logs without the
+/// credentials.
+pub fn node_label(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.rsplit_once('@').map_or(rest, |(_, r)| r)
+}
+
+/// Run one worker until shutdown: connect, consume, reconnect on failure with capped back-off (moving on to
+/// the next node of `cfg.urls` after every failure).
 pub fn run_worker(cfg: AmqpWorkerConfig, producer: Producer, stats: Arc<Stats>, shutdown: Arc<Shutdown>) {
+    let nodes = cfg.urls.len().max(1);
+    let mut node = usize::from(producer.id) % nodes;
     let mut generation = 0u32;
     let mut delay = Duration::from_millis(200);
     let mut log = BadInputLog::new("amqp");
@@ -175,7 +191,7 @@ pub fn run_worker(cfg: AmqpWorkerConfig, producer: Producer, stats: Arc<Stats>, 
     while !shutdown.stop.load(Ordering::Acquire) {
         generation += 1;
         let mut connected = false;
-        let r = session(&cfg, &producer, generation, &stats, &shutdown, &mut log, &mut connected);
+        let r = session(&cfg, node, &producer, generation, &stats, &shutdown, &mut log, &mut connected);
         match r {
             Ok(()) => return,
             Err(e) => {
@@ -184,27 +200,37 @@ pub fn run_worker(cfg: AmqpWorkerConfig, producer: Producer, stats: Arc<Stats>, 
                     failures = 0;
                 }
                 failures += 1;
+                let failed = node;
+                node = (node + 1) % nodes;
+                // Straight on to the next node; the back-off grows only once every node failed in a row.
+                let wait = if (failures as usize).is_multiple_of(nodes) { delay } else { Duration::from_millis(50) };
                 // One warning per attempt, but attempts back off, so a dead broker never floods the log.
                 tracing::warn!(
                     worker = producer.id,
+                    node = %node_label(cfg.urls.get(failed).map_or("", String::as_str)),
                     error = %e,
-                    retry_in_ms = delay.as_millis() as u64,
+                    next_node = %node_label(cfg.urls.get(node).map_or("", String::as_str)),
+                    retry_in_ms = wait.as_millis() as u64,
                     attempt = failures,
                     "AMQP connection failed; reconnecting"
                 );
-                let until = Instant::now() + delay;
+                let until = Instant::now() + wait;
                 while Instant::now() < until && !shutdown.stop.load(Ordering::Acquire) {
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                delay = (delay * 2).min(cfg.max_reconnect_delay.max(Duration::from_millis(200)));
+                if (failures as usize).is_multiple_of(nodes) {
+                    delay = (delay * 2).min(cfg.max_reconnect_delay.max(Duration::from_millis(200)));
+                }
             }
         }
     }
     producer.finish();
 }
 
+#[allow(clippy::too_many_arguments)]
 fn session(
     cfg: &AmqpWorkerConfig,
+    node: usize,
     producer: &Producer,
     generation: u32,
     stats: &Stats,
@@ -212,7 +238,8 @@ fn session(
     log: &mut BadInputLog,
     connected: &mut bool,
 ) -> Result<(), WorkerError> {
-    let mut conn = Connection::insecure_open(&cfg.url)?;
+    let url = cfg.urls.get(node).map_or("", String::as_str);
+    let mut conn = Connection::insecure_open(url)?;
     let channel = conn.open_channel(None)?;
     channel.qos(0, cfg.prefetch, false)?;
     let queue_name = {
@@ -228,8 +255,16 @@ fn session(
     let consumer = channel.basic_consume(queue_name.as_str(), ConsumerOptions::default())?;
     *connected = true;
     Stats::add(&stats.connects, 1);
+    stats.node_connected(node);
     let _consuming = Consuming::new(stats);
-    tracing::info!(worker = producer.id, queue = %queue_name, prefetch = cfg.prefetch, "consuming");
+    tracing::info!(
+        worker = producer.id,
+        node = node,
+        broker = %node_label(url),
+        queue = %queue_name,
+        prefetch = cfg.prefetch,
+        "consuming"
+    );
 
     let mut window = AckWindow::new();
     let mut filter = cfg.filter.view();
@@ -334,4 +369,16 @@ fn session(
     drop(consumer);
     let _ = conn.close();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::node_label;
+
+    #[test]
+    fn a_node_label_drops_the_credentials() {
+        assert_eq!(node_label("amqp://guest:s3cr@t@10.0.0.1:5672/%2f"), "10.0.0.1:5672/%2f");
+        assert_eq!(node_label("amqp://mq:5672"), "mq:5672");
+        assert_eq!(node_label("mq:5672"), "mq:5672");
+    }
 }

@@ -35,6 +35,7 @@ const TABLE: &[Entry] = &[
     ("metricsReceived", |s| &s.points_received, Kind::Delta),
     ("committedPoints", |s| &s.committed_points, Kind::Delta),
     ("updateOperations", |s| &s.update_operations, Kind::Delta),
+    ("syncs", |s| &s.syncs, Kind::Delta),
     ("creates", |s| &s.creates, Kind::Delta),
     ("droppedCreates", |s| &s.dropped_creates, Kind::Delta),
     ("errors", |s| &s.errors, Kind::Delta),
@@ -103,6 +104,7 @@ pub struct Sampler {
     last_update_micros: u64,
     last_cpu: Option<Duration>,
     last_at: Instant,
+    last_nodes: [u64; crate::stats::MAX_NODES],
 }
 
 impl Sampler {
@@ -114,6 +116,7 @@ impl Sampler {
             last_update_micros: stats.update_micros.load(Ordering::Relaxed),
             last_cpu: cpu_time(),
             last_at: Instant::now(),
+            last_nodes: node_totals(stats),
         }
     }
 
@@ -157,12 +160,24 @@ impl Sampler {
             line("memUsage", rss as f64);
         }
         line("ringOccupancy", ring_occupancy as f64);
+        // Per broker node (`[amqp] urls` position): only nodes ever connected to, so one URL adds one line.
+        let nodes = node_totals(stats);
+        for (i, (now, before)) in nodes.iter().zip(self.last_nodes).enumerate() {
+            if *now > 0 {
+                line(&format!("brokerConnects.node{i}"), now.saturating_sub(before) as f64);
+            }
+        }
+        self.last_nodes = nodes;
         self.last = now_values;
         self.last_update_micros = update_micros;
         self.last_cpu = cpu;
         self.last_at = Instant::now();
         out.extend_from_slice(text.as_bytes());
     }
+}
+
+fn node_totals(stats: &Stats) -> [u64; crate::stats::MAX_NODES] {
+    std::array::from_fn(|i| stats.node_connects[i].load(Ordering::Relaxed))
 }
 
 /// User + system CPU time of this process so far.

@@ -55,7 +55,7 @@ pub fn publisher_config(settings: &Settings) -> PublisherConfig {
         (Duration::from_secs(settings.stats.metric_interval_secs), prefix)
     });
     PublisherConfig {
-        url: settings.amqp.url.clone(),
+        urls: settings.amqp.nodes(),
         exchange: settings.amqp.exchange.clone(),
         relay: settings.relay.clone(),
         self_metrics,

@@ -15,6 +15,7 @@
 use super::buffer::Buffer;
 use super::stats::RelayStats;
 use crate::config::front::RelaySettings;
+use crate::ingest::amqp::node_label;
 use crate::lifecycle::unix_now;
 use crate::pipe::ring::Rings;
 use amiquip::{
@@ -29,8 +30,9 @@ use std::time::{Duration, Instant};
 /// What the publisher needs to know.
 #[derive(Debug, Clone)]
 pub struct PublisherConfig {
-    /// Broker URL.
-    pub url: String,
+    /// The broker nodes (one URL for a single broker); never empty. The publisher starts at the first and moves
+    /// on to the next node whenever a connection fails or is lost.
+    pub urls: Vec<String>,
     /// The topic exchange (declared durable, as `warren cache` declares it).
     pub exchange: String,
     /// `[relay]` knobs.
@@ -56,8 +58,8 @@ struct Link {
 }
 
 impl Link {
-    fn open(cfg: &PublisherConfig) -> amiquip::Result<Link> {
-        let mut conn = Connection::insecure_open(&cfg.url)?;
+    fn open(cfg: &PublisherConfig, url: &str) -> amiquip::Result<Link> {
+        let mut conn = Connection::insecure_open(url)?;
         let channel = conn.open_channel(None)?;
         channel.exchange_declare(
             ExchangeType::Topic,
@@ -82,6 +84,10 @@ struct State {
     latency: hdrhistogram::Histogram<u64>,
     next_connect: Instant,
     backoff: Duration,
+    /// Index in `cfg.urls` of the node connected to (or tried next).
+    node: usize,
+    /// Failed connects in a row (the back-off grows once every node failed).
+    failures: usize,
     last_error_log: Option<Instant>,
     /// Confirms received while idle, processed on the next turn (the smoother must see every one).
     early: Vec<Confirm>,
@@ -110,6 +116,8 @@ pub fn run(
         latency,
         next_connect: Instant::now(),
         backoff: Duration::from_millis(100),
+        node: 0,
+        failures: 0,
         last_error_log: None,
         early: Vec::new(),
     };
@@ -174,19 +182,41 @@ impl State {
         Outcome { abandoned: RelayStats::get(&self.stats.abandoned) }
     }
 
+    fn url(&self) -> &str {
+        self.cfg.urls.get(self.node).map_or("", String::as_str)
+    }
+
+    /// Move on to the next node; the back-off applies once every node failed in a row.
+    fn next_node(&mut self) {
+        let nodes = self.cfg.urls.len().max(1);
+        self.node = (self.node + 1) % nodes;
+        self.failures += 1;
+        if self.failures.is_multiple_of(nodes) {
+            self.next_connect = Instant::now() + self.backoff;
+            self.backoff = (self.backoff * 2).min(Duration::from_secs(self.cfg.relay.max_reconnect_delay_secs.max(1)));
+        } else {
+            self.next_connect = Instant::now();
+        }
+    }
+
     fn connect(&mut self) {
-        match Link::open(&self.cfg) {
+        match Link::open(&self.cfg, self.url()) {
             Ok(l) => {
                 RelayStats::add(&self.stats.connects, 1);
-                tracing::info!(url = %redact(&self.cfg.url), exchange = %self.cfg.exchange, "relay: connected");
+                self.recv_stats.node_connected(self.node);
+                tracing::info!(
+                    node = self.node,
+                    broker = %node_label(self.url()),
+                    exchange = %self.cfg.exchange,
+                    "relay: connected"
+                );
                 self.link = Some(l);
                 self.backoff = Duration::from_millis(100);
+                self.failures = 0;
             }
             Err(e) => {
-                self.log_error(&format!("relay: cannot connect: {e}"));
-                self.next_connect = Instant::now() + self.backoff;
-                self.backoff =
-                    (self.backoff * 2).min(Duration::from_secs(self.cfg.relay.max_reconnect_delay_secs.max(1)));
+                self.log_error(&format!("relay: cannot connect to {}: {e}", node_label(self.url())));
+                self.next_node();
             }
         }
     }
@@ -196,8 +226,11 @@ impl State {
             let _ = l.conn.close();
         }
         let n = self.buf.requeue_unconfirmed();
-        self.log_error(&format!("relay: broker connection lost ({why}); {n} unconfirmed messages will be republished"));
-        self.next_connect = Instant::now() + self.backoff;
+        self.log_error(&format!(
+            "relay: broker connection to {} lost ({why}); {n} unconfirmed messages will be republished",
+            node_label(self.url())
+        ));
+        self.next_node();
     }
 
     fn log_error(&mut self, msg: &str) {
@@ -363,17 +396,5 @@ impl State {
             self.buf.add(&format!("{prefix}.relay.receivers.{name}"), v as f64, now);
         }
         self.latency.reset();
-    }
-}
-
-/// The URL without its password, for logs.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            let user = creds.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
-        }
-        _ => url.to_string(),
     }
 }

@@ -8,11 +8,19 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// Broker nodes counted one by one in [`Stats::node_connects`].
+pub const MAX_NODES: usize = 16;
+
 macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
         /// Process-wide counters. All are totals since start unless the doc says gauge.
         #[derive(Debug, Default)]
-        pub struct Stats { $($(#[$doc])* pub $name: AtomicU64,)* }
+        pub struct Stats {
+            $($(#[$doc])* pub $name: AtomicU64,)*
+            /// Broker connections established per node of `[amqp] urls` (index = position in the list; nodes
+            /// past [`MAX_NODES`] count in the last slot).
+            pub node_connects: [AtomicU64; MAX_NODES],
+        }
 
         impl Stats {
             /// Every counter as (name, value), for self-metrics and the bench report.
@@ -46,6 +54,10 @@ counters! {
     update_operations,
     /// Microseconds spent in update_many, total.
     update_micros,
+    /// `fdatasync` calls made for `[whisper] sync = "batch"`.
+    syncs,
+    /// Microseconds spent in those syncs, total.
+    sync_micros,
     /// Files created.
     creates,
     /// Creates postponed by MAX_CREATES_PER_MINUTE.
@@ -105,6 +117,11 @@ counters! {
 }
 
 impl Stats {
+    /// Count a connection established to node `i` of the URL list.
+    pub fn node_connected(&self, i: usize) {
+        Stats::add(&self.node_connects[i.min(MAX_NODES - 1)], 1);
+    }
+
     /// Add `n` to a counter.
     #[inline]
     pub fn add(c: &AtomicU64, n: u64) {

@@ -151,6 +151,12 @@ impl WhisperFile {
         Ok(old)
     }
 
+    /// `fdatasync` the file: every byte written before returns is on stable storage (metadata only as needed to
+    /// read it back). Errors: `Io` (after a failed sync the written data's state is unknown).
+    pub fn sync_data(&self) -> Result<(), WhisperError> {
+        self.file.sync_data().map_err(|e| self.io_err(e))
+    }
+
     fn flush_if_asked(&self) -> Result<(), WhisperError> {
         if self.options.autoflush {
             self.file.sync_all().map_err(|e| self.io_err(e))?;

@@ -1,6 +1,7 @@
 //! A RabbitMQ node of the test's own (own node name, AMQP and distribution ports, data and log dirs), for tests
 //! that restart, kill or alarm the broker: the machine's shared broker on 5672 is never touched. Started by
-//! [`PrivateBroker::start`] (~10 s on 2 cores), stopped and its directory removed on drop.
+//! [`PrivateBroker::start`] (~10 s on 2 cores), stopped and its directory removed on drop. [`PrivateCluster`]
+//! joins three such nodes into one RabbitMQ cluster (`rabbitmqctl join_cluster`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -21,9 +22,21 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Whether Debian's rabbitmq-server package (the broker and rabbitmqctl) is installed.
+pub fn rabbitmq_installed() -> bool {
+    ["/usr/sbin/rabbitmq-server", "/usr/sbin/rabbitmqctl"].iter().all(|p| std::path::Path::new(p).exists())
+}
+
 impl PrivateBroker {
     /// Start a fresh single node and wait until it accepts connections.
     pub fn start() -> PrivateBroker {
+        let broker = PrivateBroker::prepare();
+        broker.start_node();
+        broker
+    }
+
+    /// Write a fresh node's files (config, env file, directories); the VM is not started.
+    pub fn prepare() -> PrivateBroker {
         let name = super::unique("rqt").replace('-', "x");
         let base = std::env::temp_dir().join(format!("warren-{name}"));
         for d in ["mnesia", "log"] {
@@ -47,20 +60,33 @@ impl PrivateBroker {
         .unwrap();
         let status = Command::new("chown").args(["-R", "rabbitmq:rabbitmq"]).arg(&base).status().unwrap();
         assert!(status.success(), "chown {b} (tests that start a private broker run as root)");
-        let broker = PrivateBroker { node, port, base, env_file };
-        broker.start_node();
-        broker
+        PrivateBroker { node, port, base, env_file }
     }
 
     /// Start the node's VM (after [`PrivateBroker::kill`] or at first) and wait for the app.
     pub fn start_node(&self) {
+        self.spawn_vm();
+        self.await_startup();
+    }
+
+    /// Start the node's VM detached, without waiting for it.
+    pub fn spawn_vm(&self) {
         let out = Command::new("rabbitmq-server")
             .arg("-detached")
             .env("RABBITMQ_CONF_ENV_FILE", &self.env_file)
             .output()
             .expect("rabbitmq-server runs");
         assert!(out.status.success(), "rabbitmq-server -detached: {}", String::from_utf8_lossy(&out.stderr));
-        self.await_startup();
+    }
+
+    /// `kill -9` of the node's Erlang VM (by its pid file); returns once the process is gone.
+    pub fn kill(&self) {
+        let pid = std::fs::read_to_string(self.base.join("pid")).expect("pid file of a started node");
+        let pid = pid.trim().to_string();
+        let status = Command::new("kill").args(["-9", &pid]).status().unwrap();
+        assert!(status.success(), "kill -9 {pid} ({})", self.node);
+        let gone = super::wait_until(30, || !std::path::Path::new(&format!("/proc/{pid}")).exists());
+        assert!(gone, "{} (pid {pid}) still runs after kill -9", self.node);
     }
 
     /// Wait until the app runs and the AMQP port accepts.
@@ -113,5 +139,60 @@ impl Drop for PrivateBroker {
             }
         }
         let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+/// Three private nodes joined into one RabbitMQ cluster; every node stopped and removed on drop.
+pub struct PrivateCluster {
+    pub nodes: Vec<PrivateBroker>,
+}
+
+impl PrivateCluster {
+    /// Start three nodes and join the second and third to the first. `None` (after printing why) only where
+    /// the rabbitmq-server package is missing.
+    pub fn start() -> Option<PrivateCluster> {
+        if !rabbitmq_installed() {
+            eprintln!("SKIPPED: the rabbitmq-server package is not installed (apt-get install rabbitmq-server)");
+            return None;
+        }
+        let cluster = PrivateCluster { nodes: (0..3).map(|_| PrivateBroker::prepare()).collect() };
+        // The VMs boot in parallel; each node is awaited before it joins.
+        for n in &cluster.nodes {
+            n.spawn_vm();
+        }
+        for n in &cluster.nodes {
+            n.await_startup();
+        }
+        let first = cluster.nodes[0].node.clone();
+        for n in &cluster.nodes[1..] {
+            n.ctl(&["-q", "stop_app"]);
+            n.ctl(&["-q", "join_cluster", &first]);
+            n.ctl(&["-q", "start_app"]);
+            n.await_startup();
+        }
+        let status = cluster.nodes[0].ctl(&["cluster_status"]);
+        for n in &cluster.nodes {
+            assert!(status.contains(&n.node), "{} not in the cluster: {status}", n.node);
+        }
+        Some(cluster)
+    }
+
+    /// Every node's AMQP URL, in node order.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(PrivateBroker::url).collect()
+    }
+
+    /// The index of the node holding the leader of quorum queue `queue`, asked of node `via`.
+    pub fn leader(&self, queue: &str, via: usize) -> Option<usize> {
+        let out = Command::new("rabbitmqctl")
+            .args(["-q", "-n", &self.nodes[via].node, "list_queues", "name", "leader"])
+            .output()
+            .ok()?;
+        let out = String::from_utf8_lossy(&out.stdout);
+        let leader = out.lines().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 2 && f[0] == queue).then(|| f[1].to_string())
+        })?;
+        self.nodes.iter().position(|n| n.node == leader)
     }
 }

@@ -46,6 +46,8 @@ impl Writer {
     /// A file was created for `id`: count it, and queue the series for the tag database.
     pub(super) fn count_created(&mut self, id: MetricId) {
         Stats::add(&self.stats.creates, 1);
+        let path = crate::metric::file_path_as(&self.cfg.data_dir, &self.cache.entry(id).name, self.cfg.tag_files);
+        self.durable.created(&path);
         if let Some(tags) = self.tags.as_mut() {
             tags.created(&self.cache.entry(id).name);
         }

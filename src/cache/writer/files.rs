@@ -18,8 +18,9 @@ impl Writer {
 
     pub(super) fn close_file(&mut self, id: MetricId) {
         let e = self.cache.entry_mut(id);
-        if e.file.take().is_some() {
+        if let Some(file) = e.file.take() {
             let slot = e.open_slot as usize;
+            self.durable.before_close(id, &file, &self.cache.entry(id).name, &self.stats);
             self.open_ids.swap_remove(slot);
             if let Some(&moved) = self.open_ids.get(slot) {
                 self.cache.entry_mut(moved).open_slot = slot as u32;
