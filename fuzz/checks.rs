@@ -18,8 +18,16 @@ use warren::pipe::batch::{BatchPoint, NameRef};
 use warren::whisper::{self, OpenOptions, Point, UpdateScratch, WhisperFile};
 
 /// The fuzz targets, by name (the directory names under `fuzz/corpus` and `fuzz/regressions`).
-pub const TARGETS: [&str; 7] =
-    ["amqp_body", "plaintext_line", "pickle_decode", "whisper_file", "config_parsers", "metric_name", "tagged_name"];
+pub const TARGETS: [&str; 8] = [
+    "amqp_body",
+    "plaintext_line",
+    "pickle_decode",
+    "whisper_file",
+    "config_parsers",
+    "metric_name",
+    "tagged_name",
+    "pickle_encode",
+];
 
 /// Run the check of target `name` on `data`; `false` if there is no such target.
 pub fn run(name: &str, data: &[u8]) -> bool {
@@ -31,6 +39,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "config_parsers" => config_parsers(data),
         "metric_name" => metric_name(data),
         "tagged_name" => tagged_name(data),
+        "pickle_encode" => pickle_encode(data),
         _ => return false,
     }
     true
@@ -383,6 +392,41 @@ pub fn config_parsers(data: &[u8]) {
         }
         _ => {
             let _ = CarbonCacheSettings::parse(&text, "fuzz-carbon.conf").map_err(|e| e.to_string());
+        }
+    }
+}
+
+/// `pickle_encode`: the encoders round-trip through the decoder. (1) Any frame the decoder accepts re-encodes
+/// (when it can: depth and length limits) to a pickle the decoder reads back into a value that encodes to the same
+/// bytes. (2) The input read as 16-byte (i64 timestamp, f64 value) pairs: `encode_datapoints` decodes to exactly
+/// those pairs, bit for bit, in order, under `datapoints`.
+pub fn pickle_encode(data: &[u8]) {
+    if let Ok(v) = pickle::decode(data, &Limits::default()) {
+        let mut first = Vec::new();
+        if pickle::encode(&v, &mut first).is_ok() {
+            let back = pickle::decode(&first, &Limits::default()).expect("warren's own pickle decodes");
+            let mut second = Vec::new();
+            pickle::encode(&back, &mut second).expect("a decoded own pickle encodes");
+            assert_eq!(first, second, "encode(decode(encode(v))) == encode(v)");
+        }
+    }
+    let points: Vec<(i64, f64)> = data
+        .chunks_exact(16)
+        .map(|c| {
+            let (t, v) = c.split_at(8);
+            (i64::from_le_bytes(t.try_into().unwrap()), f64::from_le_bytes(v.try_into().unwrap()))
+        })
+        .collect();
+    let out = pickle::encode_datapoints(&points);
+    let back = pickle::decode(&out, &Limits::default()).expect("encode_datapoints decodes");
+    let got = back.get("datapoints").and_then(Value::as_items).expect("a datapoints list");
+    assert_eq!(got.len(), points.len());
+    for (g, &(t, v)) in got.iter().zip(&points) {
+        match g.as_items() {
+            Some([Value::Int(gt), Value::Float(gv)]) => {
+                assert_eq!((*gt, gv.to_bits()), (t, v.to_bits()), "datapoint round trip");
+            }
+            other => panic!("datapoint {t}, {v} came back as {other:?}"),
         }
     }
 }

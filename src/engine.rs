@@ -108,7 +108,17 @@ impl Engine {
         let (forward, socket_producer) = if forward {
             let (fwd_rings, mut p) = Rings::new(1, settings.cache.ring_capacity);
             let relay_stats = Arc::new(crate::relay::stats::RelayStats::default());
-            (Some((crate::relay::publisher_config(settings), fwd_rings, relay_stats)), p.pop())
+            (
+                Some((
+                    crate::relay::publisher::PublisherConfig {
+                        udp: bound.line_udp,
+                        ..crate::relay::publisher_config(settings)
+                    },
+                    fwd_rings,
+                    relay_stats,
+                )),
+                p.pop(),
+            )
         } else {
             (None, if local_sockets { producers.pop() } else { None })
         };

@@ -155,7 +155,7 @@ fn relay_routes_every_point_to_its_owner_only_and_counts_unroutable_names() {
         n.engine.stop().unwrap();
         let _ = p.delete_queue(&n.queue);
     }
-    p.delete("");
+    p.delete_exchange(&ex).unwrap();
 }
 
 #[test]
@@ -203,5 +203,5 @@ fn a_cache_node_with_forward_amqp_is_a_front_door_for_the_whole_cluster() {
         n.engine.stop().unwrap();
         let _ = p.delete_queue(&n.queue);
     }
-    p.delete("");
+    p.delete_exchange(&ex).unwrap();
 }

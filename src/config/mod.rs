@@ -13,6 +13,7 @@ mod ini;
 pub mod retention;
 pub mod schemas;
 pub mod settings;
+pub mod whisper_settings;
 
 pub use aggregation::StorageAggregation;
 pub use aggregation_name::parse_aggregation_method;

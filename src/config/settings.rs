@@ -45,34 +45,7 @@ pub enum WriteStrategy {
     Timesorted,
 }
 
-/// How new whisper files are laid down.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum CreateModeSetting {
-    /// Space reserved with fallocate, no zeros written.
-    #[default]
-    Fallocate,
-    /// A file with holes.
-    Sparse,
-    /// Zeros written (the reference's default).
-    Zero,
-}
-
-/// When written whisper data reaches stable storage relative to acks (`[whisper] sync`).
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum SyncMode {
-    /// No syncs: an ack means the data is in the kernel's page cache (survives a crash of warren, not of the
-    /// machine). carbon's default (WHISPER_AUTOFLUSH = False).
-    #[default]
-    None,
-    /// Each writer loop turn, before it completes any delivery, every file written since its last sync is
-    /// `fdatasync`ed: an ack means the data is on stable storage (survives a power loss).
-    Batch,
-    /// As `Batch`, with one `syncfs(2)` of the data dir's filesystem per turn instead of one `fdatasync` per file
-    /// (flushes everything dirty on that filesystem, other programs' data included).
-    Syncfs,
-}
+pub use super::whisper_settings::{CreateModeSetting, SyncMode, WhisperSettings};
 
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -266,23 +239,6 @@ pub struct CacheSettings {
     pub open_files: usize,
 }
 
-/// Whisper file options.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct WhisperSettings {
-    pub create_mode: CreateModeSetting,
-    /// Sync written files before acking their deliveries (`"batch"`) or not (`"none"`, the default).
-    /// carbon's WHISPER_AUTOFLUSH = True maps to `"batch"`.
-    pub sync: SyncMode,
-    /// `true` is the same as `sync = "batch"` (the key of configurations written before `sync` existed).
-    pub autoflush: bool,
-    /// flock each file while updating it (carbon's WHISPER_LOCK_WRITES).
-    pub lock_writes: bool,
-    /// Threads creating new files beside the writer; 0 creates on the writer thread. Default: one per core, at
-    /// most 4.
-    pub creators: Option<usize>,
-}
-
 /// The classic socket inputs (carbon's plaintext and pickle receivers), served by one event-loop thread.
 ///
 /// An address is `host:port` (`"0.0.0.0:2003"`, `"[::]:2003"`, `"localhost:2003"`); `None` or `""` turns that
@@ -405,18 +361,6 @@ impl Default for CacheSettings {
             max_creates_per_minute: 5000,
             ring_capacity: 1024,
             open_files: 100_000,
-        }
-    }
-}
-
-impl Default for WhisperSettings {
-    fn default() -> Self {
-        WhisperSettings {
-            create_mode: CreateModeSetting::Fallocate,
-            sync: SyncMode::None,
-            autoflush: false,
-            lock_writes: false,
-            creators: None,
         }
     }
 }

@@ -9,6 +9,7 @@
 pub mod buffer;
 pub mod publisher;
 pub mod stats;
+pub mod udpdrops;
 
 use crate::config::settings::Settings;
 use crate::filter::{Filter, FilterError};
@@ -59,6 +60,7 @@ pub fn publisher_config(settings: &Settings) -> PublisherConfig {
         exchange: settings.amqp.exchange.clone(),
         relay: settings.relay.clone(),
         self_metrics,
+        udp: None,
     }
 }
 
@@ -104,7 +106,8 @@ impl Relay {
         let stats = Arc::new(RelayStats::default());
         let recv_stats = Arc::new(Stats::default());
         let shutdown = Arc::new(Shutdown::default());
-        let publisher = spawn_publisher(publisher_config(settings), rings, stats.clone(), recv_stats.clone())?;
+        let publisher_cfg = PublisherConfig { udp: bound.line_udp, ..publisher_config(settings) };
+        let publisher = spawn_publisher(publisher_cfg, rings, stats.clone(), recv_stats.clone())?;
         let (rs, sd) = (recv_stats.clone(), shutdown.clone());
         let sockets =
             match std::thread::Builder::new().name("sockets".into()).spawn(move || receivers.run(producer, rs, sd)) {

@@ -39,6 +39,8 @@ pub struct PublisherConfig {
     pub relay: RelaySettings,
     /// Self-metrics: (interval, name prefix `<prefix>.agents.<host>-<instance>`); `None` = off.
     pub self_metrics: Option<(Duration, String)>,
+    /// The bound UDP receiver, whose kernel drops are reported (`udp_drops`).
+    pub udp: Option<std::net::SocketAddr>,
 }
 
 /// The end state of a publisher.
@@ -371,6 +373,9 @@ impl State {
     }
 
     fn gauges(&mut self) {
+        if let Some(drops) = self.cfg.udp.and_then(super::udpdrops::kernel_drops) {
+            self.stats.udp_drops.store(drops, Ordering::Relaxed);
+        }
         self.stats.buffer_points.store(self.buf.held() as u64, Ordering::Relaxed);
         self.stats.unconfirmed_messages.store(self.buf.unconfirmed.len() as u64, Ordering::Relaxed);
         if let Some(since) = self.paused_since {

@@ -57,6 +57,8 @@ relay_counters! {
     confirm_p99_us => "confirmLatency.p99Micros",
     /// Gauge: publish→confirm latency, 99.9th percentile, microseconds.
     confirm_p999_us => "confirmLatency.p999Micros",
+    /// Gauge: UDP datagrams the kernel dropped on the relay's UDP receiver (buffer full while paused or behind).
+    udp_drops => "udpDrops",
     /// Points still unconfirmed when the shutdown timeout ran out (lost to this relay: logged).
     abandoned => "abandoned",
 }
