@@ -23,7 +23,7 @@ fn applied_keys_change_the_settings_and_are_not_listed() {
     let conf = dir.path().join("carbon.conf");
     let text = "[cache]\nUSE_FLOW_CONTROL = False\nMAX_CACHE_SIZE = 1000\nLOG_DIR = /var/log/w\nLOG_CREATES = True\n\
                 PICKLE_RECEIVER_MAX_LENGTH = 4096\nDATABASE = whisper\nLOG_UPDATES = False\nUSE_WHITELIST = False\n\
-                ENABLE_TAGS = False\nMIN_TIMESTAMP_RESOLUTION = 1\n";
+                ENABLE_TAGS = False\nMIN_TIMESTAMP_RESOLUTION = 1\nAMQP_PASSWORD = s3cret\n";
     std::fs::write(&conf, text).unwrap();
     let (s, unsupported) = read_settings(&args(&conf)).unwrap();
     assert!(unsupported.is_empty(), "{unsupported:?}");
@@ -33,6 +33,8 @@ fn applied_keys_change_the_settings_and_are_not_listed() {
     assert!(s.log_creates);
     assert_eq!(s.creates_log.as_deref(), Some(std::path::Path::new("/var/log/w/creates.log")));
     assert_eq!(s.receivers.max_pickle_frame, 4096);
+    // The password alone changes the URL too (it used to be dropped unless a host, port, user or vhost was set).
+    assert_eq!(s.amqp.url, "amqp://guest:s3cret@127.0.0.1:5672/%2F");
 }
 
 #[test]

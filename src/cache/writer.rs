@@ -11,6 +11,7 @@
 
 mod create;
 mod files;
+mod intake;
 
 use super::creators::{self, Creators, HoldCreates};
 use super::durable::Durability;
@@ -216,20 +217,6 @@ impl Writer {
         self
     }
 
-    /// Take new file rules from `rx` (each loop turn): files created after that follow them.
-    pub fn with_rule_updates(mut self, rx: crossbeam::channel::Receiver<NewRules>) -> Self {
-        self.rule_updates = Some(rx);
-        self
-    }
-
-    fn take_rule_updates(&mut self) {
-        let Some(rx) = &self.rule_updates else { return };
-        while let Ok(new) = rx.try_recv() {
-            (self.cfg.rules, self.cfg.log_creates) = (new.rules, new.log_creates);
-            tracing::info!("new storage-schemas / storage-aggregation rules in effect for new files");
-        }
-    }
-
     /// Answer every waiting request. Returns whether there was any.
     fn answer_queries(&mut self) -> bool {
         // Taken out for the loop (the handlers borrow `self` mutably) and put back: no clone per loop turn.
@@ -363,28 +350,6 @@ impl Writer {
             };
             self.cache.push(id, Point { timestamp: p.timestamp, value: p.value }, slot);
         }
-    }
-
-    /// How many of `n` arriving points the cache takes: all of them with flow control (inputs pause instead),
-    /// else what fits under `max_size`; the rest are dropped and counted, as carbon does without flow control.
-    fn room_for(&mut self, n: usize) -> usize {
-        if self.cfg.flow_control {
-            return n;
-        }
-        let keep = self.cfg.max_size.saturating_sub(self.cache.total_points()).min(n);
-        if keep < n {
-            Stats::add(&self.stats.overflow_dropped, (n - keep) as u64);
-            if self.overflow_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
-                self.overflow_logged = Some(Instant::now());
-                let dropped_total = self.stats.overflow_dropped.load(Ordering::Relaxed);
-                tracing::warn!(
-                    cap = self.cfg.max_size,
-                    dropped_total,
-                    "cache full (flow control off): dropping points"
-                );
-            }
-        }
-        keep
     }
 
     fn flow_control(&mut self) {

@@ -37,7 +37,8 @@ pub fn load_settings(args: &CacheArgs) -> anyhow::Result<Settings> {
     Ok(settings)
 }
 
-fn warn_unsupported(keys: &[crate::config::carbon_policy::Verdict]) {
+/// Log each carbon.conf key warren does not honour, once.
+pub fn warn_unsupported(keys: &[crate::config::carbon_policy::Verdict]) {
     for v in keys {
         tracing::warn!(key = %v.key, value = %v.value, reason = v.reason, "carbon.conf key not supported");
     }

@@ -1,6 +1,6 @@
 //! `warren relay`: take classic carbon inputs and publish every point to the broker, until SIGINT/SIGTERM.
 
-use crate::cli::cache::{load_settings, CacheArgs};
+use crate::cli::cache::{read_settings, warn_unsupported, CacheArgs};
 use crate::relay::Relay;
 use anyhow::Context;
 use std::path::PathBuf;
@@ -34,16 +34,28 @@ pub fn run(args: RelayArgs) -> anyhow::Result<()> {
         instance: args.instance,
         stats_every_ms: args.stats_every_ms,
     };
-    let settings = load_settings(&cache_args)?;
+    let (settings, unsupported) = read_settings(&cache_args)?;
+    let logs = crate::logging::init();
+    logs.configure(settings.log_file.as_deref(), settings.creates_log.as_deref())?;
+    warn_unsupported(&unsupported);
     let relay = Relay::start(&settings).context("starting the relay")?;
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, term.clone())?;
     }
+    // SIGHUP reopens log_file (logrotate); the relay's rules change at restart.
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
     let every = args.stats_every_ms.map(Duration::from_millis);
     let mut last_line = Instant::now();
     while !term.load(Ordering::Relaxed) {
         std::thread::sleep(every.map_or(Duration::from_millis(100), |e| e.min(Duration::from_millis(100))));
+        if hup.swap(false, Ordering::Relaxed) {
+            match logs.reopen() {
+                Ok(()) => tracing::info!("SIGHUP: log files reopened"),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: cannot reopen the log files"),
+            }
+        }
         if every.is_some_and(|e| last_line.elapsed() >= e) {
             last_line = Instant::now();
             print_stats(&relay)?;

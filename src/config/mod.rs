@@ -5,6 +5,7 @@
 pub mod aggregation;
 pub mod aggregation_name;
 pub mod archive_list;
+mod carbon_apply;
 pub mod carbon_conf;
 pub mod carbon_policy;
 pub mod front;

@@ -295,6 +295,24 @@ mod tests {
     }
 
     #[test]
+    fn broker_connects_are_counted_per_node_once_a_node_was_connected_to() {
+        let stats = Stats::default();
+        stats.node_connected(1);
+        let mut s = Sampler::new("p".into(), &stats);
+        stats.node_connected(1);
+        stats.node_connected(2);
+        let mut out = Vec::new();
+        s.sample(&stats, 0, 1000, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("p.brokerConnects.node1 1 1000\n"), "{text}");
+        assert!(text.contains("p.brokerConnects.node2 1 1000\n"), "{text}");
+        assert!(!text.contains("brokerConnects.node0"), "a node never connected to has no line: {text}");
+        let mut out = Vec::new();
+        s.sample(&stats, 0, 1060, &mut out);
+        assert!(String::from_utf8(out).unwrap().contains("p.brokerConnects.node1 0 1060\n"), "per interval");
+    }
+
+    #[test]
     fn every_self_metric_name_passes_name_validation() {
         let stats = Stats::default();
         let mut s = Sampler::new(agent_prefix("carbon", Some("web01.example.com"), "a"), &stats);

@@ -43,13 +43,16 @@ EOT
 done
 chown -R rabbitmq:rabbitmq "$base"
 for n in "${nodes[@]}"; do RABBITMQ_CONF_ENV_FILE=$base/$n/env.conf rabbitmq-server -detached; done
-for n in "${nodes[@]}"; do rabbitmqctl -q -n "rqb$n$$@localhost" await_startup; done
+# await_startup fails until the VM has registered with epmd: poll.
+await() { for _ in $(seq 1 120); do rabbitmqctl -q -n "$1" await_startup >/dev/null 2>&1 && return 0; sleep 1; done; return 1; }
+for n in "${nodes[@]}"; do await "rqb$n$$@localhost"; done
 for n in b c; do
   rabbitmqctl -q -n "rqb$n$$@localhost" stop_app
   rabbitmqctl -q -n "rqb$n$$@localhost" join_cluster "rqba$$@localhost"
   rabbitmqctl -q -n "rqb$n$$@localhost" start_app
 done
-rabbitmqctl -q -n "rqba$$@localhost" await_startup
+for n in a b c; do await "rqb$n$$@localhost"; done
+rabbitmqctl -q -n "rqba$$@localhost" cluster_status | grep -c "rqb[abc]$$@localhost" >/dev/null
 url() { echo "amqp://guest:guest@127.0.0.1:${port[$1]}/%2f"; }
 echo "== load before: $(uptime)"
 echo "== single node, classic queue"
