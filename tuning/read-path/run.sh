@@ -84,7 +84,7 @@ echo "found: warren $a, go-carbon $b (of $series)" >&2
 mkdir -p "$here/results"
 out="$here/results/$(date -u +%Y%m%dT%H%M%SZ).json"
 {
-  echo "{\"command\": \"GO_CARBON=$GO_CARBON tuning/read-path/run.sh $series $clients $seconds $rounds\","
+  echo "{\"command\": \"GO_CARBON=<go-carbon $("$GO_CARBON" -version 2>/dev/null | head -n 1)> tuning/read-path/run.sh $series $clients $seconds $rounds\","
   echo " \"uptime\": \"$(uptime)\", \"nproc\": $(nproc),"
   echo " \"result\":"
   /usr/bin/python3 "$here/driver.py" bench --server "warren=http://127.0.0.1:$wport" \
