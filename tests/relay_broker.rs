@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::rabbit::PrivateRabbit;
+use common::private_broker::PrivateBroker;
 use common::*;
 use std::io::{BufRead, Write};
 use std::net::TcpStream;
@@ -20,8 +20,8 @@ const METRICS: usize = 200;
 
 #[test]
 fn every_point_a_tcp_sender_wrote_is_on_disk_after_two_broker_restarts() {
-    let rabbit = PrivateRabbit::start();
-    let url = rabbit.url();
+    let broker = PrivateBroker::start();
+    let url = broker.url();
     let ex = unique("relay-restart-ex");
     let dir = tempfile::tempdir().unwrap();
     let queue = unique("relay-restart-q");
@@ -30,7 +30,7 @@ fn every_point_a_tcp_sender_wrote_is_on_disk_after_two_broker_restarts() {
     s.amqp.workers = 1;
     s.stats.metric_interval_secs = 0;
     let engine = Engine::start(&s, Box::new(warren::cache::writer::ConfRules::load(&s).unwrap())).unwrap();
-    assert!(wait_until(60, || rabbit.queue_counts(&queue).is_some()), "the cache declared its queue");
+    assert!(wait_until(60, || broker.try_queue_counts(&queue).is_some()), "the cache declared its queue");
 
     let mut rs = Settings::default();
     rs.amqp.url = url.clone();
@@ -65,7 +65,7 @@ fn every_point_a_tcp_sender_wrote_is_on_disk_after_two_broker_restarts() {
     for round in 1..=2 {
         let before = confirmed();
         assert!(wait_until(60, || confirmed() >= before + 5_000), "round {round}: relay confirms before the restart");
-        rabbit.restart();
+        broker.restart();
         let after = confirmed();
         assert!(wait_until(90, || confirmed() >= after + 5_000), "round {round}: relay confirms after the restart");
     }
@@ -79,7 +79,7 @@ fn every_point_a_tcp_sender_wrote_is_on_disk_after_two_broker_restarts() {
         confirmed(),
         relay.stats.snapshot()
     );
-    assert!(wait_until(120, || rabbit.queue_counts(&queue) == Some((0, 0))), "queue drained");
+    assert!(wait_until(120, || broker.try_queue_counts(&queue) == Some((0, 0))), "queue drained");
     // The restarts really cut the relay off mid-stream: it reconnected and republished what was in flight.
     assert!(relay.stats.connects.load(Ordering::Relaxed) >= 3, "{:?}", relay.stats.snapshot());
     assert!(relay.stats.republished.load(Ordering::Relaxed) > 0, "{:?}", relay.stats.snapshot());
@@ -120,8 +120,8 @@ fn rss(pid: u32) -> u64 {
 
 #[test]
 fn a_blocked_broker_pauses_the_sender_with_bounded_relay_memory_and_then_everything_arrives() {
-    let rabbit = PrivateRabbit::start();
-    let url = rabbit.url();
+    let broker = PrivateBroker::start();
+    let url = broker.url();
     let ex = unique("relay-bp-ex");
     let queue = unique("relay-bp-q");
     let declare = Publisher::new(&url, &ex, &queue, &["bp.#"]);
@@ -168,7 +168,7 @@ fn a_blocked_broker_pauses_the_sender_with_bounded_relay_memory_and_then_everyth
     let mut tcp = tcp.unwrap();
     let rss_idle = rss(pid);
 
-    rabbit.block_publishers();
+    broker.block_publishers();
     let lines_total = 600_000u64;
     let written = Arc::new(AtomicU64::new(0));
     let sender = {
@@ -205,7 +205,7 @@ fn a_blocked_broker_pauses_the_sender_with_bounded_relay_memory_and_then_everyth
     assert!(peak_rss < rss_idle + bound, "relay RSS {peak_rss} (idle {rss_idle}) over the bound {bound}");
     eprintln!("stalled at {at_stall} lines written; relay RSS idle {rss_idle} B, peak {peak_rss} B");
 
-    rabbit.unblock_publishers();
+    broker.unblock_publishers();
     sender.join().unwrap();
     assert!(
         wait_until(180, || stat("confirmed") == lines_total),

@@ -2,8 +2,6 @@
 //! Every test uses its own exchange and queue names (or its own vhost) so parallel runs never collide.
 #![allow(dead_code)]
 
-pub mod rabbit;
-
 pub mod private_broker;
 
 use amiquip::{
