@@ -286,14 +286,32 @@ fn flow_control_pauses_reading_and_loses_nothing() {
     let mut h = Harness::start(receiver_config());
     h.rings.set_paused(true);
     let mut c = connect(h.addrs.line_tcp);
+    let (client, server) = (c.local_addr().unwrap().port(), h.addrs.line_tcp.unwrap().port());
     let n = 5000;
+    let lines: Vec<String> = (0..n).map(|i| format!("paused.a {i} {}\n", 1_700_000_000 + i)).collect();
+    let total: u64 = lines.iter().map(|l| l.len() as u64).sum();
     let writer = std::thread::spawn(move || {
-        for i in 0..n {
-            c.write_all(format!("paused.a {i} {}\n", 1_700_000_000 + i).as_bytes()).unwrap();
+        for l in &lines {
+            c.write_all(l.as_bytes()).unwrap();
         }
         c
     });
-    std::thread::sleep(Duration::from_millis(300));
+    // The server accepted the connection, and every byte the client wrote sits in the kernel unread: in the
+    // server socket's receive queue, or (window full) still in the client's send queue.
+    let unread = || {
+        let rx = tcp_queues(server, client).map(|q| q.1);
+        let tx = tcp_queues(client, server).map(|q| q.0);
+        rx.zip(tx).map(|(rx, tx)| rx + tx)
+    };
+    assert!(
+        common::wait_until(10, || h.stat(|s| &s.active_connections) == 1
+            && writer.is_finished()
+            && unread() == Some(total)),
+        "paused server: {:?} of {total} bytes unread, connections {}, writer finished {}",
+        unread(),
+        h.stat(|s| &s.active_connections),
+        writer.is_finished()
+    );
     h.drain();
     assert_eq!(h.got.len(), 0, "batch pushed while paused");
     assert_eq!(h.stat(|s| &s.points_received), 0, "socket read while paused");
@@ -301,6 +319,21 @@ fn flow_control_pauses_reading_and_loses_nothing() {
     assert!(h.wait_for("paused.a", n as usize), "got {}", h.got.len());
     drop(writer.join().unwrap());
     assert_eq!(h.count("paused.a"), n as usize);
+}
+
+/// (tx_queue, rx_queue) of the TCP socket 127.0.0.1:`local` <-> 127.0.0.1:`remote` from /proc/net/tcp: bytes
+/// sent but not acknowledged, bytes received but not read by the application.
+fn tcp_queues(local: u16, remote: u16) -> Option<(u64, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let (l, r) = (format!("0100007F:{local:04X}"), format!("0100007F:{remote:04X}"));
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() > 4 && f[1] == l && f[2] == r {
+            let (tx, rx) = f[4].split_once(':')?;
+            return Some((u64::from_str_radix(tx, 16).ok()?, u64::from_str_radix(rx, 16).ok()?));
+        }
+    }
+    None
 }
 
 // ---- whole engine, read back from whisper ---------------------------------------------------------------------
