@@ -232,3 +232,19 @@ pub fn python_fetch(data_dir: &Path, metric: &str, seconds: u32) -> Vec<(u32, f6
     let v: Vec<(f64, f64)> = serde_json::from_slice(&out.stdout).unwrap();
     v.into_iter().map(|(t, x)| (t as u32, x)).collect()
 }
+
+/// A child process (warren), killed and reaped if the test fails before stopping it.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Send signal `sig` ("TERM", "HUP") to `pid` with kill(1).
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap().success();
+    assert!(ok, "kill -{sig} {pid}");
+}
