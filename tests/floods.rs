@@ -6,11 +6,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use common::{closed_by_server, connect};
+
+use std::io::Write;
+use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 use warren::ingest::socket::{ReceiverConfig, Receivers};
 use warren::lifecycle::Shutdown;
 use warren::pipe::ring::Rings;
@@ -21,25 +22,6 @@ const FLOOD: usize = 300;
 
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
-}
-
-fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s
-}
-
-/// True when the server closed `s` (EOF or reset) within its read timeout.
-fn closed_by_server(s: &mut TcpStream) -> bool {
-    let mut b = [0u8; 16];
-    loop {
-        match s.read(&mut b) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-            Err(_) => return false,
-        }
-    }
 }
 
 #[test]

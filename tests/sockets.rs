@@ -7,9 +7,11 @@
 
 mod common;
 
+use common::{closed_by_server, connect};
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -100,25 +102,6 @@ impl Drop for Harness {
         self.shutdown.stop.store(true, Ordering::Release);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
-        }
-    }
-}
-
-fn connect(addr: Option<SocketAddr>) -> TcpStream {
-    let s = TcpStream::connect(addr.expect("receiver bound")).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s
-}
-
-/// True when the server closes `s` (EOF or reset) within the read timeout.
-fn closed_by_server(s: &mut TcpStream) -> bool {
-    let mut b = [0u8; 16];
-    loop {
-        match s.read(&mut b) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-            Err(_) => return false,
         }
     }
 }

@@ -7,6 +7,8 @@ pub mod private_broker;
 use amiquip::{
     AmqpProperties, Connection, ExchangeDeclareOptions, ExchangeType, FieldTable, Publish, QueueDeclareOptions,
 };
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -247,4 +249,25 @@ impl Drop for Running {
 pub fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap().success();
     assert!(ok, "kill -{sig} {pid}");
+}
+
+/// A TCP connection (to a receiver, CarbonLink, the HTTP API) with a 10 s read timeout; `None`: the receiver is
+/// not bound, a test bug.
+pub fn connect(addr: impl Into<Option<SocketAddr>>) -> TcpStream {
+    let s = TcpStream::connect(addr.into().expect("receiver bound")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// True when the server closes `s` (EOF or reset) within its read timeout.
+pub fn closed_by_server(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 16];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
 }
