@@ -4,6 +4,8 @@
 
 pub mod private_broker;
 
+pub mod rng;
+
 use amiquip::{
     AmqpProperties, Connection, ExchangeDeclareOptions, ExchangeType, FieldTable, Publish, QueueDeclareOptions,
 };
