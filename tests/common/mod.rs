@@ -6,6 +6,8 @@ pub mod private_broker;
 
 pub mod rng;
 
+pub mod step_sender;
+
 use amiquip::{
     AmqpProperties, Connection, ExchangeDeclareOptions, ExchangeType, FieldTable, Publish, QueueDeclareOptions,
 };
