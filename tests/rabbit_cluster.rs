@@ -37,27 +37,11 @@ fn value(m: usize, round: usize) -> f64 {
 }
 
 /// Publish one round until some node of the cluster confirms all of it, moving on to the next node when the
-/// connection fails (the helper panics on a closed connection; the whole round is sent again: rewriting the
-/// same points is idempotent).
+/// connection fails.
 fn publish_round(p: &mut Option<Publisher>, node: &mut usize, urls: &[String], ex: &str, round: usize, t: u32) {
-    loop {
-        if p.is_none() {
-            *p = std::panic::catch_unwind(|| Publisher::new(&urls[*node], ex, "", &[])).ok();
-            if p.is_none() {
-                *node = (*node + 1) % urls.len();
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
-            }
-        }
-        let msgs: Vec<_> =
-            (0..METRICS).map(|m| (format!("cl.m{m:02}"), format!("{} {t}", value(m, round)).into_bytes())).collect();
-        let pubr = p.as_ref().expect("connected above");
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pubr.publish_all(msgs))).is_ok() {
-            return;
-        }
-        *p = None;
-        *node = (*node + 1) % urls.len();
-    }
+    let msgs: Vec<_> =
+        (0..METRICS).map(|m| (format!("cl.m{m:02}"), format!("{} {t}", value(m, round)).into_bytes())).collect();
+    publish_confirmed(p, node, urls, ex, "", &[], &msgs);
 }
 
 /// The highest round of `cl.m00` in its whisper file, read in-process (what the writer has written).

@@ -151,6 +151,37 @@ impl Publisher {
     }
 }
 
+/// Publish `msgs` until a broker confirms all of them, reconnecting through `p` (opened on `urls[*node]` with
+/// [`Publisher::new`]`(url, exchange, queue, patterns)` when `None`). When the connection fails (the publisher
+/// panics on a closed connection), `*node` moves on to the next URL and the whole of `msgs` is sent again:
+/// rewriting the same points is idempotent. For tests that restart or kill brokers mid-stream.
+pub fn publish_confirmed(
+    p: &mut Option<Publisher>,
+    node: &mut usize,
+    urls: &[String],
+    exchange: &str,
+    queue: &str,
+    patterns: &[&str],
+    msgs: &[(String, Vec<u8>)],
+) {
+    loop {
+        if p.is_none() {
+            *p = std::panic::catch_unwind(|| Publisher::new(&urls[*node], exchange, queue, patterns)).ok();
+            if p.is_none() {
+                *node = (*node + 1) % urls.len();
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        }
+        let pubr = p.as_ref().expect("connected above");
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pubr.publish_all(msgs.to_vec()))).is_ok() {
+            return;
+        }
+        *p = None;
+        *node = (*node + 1) % urls.len();
+    }
+}
+
 /// Poll `f` until it is true or `secs` pass.
 pub fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + Duration::from_secs(secs);
