@@ -7,104 +7,20 @@
 
 mod common;
 
+use common::receivers::{receiver_config, Harness};
 use common::{closed_by_server, connect};
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::process::Command;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use warren::cache::writer::FileRules;
 use warren::config::settings::Settings;
 use warren::engine::Engine;
-use warren::ingest::socket::{BoundAddrs, ReceiverConfig, Receivers, MAX_LINE};
-use warren::lifecycle::Shutdown;
-use warren::pipe::ring::Rings;
-use warren::stats::Stats;
+use warren::ingest::socket::{ReceiverConfig, MAX_LINE};
 use warren::whisper::{AggregationMethod, ArchiveSpec};
-
-type Point = (String, u32, f64);
-
-/// Receivers on 127.0.0.1:0 feeding one ring that the test drains.
-struct Harness {
-    addrs: BoundAddrs,
-    rings: Arc<Rings>,
-    stats: Arc<Stats>,
-    shutdown: Arc<Shutdown>,
-    thread: Option<JoinHandle<()>>,
-    got: Vec<Point>,
-}
-
-fn local() -> Option<SocketAddr> {
-    Some("127.0.0.1:0".parse().unwrap())
-}
-
-fn receiver_config() -> ReceiverConfig {
-    ReceiverConfig {
-        line_tcp: local(),
-        line_udp: local(),
-        pickle: local(),
-        max_connections: 0,
-        max_pickle_frame: warren::pickle::MAX_FRAME_LEN,
-    }
-}
-
-impl Harness {
-    fn start(cfg: ReceiverConfig) -> Harness {
-        let receivers = Receivers::bind(&cfg).expect("bind on port 0");
-        let addrs = receivers.local_addrs();
-        let (rings, mut producers) = Rings::new(1, 64);
-        let producer = producers.pop().unwrap();
-        let stats = Arc::new(Stats::default());
-        let shutdown = Arc::new(Shutdown::default());
-        let (s, d) = (stats.clone(), shutdown.clone());
-        let thread = std::thread::spawn(move || receivers.run(producer, s, d));
-        Harness { addrs, rings, stats, shutdown, thread: Some(thread), got: Vec::new() }
-    }
-
-    fn drain(&mut self) {
-        while let Some(b) = self.rings.pop(0) {
-            assert!(b.ack.is_none(), "socket batches are never acked");
-            for p in &b.points {
-                let name = String::from_utf8(b.name_of(p).to_vec()).unwrap();
-                self.got.push((name, p.timestamp, p.value));
-            }
-        }
-    }
-
-    /// Drain until `n` points of `metric` arrived (true) or 10 s pass (false).
-    fn wait_for(&mut self, metric: &str, n: usize) -> bool {
-        let end = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < end {
-            self.drain();
-            if self.count(metric) >= n {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        false
-    }
-
-    fn count(&self, metric: &str) -> usize {
-        self.got.iter().filter(|p| p.0 == metric).count()
-    }
-
-    fn stat(&self, f: impl Fn(&Stats) -> &std::sync::atomic::AtomicU64) -> u64 {
-        f(&self.stats).load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        self.shutdown.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 /// A framed pickle of `points` at `protocol`, made by Python's own pickle module.
 fn python_pickle(points_expr: &str, protocol: u8) -> Vec<u8> {

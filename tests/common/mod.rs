@@ -4,6 +4,8 @@
 
 pub mod private_broker;
 
+pub mod receivers;
+
 pub mod rng;
 
 pub mod step_sender;
