@@ -24,24 +24,9 @@ fn value(m: usize, round: usize) -> f64 {
 
 /// Publish one round until the broker confirms all of it, reconnecting across broker restarts.
 fn publish_round(p: &mut Option<Publisher>, url: &str, ex: &str, q: &str, round: usize, t: u32) {
-    loop {
-        if p.is_none() {
-            *p = std::panic::catch_unwind(|| Publisher::new(url, ex, q, &["#"])).ok();
-            if p.is_none() {
-                std::thread::sleep(Duration::from_millis(200));
-                continue;
-            }
-        }
-        let msgs: Vec<_> =
-            (0..METRICS).map(|m| (format!("br.m{m:02}"), format!("{} {t}", value(m, round)).into_bytes())).collect();
-        let pubr = p.as_ref().expect("connected above");
-        // A broker restart makes the publisher's calls fail (it panics in the helper): reconnect and resend the
-        // whole round; rewriting the same points is idempotent.
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pubr.publish_all(msgs))).is_ok() {
-            return;
-        }
-        *p = None;
-    }
+    let msgs: Vec<_> =
+        (0..METRICS).map(|m| (format!("br.m{m:02}"), format!("{} {t}", value(m, round)).into_bytes())).collect();
+    publish_confirmed(p, &mut 0, &[url.to_string()], ex, q, &["#"], &msgs);
 }
 
 #[test]

@@ -103,22 +103,6 @@ fn unsupported_keys_are_listed_once_at_start() {
     assert_eq!(listed.len(), 3, "applied keys are not listed: {listed:#?}");
 }
 
-/// The warren child, killed if the test fails before stopping it.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Send signal `sig` ("TERM", "HUP") to `pid` with kill(1).
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap().success();
-    assert!(ok, "kill -{sig} {pid}");
-}
-
 /// USE_FLOW_CONTROL = False: with writes held, a full cache keeps `max_size` points and drops the rest,
 /// counted; deliveries whose points were all dropped are acked at once; with flow control on (the control),
 /// nothing is dropped and every point reaches disk.

@@ -2,28 +2,14 @@
 //! (Debian's graphite-carbon, run by /usr/bin/python3): the same whitelist.conf, blacklist.conf and
 //! rewrite-rules.conf files, thousands of generated names, the same verdict and the same rewritten name.
 
+mod common;
+
+use common::rng::{Generator, XorShift64Star as Rng};
+
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 use warren::filter::{Filter, FilterSettings, Verdict};
-
-/// A small deterministic generator (xorshift64*), so a failure replays.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len())]
-    }
-}
 
 const WORDS: &[&str] = &[
     "web",

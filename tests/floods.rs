@@ -6,15 +6,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::Duration;
-use warren::ingest::socket::{ReceiverConfig, Receivers};
-use warren::lifecycle::Shutdown;
-use warren::pipe::ring::Rings;
-use warren::stats::Stats;
+use common::receivers::{receiver_config, Harness};
+use common::{closed_by_server, connect};
+
+use std::io::Write;
+use std::net::TcpStream;
+use warren::ingest::socket::ReceiverConfig;
 
 const MAX_CONNECTIONS: usize = 64;
 const FLOOD: usize = 300;
@@ -23,65 +20,22 @@ fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
 }
 
-fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s
-}
-
-/// True when the server closed `s` (EOF or reset) within its read timeout.
-fn closed_by_server(s: &mut TcpStream) -> bool {
-    let mut b = [0u8; 16];
-    loop {
-        match s.read(&mut b) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-            Err(_) => return false,
-        }
-    }
-}
-
 #[test]
 fn a_connection_flood_and_slow_clients_leave_the_others_served_on_one_thread() {
-    let local = Some("127.0.0.1:0".parse().unwrap());
-    let cfg = ReceiverConfig {
-        line_tcp: local,
-        line_udp: None,
-        pickle: local,
-        max_connections: MAX_CONNECTIONS,
-        max_pickle_frame: warren::pickle::MAX_FRAME_LEN,
-    };
-    let receivers = Receivers::bind(&cfg).expect("bind on port 0");
-    let addrs = receivers.local_addrs();
-    let (line, pickle) = (addrs.line_tcp.unwrap(), addrs.pickle.unwrap());
-    let (rings, mut producers) = Rings::new(1, 64);
-    let producer = producers.pop().unwrap();
-    let stats = Arc::new(Stats::default());
-    let shutdown = Arc::new(Shutdown::default());
-    let (s, d) = (stats.clone(), shutdown.clone());
-    let thread = std::thread::spawn(move || receivers.run(producer, s, d));
-    let stat = |f: fn(&Stats) -> &std::sync::atomic::AtomicU64| f(&stats).load(Ordering::Relaxed);
-    let mut received: Vec<String> = Vec::new();
-    let mut drain = |received: &mut Vec<String>| {
-        while let Some(b) = rings.pop(0) {
-            for p in &b.points {
-                received.push(String::from_utf8(b.name_of(p).to_vec()).unwrap());
-            }
-        }
-    };
+    let mut h =
+        Harness::start(ReceiverConfig { line_udp: None, max_connections: MAX_CONNECTIONS, ..receiver_config() });
+    let (line, pickle) = (h.addrs.line_tcp.unwrap(), h.addrs.pickle.unwrap());
 
     let mut good = connect(line);
-    let served =
-        |good: &mut TcpStream, received: &mut Vec<String>, drain: &mut dyn FnMut(&mut Vec<String>), i: usize| {
-            good.write_all(format!("flood.good {i} 1700000000\n").as_bytes()).unwrap();
-            let want = i + 1;
-            common::wait_until(10, || {
-                drain(received);
-                received.iter().filter(|n| *n == "flood.good").count() == want
-            })
-        };
-    assert!(served(&mut good, &mut received, &mut drain, 0), "the good client before the flood");
+    let served = |good: &mut TcpStream, h: &mut Harness, i: usize| {
+        good.write_all(format!("flood.good {i} 1700000000\n").as_bytes()).unwrap();
+        let want = i + 1;
+        common::wait_until(10, || {
+            h.drain();
+            h.count("flood.good") == want
+        })
+    };
+    assert!(served(&mut good, &mut h, 0), "the good client before the flood");
     let threads_before = threads();
 
     // Slow clients fill the other slots: half a line on 2003, a pickle header promising 1 MiB then 3 bytes on 2004.
@@ -95,7 +49,7 @@ fn a_connection_flood_and_slow_clients_leave_the_others_served_on_one_thread() {
         }
         slow.push(c);
     }
-    assert!(common::wait_until(10, || stat(|s| &s.active_connections) == MAX_CONNECTIONS as u64));
+    assert!(common::wait_until(10, || h.stat(|s| &s.active_connections) == MAX_CONNECTIONS as u64));
     // The flood: every further connection is refused and counted, on both ports.
     let mut refused = 0;
     for i in 0..FLOOD {
@@ -103,10 +57,10 @@ fn a_connection_flood_and_slow_clients_leave_the_others_served_on_one_thread() {
         refused += usize::from(closed_by_server(&mut c));
     }
     assert_eq!(refused, FLOOD, "every connection over the limit is closed");
-    assert!(common::wait_until(10, || stat(|s| &s.connections_refused) == FLOOD as u64));
-    assert_eq!(stat(|s| &s.active_connections), MAX_CONNECTIONS as u64);
+    assert!(common::wait_until(10, || h.stat(|s| &s.connections_refused) == FLOOD as u64));
+    assert_eq!(h.stat(|s| &s.active_connections), MAX_CONNECTIONS as u64);
     assert_eq!(threads(), threads_before, "no thread per client");
-    assert!(served(&mut good, &mut received, &mut drain, 1), "the good client during the flood");
+    assert!(served(&mut good, &mut h, 1), "the good client during the flood");
 
     // The slow clients finish their input: their points arrive, nothing of theirs was lost or blocked anyone.
     for (i, c) in slow.iter_mut().enumerate() {
@@ -115,12 +69,12 @@ fn a_connection_flood_and_slow_clients_leave_the_others_served_on_one_thread() {
         }
     }
     assert!(common::wait_until(10, || {
-        drain(&mut received);
-        received.iter().filter(|n| *n == "flood.slow").count() == MAX_CONNECTIONS / 2
+        h.drain();
+        h.count("flood.slow") == MAX_CONNECTIONS / 2
     }));
     // Closing them frees their slots: a new client is served again.
     drop(slow);
-    assert!(common::wait_until(10, || stat(|s| &s.active_connections) == 1));
+    assert!(common::wait_until(10, || h.stat(|s| &s.active_connections) == 1));
     let mut late = connect(pickle);
     // A pickle frame made by Python's own pickle module.
     let script = "import pickle, struct, sys\n\
@@ -130,10 +84,9 @@ fn a_connection_flood_and_slow_clients_leave_the_others_served_on_one_thread() {
     assert!(out.status.success());
     late.write_all(&out.stdout).unwrap();
     assert!(common::wait_until(10, || {
-        drain(&mut received);
-        received.iter().any(|n| n == "flood.late")
+        h.drain();
+        h.count("flood.late") > 0
     }));
-    assert_eq!(stat(|s| &s.connections_refused), FLOOD as u64, "nothing refused once slots were free");
-    shutdown.stop.store(true, Ordering::Release);
-    thread.join().unwrap();
+    assert_eq!(h.stat(|s| &s.connections_refused), FLOOD as u64, "nothing refused once slots were free");
+    h.stop();
 }

@@ -13,6 +13,7 @@
 mod common;
 
 use common::private_broker::PrivateCluster;
+use common::step_sender::StepSender;
 use common::*;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -36,27 +37,11 @@ fn value(m: usize, round: usize) -> f64 {
 }
 
 /// Publish one round until some node of the cluster confirms all of it, moving on to the next node when the
-/// connection fails (the helper panics on a closed connection; the whole round is sent again: rewriting the
-/// same points is idempotent).
+/// connection fails.
 fn publish_round(p: &mut Option<Publisher>, node: &mut usize, urls: &[String], ex: &str, round: usize, t: u32) {
-    loop {
-        if p.is_none() {
-            *p = std::panic::catch_unwind(|| Publisher::new(&urls[*node], ex, "", &[])).ok();
-            if p.is_none() {
-                *node = (*node + 1) % urls.len();
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
-            }
-        }
-        let msgs: Vec<_> =
-            (0..METRICS).map(|m| (format!("cl.m{m:02}"), format!("{} {t}", value(m, round)).into_bytes())).collect();
-        let pubr = p.as_ref().expect("connected above");
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pubr.publish_all(msgs))).is_ok() {
-            return;
-        }
-        *p = None;
-        *node = (*node + 1) % urls.len();
-    }
+    let msgs: Vec<_> =
+        (0..METRICS).map(|m| (format!("cl.m{m:02}"), format!("{} {t}", value(m, round)).into_bytes())).collect();
+    publish_confirmed(p, node, urls, ex, "", &[], &msgs);
 }
 
 /// The highest round of `cl.m00` in its whisper file, read in-process (what the writer has written).
@@ -185,7 +170,6 @@ fn kill_mid_stream(cluster: &PrivateCluster, victim: Victim, workers: usize) -> 
 /// The relay publishes to node 0 (the first of its `urls`); the cache consumes through node 1. Node 0 is killed
 /// while a TCP sender streams, and restarted.
 fn relay_survives_its_node(cluster: &PrivateCluster) {
-    use std::io::Write;
     const RM: usize = 50;
     let urls = cluster.urls();
     let dir = tempfile::tempdir().unwrap();
@@ -208,24 +192,7 @@ fn relay_survives_its_node(cluster: &PrivateCluster) {
     rs.relay.flush_interval_ms = 50;
     rs.relay.max_reconnect_delay_secs = 1;
     let relay = Relay::start(&rs).unwrap();
-    let base = now() - 6 * 86400;
-    let steps_written = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tcp = std::net::TcpStream::connect(relay.receivers.line_tcp.unwrap()).unwrap();
-    let sender = {
-        let (steps_written, stop) = (steps_written.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut step = 0usize;
-            while !stop.load(Ordering::Relaxed) && step < 5000 {
-                let t = base as usize + step * 60;
-                let chunk: String = (0..RM).map(|m| format!("rl.m{m}.v {step} {t}\n")).collect();
-                tcp.write_all(chunk.as_bytes()).unwrap();
-                step += 1;
-                steps_written.store(step, Ordering::Release);
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        })
-    };
+    let mut sender = StepSender::start(relay.receivers.line_tcp.unwrap(), "rl", RM);
     let confirmed = || relay.stats.confirmed.load(Ordering::Relaxed);
     let node_connects =
         || (0..3).map(|i| relay.recv_stats.node_connects[i].load(Ordering::Relaxed)).collect::<Vec<_>>();
@@ -236,10 +203,8 @@ fn relay_survives_its_node(cluster: &PrivateCluster) {
     assert!(wait_until(60, || confirmed() >= after + 2_000), "the relay confirms again after node 0 died");
     assert_eq!(node_connects(), vec![1, 1, 0], "the relay moved to node 1");
     cluster.nodes[0].start_node();
-    stop.store(true, Ordering::Relaxed);
-    sender.join().unwrap();
-    let steps = steps_written.load(Ordering::Acquire);
-    let total = (steps * RM) as u64;
+    let steps = sender.stop();
+    let total = steps * RM as u64;
     assert!(
         wait_until(120, || confirmed() == total),
         "confirmed {} of {total}: {:?}",
@@ -249,18 +214,7 @@ fn relay_survives_its_node(cluster: &PrivateCluster) {
     assert!(wait_until(120, || cluster.nodes[1].queue_counts(&q) == (0, 0)), "the quorum queue drains");
     assert_eq!(relay.stop().unwrap().abandoned, 0);
     engine.stop().unwrap();
-    let mut missing = Vec::new();
-    for m in 0..RM {
-        let path = warren::metric::file_path(dir.path(), &format!("rl.m{m}.v"));
-        let f = warren::whisper::WhisperFile::open_read_only(&path).unwrap();
-        let r = f.fetch(base as i64 - 60, Some(base as i64 + steps as i64 * 60), now() as i64, None).unwrap().unwrap();
-        for step in 0..steps {
-            let i = (base as usize + step * 60 - r.from as usize) / r.step as usize;
-            if r.values.get(i).copied().flatten() != Some(step as f64) {
-                missing.push((m, step));
-            }
-        }
-    }
+    let missing = sender.missing(dir.path(), steps);
     assert!(
         missing.is_empty(),
         "{} of {total} points missing, first {:?}",

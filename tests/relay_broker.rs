@@ -4,24 +4,24 @@
 
 mod common;
 
-use common::rabbit::PrivateRabbit;
+use common::private_broker::PrivateBroker;
+use common::step_sender::StepSender;
 use common::*;
 use std::io::{BufRead, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use warren::config::settings::Settings;
 use warren::engine::Engine;
 use warren::relay::Relay;
-use warren::whisper::{OpenOptions, WhisperFile};
 
 const METRICS: usize = 200;
 
 #[test]
 fn every_point_a_tcp_sender_wrote_is_on_disk_after_two_broker_restarts() {
-    let rabbit = PrivateRabbit::start();
-    let url = rabbit.url();
+    let broker = PrivateBroker::start();
+    let url = broker.url();
     let ex = unique("relay-restart-ex");
     let dir = tempfile::tempdir().unwrap();
     let queue = unique("relay-restart-q");
@@ -30,7 +30,7 @@ fn every_point_a_tcp_sender_wrote_is_on_disk_after_two_broker_restarts() {
     s.amqp.workers = 1;
     s.stats.metric_interval_secs = 0;
     let engine = Engine::start(&s, Box::new(warren::cache::writer::ConfRules::load(&s).unwrap())).unwrap();
-    assert!(wait_until(60, || rabbit.queue_counts(&queue).is_some()), "the cache declared its queue");
+    assert!(wait_until(60, || broker.try_queue_counts(&queue).is_some()), "the cache declared its queue");
 
     let mut rs = Settings::default();
     rs.amqp.url = url.clone();
@@ -43,35 +43,16 @@ fn every_point_a_tcp_sender_wrote_is_on_disk_after_two_broker_restarts() {
     let relay = Relay::start(&rs).unwrap();
 
     // The sender writes one line per metric per step (value = step), steps one minute apart, in the past.
-    let base = now() - 6 * 86400;
-    let steps_written = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tcp = TcpStream::connect(relay.receivers.line_tcp.unwrap()).unwrap();
-    let sender = {
-        let (steps_written, stop) = (steps_written.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut step = 0u64;
-            while !stop.load(Ordering::Relaxed) && step < 5000 {
-                let t = base as u64 + step * 60;
-                let chunk: String = (0..METRICS).map(|m| format!("rs.m{m}.v {step} {t}\n")).collect();
-                tcp.write_all(chunk.as_bytes()).unwrap();
-                step += 1;
-                steps_written.store(step, Ordering::Release);
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        })
-    };
+    let mut sender = StepSender::start(relay.receivers.line_tcp.unwrap(), "rs", METRICS);
     let confirmed = || relay.stats.confirmed.load(Ordering::Relaxed);
     for round in 1..=2 {
         let before = confirmed();
         assert!(wait_until(60, || confirmed() >= before + 5_000), "round {round}: relay confirms before the restart");
-        rabbit.restart();
+        broker.restart();
         let after = confirmed();
         assert!(wait_until(90, || confirmed() >= after + 5_000), "round {round}: relay confirms after the restart");
     }
-    stop.store(true, Ordering::Relaxed);
-    sender.join().unwrap();
-    let steps = steps_written.load(Ordering::Acquire);
+    let steps = sender.stop();
     let total = steps * METRICS as u64;
     assert!(
         wait_until(120, || confirmed() == total),
@@ -79,7 +60,7 @@ fn every_point_a_tcp_sender_wrote_is_on_disk_after_two_broker_restarts() {
         confirmed(),
         relay.stats.snapshot()
     );
-    assert!(wait_until(120, || rabbit.queue_counts(&queue) == Some((0, 0))), "queue drained");
+    assert!(wait_until(120, || broker.try_queue_counts(&queue) == Some((0, 0))), "queue drained");
     // The restarts really cut the relay off mid-stream: it reconnected and republished what was in flight.
     assert!(relay.stats.connects.load(Ordering::Relaxed) >= 3, "{:?}", relay.stats.snapshot());
     assert!(relay.stats.republished.load(Ordering::Relaxed) > 0, "{:?}", relay.stats.snapshot());
@@ -87,19 +68,7 @@ fn every_point_a_tcp_sender_wrote_is_on_disk_after_two_broker_restarts() {
     assert_eq!(relay.stop().unwrap().abandoned, 0);
     engine.stop().unwrap();
 
-    let mut missing = Vec::new();
-    for m in 0..METRICS {
-        let path = warren::metric::file_path(dir.path(), &format!("rs.m{m}.v"));
-        let f = WhisperFile::open(&path, OpenOptions::default()).unwrap();
-        let r = f.fetch(base as i64 - 60, Some(base as i64 + steps as i64 * 60), now() as i64, None).unwrap().unwrap();
-        for step in 0..steps {
-            let t = base as u64 + step * 60;
-            let i = ((t - r.from as u64) / r.step as u64) as usize;
-            if r.values.get(i).copied().flatten() != Some(step as f64) {
-                missing.push((m, step));
-            }
-        }
-    }
+    let missing = sender.missing(dir.path(), steps);
     assert!(
         missing.is_empty(),
         "{} of {total} points missing, first {:?}",
@@ -120,8 +89,8 @@ fn rss(pid: u32) -> u64 {
 
 #[test]
 fn a_blocked_broker_pauses_the_sender_with_bounded_relay_memory_and_then_everything_arrives() {
-    let rabbit = PrivateRabbit::start();
-    let url = rabbit.url();
+    let broker = PrivateBroker::start();
+    let url = broker.url();
     let ex = unique("relay-bp-ex");
     let queue = unique("relay-bp-q");
     let declare = Publisher::new(&url, &ex, &queue, &["bp.#"]);
@@ -168,7 +137,7 @@ fn a_blocked_broker_pauses_the_sender_with_bounded_relay_memory_and_then_everyth
     let mut tcp = tcp.unwrap();
     let rss_idle = rss(pid);
 
-    rabbit.block_publishers();
+    broker.block_publishers();
     let lines_total = 600_000u64;
     let written = Arc::new(AtomicU64::new(0));
     let sender = {
@@ -205,7 +174,7 @@ fn a_blocked_broker_pauses_the_sender_with_bounded_relay_memory_and_then_everyth
     assert!(peak_rss < rss_idle + bound, "relay RSS {peak_rss} (idle {rss_idle}) over the bound {bound}");
     eprintln!("stalled at {at_stall} lines written; relay RSS idle {rss_idle} B, peak {peak_rss} B");
 
-    rabbit.unblock_publishers();
+    broker.unblock_publishers();
     sender.join().unwrap();
     assert!(
         wait_until(180, || stat("confirmed") == lines_total),

@@ -7,121 +7,20 @@
 
 mod common;
 
+use common::receivers::{receiver_config, Harness};
+use common::{closed_by_server, connect};
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::UdpSocket;
 use std::process::Command;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use warren::cache::writer::FileRules;
 use warren::config::settings::Settings;
 use warren::engine::Engine;
-use warren::ingest::socket::{BoundAddrs, ReceiverConfig, Receivers, MAX_LINE};
-use warren::lifecycle::Shutdown;
-use warren::pipe::ring::Rings;
-use warren::stats::Stats;
+use warren::ingest::socket::{ReceiverConfig, MAX_LINE};
 use warren::whisper::{AggregationMethod, ArchiveSpec};
-
-type Point = (String, u32, f64);
-
-/// Receivers on 127.0.0.1:0 feeding one ring that the test drains.
-struct Harness {
-    addrs: BoundAddrs,
-    rings: Arc<Rings>,
-    stats: Arc<Stats>,
-    shutdown: Arc<Shutdown>,
-    thread: Option<JoinHandle<()>>,
-    got: Vec<Point>,
-}
-
-fn local() -> Option<SocketAddr> {
-    Some("127.0.0.1:0".parse().unwrap())
-}
-
-fn receiver_config() -> ReceiverConfig {
-    ReceiverConfig {
-        line_tcp: local(),
-        line_udp: local(),
-        pickle: local(),
-        max_connections: 0,
-        max_pickle_frame: warren::pickle::MAX_FRAME_LEN,
-    }
-}
-
-impl Harness {
-    fn start(cfg: ReceiverConfig) -> Harness {
-        let receivers = Receivers::bind(&cfg).expect("bind on port 0");
-        let addrs = receivers.local_addrs();
-        let (rings, mut producers) = Rings::new(1, 64);
-        let producer = producers.pop().unwrap();
-        let stats = Arc::new(Stats::default());
-        let shutdown = Arc::new(Shutdown::default());
-        let (s, d) = (stats.clone(), shutdown.clone());
-        let thread = std::thread::spawn(move || receivers.run(producer, s, d));
-        Harness { addrs, rings, stats, shutdown, thread: Some(thread), got: Vec::new() }
-    }
-
-    fn drain(&mut self) {
-        while let Some(b) = self.rings.pop(0) {
-            assert!(b.ack.is_none(), "socket batches are never acked");
-            for p in &b.points {
-                let name = String::from_utf8(b.name_of(p).to_vec()).unwrap();
-                self.got.push((name, p.timestamp, p.value));
-            }
-        }
-    }
-
-    /// Drain until `n` points of `metric` arrived (true) or 10 s pass (false).
-    fn wait_for(&mut self, metric: &str, n: usize) -> bool {
-        let end = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < end {
-            self.drain();
-            if self.count(metric) >= n {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        false
-    }
-
-    fn count(&self, metric: &str) -> usize {
-        self.got.iter().filter(|p| p.0 == metric).count()
-    }
-
-    fn stat(&self, f: impl Fn(&Stats) -> &std::sync::atomic::AtomicU64) -> u64 {
-        f(&self.stats).load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        self.shutdown.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn connect(addr: Option<SocketAddr>) -> TcpStream {
-    let s = TcpStream::connect(addr.expect("receiver bound")).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s
-}
-
-/// True when the server closes `s` (EOF or reset) within the read timeout.
-fn closed_by_server(s: &mut TcpStream) -> bool {
-    let mut b = [0u8; 16];
-    loop {
-        match s.read(&mut b) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-            Err(_) => return false,
-        }
-    }
-}
 
 /// A framed pickle of `points` at `protocol`, made by Python's own pickle module.
 fn python_pickle(points_expr: &str, protocol: u8) -> Vec<u8> {
@@ -286,14 +185,32 @@ fn flow_control_pauses_reading_and_loses_nothing() {
     let mut h = Harness::start(receiver_config());
     h.rings.set_paused(true);
     let mut c = connect(h.addrs.line_tcp);
+    let (client, server) = (c.local_addr().unwrap().port(), h.addrs.line_tcp.unwrap().port());
     let n = 5000;
+    let lines: Vec<String> = (0..n).map(|i| format!("paused.a {i} {}\n", 1_700_000_000 + i)).collect();
+    let total: u64 = lines.iter().map(|l| l.len() as u64).sum();
     let writer = std::thread::spawn(move || {
-        for i in 0..n {
-            c.write_all(format!("paused.a {i} {}\n", 1_700_000_000 + i).as_bytes()).unwrap();
+        for l in &lines {
+            c.write_all(l.as_bytes()).unwrap();
         }
         c
     });
-    std::thread::sleep(Duration::from_millis(300));
+    // The server accepted the connection, and every byte the client wrote sits in the kernel unread: in the
+    // server socket's receive queue, or (window full) still in the client's send queue.
+    let unread = || {
+        let rx = tcp_queues(server, client).map(|q| q.1);
+        let tx = tcp_queues(client, server).map(|q| q.0);
+        rx.zip(tx).map(|(rx, tx)| rx + tx)
+    };
+    assert!(
+        common::wait_until(10, || h.stat(|s| &s.active_connections) == 1
+            && writer.is_finished()
+            && unread() == Some(total)),
+        "paused server: {:?} of {total} bytes unread, connections {}, writer finished {}",
+        unread(),
+        h.stat(|s| &s.active_connections),
+        writer.is_finished()
+    );
     h.drain();
     assert_eq!(h.got.len(), 0, "batch pushed while paused");
     assert_eq!(h.stat(|s| &s.points_received), 0, "socket read while paused");
@@ -301,6 +218,21 @@ fn flow_control_pauses_reading_and_loses_nothing() {
     assert!(h.wait_for("paused.a", n as usize), "got {}", h.got.len());
     drop(writer.join().unwrap());
     assert_eq!(h.count("paused.a"), n as usize);
+}
+
+/// (tx_queue, rx_queue) of the TCP socket 127.0.0.1:`local` <-> 127.0.0.1:`remote` from /proc/net/tcp: bytes
+/// sent but not acknowledged, bytes received but not read by the application.
+fn tcp_queues(local: u16, remote: u16) -> Option<(u64, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let (l, r) = (format!("0100007F:{local:04X}"), format!("0100007F:{remote:04X}"));
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() > 4 && f[1] == l && f[2] == r {
+            let (tx, rx) = f[4].split_once(':')?;
+            return Some((u64::from_str_radix(tx, 16).ok()?, u64::from_str_radix(rx, 16).ok()?));
+        }
+    }
+    None
 }
 
 // ---- whole engine, read back from whisper ---------------------------------------------------------------------

@@ -6,6 +6,10 @@
 //! (control bytes, whitespace, `/`, over-long names, bad components of plain names), checked by an independent
 //! predicate, and every accepted name's file is carbon's.
 
+mod common;
+
+use common::rng::{Generator, XorShift64Star as Rng};
+
 use std::borrow::Cow;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -35,27 +39,6 @@ for line in sys.stdin:
     out.append(r)
 sys.stdout.write("\n".join(json.dumps(r) for r in out) + "\n")
 "#;
-
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-}
 
 const METRICS: &[&str] =
     &["cpu", "disk.used", "a.b.c", "~cpu", "~~x.y", "web-01.load", "ü.ñ", "a..b", "x", "*.glob", "~"];

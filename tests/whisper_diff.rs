@@ -2,6 +2,10 @@
 //! through `tests/support/whisper_ref.py` with `/usr/bin/python3` (one interpreter per test, many cases each).
 //! Same operations on the same file must give the same bytes and the same fetches.
 
+mod common;
+
+use common::rng::{Generator, SplitMix64 as Rng};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -42,36 +46,14 @@ fn reference(ops: &[Value]) -> Vec<Value> {
     results
 }
 
-/// SplitMix64: a fixed-seed generator, so every run tests the same cases.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-    /// Values of every kind: small integers (exact sums), wide magnitudes (rounding order matters), zeros of both
-    /// signs, infinities and NaN.
-    fn value(&mut self) -> f64 {
-        match self.next() % 20 {
-            0 => self.pick(&[0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN]),
-            1..=4 => self.range(-5, 5) as f64,
-            5..=8 => self.pick(&[1e16, -1e16, 1e-300, 3.0e15, 0.1]) * self.range(1, 9) as f64,
-            _ => (self.next() as i64 as f64) / (1u64 << self.range(0, 62)) as f64,
-        }
+/// Values of every kind: small integers (exact sums), wide magnitudes (rounding order matters), zeros of both
+/// signs, infinities and NaN.
+fn random_value(rng: &mut Rng) -> f64 {
+    match rng.next() % 20 {
+        0 => rng.pick(&[0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN]),
+        1..=4 => rng.range(-5, 5) as f64,
+        5..=8 => rng.pick(&[1e16, -1e16, 1e-300, 3.0e15, 0.1]) * rng.range(1, 9) as f64,
+        _ => (rng.next() as i64 as f64) / (1u64 << rng.range(0, 62)) as f64,
     }
 }
 
@@ -142,13 +124,13 @@ fn batch(rng: &mut Rng, archives: &[ArchiveSpec], now: u32) -> Vec<Point> {
     let mut points: Vec<Point> = ages
         .into_iter()
         .filter_map(|age| u32::try_from(i64::from(now) - age).ok())
-        .map(|timestamp| Point { timestamp, value: rng.value() })
+        .map(|timestamp| Point { timestamp, value: random_value(rng) })
         .collect();
     // Duplicated timestamps with other values, and shuffled order.
     for _ in 0..rng.range(0, 4) {
         if !points.is_empty() {
             let i = rng.range(0, points.len() as i64 - 1) as usize;
-            points.push(Point { timestamp: points[i].timestamp, value: rng.value() });
+            points.push(Point { timestamp: points[i].timestamp, value: random_value(rng) });
         }
     }
     for i in (1..points.len()).rev() {
@@ -245,7 +227,7 @@ impl Scenario {
             if singles {
                 let max_retention = archives.iter().map(|a| a.retention()).max().unwrap() as i64;
                 let timestamp = (i64::from(now) - rng.range(-3, max_retention + 3)) as u32;
-                let point = Point { timestamp, value: rng.value() };
+                let point = Point { timestamp, value: random_value(rng) };
                 let ours_result = wf.update(point, now);
                 assert_eq!(
                     matches!(ours_result, Err(WhisperError::TimestampNotCovered { .. })),

@@ -5,6 +5,10 @@
 //! run in their own copy, then the files must be byte-identical, stdout identical, and both must succeed or both
 //! fail.
 
+mod common;
+
+use common::rng::{Generator, SplitMix64 as Rng};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -16,33 +20,12 @@ use warren::whisper::{
 const PYTHON: &str = "/usr/bin/python3";
 const WARREN: &str = env!("CARGO_BIN_EXE_warren");
 
-/// SplitMix64: a fixed-seed generator, so every run tests the same cases.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-    /// Mostly ordinary values; zeros (a "gap" to whisper-fill), NaN and infinities sometimes.
-    fn value(&mut self) -> f64 {
-        match self.next() % 16 {
-            0 => self.pick(&[0.0, -0.0, f64::NAN, f64::INFINITY]),
-            1..=5 => self.range(-5, 5) as f64,
-            _ => (self.next() as i64 as f64) / (1u64 << self.range(8, 40)) as f64,
-        }
+/// Mostly ordinary values; zeros (a "gap" to whisper-fill), NaN and infinities sometimes.
+fn random_value(rng: &mut Rng) -> f64 {
+    match rng.next() % 16 {
+        0 => rng.pick(&[0.0, -0.0, f64::NAN, f64::INFINITY]),
+        1..=5 => rng.range(-5, 5) as f64,
+        _ => (rng.next() as i64 as f64) / (1u64 << rng.range(8, 40)) as f64,
     }
 }
 
@@ -83,13 +66,13 @@ fn populate(path: &Path, rng: &mut Rng, now: u32, density: u64) {
         for i in 0..len {
             if rng.chance(density) {
                 let age = end + i * step;
-                points.push(Point { timestamp: (i64::from(now) - age) as u32, value: rng.value() });
+                points.push(Point { timestamp: (i64::from(now) - age) as u32, value: random_value(rng) });
             }
         }
     }
     for _ in 0..rng.range(0, 15) {
         let age = rng.range(0, max * 9 / 8);
-        points.push(Point { timestamp: (i64::from(now) - age) as u32, value: rng.value() });
+        points.push(Point { timestamp: (i64::from(now) - age) as u32, value: random_value(rng) });
     }
     wf.update_many(&mut points, now, &mut UpdateScratch::default()).unwrap();
 }

@@ -2,13 +2,19 @@
 //! Every test uses its own exchange and queue names (or its own vhost) so parallel runs never collide.
 #![allow(dead_code)]
 
-pub mod rabbit;
-
 pub mod private_broker;
+
+pub mod receivers;
+
+pub mod rng;
+
+pub mod step_sender;
 
 use amiquip::{
     AmqpProperties, Connection, ExchangeDeclareOptions, ExchangeType, FieldTable, Publish, QueueDeclareOptions,
 };
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -147,6 +153,37 @@ impl Publisher {
     }
 }
 
+/// Publish `msgs` until a broker confirms all of them, reconnecting through `p` (opened on `urls[*node]` with
+/// [`Publisher::new`]`(url, exchange, queue, patterns)` when `None`). When the connection fails (the publisher
+/// panics on a closed connection), `*node` moves on to the next URL and the whole of `msgs` is sent again:
+/// rewriting the same points is idempotent. For tests that restart or kill brokers mid-stream.
+pub fn publish_confirmed(
+    p: &mut Option<Publisher>,
+    node: &mut usize,
+    urls: &[String],
+    exchange: &str,
+    queue: &str,
+    patterns: &[&str],
+    msgs: &[(String, Vec<u8>)],
+) {
+    loop {
+        if p.is_none() {
+            *p = std::panic::catch_unwind(|| Publisher::new(&urls[*node], exchange, queue, patterns)).ok();
+            if p.is_none() {
+                *node = (*node + 1) % urls.len();
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        }
+        let pubr = p.as_ref().expect("connected above");
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pubr.publish_all(msgs.to_vec()))).is_ok() {
+            return;
+        }
+        *p = None;
+        *node = (*node + 1) % urls.len();
+    }
+}
+
 /// Poll `f` until it is true or `secs` pass.
 pub fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + Duration::from_secs(secs);
@@ -233,4 +270,41 @@ pub fn python_fetch(data_dir: &Path, metric: &str, seconds: u32) -> Vec<(u32, f6
     );
     let v: Vec<(f64, f64)> = serde_json::from_slice(&out.stdout).unwrap();
     v.into_iter().map(|(t, x)| (t as u32, x)).collect()
+}
+
+/// A child process (warren), killed and reaped if the test fails before stopping it.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Send signal `sig` ("TERM", "HUP") to `pid` with kill(1).
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap().success();
+    assert!(ok, "kill -{sig} {pid}");
+}
+
+/// A TCP connection (to a receiver, CarbonLink, the HTTP API) with a 10 s read timeout; `None`: the receiver is
+/// not bound, a test bug.
+pub fn connect(addr: impl Into<Option<SocketAddr>>) -> TcpStream {
+    let s = TcpStream::connect(addr.into().expect("receiver bound")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// True when the server closes `s` (EOF or reset) within its read timeout.
+pub fn closed_by_server(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 16];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
 }

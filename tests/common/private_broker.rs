@@ -1,7 +1,9 @@
 //! A RabbitMQ node of the test's own (own node name, AMQP and distribution ports, data and log dirs), for tests
-//! that restart, kill or alarm the broker: the machine's shared broker on 5672 is never touched. Started by
-//! [`PrivateBroker::start`] (~10 s on 2 cores), stopped and its directory removed on drop. [`PrivateCluster`]
-//! joins three such nodes into one RabbitMQ cluster (`rabbitmqctl join_cluster`).
+//! that restart, kill or alarm the broker: the machine's shared broker on 5672 is never touched. Debian's
+//! `rabbitmq-server`, configured through a `RABBITMQ_CONF_ENV_FILE` of the node's own (the system env file pins
+//! `rabbit@localhost`). Started by [`PrivateBroker::start`] (~10 s on 2 cores); restarted (app or whole VM),
+//! killed, or made to block its publishers (memory alarm) by the test; stopped and its directory removed on drop.
+//! [`PrivateCluster`] joins three such nodes into one RabbitMQ cluster (`rabbitmqctl join_cluster`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -89,14 +91,38 @@ impl PrivateBroker {
         assert!(gone, "{} (pid {pid}) still runs after kill -9", self.node);
     }
 
-    /// Wait until the app runs and the AMQP port accepts.
+    /// Stop the node (`rabbitmqctl stop`: the Erlang VM exits; durable queues and persistent messages stay on
+    /// disk); returns once its process is gone.
+    pub fn stop_node(&self) {
+        let _ = Command::new("rabbitmqctl").args(["-q", "-n", &self.node, "stop"]).output();
+        if let Some(pid) = self.vm_pid() {
+            let gone = super::wait_until(60, || !std::path::Path::new(&format!("/proc/{pid}")).exists());
+            assert!(gone, "{} (pid {pid}) still runs after rabbitmqctl stop", self.node);
+        }
+    }
+
+    /// Stop the VM and start it again on the same data directory (every connection drops; durable queues and
+    /// persistent messages survive).
+    pub fn restart(&self) {
+        self.stop_node();
+        self.start_node();
+    }
+
+    /// The pid of this node's Erlang VM, if its pid file names a process that is still this node.
+    fn vm_pid(&self) -> Option<String> {
+        let pid = std::fs::read_to_string(self.base.join("pid")).ok()?.trim().to_string();
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        (!pid.is_empty() && String::from_utf8_lossy(&cmdline).contains(&self.node)).then_some(pid)
+    }
+
+    /// Wait until the app runs and accepts AMQP logins (guest/guest from loopback).
     pub fn await_startup(&self) {
         let ok = super::wait_until(120, || {
             Command::new("rabbitmqctl")
                 .args(["-q", "-n", &self.node, "await_startup"])
                 .output()
                 .is_ok_and(|o| o.status.success())
-                && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && amiquip::Connection::insecure_open(&self.url()).map(|c| c.close()).is_ok()
         });
         assert!(ok, "private node {} did not start (logs in {})", self.node, self.base.join("log").display());
     }
@@ -120,21 +146,37 @@ impl PrivateBroker {
         self.await_startup();
     }
 
-    /// (ready, unacked) messages of `queue` in vhost `/`.
+    /// (ready, unacked) messages of `queue` in vhost `/`; panics if the queue is not there.
     pub fn queue_counts(&self, queue: &str) -> (u64, u64) {
         let out = self.ctl(&["-q", "list_queues", "name", "messages_ready", "messages_unacknowledged"]);
         super::parse_queue_counts(&out, queue).unwrap_or_else(|| panic!("queue {queue} not on {}: {out}", self.node))
+    }
+
+    /// (ready, unacked) messages of `queue` in vhost `/`; `None` while the queue is not (yet) there.
+    pub fn try_queue_counts(&self, queue: &str) -> Option<(u64, u64)> {
+        let out = self.ctl(&["-q", "list_queues", "name", "messages_ready", "messages_unacknowledged"]);
+        super::parse_queue_counts(&out, queue)
+    }
+
+    /// Raise a memory alarm (watermark 0): the node blocks every publishing connection.
+    pub fn block_publishers(&self) {
+        self.ctl(&["set_vm_memory_high_watermark", "0"]);
+    }
+
+    /// Clear the memory alarm (back to RabbitMQ's default watermark, 0.4).
+    pub fn unblock_publishers(&self) {
+        self.ctl(&["set_vm_memory_high_watermark", "0.4"]);
     }
 }
 
 impl Drop for PrivateBroker {
     fn drop(&mut self) {
         let _ = Command::new("rabbitmqctl").args(["-q", "-n", &self.node, "stop"]).output();
-        // A VM that did not stop in time is killed by its pid file.
-        if let Ok(pid) = std::fs::read_to_string(self.base.join("pid")) {
-            let pid = pid.trim().to_string();
-            if !pid.is_empty() && std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                std::thread::sleep(Duration::from_millis(500));
+        // A VM that did not stop in time is killed by its pid file (only while that pid is still this node's),
+        // so that no node outlives the test.
+        if self.vm_pid().is_some() {
+            std::thread::sleep(Duration::from_millis(500));
+            if let Some(pid) = self.vm_pid() {
                 let _ = Command::new("kill").args(["-9", &pid]).status();
             }
         }

@@ -56,13 +56,6 @@ pub fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
     Some(body)
 }
 
-/// Connect to a CarbonLink address with a read timeout.
-pub fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s
-}
-
 /// A real graphite-web 1.1.8 (tests/support/graphite_web.sh) serving a whisper tree, asking `carbonlink` for
 /// cached points; `extra` is appended to its settings module (e.g. `CLUSTER_SERVERS = [...]`).
 pub struct GraphiteWeb {
