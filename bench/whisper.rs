@@ -6,7 +6,7 @@
 //! Compare with the reference: `/usr/bin/python3 tuning/whisper_ref_bench.py`.
 
 use std::hint::black_box;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -68,6 +68,39 @@ fn update_many(c: &mut Criterion) {
     group.finish();
 }
 
+/// Times `iters` calls of `make` on fresh paths in `dir`, in chunks of `chunk`; the files are removed between chunks
+/// (untimed) to bound disk use. `n` numbers the files across calls so no path is reused while criterion warms up.
+fn timed_creations(
+    dir: &Path,
+    name: &str,
+    n: &mut u64,
+    iters: u64,
+    chunk: u64,
+    mut make: impl FnMut(&Path),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut done = 0;
+    while done < iters {
+        let this = (iters - done).min(chunk);
+        let paths: Vec<PathBuf> = (0..this)
+            .map(|_| {
+                *n += 1;
+                dir.join(format!("{name}{n}.wsp"))
+            })
+            .collect();
+        let start = Instant::now();
+        for path in &paths {
+            make(path);
+        }
+        total += start.elapsed();
+        for path in &paths {
+            std::fs::remove_file(path).unwrap();
+        }
+        done += this;
+    }
+    total
+}
+
 fn create(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let slots: u64 = archives().iter().map(|a| u64::from(a.points)).sum();
@@ -78,28 +111,9 @@ fn create(c: &mut Criterion) {
         let mut n = 0u64;
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                // Time creations in chunks of 100, removing the files between chunks (untimed) to bound disk use.
-                let mut total = Duration::ZERO;
-                let mut done = 0;
-                while done < iters {
-                    let chunk = (iters - done).min(100);
-                    let paths: Vec<PathBuf> = (0..chunk)
-                        .map(|_| {
-                            n += 1;
-                            dir.path().join(format!("{name}{n}.wsp"))
-                        })
-                        .collect();
-                    let start = Instant::now();
-                    for path in &paths {
-                        black_box(WhisperFile::create(path, &archives(), &opts, OpenOptions::default()).unwrap());
-                    }
-                    total += start.elapsed();
-                    for path in &paths {
-                        std::fs::remove_file(path).unwrap();
-                    }
-                    done += chunk;
-                }
-                total
+                timed_creations(dir.path(), name, &mut n, iters, 100, |path| {
+                    black_box(WhisperFile::create(path, &archives(), &opts, OpenOptions::default()).unwrap());
+                })
             })
         });
     }
@@ -176,30 +190,7 @@ fn create_modes(c: &mut Criterion) {
     for (name, way) in ways {
         let mut n = 0u64;
         group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                // Creations timed in chunks of 200; the files are removed between chunks (untimed).
-                let mut total = Duration::ZERO;
-                let mut done = 0;
-                while done < iters {
-                    let chunk = (iters - done).min(200);
-                    let paths: Vec<PathBuf> = (0..chunk)
-                        .map(|_| {
-                            n += 1;
-                            dir.path().join(format!("{name}{n}.wsp"))
-                        })
-                        .collect();
-                    let start = Instant::now();
-                    for path in &paths {
-                        lay_down(path, way);
-                    }
-                    total += start.elapsed();
-                    for path in &paths {
-                        std::fs::remove_file(path).unwrap();
-                    }
-                    done += chunk;
-                }
-                total
-            })
+            b.iter_custom(|iters| timed_creations(dir.path(), name, &mut n, iters, 200, |path| lay_down(path, way)))
         });
     }
     group.finish();
