@@ -65,9 +65,14 @@ fn unsupported_keys_are_listed_once_at_start() {
         dir.path().join("whisper").display()
     );
     std::fs::write(&conf, text).unwrap();
+    // carbon.conf has no key for the HTTP API: a TOML underneath turns it off, so the test never needs port 8070.
+    let toml = dir.path().join("warren.toml");
+    std::fs::write(&toml, "[query]\nhttp = \"\"\n").unwrap();
     let mut child = Running(
         Command::new(env!("CARGO_BIN_EXE_warren"))
-            .args(["cache", "--carbon-conf"])
+            .args(["cache", "--config"])
+            .arg(&toml)
+            .arg("--carbon-conf")
             .arg(&conf)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())

@@ -22,7 +22,7 @@ fn sighup_reopens_renamed_log_files() {
         format!(
             "data_dir = {data:?}\nlog_file = {log:?}\nlog_creates = true\ncreates_log = {creates:?}\n\
              [amqp]\nurl = {BROKER:?}\nexchange = {ex:?}\nqueue = {q:?}\nworkers = 1\npin_threads = false\n\
-             [receivers]\nenabled = false\n[query]\ncarbonlink = \"\"\n[stats]\nmetric_interval_secs = 0\n",
+             [receivers]\nenabled = false\n[query]\ncarbonlink = \"\"\nhttp = \"\"\n[stats]\nmetric_interval_secs = 0\n",
             data = dir.path().join("whisper").display().to_string(),
             log = log.display().to_string(),
             creates = creates.display().to_string(),
