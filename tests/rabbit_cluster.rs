@@ -183,15 +183,7 @@ fn relay_survives_its_node(cluster: &PrivateCluster) {
     let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
     assert!(wait_until(60, || engine.stats.workers_consuming.load(Ordering::Acquire) == 1), "the cache consumes");
 
-    let mut rs = warren::config::settings::Settings::default();
-    rs.amqp.urls = urls.clone();
-    rs.amqp.exchange = ex.clone();
-    rs.receivers.line_tcp = Some("127.0.0.1:0".into());
-    rs.receivers.pickle = None;
-    rs.stats.metric_interval_secs = 0;
-    rs.relay.flush_interval_ms = 50;
-    rs.relay.max_reconnect_delay_secs = 1;
-    let relay = Relay::start(&rs).unwrap();
+    let relay = Relay::start(&common::relay_settings(&urls, &ex)).unwrap();
     let mut sender = StepSender::start(relay.receivers.line_tcp.unwrap(), "rl", RM);
     let confirmed = || relay.stats.confirmed.load(Ordering::Relaxed);
     let node_connects =

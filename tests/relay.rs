@@ -31,16 +31,11 @@ fn start_cache(url: &str, ex: &str, pattern: &str) -> CacheNode {
     CacheNode { dir, queue, engine }
 }
 
-fn relay_settings(url: &str, ex: &str) -> Settings {
-    let mut s = Settings::default();
-    s.amqp.url = url.to_string();
-    s.amqp.exchange = ex.to_string();
-    s.receivers.enabled = true;
-    s.receivers.line_tcp = Some("127.0.0.1:0".into());
+/// The shared relay settings with every receiver on: plaintext TCP and UDP, pickle.
+fn relay_settings_all_inputs(url: &str, ex: &str) -> Settings {
+    let mut s = common::relay_settings(&[url.to_string()], ex);
     s.receivers.line_udp = Some("127.0.0.1:0".into());
     s.receivers.pickle = Some("127.0.0.1:0".into());
-    s.stats.metric_interval_secs = 0;
-    s.relay.flush_interval_ms = 50;
     s
 }
 
@@ -81,7 +76,7 @@ fn relay_routes_every_point_to_its_owner_only_and_counts_unroutable_names() {
     let web = start_cache(BROKER, &ex, "web.#");
     let db = start_cache(BROKER, &ex, "db.#");
     assert!(wait_until(30, || bound("/", &ex, &web.queue, "web.#") && bound("/", &ex, &db.queue, "db.#")));
-    let relay = Relay::start(&relay_settings(BROKER, &ex)).unwrap();
+    let relay = Relay::start(&relay_settings_all_inputs(BROKER, &ex)).unwrap();
     let t = now() / 60 * 60 - 120;
     let value = |kind: &str, i: usize| if kind == "web" { 1000.0 + i as f64 } else { 2000.5 + i as f64 };
     let mut expected: Vec<(String, f64)> = Vec::new();

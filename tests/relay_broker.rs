@@ -12,7 +12,6 @@ use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use warren::config::settings::Settings;
 use warren::engine::Engine;
 use warren::relay::Relay;
 
@@ -32,15 +31,7 @@ fn every_point_a_tcp_sender_wrote_is_on_disk_after_two_broker_restarts() {
     let engine = Engine::start(&s, Box::new(warren::cache::writer::ConfRules::load(&s).unwrap())).unwrap();
     assert!(wait_until(60, || broker.try_queue_counts(&queue).is_some()), "the cache declared its queue");
 
-    let mut rs = Settings::default();
-    rs.amqp.url = url.clone();
-    rs.amqp.exchange = ex.clone();
-    rs.receivers.line_tcp = Some("127.0.0.1:0".into());
-    rs.receivers.pickle = None;
-    rs.stats.metric_interval_secs = 0;
-    rs.relay.flush_interval_ms = 50;
-    rs.relay.max_reconnect_delay_secs = 1;
-    let relay = Relay::start(&rs).unwrap();
+    let relay = Relay::start(&relay_settings(std::slice::from_ref(&url), &ex)).unwrap();
 
     // The sender writes one line per metric per step (value = step), steps one minute apart, in the past.
     let mut sender = StepSender::start(relay.receivers.line_tcp.unwrap(), "rs", METRICS);

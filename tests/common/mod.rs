@@ -52,6 +52,21 @@ pub fn settings(data_dir: &Path, url: &str, exchange: &str, queue: &str, pattern
     s
 }
 
+/// Settings for a `warren relay` under test: publishes to `ex` through `urls`, plaintext TCP on a free port (no
+/// pickle), no self-metrics, a 50 ms flush and a 1 s reconnect cap.
+pub fn relay_settings(urls: &[String], ex: &str) -> Settings {
+    let mut s = Settings::default();
+    s.amqp.urls = urls.to_vec();
+    s.amqp.exchange = ex.to_string();
+    s.receivers.enabled = true;
+    s.receivers.line_tcp = Some("127.0.0.1:0".into());
+    s.receivers.pickle = None;
+    s.stats.metric_interval_secs = 0;
+    s.relay.flush_interval_ms = 50;
+    s.relay.max_reconnect_delay_secs = 1;
+    s
+}
+
 /// A publisher connection with the exchange and the test's queue declared and bound, so that nothing
 /// published before the engine's workers connect is lost.
 pub struct Publisher {
