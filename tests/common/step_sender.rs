@@ -72,6 +72,19 @@ impl StepSender {
         }
         missing
     }
+
+    /// Asserts that every point of the first `steps` steps is on disk (see [`StepSender::missing`]), naming the
+    /// first few that are not.
+    pub fn assert_all_on_disk(&self, data_dir: &Path, steps: u64) {
+        let missing = self.missing(data_dir, steps);
+        let total = self.metrics as u64 * steps;
+        assert!(
+            missing.is_empty(),
+            "{} of {total} points missing, first {:?}",
+            missing.len(),
+            &missing[..missing.len().min(10)]
+        );
+    }
 }
 
 impl Drop for StepSender {
