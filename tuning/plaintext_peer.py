@@ -70,6 +70,7 @@ line_tcp = "127.0.0.1:{port}"
 pickle = ""
 [query]
 carbonlink = ""
+http = ""
 [stats]
 metric_interval_secs = 0
 [cache]
