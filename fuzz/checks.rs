@@ -6,6 +6,11 @@
 //! (that is how libFuzzer notices); the library itself must never panic on any of these inputs.
 #![allow(dead_code)]
 
+#[path = "checks_filter.rs"]
+pub mod filter;
+#[path = "checks_read.rs"]
+pub mod read;
+
 use std::path::{Component, Path};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -18,7 +23,7 @@ use warren::pipe::batch::{BatchPoint, NameRef};
 use warren::whisper::{self, OpenOptions, Point, UpdateScratch, WhisperFile};
 
 /// The fuzz targets, by name (the directory names under `fuzz/corpus` and `fuzz/regressions`).
-pub const TARGETS: [&str; 8] = [
+pub const TARGETS: [&str; 12] = [
     "amqp_body",
     "plaintext_line",
     "pickle_decode",
@@ -27,6 +32,10 @@ pub const TARGETS: [&str; 8] = [
     "metric_name",
     "tagged_name",
     "pickle_encode",
+    "http_request",
+    "glob_pattern",
+    "wire_encode",
+    "rewrite_rules",
 ];
 
 /// Run the check of target `name` on `data`; `false` if there is no such target.
@@ -40,6 +49,10 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "metric_name" => metric_name(data),
         "tagged_name" => tagged_name(data),
         "pickle_encode" => pickle_encode(data),
+        "http_request" => read::http_request(data),
+        "glob_pattern" => read::glob_pattern(data),
+        "wire_encode" => read::wire_encode(data),
+        "rewrite_rules" => filter::rewrite_rules(data),
         _ => return false,
     }
     true
