@@ -28,9 +28,13 @@ pub fn rewrite_rules(data: &[u8]) {
     if pattern.len() > MAX_PATTERN {
         return;
     }
+    // Groups and shortest match from the parse alone (cheap beside compiling).
+    let hir = regex_syntax::Parser::new().parse(pattern).ok();
+    let groups = hir.as_ref().map_or(1, |h| h.properties().explicit_captures_len() + 1);
+    let min_len = hir.as_ref().and_then(|h| h.properties().minimum_len());
     let template = match mode % 4 {
         1 => r"\g<0>".to_string(),
-        2 => python_template(replacement, 10).0,
+        2 => python_template(replacement, groups).0,
         _ => replacement.to_string(),
     };
     let py = match pyregex::PyRegex::new(pattern, &template) {
@@ -41,7 +45,7 @@ pub fn rewrite_rules(data: &[u8]) {
         }
     };
     assert!(checked.is_ok(), "compile accepted what check refuses: {pattern:?}");
-    let groups = py.regex().captures_len();
+    assert_eq!(groups, py.regex().captures_len(), "{pattern:?}");
     for name in names {
         let got = py.sub(name);
         if !py.regex().is_match(name) {
@@ -50,7 +54,6 @@ pub fn rewrite_rules(data: &[u8]) {
         match mode % 4 {
             1 => assert_eq!(got, name, "\\g<0> replaces every match by itself: {pattern:?}"),
             2 => {
-                let min_len = regex_syntax::Parser::new().parse(pattern).ok().and_then(|h| h.properties().minimum_len());
                 if min_len.is_some_and(|n| n > 0) {
                     let (_, rust) = python_template(replacement, groups);
                     let want = py.regex().replace_all(name, rust.as_str());
