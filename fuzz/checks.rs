@@ -430,7 +430,8 @@ pub const MAX_CONF_REGEX_TEXT: usize = 2048;
 
 fn too_many_patterns(text: &str) -> bool {
     text.len() > MAX_CONF_REGEX_TEXT
-        || text.lines().filter(|l| l.trim_start().to_ascii_lowercase().starts_with("pattern")).count() > MAX_CONF_PATTERNS
+        || text.lines().filter(|l| l.trim_start().to_ascii_lowercase().starts_with("pattern")).count()
+            > MAX_CONF_PATTERNS
 }
 
 /// `pickle_encode`: the encoders round-trip through the decoder. (1) Any frame the decoder accepts re-encodes

@@ -96,7 +96,8 @@ pub fn http_request(data: &[u8]) {
                 })
                 .collect();
             assert_eq!(got, want, "parse_query({q:?}) agrees with the reference decoder");
-            let encoded: Vec<String> = got.iter().map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v))).collect();
+            let encoded: Vec<String> =
+                got.iter().map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v))).collect();
             assert_eq!(http_server::parse_query(&encoded.join("&")), got, "encoded pairs parse back");
         }
         1 => {
@@ -120,7 +121,9 @@ pub fn http_request(data: &[u8]) {
             }
             let mut form = Vec::new();
             for (k, v) in &pairs {
-                form.extend_from_slice(format!("{delim}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n").as_bytes());
+                form.extend_from_slice(
+                    format!("{delim}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n").as_bytes(),
+                );
                 form.extend_from_slice(format!("Content-Type: text/plain\r\n\r\n{v}\r\n").as_bytes());
             }
             form.extend_from_slice(format!("{delim}--\r\n").as_bytes());
@@ -197,10 +200,12 @@ fn fnmatch_reference(p: &[char], name: &[char]) -> bool {
                 '?' => j < nn && m[i + 1][j + 1],
                 '[' => match class_at(p, i) {
                     Some((end, negated, set)) => {
-                        j < nn && {
-                            let c = name[j];
-                            set.iter().any(|&(lo, hi)| lo <= c && c <= hi) != negated
-                        } && m[end][j + 1]
+                        j < nn
+                            && {
+                                let c = name[j];
+                                set.iter().any(|&(lo, hi)| lo <= c && c <= hi) != negated
+                            }
+                            && m[end][j + 1]
                     }
                     None => j < nn && name[j] == '[' && m[i + 1][j + 1],
                 },
@@ -368,7 +373,11 @@ pub fn wire_encode(data: &[u8]) {
             assert_eq!(iv.len(), n.intervals.len());
             for (pair, &(s, e)) in iv.iter().zip(&n.intervals) {
                 let pair = pair.as_array().expect("[start, end]");
-                assert!(pair.len() == 2 && same_bits(pair[0].as_f64().unwrap(), s) && same_bits(pair[1].as_f64().unwrap(), e));
+                assert!(
+                    pair.len() == 2
+                        && same_bits(pair[0].as_f64().unwrap(), s)
+                        && same_bits(pair[1].as_f64().unwrap(), e)
+                );
             }
         } else {
             assert_eq!(m.len(), 2, "a branch has no intervals");
@@ -379,7 +388,17 @@ pub fn wire_encode(data: &[u8]) {
     assert!(fp.starts_with(&[0x80, 2]) && fp.ends_with(b"."));
 
     // render, msgpack and pickle
-    let keys = ["name", "start", "end", "step", "values", "pathExpression", "valuesPerPoint", "consolidationFunc", "xFilesFactor"];
+    let keys = [
+        "name",
+        "start",
+        "end",
+        "step",
+        "values",
+        "pathExpression",
+        "valuesPerPoint",
+        "consolidationFunc",
+        "xFilesFactor",
+    ];
     let rendered = msgpack_value(&wire::render_msgpack(&series));
     let rendered = rendered.as_array().expect("a list of series");
     let pickled = pickle::decode(&wire::render_pickle(&series), &Limits::default()).expect("the render pickle decodes");
