@@ -53,12 +53,10 @@ pub fn rewrite_rules(data: &[u8]) {
         }
         match mode % 4 {
             1 => assert_eq!(got, name, "\\g<0> replaces every match by itself: {pattern:?}"),
-            2 => {
-                if min_len.is_some_and(|n| n > 0) {
-                    let (_, rust) = python_template(replacement, groups);
-                    let want = py.regex().replace_all(name, rust.as_str());
-                    assert_eq!(got, want, "re.sub({pattern:?}, {template:?}, {name:?}) = regex's replace_all");
-                }
+            2 if min_len.is_some_and(|n| n > 0) => {
+                let (_, rust) = python_template(replacement, groups);
+                let want = py.regex().replace_all(name, rust.as_str());
+                assert_eq!(got, want, "re.sub({pattern:?}, {template:?}, {name:?}) = regex's replace_all");
             }
             _ => {}
         }
