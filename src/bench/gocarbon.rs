@@ -14,7 +14,7 @@
 //! - self-metrics (`[common] metric-endpoint`) sent in plaintext over TCP to a listener of the harness every
 //!   100 ms (`metric-interval`), prefix `gostats`; go-carbon's reports reach the listener about once a second
 //!   whatever the interval says. The listener sums `*.persister.committedPoints` (a per-report count) into the
-//!   committed total and counts the bytes (see [`super::probe`] for how the finish is timed);
+//!   committed total and counts the bytes (see [`super::lastwrite`] for how the finish is timed);
 //! - `[[logging]] level = "warn"`: at "info" it logs every self-metric it collects (20 lines per 100 ms).
 //!
 //! The storage schema is the harness's (the same file for both systems), no create rate limit exists in
@@ -23,7 +23,7 @@
 //! Owns: the listener thread and its connections. Never touches: the go-carbon process (the caller runs it).
 
 use super::error::{io, BenchError};
-use super::probe::Reports;
+use super::lastwrite::Reports;
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,182 +1,198 @@
-//! When did a carbon daemon write its last point? Both systems of a socket run are timed the same way here.
+//! The latency probe of a live run: every `every`, it asks the publisher for a copy of the next message it sends
+//! (and when it handed it to the broker; see [`PublishProgress::sample_wanted`]), then polls, every `poll`, until
+//! that message's first point is
+//! - *queryable*: warren's HTTP render API (whisper file and the writer's cache merged, as graphite-web reads)
+//!   returns its value at its timestamp, and
+//! - *durable*: the whisper file holds it (read straight from disk, without warren).
 //!
-//! Each system has a committed-points counter the harness reads (warren: the `committed_points` of its
-//! `--stats-every-ms 100` lines; go-carbon: the `persister.committedPoints` of its self-metrics, which reach the
-//! harness about once a second). The counter says *that* the load is on disk; its resolution (100 ms for warren,
-//! ~1 s for go-carbon) is too coarse to say *when* for runs of a few seconds. So a sampler reads the process's
-//! `wchar` (bytes passed to write/pwrite, `/proc/<pid>/io`) every 10 ms. Both systems write whisper files with
-//! pwrite (no mmap), so after the counter has reached the total, their writes stop; the only other bytes they
-//! write are their own reports (stats lines or self-metrics, which the harness receives and counts) and their log
-//! (a file whose size the sampler reads). The finish is the first sample from which `wchar - reports - log`
-//! does not grow any more ([`finish`]); resolution: the 10 ms sampling period (a last write of fewer than
-//! [`NOISE_BYTES`] is not seen). The counter's own moment is kept beside it as an upper bound.
+//! Each delay, from the send to the first poll that saw it, goes into an hdrhistogram (microseconds; resolution:
+//! the poll interval plus one render). At most `max_in_flight` messages are followed at once, so the probe's own
+//! load stays small (one render and one 16 KiB file read per followed message per poll).
 //!
-//! Owns: the sampler thread (it ends when asked, or when the process goes). Never touches: the process itself.
+//! Owns: its HTTP agent. Never touches: the broker, warren's files for writing.
 
+use super::load::Message;
+use super::publish::PublishProgress;
+use super::verify::read_archive0;
+use hdrhistogram::Histogram;
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Period of the `wchar` sampler.
-pub const SAMPLE_EVERY: Duration = Duration::from_millis(10);
-
-/// What the harness learns from a running system: its committed points and the bytes of its reports.
-#[derive(Default)]
-pub struct Reports {
-    /// Points the system says it has written to disk.
-    pub committed: AtomicU64,
-    /// Bytes of reports (stats lines, self-metrics) the harness has received from it.
-    pub bytes: AtomicU64,
+/// What to probe and how often.
+#[derive(Clone, Debug)]
+pub struct ProbeConfig {
+    /// warren's HTTP API.
+    pub http: SocketAddr,
+    /// The whisper tree warren writes.
+    pub data_dir: PathBuf,
+    /// Seconds per point of the load (the render window around a probed point).
+    pub interval: u32,
+    /// Messages carry `metric value timestamp` lines (else the routing key is the metric).
+    pub name_in_body: bool,
+    /// Time between two probed messages (at least).
+    pub every: Duration,
+    /// Time between two polls of a followed message.
+    pub poll: Duration,
+    /// Most messages followed at once.
+    pub max_in_flight: usize,
+    /// After the publisher finished, how long to wait for the messages still followed.
+    pub give_up: Duration,
 }
 
-/// One sample: time since the sampler's start, the process's `wchar`, the report bytes and the log's size.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Sample {
-    pub at: Duration,
-    pub wchar: u64,
-    pub reports: u64,
-    pub log: u64,
-    pub committed: u64,
-}
-
-/// `wchar` of `pid` (bytes passed to write-family syscalls), or `None` when the process is gone.
-pub fn wchar(pid: u32) -> Option<u64> {
-    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
-    io.lines().find_map(|l| l.strip_prefix("wchar:")).and_then(|v| v.trim().parse().ok())
-}
-
-/// A sampler thread; [`Sampler::stop`] returns its samples.
-pub struct Sampler {
-    stop: Arc<AtomicBool>,
-    samples: Arc<Mutex<Vec<Sample>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    pub started: Instant,
-}
-
-impl Sampler {
-    /// Sample `pid` every [`SAMPLE_EVERY`] from now.
-    pub fn start(pid: u32, reports: Arc<Reports>, log: PathBuf) -> Sampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let samples = Arc::new(Mutex::new(Vec::new()));
-        let started = Instant::now();
-        let (s, out) = (stop.clone(), samples.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                // Reports and log first: every byte counted there was written before the wchar read.
-                let (r, c) = (reports.bytes.load(Ordering::Acquire), reports.committed.load(Ordering::Acquire));
-                let l = std::fs::metadata(&log).map_or(0, |m| m.len());
-                let Some(w) = wchar(pid) else { break };
-                let sample = Sample { at: started.elapsed(), wchar: w, reports: r, log: l, committed: c };
-                out.lock().unwrap_or_else(|e| e.into_inner()).push(sample);
-                std::thread::sleep(SAMPLE_EVERY);
-            }
-        });
-        Sampler { stop, samples, thread: Some(thread), started }
-    }
-
-    /// Stop sampling and return the samples.
-    pub fn stop(mut self) -> Vec<Sample> {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+impl ProbeConfig {
+    /// The defaults for `http` and `data_dir`: a message every 20 ms, polled every 2 ms, up to 4 at once.
+    pub fn new(http: SocketAddr, data_dir: PathBuf, interval: u32, name_in_body: bool) -> Self {
+        ProbeConfig {
+            http,
+            data_dir,
+            interval: interval.max(1),
+            name_in_body,
+            every: Duration::from_millis(20),
+            poll: Duration::from_millis(2),
+            max_in_flight: 4,
+            give_up: Duration::from_secs(30),
         }
-        std::mem::take(&mut *self.samples.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
-/// The two completion moments of a run, relative to the sampler's start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Finish {
-    /// First sample from which the system's own writes (`wchar` minus reports and log) stop growing.
-    pub last_write: Duration,
-    /// First sample at which the committed counter had reached the total (the report's resolution).
-    pub counter: Duration,
+/// The two delays, over every probed message.
+pub struct ProbeResult {
+    /// Send → the render API returns the point (µs).
+    pub queryable: Histogram<u64>,
+    /// Send → the whisper file holds the point (µs).
+    pub durable: Histogram<u64>,
+    /// Messages still not seen when the probe gave up.
+    pub unresolved: u64,
+    /// Render requests that failed (not counted as "not yet").
+    pub errors: u64,
+    /// Poll interval (the resolution of both delays).
+    pub poll: Duration,
 }
 
-/// Growth of the own writes smaller than this between two samples is not a data write: the Go runtime wakes its
-/// poller by writing 8 bytes to an eventfd (go-carbon's series grows by 8 every few hundred ms when idle). A
-/// whisper update is 12 bytes per point, so a last write of fewer than 6 points could be missed (≤ 1 sample).
-pub const NOISE_BYTES: i128 = 64;
-
-/// Both completion moments from `samples`, or `None` when the counter never reached `total`.
-///
-/// Each sample reads the report bytes and the log size before `wchar`, so `wchar - reports - log` counts the own
-/// writes plus, transiently, a report written but not yet read by the harness. Own writes never shrink, so the
-/// suffix minimum of the series removes those bumps; walking back from the last sample, the finish is the sample
-/// that ends the last growth of at least [`NOISE_BYTES`].
-pub fn finish(samples: &[Sample], total: u64) -> Option<Finish> {
-    let counter = samples.iter().find(|s| s.committed >= total)?.at;
-    let mut own: Vec<(Duration, i128)> =
-        samples.iter().map(|s| (s.at, i128::from(s.wchar) - i128::from(s.reports) - i128::from(s.log))).collect();
-    let mut min = i128::MAX;
-    for x in own.iter_mut().rev() {
-        min = min.min(x.1);
-        x.1 = min;
+impl ProbeResult {
+    /// p50, p99 and p99.9 of `h`, in milliseconds.
+    pub fn percentiles_ms(h: &Histogram<u64>) -> [f64; 3] {
+        [0.5, 0.99, 0.999].map(|q| h.value_at_quantile(q) as f64 / 1000.0)
     }
-    let last_write = own.windows(2).rev().find(|w| w[1].1 - w[0].1 >= NOISE_BYTES).map_or(counter, |w| w[1].0);
-    Some(Finish { last_write: last_write.min(counter), counter })
+}
+
+struct Followed {
+    metric: String,
+    path: PathBuf,
+    timestamp: u32,
+    value: f64,
+    sent: Instant,
+    queryable: bool,
+    durable: bool,
+}
+
+/// Probe until `stop` is set (the publisher finished) and every followed message was seen, or `give_up` passed.
+pub fn run(cfg: &ProbeConfig, progress: &PublishProgress, stop: &AtomicBool) -> ProbeResult {
+    // Invariant: 1 µs .. 1 h with 3 significant figures is a valid histogram configuration.
+    let hist = || Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds");
+    let mut r = ProbeResult { queryable: hist(), durable: hist(), unresolved: 0, errors: 0, poll: cfg.poll };
+    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
+    let mut followed: Vec<Followed> = Vec::new();
+    let mut last_request: Option<Instant> = None;
+    let mut stopped_at: Option<Instant> = None;
+    loop {
+        if stopped_at.is_none() && stop.load(Ordering::Relaxed) {
+            stopped_at = Some(Instant::now());
+            progress.sample_wanted.store(false, Ordering::Relaxed);
+        }
+        match stopped_at {
+            Some(t) if followed.is_empty() || t.elapsed() > cfg.give_up => break,
+            Some(_) => {}
+            None => {
+                if followed.len() < cfg.max_in_flight && last_request.is_none_or(|t| t.elapsed() >= cfg.every) {
+                    progress.sample_wanted.store(true, Ordering::Relaxed);
+                    last_request = Some(Instant::now());
+                }
+            }
+        }
+        if let Some((msg, sent)) = progress.take_sample() {
+            if let Some(f) = follow(cfg, &msg, sent) {
+                followed.push(f);
+            }
+        }
+        for f in &mut followed {
+            if !f.queryable {
+                match rendered(&agent, cfg, f) {
+                    Ok(true) => {
+                        f.queryable = true;
+                        let _ = r.queryable.record((f.sent.elapsed().as_micros() as u64).max(1));
+                    }
+                    Ok(false) => {}
+                    Err(()) => r.errors += 1,
+                }
+            }
+            if !f.durable && read_archive0(&f.path).ok().and_then(|a| a.value_at(f.timestamp)) == Some(f.value) {
+                f.durable = true;
+                let _ = r.durable.record((f.sent.elapsed().as_micros() as u64).max(1));
+            }
+        }
+        followed.retain(|f| !(f.queryable && f.durable));
+        std::thread::sleep(cfg.poll);
+    }
+    r.unresolved = followed.len() as u64;
+    r
+}
+
+/// The first point of `msg`: its metric, timestamp and value.
+fn first_point(msg: &Message, name_in_body: bool) -> Option<(String, u32, f64)> {
+    let line = std::str::from_utf8(&msg.body).ok()?.lines().next()?;
+    let mut words = line.split_ascii_whitespace();
+    let metric = if name_in_body { words.next()?.to_string() } else { msg.key.clone() };
+    let value = words.next()?.parse().ok()?;
+    let timestamp = words.next()?.parse().ok()?;
+    Some((metric, timestamp, value))
+}
+
+fn follow(cfg: &ProbeConfig, msg: &Message, sent: Instant) -> Option<Followed> {
+    let (metric, timestamp, value) = first_point(msg, cfg.name_in_body)?;
+    let path = crate::metric::file_path(&cfg.data_dir, &crate::metric::validate(metric.as_bytes()).ok()?);
+    Some(Followed { metric, path, timestamp, value, sent, queryable: false, durable: false })
+}
+
+/// Whether the render API returns `f`'s value at its timestamp. `Err` when the request failed.
+fn rendered(agent: &ureq::Agent, cfg: &ProbeConfig, f: &Followed) -> Result<bool, ()> {
+    let (from, until) = (f.timestamp.saturating_sub(cfg.interval), f.timestamp + cfg.interval);
+    let url = format!("http://{}/render?target={}&from={from}&until={until}&format=json", cfg.http, f.metric);
+    let body = agent.get(&url).call().map_err(|_| ())?.into_string().map_err(|_| ())?;
+    let json: serde_json::Value = serde_json::from_str(&body).map_err(|_| ())?;
+    Ok(holds(&json, f.timestamp, f.value))
+}
+
+/// Whether a render JSON answer (`[{"target": .., "datapoints": [[value, t], ..]}]`) has `value` at `t`.
+fn holds(json: &serde_json::Value, t: u32, value: f64) -> bool {
+    let Some(series) = json.as_array() else { return false };
+    series.iter().filter_map(|s| s.get("datapoints")?.as_array()).flatten().any(|dp| {
+        dp.get(1).and_then(|x| x.as_u64()) == Some(u64::from(t)) && dp.get(0).and_then(|x| x.as_f64()) == Some(value)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn s(ms: u64, wchar: u64, reports: u64, committed: u64) -> Sample {
-        Sample { at: Duration::from_millis(ms), wchar, reports, log: 7, committed }
+    #[test]
+    fn the_first_point_is_read_in_both_message_forms() {
+        let rk = Message { key: "a.b".into(), body: b"1.25 100\n2.25 110\n".to_vec(), points: 2 };
+        assert_eq!(first_point(&rk, false), Some(("a.b".into(), 100, 1.25)));
+        let nib = Message { key: "a.b".into(), body: b"c.d 3.25 120\na.b 1 1\n".to_vec(), points: 2 };
+        assert_eq!(first_point(&nib, true), Some(("c.d".into(), 120, 3.25)));
+        let bad = Message { key: "a.b".into(), body: b"nonsense\n".to_vec(), points: 1 };
+        assert_eq!(first_point(&bad, false), None);
     }
 
     #[test]
-    fn the_finish_is_the_last_growth_of_the_own_writes_not_the_report() {
-        let samples = [
-            s(0, 100, 0, 0),
-            s(10, 5_000, 0, 0),
-            s(20, 9_000, 0, 0),
-            // Last data write seen here; then only a report (300 bytes, read by the harness one sample late).
-            s(30, 9_500, 0, 0),
-            s(40, 9_800, 0, 0),
-            s(50, 9_800, 300, 1000),
-            s(60, 9_800, 300, 1000),
-            // A report of 500 bytes in flight at the last-but-one sample is not a write either.
-            s(70, 10_300, 300, 1000),
-            s(80, 10_300, 800, 1000),
-        ];
-        let f = finish(&samples, 1000).unwrap();
-        assert_eq!(f.counter, Duration::from_millis(50));
-        assert_eq!(f.last_write, Duration::from_millis(30), "9 500 - 0 - 7 = the final 10 300 - 800 - 7");
-    }
-
-    #[test]
-    fn eventfd_wake_ups_after_the_last_write_are_noise() {
-        let samples = [
-            s(0, 100, 0, 0),
-            s(10, 5_000, 0, 0),
-            s(20, 5_348, 0, 0),
-            s(30, 5_356, 0, 0),
-            s(40, 5_364, 0, 1000),
-            s(50, 5_372, 0, 1000),
-        ];
-        assert_eq!(
-            finish(&samples, 1000).unwrap().last_write,
-            Duration::from_millis(20),
-            "348 bytes is data, 8 is not"
-        );
-    }
-
-    #[test]
-    fn no_finish_until_the_counter_reaches_the_total() {
-        assert_eq!(finish(&[s(0, 1, 0, 0), s(10, 2, 0, 999)], 1000), None);
-    }
-
-    #[test]
-    fn the_counter_bounds_the_last_write() {
-        // Writes continue after the counter (something else written later): the counter's moment is used.
-        let samples = [s(0, 1, 0, 0), s(10, 2, 0, 1000), s(20, 50, 0, 1000)];
-        assert_eq!(finish(&samples, 1000).unwrap().last_write, Duration::from_millis(10));
-    }
-
-    #[test]
-    fn this_process_has_a_wchar() {
-        assert!(wchar(std::process::id()).is_some());
+    fn a_render_answer_holds_a_point_only_with_its_value_at_its_time() {
+        let json = serde_json::json!([{"target": "a.b", "datapoints": [[null, 90], [1.25, 100], [7.0, 110]]}]);
+        assert!(holds(&json, 100, 1.25));
+        assert!(!holds(&json, 90, 1.25), "a gap is not the point");
+        assert!(!holds(&json, 110, 1.25), "another value at the time is not the point");
+        assert!(!holds(&serde_json::json!([]), 100, 1.25));
     }
 }

@@ -6,7 +6,7 @@
 //! write-back of the one before) and a settle pause, the system is started and waited for until it listens, then
 //! the whole load is written to one connection: `metrics × points` plaintext lines, or pickle frames of
 //! `per_msg` points (carbon-relay's batch is 500). The clock starts at the first byte; the finish is the
-//! system's last write ([`super::probe`]), after its committed counter reached the total. CPU is the process's
+//! system's last write ([`super::lastwrite`]), after its committed counter reached the total. CPU is the process's
 //! own (utime + stime) between the first byte and that moment. Then the system is stopped and every point read
 //! back ([`super::verify`]). "cold": every file is created by the run; "steady": the same points again into the
 //! files cold left. The pairing's directories are deleted (and `sync`ed) before the next pairing.
@@ -16,8 +16,8 @@
 use super::error::{io, BenchError};
 use super::gocarbon;
 use super::harness::{names, Observer, TempDir};
+use super::lastwrite::{self, Sampler};
 use super::load::Load;
-use super::probe::{self, Sampler};
 use super::procstat;
 use super::publish::rate;
 use super::tcp_report::{self, Pairing, Phase, TcpReport, TcpRow};
@@ -225,7 +225,7 @@ fn one(
         format!("us\twchar\treports\tlog\tcommitted\n{tsv}"),
     );
     running.child.stop(Duration::from_secs(30));
-    let f = probe::finish(&samples, total).ok_or_else(|| BenchError::SocketTimeout {
+    let f = lastwrite::finish(&samples, total).ok_or_else(|| BenchError::SocketTimeout {
         system: system.into(),
         secs: cfg.timeout.as_secs(),
         committed: running.reports.committed.load(Ordering::Acquire),
@@ -290,7 +290,7 @@ fn wait_committed(
                 log: running.child.log_tail(),
             });
         }
-        std::thread::sleep(probe::SAMPLE_EVERY);
+        std::thread::sleep(lastwrite::SAMPLE_EVERY);
     }
 }
 

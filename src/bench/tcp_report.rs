@@ -64,7 +64,7 @@ pub struct TcpRow {
     pub system: String,
     /// The create mode the system actually ran with (`fallocate (default)` when left to its default).
     pub create_mode: String,
-    /// From the first byte sent until the system's last write (see `bench::probe`).
+    /// From the first byte sent until the system's last write (see `bench::lastwrite`).
     pub seconds: f64,
     /// From the first byte sent until the harness saw the system's committed counter reach the total (an upper
     /// bound of `seconds`, at the counter's resolution).

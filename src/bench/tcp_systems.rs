@@ -12,7 +12,7 @@
 use super::child::ChildProcess;
 use super::error::{io, BenchError};
 use super::gocarbon::{self, Setup, StatsListener, DISABLED};
-use super::probe::Reports;
+use super::lastwrite::Reports;
 use super::wire::Protocol;
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
