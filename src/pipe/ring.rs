@@ -15,11 +15,18 @@ use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
 
-/// A completed batch, sent from the writer to its producer.
+/// A completed batch, sent from the writer to its producer: delivery tags `tag .. tag + tags` are durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Completion {
     pub generation: u32,
     pub tag: u64,
+    pub tags: u32,
+}
+
+impl From<super::batch::AckTicket> for Completion {
+    fn from(t: super::batch::AckTicket) -> Self {
+        Completion { generation: t.generation, tag: t.tag, tags: 1 }
+    }
 }
 
 /// The rings between all producers and the one writer.
