@@ -1,9 +1,11 @@
 //! An AMQP consumer worker: one blocking connection and channel, one producer ring, acks after persist.
 //!
 //! The worker declares the topic exchange and its queue, binds the patterns, consumes with manual ack and a
-//! basic.qos prefetch, parses each body in place into a [`Batch`], and hands it to the writer. It keeps every
-//! delivery it has not acked in tag order; when the writer reports a batch durable, the longest finished
-//! prefix is acked with one `ack_multiple`. Connection loss drops that table (the broker requeues what was not
+//! basic.qos prefetch, parses each body in place into a [`Batch`], and hands it to the writer: the deliveries
+//! waiting at the consumer when it wakes (up to 256) go as one batch, each delivery a [`Part`] the writer
+//! completes on its own, so the ring, the writer's wake-up and the counters are paid once per burst, not once
+//! per delivery. It keeps every delivery it has not acked in tag order; when the writer reports deliveries
+//! durable, the longest finished prefix is acked with one `ack_multiple`. Connection loss drops that table (the broker requeues what was not
 //! acked; rewriting is idempotent) and reconnects with capped exponential back-off.
 //!
 //! Over a cluster (`urls` with N nodes) worker `i` starts at node `i mod N`, so the workers spread over the
