@@ -108,6 +108,44 @@ def main():
                            b"a;b", b";a=1", b"a;b=~c", b"a;b!=1", b'c{{a="1"}', b'~;x={a="1"}', b"a;b=x/y",
                            b"m;t=" + b"v." * 130]):
         put("tagged_name", f"name{i}", n)
+    read_side_and_filters()
+
+
+def read_side_and_filters():
+    """Seeds of the HTTP API's parsers and encoders and of the rewrite rules (no whisper needed)."""
+    # http_request: query strings and form bodies (mode 0), multipart bodies (mode 1: boundary length, boundary,
+    # body), from/until times (mode 2: 8 bytes of now, the text).
+    for i, q in enumerate([b"target=a.%7Bb%2Cc%7D.*&from=-1h&until=now&format=msgpack", b"query=servers.*&local=1",
+                           b"x=a+b&bad=%zz&t=%4&plus=%+1&end=%41", b"&&=&a&=b&%C3%BC=%FF"]):
+        put("http_request", f"query{i}", b"\x00" + q)
+    mp = (b"--XyZ\r\nContent-Disposition: form-data; name=\"target\"\r\n\r\na.*\r\n"
+          b"--XyZ\r\nContent-Disposition: form-data; name=\"from\"\r\nContent-Type: text/plain\r\n\r\n-1d\r\n--XyZ--\r\n")
+    put("http_request", "multipart0", b"\x01\x03XyZ" + mp)
+    put("http_request", "multipart1", b"\x01\x03XyZ--XyZ\r\nno end")
+    for i, t in enumerate([b"-1h", b"now-10min", b"1699990000", b"-1h30min", b"+1w", b" NOW ", b"-3minutes", b"-1m",
+                           b"yesterday", b"-99999999999999999999d"]):
+        put("http_request", f"time{i}", b"\x02\x00\xf1\x53\x65\x00\x00\x00\x00" + t)
+
+    # glob_pattern: a component pattern, then names to match, separated by 0 bytes.
+    for i, g in enumerate([b"cpu*\0cpu0\0xcpu", b"c?u[0-3]\0cpu2\0cpu4", b"cpu[!0-3]\0cpu4", b"[]]\0]", b"a[b\0a[b",
+                           b"x{a,{b,c}}y\0xcy\0xay", b"a{,b}\0a\0ab", b"{a,b}*\0bzz", b"a*b*c\0aXbYbZc",
+                           b"{a,b}" * 11, b"\xc3\xbc[\xc3\xa0-\xc3\xbf]*\0\xc3\xbc\xc3\xa9"]):
+        put("glob_pattern", f"glob{i}", g)
+
+    # wire_encode: structured bytes (nodes, then series); zeros give empty answers, 0xff fills every field.
+    put("wire_encode", "empty", b"\x00\x00")
+    put("wire_encode", "full", bytes(range(256)) * 2)
+    put("wire_encode", "ones", b"\x03\x04a.bc\x01\x02" + b"\x00\x00\x00\x00\x00\x00\xf0\x3f" * 4 + b"\x02\x02ab\x01*"
+        + b"\x3c\x00\x00\x00\xb4\x00\x00\x00\x3c\x00\x00\x00" + b"\x00" * 8 + b"\x03\x01" + b"\x00" * 7 + b"\xf8\x7f\x00")
+
+    # rewrite_rules: a rules file (mode 0); pattern, 0, replacement, 0, names (modes 1-3).
+    put("rewrite_rules", "file0", b"\x00# comment\n[pre]\n^servers\\.(\\w+)\\. = hosts.\\1.\n[post]\ncpu = CPU\n[other]\nx = y\n")
+    put("rewrite_rules", "file1", b"\x00[pre]\nno equals here\n")
+    for m, (pat, repl, names) in enumerate([(b"^servers\\.(\\w+)\\.", b"hosts.\\1.", b"servers.web01.cpu\0x.y"),
+                                            (b"a*", b"-", b"baaac\0\0aaa"), (b"(?P<h>\\w+)\\.(x|y)", b"2-1", b"ab.x.cd.y"),
+                                            (b"[a-c]+|z", b"\\g<0>\\n", b"abcz.zz")]):
+        for mode in (1, 2, 3):
+            put("rewrite_rules", f"sub{m}_{mode}", bytes([mode]) + pat + b"\0" + repl + b"\0" + names)
 
 
 if __name__ == "__main__":

@@ -204,6 +204,56 @@ pub fn validate(name: &[u8]) -> Result<Cow<'_, str>, NameError> {
     Ok(normal)
 }
 
+/// Byte classes for [`plain_name_before_space`]: bytes that may appear anywhere in a plain ASCII name that
+/// [`validate`] returns unchanged (printable ASCII except `/`, `;`, `{`, `.` and space), `.`, space, and the rest.
+const PLAIN: u8 = 0;
+const DOT: u8 = 1;
+const SPACE: u8 = 2;
+const OTHER: u8 = 3;
+static NAME_CLASS: [u8; 256] = {
+    let mut t = [OTHER; 256];
+    let mut b = 0x21;
+    while b < 0x7f {
+        t[b] = PLAIN;
+        b += 1;
+    }
+    t[b'/' as usize] = OTHER;
+    t[b';' as usize] = OTHER;
+    t[b'{' as usize] = OTHER;
+    t[b'.' as usize] = DOT;
+    t[b' ' as usize] = SPACE;
+    t
+};
+
+/// The length `n` of the name at the start of `buf` when `buf[n]` is a space and [`validate`]`(&buf[..n])` is
+/// certainly `Ok(Cow::Borrowed(_))`: a plain ASCII name (no tags, no leading `~`) with non-empty components of
+/// at most [`MAX_COMPONENT_LEN`] bytes, at most [`MAX_NAME_LEN`] bytes in all. `None` means "not sure": the
+/// caller must fall back on [`validate`]. The parser's fast path, one table lookup per byte.
+#[inline]
+pub fn plain_name_before_space(buf: &[u8]) -> Option<usize> {
+    if buf.first() == Some(&b'~') {
+        return None;
+    }
+    let mut component_start = 0;
+    for (at, &b) in buf.iter().enumerate() {
+        match NAME_CLASS[usize::from(b)] {
+            PLAIN => {}
+            DOT | SPACE => {
+                let len = at - component_start;
+                if len == 0 || len > MAX_COMPONENT_LEN || at > MAX_NAME_LEN {
+                    return None;
+                }
+                if b == b' ' {
+                    return Some(at);
+                }
+                component_start = at + 1;
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
 /// A plain name's component problem, at a byte offset of the normalised name.
 enum PartProblem {
     Empty(usize),

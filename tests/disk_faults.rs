@@ -1,6 +1,7 @@
 //! Disk faults: a data dir that is read-only, then full. warren keeps running, logs, keeps the points cached and
-//! their deliveries unacked, and writes them all once the fault clears. The data dir is a tmpfs of the test's own
-//! (mounting needs root, as in CI), remounted to make and clear each fault.
+//! their deliveries unacked, and writes them all once the fault clears. A stop on a full data dir ends (the final
+//! flush gives up), leaving the deliveries unacked and counting the socket points it could not write. The data
+//! dir is a tmpfs of the test's own (mounting needs root, as in CI), remounted to make and clear each fault.
 
 mod common;
 
@@ -106,6 +107,81 @@ fn a_read_only_then_full_data_dir_keeps_points_unacked_until_the_fault_clears() 
         assert_eq!(python_fetch(&data, &format!("disk.m{m}"), 3600), vec![(t, m as f64 + 0.5)], "disk.m{m}");
     }
     engine.stop().unwrap();
+    publisher.delete(&q);
+    drop(mount);
+}
+
+/// Fill the file system under `dir` to the last byte.
+fn fill(dir: &std::path::Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(dir.join("filler")).unwrap();
+    let page = [0u8; 4096];
+    loop {
+        match f.write(&page) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+                break;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_stop_on_a_full_data_dir_ends_leaves_deliveries_unacked_and_counts_lost_socket_points() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mount = Mount::new(&mnt, "size=256k");
+    let data = mnt.join("whisper");
+    std::fs::create_dir(&data).unwrap();
+    fill(&mnt);
+
+    let (ex, q) = (unique("ex"), unique("q"));
+    let publisher = Publisher::new(BROKER, &ex, &q, &["#"]);
+    let mut s = settings(&data, BROKER, &ex, &q, &["#"]);
+    s.amqp.workers = 1;
+    s.receivers = warren::config::settings::ReceiverSettings {
+        line_tcp: Some("127.0.0.1:0".into()),
+        pickle: None,
+        ..Default::default()
+    };
+    let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
+    let _room = RoomOnDrop(mnt.clone());
+    let t = now() / 60 * 60 - 120;
+    let (deliveries, socket_points) = (4u64, 3u64);
+    publisher.publish_all((0..deliveries).map(|m| (format!("full.amqp{m}"), format!("{m}.5 {t}").into_bytes())));
+    let mut line = connect(engine.receivers.line_tcp);
+    for m in 0..socket_points {
+        std::io::Write::write_all(&mut line, format!("full.sock{m} {m}.5 {t}\n").as_bytes()).unwrap();
+    }
+    let stats = engine.stats.clone();
+    let counter = |c: fn(&warren::stats::Stats) -> &std::sync::atomic::AtomicU64| c(&stats).load(Ordering::Relaxed);
+    // Every metric failed at least once: no file fits.
+    assert!(wait_until(20, || {
+        counter(|s| &s.points_received) == deliveries + socket_points
+            && counter(|s| &s.errors) >= deliveries + socket_points
+    }));
+    assert_eq!(queue_counts("/", &q), (0, deliveries), "(ready, unacked) on a full data dir");
+    let errors_before = counter(|s| &s.errors);
+
+    // The stop ends although nothing can be written (before the fix, the final flush retried for 10 minutes).
+    let stopper = std::thread::spawn(move || engine.stop());
+    assert!(wait_until(60, || stopper.is_finished()), "the stop on a full data dir ends");
+    stopper.join().unwrap().unwrap();
+    assert_eq!(counter(|s| &s.committed_points), 0);
+    assert_eq!(counter(|s| &s.creates), 0);
+    // Each metric was tried FINAL_FLUSH_ATTEMPTS times by the final flush before it gave up.
+    let attempts = u64::from(warren::cache::writer::FINAL_FLUSH_ATTEMPTS);
+    assert!(counter(|s| &s.errors) - errors_before >= (deliveries + socket_points) * attempts);
+    assert_eq!(counter(|s| &s.stop_dropped_points), socket_points, "the socket points are counted as lost");
+    // The deliveries were never acked: with the engine's connection closed, the broker has them all ready again.
+    assert!(
+        wait_until(10, || queue_counts("/", &q) == (deliveries, 0)),
+        "(ready, unacked) after the stop: {:?}",
+        queue_counts("/", &q)
+    );
     publisher.delete(&q);
     drop(mount);
 }

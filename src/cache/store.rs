@@ -59,6 +59,19 @@ impl Cache {
         self.entries.iter().filter(|e| !e.points.is_empty() && e.file.is_none()).map(|e| &*e.name)
     }
 
+    /// Metrics with points held, and those points split by whether a delivery is waiting for them (they have a
+    /// ticket) or not (points from the socket receivers).
+    pub fn unwritten_points(&self) -> (usize, usize, usize) {
+        let (mut metrics, mut tracked, mut untracked) = (0, 0, 0);
+        for e in self.entries.iter().filter(|e| !e.points.is_empty()) {
+            let t: usize = e.tickets.iter().map(|&(_, n)| n as usize).sum();
+            metrics += 1;
+            tracked += t;
+            untracked += e.points.len() - t;
+        }
+        (metrics, tracked, untracked)
+    }
+
     /// Points held, over all metrics.
     pub fn total_points(&self) -> usize {
         self.total_points

@@ -11,6 +11,7 @@
 
 mod create;
 mod files;
+mod flush;
 mod intake;
 
 use super::creators::{self, Creators, HoldCreates};
@@ -33,6 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use super::rules::{ConfRules, DefaultRules, FileRules, NewRules};
+pub use flush::{FINAL_FLUSH_ATTEMPTS, FINAL_FLUSH_DEADLINE};
 
 /// Everything the writer is configured with.
 pub struct WriterConfig {
@@ -138,6 +140,8 @@ pub struct Writer {
     tags: Option<TagQueue>,
     /// Unsynced files, synced before completions (`[whisper] sync`).
     durable: Durability,
+    /// Set by [`Writer::flush_all`]: failed writes and creates are retried a bounded number of times.
+    final_flush: Option<flush::FinalFlush>,
 }
 
 impl Writer {
@@ -180,6 +184,7 @@ impl Writer {
             hold_creates: HoldCreates::default(),
             tags: None,
             durable,
+            final_flush: None,
         }
     }
 
@@ -360,26 +365,6 @@ impl Writer {
         any
     }
 
-    /// Write everything still cached, ignoring rate limits (shutdown).
-    fn flush_all(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(600);
-        while (self.cache.dirty_metrics() > 0 || self.creates_in_flight() > 0) && Instant::now() < deadline {
-            self.adopt_created();
-            let far = Instant::now() + Duration::from_secs(3600 * 24 * 365);
-            let Some(id) = self.cache.next(far) else {
-                if self.creates_in_flight() > 0 {
-                    self.wait_created(Duration::from_millis(50));
-                    continue;
-                }
-                break;
-            };
-            if !self.write_metric(id, true) {
-                // A metric that cannot be written now stays unacked; the broker redelivers it next start.
-                self.cache.entry_mut(id).retry_at = Some(far);
-            }
-        }
-    }
-
     /// Write all pending points of `id`. Returns true when they were resolved (written or rejected).
     fn write_metric(&mut self, id: MetricId, unlimited: bool) -> bool {
         let mut points = std::mem::take(&mut self.points);
@@ -416,7 +401,8 @@ impl Writer {
                 Stats::add(&self.stats.errors, 1);
                 self.log_error(id, &e, "keeping points, will retry");
                 self.close_file(id);
-                self.cache.entry_mut(id).retry_at = Some(Instant::now() + Duration::from_secs(1));
+                let at = self.retry_after_failure(id);
+                self.cache.entry_mut(id).retry_at = Some(at);
                 false
             }
             Err(WriteFailure::Reject(e)) => {

@@ -61,18 +61,25 @@ pub fn for_each_line(buf: &[u8], mut f: impl FnMut(Range<usize>)) {
             Some(i) => start + i,
             None => buf.len(),
         };
-        let (mut s, mut e) = (start, end);
-        while s < e && is_space(buf[s]) {
-            s += 1;
-        }
-        while e > s && is_space(buf[e - 1]) {
-            e -= 1;
-        }
-        if s < e {
-            f(s..e);
+        let line = trim(buf, start..end);
+        if !line.is_empty() {
+            f(line);
         }
         start = end + 1;
     }
+}
+
+/// `range` of `buf` without its leading and trailing whitespace (Python's `strip()` within ASCII).
+#[inline]
+pub fn trim(buf: &[u8], range: Range<usize>) -> Range<usize> {
+    let (mut s, mut e) = (range.start, range.end);
+    while s < e && is_space(buf[s]) {
+        s += 1;
+    }
+    while e > s && is_space(buf[e - 1]) {
+        e -= 1;
+    }
+    s..e
 }
 
 #[inline]
@@ -125,6 +132,60 @@ pub fn parse_line(line: &[u8], name_in_line: bool, now: u32) -> Result<ParsedLin
         return Err(LineError::InfiniteValue);
     }
     Ok(ParsedLine { name, timestamp, value })
+}
+
+/// The parser's fast path for the tail of a line as collectors send it: `value timestamp` where the value is
+/// an optional `-`, then 1 to 15 digits with at most one `.` among them, one space, and the timestamp 1 to 10
+/// digits within `u32`, followed by `\n` or the end of `buf`. Returns the point and the bytes consumed (the
+/// `\n` excluded); `None` for anything else, which the caller then parses with [`parse_line`]. Where it answers,
+/// it answers as [`parse_line`] does on that line (same Clinger fast path as [`parse_f64`], so bit-identical).
+#[inline]
+pub fn fast_value_timestamp(buf: &[u8]) -> Option<(f64, u32, usize)> {
+    let neg = buf.first() == Some(&b'-');
+    let mut i = usize::from(neg);
+    let mut mantissa: u64 = 0;
+    let mut ndigits = 0usize;
+    let mut dot = None;
+    loop {
+        let c = *buf.get(i)?;
+        match c {
+            b'0'..=b'9' => {
+                // Invariant: at most 15 digits are accumulated (checked before the next one), so no overflow.
+                if ndigits == 15 {
+                    return None;
+                }
+                mantissa = mantissa * 10 + u64::from(c - b'0');
+                ndigits += 1;
+            }
+            b'.' if dot.is_none() => dot = Some(ndigits),
+            b' ' => break,
+            _ => return None,
+        }
+        i += 1;
+    }
+    if ndigits == 0 {
+        return None;
+    }
+    let v = match dot {
+        Some(int_digits) if int_digits < ndigits => mantissa as f64 / POW10[ndigits - int_digits],
+        _ => mantissa as f64,
+    };
+    let value = if neg { -v } else { v };
+    i += 1;
+    let t_start = i;
+    let mut t: u64 = 0;
+    while let Some(&c) = buf.get(i) {
+        match c {
+            b'0'..=b'9' if i - t_start < 10 => t = t * 10 + u64::from(c - b'0'),
+            b'\n' => break,
+            _ => return None,
+        }
+        i += 1;
+    }
+    if i == t_start {
+        return None;
+    }
+    Some((value, u32::try_from(t).ok()?, i))
 }
 
 /// Parse a timestamp as carbon does (`float()` then `int()`), with `-1` meaning `now`.

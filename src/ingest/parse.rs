@@ -1,6 +1,6 @@
 //! Turning a delivery body into batch points: line parsing plus name validation, with bad input reported.
 
-use super::line::{for_each_line, parse_line, LineError};
+use super::line::{fast_value_timestamp, for_each_line, parse_line, trim, LineError};
 use crate::metric;
 use crate::pipe::batch::{BatchPoint, NameRef};
 use std::borrow::Cow;
@@ -38,6 +38,20 @@ pub fn parse_body(
     now: u32,
     out: &mut Vec<BatchPoint>,
     renamed: &mut Vec<u8>,
+    bad: impl FnMut(BadInput<'_>),
+) -> ParseCounts {
+    parse_body_with::<true>(key, body, name_in_body, now, out, renamed, bad)
+}
+
+/// [`parse_body`], with (`FAST`) or without the fast path for lines as collectors send them; without it every
+/// line takes the general path (the tests check that both give the same answers).
+fn parse_body_with<const FAST: bool>(
+    key: &[u8],
+    body: &[u8],
+    name_in_body: bool,
+    now: u32,
+    out: &mut Vec<BatchPoint>,
+    renamed: &mut Vec<u8>,
     mut bad: impl FnMut(BadInput<'_>),
 ) -> ParseCounts {
     let mut counts = ParseCounts::default();
@@ -56,7 +70,32 @@ pub fn parse_body(
             Ok(Cow::Borrowed(_)) => {}
         }
     }
-    for_each_line(body, |range| {
+    let mut start = 0;
+    while start < body.len() {
+        if FAST {
+            // The common line, already trimmed, in one pass: a plain name (name in body), one space, then
+            // `fast_value_timestamp`'s form up to the `\n`. Anything else falls through to the general path.
+            let (name, tail) = if name_in_body {
+                match metric::plain_name_before_space(&body[start..]) {
+                    Some(len) => (NameRef::Body { start: start as u32, len: len as u32 }, start + len + 1),
+                    None => (key_ref, usize::MAX),
+                }
+            } else {
+                (key_ref, start)
+            };
+            if let Some((value, timestamp, len)) = body.get(tail..).and_then(fast_value_timestamp) {
+                counts.points += 1;
+                out.push(BatchPoint { name, timestamp, value });
+                start = tail + len + 1;
+                continue;
+            }
+        }
+        let end = memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |i| start + i);
+        let range = trim(body, start..end);
+        start = end + 1;
+        if range.is_empty() {
+            continue;
+        }
         let line = &body[range.clone()];
         match parse_line(line, name_in_body, now) {
             Ok(p) => {
@@ -66,7 +105,7 @@ pub fn parse_body(
                         Err(error) => {
                             counts.rejected_names += 1;
                             bad(BadInput::Name { error, name: name_bytes });
-                            return;
+                            continue;
                         }
                         Ok(Cow::Owned(normal)) => rename(body.len(), renamed, &normal),
                         Ok(Cow::Borrowed(_)) => {
@@ -86,7 +125,7 @@ pub fn parse_body(
                 bad(BadInput::Line { error, line });
             }
         }
-    });
+    }
     counts
 }
 
@@ -100,6 +139,7 @@ fn rename(body_len: usize, renamed: &mut Vec<u8>, normal: &str) -> NameRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metric::MAX_COMPONENT_LEN;
 
     #[test]
     fn bad_lines_do_not_lose_their_good_neighbours() {
@@ -151,6 +191,66 @@ mod tests {
         parse_body(b"m;y=1;x=2", b"1 100\n2 110", false, 0, &mut out, &mut renamed, |b| panic!("{b:?}"));
         assert_eq!(renamed, b"m;x=2;y=1");
         assert!(out.iter().all(|p| p.name == NameRef::Body { start: 11, len: 9 }));
+    }
+
+    /// Everything `parse_body` tells, as one comparable value.
+    fn run<const FAST: bool>(key: &[u8], body: &[u8], nib: bool) -> String {
+        let (mut out, mut renamed, mut bads) = (Vec::new(), Vec::new(), Vec::new());
+        let c = parse_body_with::<FAST>(key, body, nib, 77, &mut out, &mut renamed, |b| bads.push(format!("{b:?}")));
+        let pts: Vec<_> = out.iter().map(|p| (p.name, p.timestamp, p.value.to_bits())).collect();
+        format!("{c:?} {pts:?} {renamed:?} {bads:?}")
+    }
+
+    #[test]
+    fn the_fast_path_takes_the_common_lines_and_agrees_on_the_rest() {
+        let body = b"a.b 1.5 100\nc 2 4294967295\n-0 7\n";
+        let (mut out, mut renamed) = (Vec::new(), Vec::new());
+        let c = parse_body(b"k", b"1.25 100\n-3 200", false, 0, &mut out, &mut renamed, |b| panic!("{b:?}"));
+        assert_eq!((c.points, out[0].value, out[1].value, out[1].timestamp), (2, 1.25, -3.0, 200));
+        assert_eq!(run::<true>(b"", body, true), run::<false>(b"", body, true));
+        let odd: &[&[u8]] = &[
+            b"a..b 1 2\n",
+            b"a. 1 2\n",
+            b"~a 1 2\n",
+            b"a;b=c 1 2\n",
+            b"a/b 1 2\n",
+            b"a 1 4294967296\n",
+            b"a 1 12345678901\n",
+            b"a 1234567890123456 2\n",
+            b"a 1 2\r\n",
+            b"a  1 2\n",
+            b"a 1 2 \n",
+            b"a 1 -1\n",
+            b"a - 2\n",
+            b"a . 2\n",
+            b"a 1..2 2\n",
+            b"a 1 \n",
+            b"a 1",
+            b"\xc3\xa9 1 2",
+        ];
+        for line in odd {
+            for nib in [false, true] {
+                assert_eq!(run::<true>(b"k", line, nib), run::<false>(b"k", line, nib), "{}", line.escape_ascii());
+            }
+        }
+        let long = [&[b'x'; MAX_COMPONENT_LEN + 1][..], b" 1 2\n"].concat();
+        assert_eq!(run::<true>(b"", &long, true), run::<false>(b"", &long, true));
+        assert_eq!(run::<true>(b"", &long[1..], true), run::<false>(b"", &long[1..], true));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_and_general_paths_agree(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "a", "b.c", ".", " ", "  ", "\t", "\n", "\n", "\r", "-", "+", "0", "1", "9", "12345678", "e5", "nan",
+                "inf", ";x=1", "~", "{", "/", "\0", "\u{e9}", "4294967295", "4294967296", "1700000000", "-1",
+            ]), 0..40),
+            key in proptest::sample::select(vec!["k.a", "k;b=1;a=2", "a..b", ""]),
+            nib in proptest::bool::ANY,
+        ) {
+            let body = pieces.concat();
+            proptest::prop_assert_eq!(run::<true>(key.as_bytes(), body.as_bytes(), nib), run::<false>(key.as_bytes(), body.as_bytes(), nib));
+        }
     }
 
     #[test]

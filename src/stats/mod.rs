@@ -64,6 +64,10 @@ counters! {
     dropped_creates,
     /// Write errors (the points stay cached and are retried).
     errors,
+    /// Points from inputs without acks (the socket receivers) that the final flush at stop could not write
+    /// (disk full, read-only …): lost. Points of AMQP deliveries left unwritten are not counted: those deliveries
+    /// stay unacked and the broker redelivers them.
+    stop_dropped_points,
     /// Gauge: points in the cache.
     cache_size,
     /// Gauge: metrics with points in the cache.
@@ -90,6 +94,10 @@ counters! {
     connections_refused,
     /// Gauge: TCP connections open on the socket receivers.
     active_connections,
+    /// CarbonLink connections closed at once because `[query] max_connections` were open.
+    carbonlink_connections_refused,
+    /// HTTP API connections closed at once because `[query] http_max_connections` were open.
+    http_connections_refused,
     /// UDP datagrams received.
     udp_datagrams,
     /// Pickle frames refused (forbidden opcode, truncation, bad shape …); each closes its connection.

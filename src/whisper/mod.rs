@@ -27,7 +27,9 @@ mod pyset;
 mod transfer;
 mod update;
 
+use std::cell::Cell;
 use std::fs::File;
+use std::io::Seek;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -70,10 +72,14 @@ pub struct WhisperFile {
     path: PathBuf,
     header: Header,
     options: OpenOptions,
+    /// The first archive's base as the open's header read saw it (that read covers the first slot when the
+    /// header is short), for the first [`WhisperFile::read_base`] to use instead of a pread of its own; cleared
+    /// by that use and by any write. Never set when `options.lock` (the base must then be read under the lock).
+    opened_base: Cell<Option<u32>>,
 }
 
 impl WhisperFile {
-    /// Open an existing file read-write and read its header (one pread, plus an fstat to bound the layout).
+    /// Open an existing file read-write and read its header (one pread, plus an lseek to bound the layout).
     /// Errors: `Io` if the file cannot be opened read-write, `Corrupt` if the header is truncated or inconsistent.
     pub fn open(path: &Path, options: OpenOptions) -> Result<Self, WhisperError> {
         use std::os::unix::fs::OpenOptionsExt;
@@ -96,7 +102,9 @@ impl WhisperFile {
     }
 
     fn from_file(file: File, path: &Path, options: OpenOptions) -> Result<Self, WhisperError> {
-        let file_len = file.metadata().map_err(|e| WhisperError::io(path, e))?.len();
+        // The length through lseek(SEEK_END): cheaper than the fstat (statx) behind `metadata()`, and every I/O
+        // on the handle is positioned, so the offset it moves is never used.
+        let file_len = (&file).seek(std::io::SeekFrom::End(0)).map_err(|e| WhisperError::io(path, e))?;
         let mut buf = vec![0u8; HEADER_READ];
         let n = read_full_at(&file, &mut buf, 0).map_err(|e| WhisperError::io(path, e))?;
         buf.truncate(n);
@@ -111,7 +119,15 @@ impl WhisperFile {
             }
         }
         let header = Header::decode(&buf, file_len).map_err(|reason| WhisperError::corrupt(path, reason))?;
-        Ok(WhisperFile { file, path: path.to_path_buf(), header, options })
+        // Saves the update that follows an open one pread (python-whisper's per-call pattern).
+        let opened_base = match header.archives.first() {
+            Some(a) if !options.lock && buf.len() >= a.offset as usize + 4 => {
+                let at = a.offset as usize;
+                Some(u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]))
+            }
+            _ => None,
+        };
+        Ok(WhisperFile { file, path: path.to_path_buf(), header, options, opened_base: Cell::new(opened_base) })
     }
 
     /// The header read on open (or written by `create` / `set_aggregation` through this handle).
@@ -182,6 +198,7 @@ impl WhisperFile {
     }
 
     fn write_at(&self, buf: &[u8], offset: u64) -> Result<(), WhisperError> {
+        self.opened_base.set(None);
         self.file.write_all_at(buf, offset).map_err(|e| self.io_err(e))
     }
 
@@ -199,6 +216,11 @@ impl WhisperFile {
 
     /// The interval stored in an archive's first slot: the archive's base, 0 when the archive is empty.
     fn read_base(&self, archive: &ArchiveInfo) -> Result<u32, WhisperError> {
+        if let Some(base) = self.opened_base.take() {
+            if self.header.archives.first().map(|a| a.offset) == Some(archive.offset) {
+                return Ok(base);
+            }
+        }
         let mut buf = [0u8; 4];
         self.read_at(&mut buf, u64::from(archive.offset))?;
         Ok(u32::from_be_bytes(buf))

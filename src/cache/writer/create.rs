@@ -112,7 +112,8 @@ impl Writer {
                 WriteFailure::Retry(e) => {
                     Stats::add(&self.stats.errors, 1);
                     self.log_error(id, &e, "keeping points, will retry");
-                    self.cache.unpark(id, Some(Instant::now() + Duration::from_secs(1)));
+                    let at = self.retry_after_failure(id);
+                    self.cache.unpark(id, Some(at));
                 }
                 WriteFailure::Creating | WriteFailure::CreateLimited(_) => self.cache.unpark(id, None),
             },

@@ -1,0 +1,435 @@
+//! Invariants of the read side's parsers and encoders (the HTTP API): query strings and form bodies, multipart
+//! bodies, `from`/`until` times, glob components, and the find/render answers in msgpack and pickle. Part of
+//! `checks.rs` (same rules: a violated invariant panics).
+
+use warren::pickle::{self, Limits, Value};
+use warren::query::{attime, glob, http_server, wire};
+
+/// Splits fuzz bytes into values: a little reader that never fails (missing bytes read as zero / empty).
+struct Bytes<'a>(&'a [u8]);
+
+impl<'a> Bytes<'a> {
+    fn u8(&mut self) -> u8 {
+        let Some((&b, rest)) = self.0.split_first() else { return 0 };
+        self.0 = rest;
+        b
+    }
+    fn take(&mut self, n: usize) -> &'a [u8] {
+        let (a, b) = self.0.split_at(n.min(self.0.len()));
+        self.0 = b;
+        a
+    }
+    fn u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        let got = self.take(4);
+        b[..got.len()].copy_from_slice(got);
+        u32::from_le_bytes(b)
+    }
+    fn f64(&mut self) -> f64 {
+        let mut b = [0u8; 8];
+        let got = self.take(8);
+        b[..got.len()].copy_from_slice(got);
+        f64::from_le_bytes(b)
+    }
+    /// A string of at most 63 bytes (length from one byte), lossily decoded.
+    fn string(&mut self) -> String {
+        let n = usize::from(self.u8() & 63);
+        String::from_utf8_lossy(self.take(n)).into_owned()
+    }
+}
+
+/// The reference URL decoding: `+` is a space, `%` and two hex digits a byte, anything else as is; then lossy
+/// UTF-8 (written apart from the library's, by byte windows).
+fn url_decode_reference(s: &str) -> String {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            if let (Some(&h), Some(&l)) = (b.get(i + 1), b.get(i + 2)) {
+                if let (Some(h), Some(l)) = (hex(h), hex(l)) {
+                    out.push(h * 16 + l);
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Percent-encodes everything but unreserved ASCII (so `&`, `=`, `+`, `%` survive a round trip).
+fn url_encode(s: &str) -> String {
+    let mut out = String::new();
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `http_request`: byte 0 picks the parser. 0: a query string / form body: `parse_query` agrees with the
+/// reference decoder, pair for pair, and encoding its pairs again parses back to the same pairs. 1: a multipart
+/// body (byte 1 = boundary length, the boundary, the body): no panic, a refusal is a 400, at most one field per
+/// delimiter; and the pairs of the body read as a query string, written as multipart with that boundary (when it
+/// does not occur inside them), parse back to the same pairs. 2: a `from`/`until` time (8 bytes of `now`, the
+/// text): an accepted relative time moves with `now`, an all-digit time is that number, and offsets built from
+/// the input (`-N<unit>`…) parse to exactly `now - Σ N·unit`.
+pub fn http_request(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else { return };
+    match mode % 3 {
+        0 => {
+            let q = String::from_utf8_lossy(rest);
+            let got = http_server::parse_query(&q);
+            let want: Vec<(String, String)> = q
+                .split('&')
+                .filter(|s| !s.is_empty())
+                .map(|kv| match kv.find('=') {
+                    Some(i) => (url_decode_reference(&kv[..i]), url_decode_reference(&kv[i + 1..])),
+                    None => (url_decode_reference(kv), String::new()),
+                })
+                .collect();
+            assert_eq!(got, want, "parse_query({q:?}) agrees with the reference decoder");
+            let encoded: Vec<String> =
+                got.iter().map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v))).collect();
+            assert_eq!(http_server::parse_query(&encoded.join("&")), got, "encoded pairs parse back");
+        }
+        1 => {
+            let mut b = Bytes(rest);
+            let n = usize::from(b.u8() & 127);
+            let boundary = String::from_utf8_lossy(b.take(n)).into_owned();
+            let body = b.0;
+            let delim = format!("--{boundary}");
+            match http_server::parse_multipart(body, &boundary) {
+                Ok(fields) => {
+                    let delims = body.windows(delim.len()).filter(|w| *w == delim.as_bytes()).count();
+                    assert!(fields.len() < delims.max(1), "{} fields from {delims} delimiters", fields.len());
+                }
+                Err(resp) => assert_eq!(resp.status, 400),
+            }
+            let pairs = http_server::parse_query(&String::from_utf8_lossy(body));
+            let representable = !boundary.contains(['\r', '\n'])
+                && pairs.iter().all(|(k, _)| !k.contains(['"', ';', '\r', '\n']) && k.trim() == k);
+            if !representable {
+                return;
+            }
+            let mut form = Vec::new();
+            for (k, v) in &pairs {
+                form.extend_from_slice(
+                    format!("{delim}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n").as_bytes(),
+                );
+                form.extend_from_slice(format!("Content-Type: text/plain\r\n\r\n{v}\r\n").as_bytes());
+            }
+            form.extend_from_slice(format!("{delim}--\r\n").as_bytes());
+            let delims = form.windows(delim.len()).filter(|w| *w == delim.as_bytes()).count();
+            if delims != pairs.len() + 1 {
+                return; // the boundary occurs inside a field: not a body a client would send
+            }
+            let back = http_server::parse_multipart(&form, &boundary).expect("a well-formed multipart body parses");
+            assert_eq!(back, pairs, "multipart fields come back in order, unchanged");
+        }
+        _ => {
+            let mut b = Bytes(rest);
+            let now = i64::from(b.u32()) + (i64::from(b.u32()) << 20);
+            let text = String::from_utf8_lossy(b.0).into_owned();
+            check_time(&text, now);
+            // Offsets built from the input: up to 4 (number, unit) pairs, sign from the first byte.
+            let units: [(&str, i64); 9] = [
+                ("s", 1),
+                ("sec", 1),
+                ("min", 60),
+                ("minutes", 60),
+                ("h", 3600),
+                ("d", 86_400),
+                ("w", 604_800),
+                ("mon", 2_592_000),
+                ("y", 31_536_000),
+            ];
+            let mut r = Bytes(b.0);
+            let sign = if r.u8() & 1 == 0 { -1 } else { 1 };
+            let mut s = String::from(if sign < 0 { "now-" } else { "+" });
+            let mut total: Option<i64> = Some(0);
+            for _ in 0..usize::from(r.u8() % 4) + 1 {
+                let n = i64::from(r.u32());
+                let (u, secs) = units[usize::from(r.u8()) % units.len()];
+                s.push_str(&format!("{n}{u}"));
+                total = total.and_then(|t| t.checked_add(n.checked_mul(secs)?));
+            }
+            let want = total.and_then(|t| t.checked_mul(sign)).map(|t| now.saturating_add(t));
+            assert_eq!(attime::parse(&s, now).ok(), want, "{s:?} at {now}");
+        }
+    }
+}
+
+fn check_time(text: &str, now: i64) {
+    match attime::parse(text, now) {
+        Ok(t) => {
+            let digits: String = text.chars().filter(|c| !matches!(c, '_' | ',' | ' ')).collect();
+            let digits = digits.trim();
+            if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                assert_eq!(Some(t), digits.parse::<i64>().ok(), "epoch seconds {text:?}");
+                assert_eq!(attime::parse(text, now ^ 12_345), Ok(t), "an absolute time ignores now");
+            } else if t > i64::MIN + 100 && t < i64::MAX - 100 && now < i64::MAX - 100 {
+                assert_eq!(attime::parse(text, now + 7), Ok(t + 7), "a relative time {text:?} moves with now");
+            }
+        }
+        Err(e) => {
+            assert_eq!(e.value, text);
+            assert!(!e.to_string().is_empty());
+        }
+    }
+}
+
+/// Python's `fnmatch` on one brace-free variant, by dynamic programming over (pattern position, name position):
+/// the reference the library's tokenizer and one-star backtracking matcher must agree with.
+fn fnmatch_reference(p: &[char], name: &[char]) -> bool {
+    // done[i][j]: pattern p[i..] matches name[j..]
+    let (np, nn) = (p.len(), name.len());
+    let mut m = vec![vec![false; nn + 1]; np + 1];
+    m[np][nn] = true;
+    for i in (0..np).rev() {
+        for j in (0..=nn).rev() {
+            m[i][j] = match p[i] {
+                '*' => m[i + 1][j] || (j < nn && m[i][j + 1]),
+                '?' => j < nn && m[i + 1][j + 1],
+                '[' => match class_at(p, i) {
+                    Some((end, negated, set)) => {
+                        j < nn
+                            && {
+                                let c = name[j];
+                                set.iter().any(|&(lo, hi)| lo <= c && c <= hi) != negated
+                            }
+                            && m[end][j + 1]
+                    }
+                    None => j < nn && name[j] == '[' && m[i + 1][j + 1],
+                },
+                c => j < nn && name[j] == c && m[i + 1][j + 1],
+            };
+        }
+    }
+    m[0][0]
+}
+
+/// The class starting at `p[i] == '['`: (index after its `]`, negated, ranges), or `None` when unclosed.
+#[allow(clippy::type_complexity)]
+fn class_at(p: &[char], i: usize) -> Option<(usize, bool, Vec<(char, char)>)> {
+    let mut j = i + 1;
+    let negated = p.get(j) == Some(&'!');
+    if negated {
+        j += 1;
+    }
+    let first = j;
+    if p.get(j) == Some(&']') {
+        j += 1;
+    }
+    let close = j + p[j.min(p.len())..].iter().position(|&c| c == ']')?;
+    let body = &p[first..close];
+    let mut set = Vec::new();
+    let mut k = 0;
+    while k < body.len() {
+        if body.len() - k >= 3 && body[k + 1] == '-' {
+            set.push((body[k], body[k + 2]));
+            k += 3;
+        } else {
+            set.push((body[k], body[k]));
+            k += 1;
+        }
+    }
+    Some((close + 1, negated, set))
+}
+
+/// graphite-web's `expand_braces`, written plainly (the first `}` and the last `{` before it), without limits.
+fn expand_reference(s: &str, out: &mut Vec<String>) {
+    if out.len() > glob::MAX_VARIANTS * 2 {
+        return;
+    }
+    let close = s.find('}');
+    let open = close.and_then(|c| s[..c].rfind('{'));
+    match (open, close) {
+        (Some(o), Some(c)) => {
+            for alt in s[o + 1..c].split(',') {
+                expand_reference(&format!("{}{alt}{}", &s[..o], &s[c + 1..]), out);
+            }
+        }
+        _ => out.push(s.to_string()),
+    }
+}
+
+/// Most dynamic-programming cells the glob reference fills for one name.
+const REFERENCE_CELLS: usize = 4 << 20;
+
+/// `glob_pattern`: a component pattern, a 0 byte, names to match (split at 0 bytes). Invariants: compiling never
+/// panics, refuses only over-long patterns and brace bombs; a pattern without glob syntax is its own literal and
+/// matches exactly itself; every match agrees with the reference (plain brace expansion, then fnmatch by dynamic
+/// programming).
+pub fn glob_pattern(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut parts = text.split('\0');
+    let pattern = parts.next().unwrap_or("");
+    let names: Vec<&str> = parts.take(8).collect();
+    let compiled = match glob::Pattern::new(pattern) {
+        Ok(p) => p,
+        Err(glob::GlobError::TooLong(n)) => {
+            assert!(n > glob::MAX_PATTERN_LEN && n == pattern.len());
+            return;
+        }
+        Err(glob::GlobError::TooManyVariants(_)) => {
+            let mut all = Vec::new();
+            expand_reference(pattern, &mut all);
+            assert!(all.len() > glob::MAX_VARIANTS, "{} variants refused", all.len());
+            return;
+        }
+    };
+    assert_eq!(compiled.literal().is_some(), !glob::has_wildcard(pattern));
+    let mut variants = Vec::new();
+    expand_reference(pattern, &mut variants);
+    assert!(variants.len() <= glob::MAX_VARIANTS);
+    let variants: Vec<Vec<char>> = variants.iter().map(|v| v.chars().collect()).collect();
+    let cells: usize = variants.iter().map(|v| v.len() + 1).sum();
+    for name in names.iter().copied().chain([pattern]) {
+        let chars: Vec<char> = name.chars().collect();
+        // The reference costs (pattern × name) cells per variant: bounded, so it never times out.
+        if cells.saturating_mul(chars.len() + 1) <= REFERENCE_CELLS {
+            let want = variants.iter().any(|v| fnmatch_reference(v, &chars));
+            assert_eq!(compiled.matches(name), want, "{pattern:?} on {name:?}");
+        }
+        if let Some(lit) = compiled.literal() {
+            assert_eq!(lit, pattern);
+            assert_eq!(compiled.matches(name), name == pattern);
+        }
+    }
+}
+
+fn msgpack_value(bytes: &[u8]) -> rmpv::Value {
+    let mut r = bytes;
+    let v = rmpv::decode::read_value(&mut r).expect("warren's msgpack decodes");
+    assert!(r.is_empty(), "one value, nothing after it");
+    v
+}
+
+/// A msgpack map as (str key, value) pairs.
+fn msgpack_map(v: &rmpv::Value) -> Vec<(&str, &rmpv::Value)> {
+    v.as_map().expect("a map").iter().map(|(k, v)| (k.as_str().expect("str keys"), v)).collect()
+}
+
+fn same_bits(a: f64, b: f64) -> bool {
+    a.to_bits() == b.to_bits()
+}
+
+/// `wire_encode`: find nodes and render series built from the input (paths, flags, intervals, values with gaps,
+/// all f64 bit patterns, NaN included) encode to msgpack that `rmpv` decodes back to exactly those fields, in
+/// graphite-web's key order; the render pickle decodes with warren's decoder to the same fields; the find pickle
+/// (it holds graphite's `IntervalSet` objects, which warren's safe decoder refuses) is one complete protocol-2 frame.
+pub fn wire_encode(data: &[u8]) {
+    let mut b = Bytes(data);
+    let nodes: Vec<wire::FoundNode> = (0..b.u8() % 5)
+        .map(|_| {
+            let path = b.string();
+            let is_leaf = b.u8() & 1 == 1;
+            let intervals = (0..b.u8() % 4).map(|_| (b.f64(), b.f64())).collect();
+            wire::FoundNode { path, is_leaf, intervals }
+        })
+        .collect();
+    let names: Vec<(String, String)> = (0..b.u8() % 4).map(|_| (b.string(), b.string())).collect();
+    let mut series_values: Vec<Vec<Option<f64>>> = Vec::new();
+    let mut shapes = Vec::new();
+    for _ in &names {
+        shapes.push((b.u32(), b.u32(), b.u32(), b.f64()));
+        series_values.push((0..b.u8() % 16).map(|_| (b.u8() & 1 == 1).then(|| b.f64())).collect());
+    }
+    let series: Vec<wire::SeriesInfo<'_>> = names
+        .iter()
+        .zip(&shapes)
+        .zip(&series_values)
+        .map(|(((name, expr), &(start, end, step, xff)), values)| wire::SeriesInfo {
+            name,
+            path_expression: expr,
+            start,
+            end,
+            step,
+            values,
+            x_files_factor: xff,
+        })
+        .collect();
+
+    // find, msgpack
+    let found = msgpack_value(&wire::find_msgpack(&nodes));
+    let found = found.as_array().expect("a list of nodes");
+    assert_eq!(found.len(), nodes.len());
+    for (v, n) in found.iter().zip(&nodes) {
+        let m = msgpack_map(v);
+        assert_eq!(m[0], ("path", &rmpv::Value::from(n.path.as_str())));
+        assert_eq!(m[1], ("is_leaf", &rmpv::Value::from(n.is_leaf)));
+        if n.is_leaf {
+            assert_eq!(m.len(), 3);
+            assert_eq!(m[2].0, "intervals");
+            let iv = m[2].1.as_array().expect("intervals list");
+            assert_eq!(iv.len(), n.intervals.len());
+            for (pair, &(s, e)) in iv.iter().zip(&n.intervals) {
+                let pair = pair.as_array().expect("[start, end]");
+                assert!(
+                    pair.len() == 2
+                        && same_bits(pair[0].as_f64().unwrap(), s)
+                        && same_bits(pair[1].as_f64().unwrap(), e)
+                );
+            }
+        } else {
+            assert_eq!(m.len(), 2, "a branch has no intervals");
+        }
+    }
+    // find, pickle: one frame, protocol 2, ending with STOP.
+    let fp = wire::find_pickle(&nodes);
+    assert!(fp.starts_with(&[0x80, 2]) && fp.ends_with(b"."));
+
+    // render, msgpack and pickle
+    let keys = [
+        "name",
+        "start",
+        "end",
+        "step",
+        "values",
+        "pathExpression",
+        "valuesPerPoint",
+        "consolidationFunc",
+        "xFilesFactor",
+    ];
+    let rendered = msgpack_value(&wire::render_msgpack(&series));
+    let rendered = rendered.as_array().expect("a list of series");
+    let pickled = pickle::decode(&wire::render_pickle(&series), &Limits::default()).expect("the render pickle decodes");
+    let pickled = pickled.as_items().expect("a list of series");
+    assert_eq!((rendered.len(), pickled.len()), (series.len(), series.len()));
+    for ((mp, pk), s) in rendered.iter().zip(pickled).zip(&series) {
+        let m = msgpack_map(mp);
+        assert_eq!(m.iter().map(|(k, _)| *k).collect::<Vec<_>>(), keys, "graphite-web's key order");
+        let Value::Dict(pairs) = pk else { panic!("a series pickles as a dict, not {pk:?}") };
+        let pkeys: Vec<_> = pairs.iter().map(|(k, _)| k.as_str().expect("str keys")).collect();
+        assert_eq!(pkeys, keys);
+        assert_eq!((m[0].1.as_str(), pk.get("name").and_then(Value::as_str)), (Some(s.name), Some(s.name)));
+        assert_eq!(m[5].1.as_str(), Some(s.path_expression));
+        assert_eq!(pk.get("pathExpression").and_then(Value::as_str), Some(s.path_expression));
+        for (i, key, want) in [(1, "start", s.start), (2, "end", s.end), (3, "step", s.step)] {
+            assert_eq!(m[i].1.as_u64(), Some(u64::from(want)), "{key}");
+            assert!(matches!(pk.get(key), Some(Value::Int(x)) if *x == i64::from(want)), "{key}");
+        }
+        assert!(same_bits(m[8].1.as_f64().unwrap(), s.x_files_factor));
+        assert!(matches!(pk.get("xFilesFactor"), Some(Value::Float(x)) if same_bits(*x, s.x_files_factor)));
+        let mv = m[4].1.as_array().expect("values");
+        let pv = pk.get("values").and_then(Value::as_items).expect("values");
+        assert_eq!((mv.len(), pv.len()), (s.values.len(), s.values.len()));
+        for ((a, p), want) in mv.iter().zip(pv).zip(s.values) {
+            match want {
+                None => assert!(a.is_nil() && matches!(p, Value::None), "a gap is nil / None"),
+                Some(x) => {
+                    assert!(same_bits(a.as_f64().expect("a float"), *x));
+                    assert!(matches!(p, Value::Float(y) if same_bits(*y, *x)));
+                }
+            }
+        }
+    }
+}
