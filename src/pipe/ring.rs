@@ -138,7 +138,7 @@ impl Rings {
 impl Producer {
     /// Hand a batch to the writer, waiting while the ring is full or flow control is on. Returns the batch
     /// back if `give_up()` becomes true while waiting (shutdown).
-    pub fn push(&self, batch: Batch, mut give_up: impl FnMut() -> bool) -> Result<(), Batch> {
+    pub fn push(&self, batch: Batch, mut give_up: impl FnMut() -> bool) -> Result<(), Box<Batch>> {
         let ring = &self.rings.rings[self.id as usize];
         let backoff = Backoff::new();
         let mut batch = batch;
@@ -154,7 +154,7 @@ impl Producer {
             }
             self.rings.wake_writer();
             if give_up() {
-                return Err(batch);
+                return Err(Box::new(batch));
             }
             if backoff.is_completed() {
                 std::thread::sleep(Duration::from_micros(200));
