@@ -6,8 +6,8 @@
 //!
 //! Dependencies run one way: [`run`] (the order of the steps) → [`warren`] and [`peer`] (one system's rows each)
 //! → [`report`], [`child`] (the one subprocess type, stopped on drop), [`harness`] (configuration, observer,
-//! shared steps) → [`error`] (the one error type) → the load tools ([`load`], [`publish`], [`broker`],
-//! [`verify`], [`procstat`], [`scenario`]). `.ci/layering` fails on a cycle between them.
+//! shared steps) → [`error`] (the one error type) → the load tools ([`probe`], [`load`], [`publish`],
+//! [`broker`], [`verify`], [`procstat`], [`scenario`]). `.ci/layering` fails on a cycle between them.
 
 pub mod broker;
 pub mod child;
@@ -15,6 +15,7 @@ pub mod error;
 pub mod harness;
 pub mod load;
 pub mod peer;
+pub mod probe;
 pub mod procstat;
 pub mod publish;
 pub mod report;

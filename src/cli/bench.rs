@@ -79,6 +79,10 @@ pub struct BenchArgs {
     /// Also run warren while publishing, and measure publish→durable latency.
     #[arg(long)]
     pub live: bool,
+    /// With --live: publish at this many points per second (e.g. half the measured capacity) instead of as fast
+    /// as the broker confirms, and report latency at that load.
+    #[arg(long, value_name = "POINTS_PER_S", requires = "live", value_parser = positive_rate)]
+    pub rate: Option<f64>,
     /// Directory for the temporary whisper trees (system temp dir by default).
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -105,6 +109,13 @@ pub struct BenchArgs {
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!("{s:?} is not a positive number of points per second")),
+    }
 }
 
 /// indicatif bars for each phase, plus a one-line summary per phase on stderr.
@@ -197,6 +208,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         keep_data: args.keep_data,
         reuse_dir: args.reuse_dir.clone(),
         more_sync: args.sync.iter().skip(1).cloned().collect(),
+        live_rate: args.rate,
         peer: match args.peer.as_deref() {
             Some(p) => Some(Peer::by_name(p).with_context(|| format!("unknown peer {p:?}"))?),
             None => None,
