@@ -10,6 +10,10 @@ use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream}
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Refused connections are logged at most once per this interval (each is counted).
+pub const REFUSED_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 type Registry = Arc<Mutex<HashMap<u64, TcpStream>>>;
 
@@ -23,29 +27,56 @@ pub struct Server {
 
 impl Server {
     /// Bind `addr` and serve each accepted connection with `handle` on a thread named `<name>-conn`. At most
-    /// `max_connections` are served at once; further ones are closed at once. Errors: binding.
-    pub fn start<F>(addr: SocketAddr, name: &str, max_connections: usize, handle: F) -> io::Result<Server>
+    /// `max_connections` are served at once (so at most that many connection threads, plus the acceptor);
+    /// further ones are closed at once, each reported to `refused` (a counter) and logged at most once per
+    /// [`REFUSED_LOG_INTERVAL`] with the number refused since. Errors: binding.
+    pub fn start<F, R>(
+        addr: SocketAddr,
+        name: &str,
+        max_connections: usize,
+        refused: R,
+        handle: F,
+    ) -> io::Result<Server>
     where
         F: Fn(TcpStream) + Send + Sync + 'static,
+        R: Fn() + Send + 'static,
     {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let conns: Registry = Arc::default();
         let handle = Arc::new(handle);
-        let (stop2, conns2, conn_name) = (stop.clone(), conns.clone(), format!("{name}-conn"));
+        let (stop2, conns2, conn_name, server) =
+            (stop.clone(), conns.clone(), format!("{name}-conn"), name.to_string());
         let acceptor = std::thread::Builder::new().name(format!("{name}-accept")).spawn(move || {
             let next = AtomicU64::new(0);
+            let (mut refused_since_log, mut last_log) = (0u64, None::<Instant>);
             for stream in listener.incoming() {
                 if stop2.load(Ordering::Acquire) {
                     break;
                 }
-                let Ok(stream) = stream else { continue };
+                let Ok(stream) = stream else {
+                    // Out of descriptors (EMFILE) or a connection reset before it was taken: do not spin.
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
                 let id = next.fetch_add(1, Ordering::Relaxed);
                 {
                     let mut map = conns2.lock().unwrap_or_else(|p| p.into_inner());
                     if map.len() >= max_connections {
-                        tracing::warn!(max_connections, "query connection refused: too many open");
+                        drop(map);
+                        drop(stream);
+                        refused();
+                        refused_since_log += 1;
+                        if last_log.is_none_or(|t| t.elapsed() >= REFUSED_LOG_INTERVAL) {
+                            tracing::warn!(
+                                server = %server,
+                                max_connections,
+                                refused = refused_since_log,
+                                "connections refused: too many open (logged at most every 10 s)"
+                            );
+                            (refused_since_log, last_log) = (0, Some(Instant::now()));
+                        }
                         continue;
                     }
                     match stream.try_clone() {
