@@ -65,6 +65,9 @@ pub struct RunConfig {
     pub reuse_dir: Option<PathBuf>,
     /// After warren's rows, run the same scenario against this peer.
     pub peer: Option<Peer>,
+    /// Publish the live run's load at this many points per second (all connections together); `None` = as fast
+    /// as the broker confirms. The ceiling's and the backlog's publishes are never paced.
+    pub live_rate: Option<f64>,
     /// More `[whisper] sync` settings to run the backlog with, each in its own row after the first (side by side
     /// in one run: `--sync none,batch`).
     pub more_sync: Vec<String>,
@@ -119,6 +122,17 @@ pub fn publish_with_progress(
     obs: &dyn Observer,
     progress: &PublishProgress,
 ) -> Result<PublishSummary, PublishError> {
+    publish_paced_with_progress(cfg, exchange, obs, progress, None)
+}
+
+/// [`publish_with_progress`] at `points_per_sec` points per second when given (see [`publish::Pacer`]).
+pub fn publish_paced_with_progress(
+    cfg: &RunConfig,
+    exchange: &str,
+    obs: &dyn Observer,
+    progress: &PublishProgress,
+    points_per_sec: Option<f64>,
+) -> Result<PublishSummary, PublishError> {
     let pcfg = PublishConfig {
         url: cfg.url.clone(),
         exchange: exchange.to_string(),
@@ -134,7 +148,7 @@ pub fn publish_with_progress(
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        let r = publish::publish(&pcfg, &source, progress);
+        let r = publish::publish_paced(&pcfg, points_per_sec, &source, progress);
         done.store(true, Ordering::Relaxed);
         r
     })?;

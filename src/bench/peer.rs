@@ -313,6 +313,7 @@ fn carbon_steps(cfg: &RunConfig, obs: &dyn Observer, dir: &Path, exchange: &str)
         ratio_to_ceiling: None,
         latency_receive: None,
         latency_publish: None,
+        probe: None,
         usage,
         cpu_s_per_million_points: if total > 0 { usage.cpu_seconds * 1e6 / total as f64 } else { 0.0 },
         verification,

@@ -5,11 +5,16 @@
 //! confirms are read as they come (smoothed into order) and the thread blocks only when the window is full. A
 //! nack is an error: a publisher must not report as sent what the broker refused.
 //!
+//! [`publish_paced`] sends at a set rate instead of as fast as confirms allow: each connection schedules its
+//! messages by deadline ([`Pacer`]), sleeps until the next one is due (reading confirms meanwhile, never spinning)
+//! and sends what is due within a millisecond as one small burst.
+//!
 //! Owns: its connections. Never touches: files, the cache.
 
 use super::load::{Load, Message};
 use amiquip::{AmqpProperties, Confirm, ConfirmSmoother, Connection, Publish};
 use std::io::BufRead;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -166,6 +171,75 @@ pub struct PublishProgress {
     pub confirmed: AtomicU64,
     /// Points in the confirmed messages.
     pub confirmed_points: AtomicU64,
+    /// Set by a latency probe that wants the next message sent: the publisher that sends it clears the flag and
+    /// leaves a copy in [`PublishProgress::sample`].
+    pub sample_wanted: AtomicBool,
+    /// The message sent after [`PublishProgress::sample_wanted`] was set, and when it was handed to the broker.
+    pub sample: Mutex<Option<(Message, Instant)>>,
+}
+
+impl PublishProgress {
+    /// Take the sampled message, if one was sent since the last request.
+    pub fn take_sample(&self) -> Option<(Message, Instant)> {
+        self.sample.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    fn offer_sample(&self, msg: &Message) {
+        if self.sample_wanted.load(Ordering::Relaxed) && self.sample_wanted.swap(false, Ordering::Relaxed) {
+            *self.sample.lock().unwrap_or_else(|e| e.into_inner()) = Some((msg.clone(), Instant::now()));
+        }
+    }
+}
+
+/// A send schedule at a fixed rate of points per second, by deadline: message `k` is due when the points before
+/// it would have been sent at that rate. [`Pacer::wait`] says how long to wait before the next message; messages
+/// due within [`Pacer::BURST`] go at once (one small burst per wake-up rather than a sleep per message). A sender
+/// that fell more than [`Pacer::MAX_LAG`] behind does not catch up in one burst: the schedule slips to that lag,
+/// and the slip is counted, so the achieved rate shows it. Time is passed in (the time since the schedule
+/// started), so the schedule is tested without a clock.
+#[derive(Clone, Debug)]
+pub struct Pacer {
+    points_per_sec: f64,
+    /// Points scheduled so far (the next message is due when these would have been sent).
+    scheduled: u64,
+    /// Seconds the schedule slipped because the sender fell behind.
+    slipped: f64,
+}
+
+impl Pacer {
+    /// Messages due within this much are sent without waiting.
+    pub const BURST: Duration = Duration::from_millis(1);
+    /// Most a sender may be behind its schedule; beyond, the schedule slips.
+    pub const MAX_LAG: Duration = Duration::from_millis(50);
+
+    /// A schedule of `points_per_sec` (> 0) points per second, starting now.
+    pub fn new(points_per_sec: f64) -> Self {
+        Pacer { points_per_sec: points_per_sec.max(f64::MIN_POSITIVE), scheduled: 0, slipped: 0.0 }
+    }
+
+    /// `now` is the time since the schedule started. Returns how long to wait before sending the next message,
+    /// of `points` points, and counts it as scheduled.
+    pub fn wait(&mut self, now: Duration, points: u32) -> Duration {
+        let now = now.as_secs_f64();
+        let due = self.slipped + self.scheduled as f64 / self.points_per_sec;
+        let lag = now - due - Self::MAX_LAG.as_secs_f64();
+        if lag > 0.0 {
+            self.slipped += lag;
+        }
+        let due = self.slipped + self.scheduled as f64 / self.points_per_sec;
+        self.scheduled += u64::from(points);
+        let wait = due - now;
+        if wait > Self::BURST.as_secs_f64() {
+            Duration::from_secs_f64(wait)
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// Seconds the schedule slipped because the sender could not keep up.
+    pub fn slipped(&self) -> Duration {
+        Duration::from_secs_f64(self.slipped)
+    }
 }
 
 /// What a finished publish did.
@@ -207,10 +281,22 @@ pub fn publish(
     source: &dyn Source,
     progress: &PublishProgress,
 ) -> Result<PublishSummary, PublishError> {
+    publish_paced(cfg, None, source, progress)
+}
+
+/// [`publish`], at `points_per_sec` points per second in all (shared evenly by the connections) when given.
+pub fn publish_paced(
+    cfg: &PublishConfig,
+    points_per_sec: Option<f64>,
+    source: &dyn Source,
+    progress: &PublishProgress,
+) -> Result<PublishSummary, PublishError> {
     let start = Instant::now();
+    let n = cfg.connections.max(1);
+    let per_conn = points_per_sec.filter(|r| *r > 0.0).map(|r| r / n as f64);
     let results: Vec<Result<(), PublishError>> = std::thread::scope(|s| {
         let handles: Vec<_> =
-            (0..cfg.connections.max(1)).map(|i| s.spawn(move || publish_one(cfg, i, source, progress))).collect();
+            (0..n).map(|i| s.spawn(move || publish_one(cfg, i, per_conn, source, progress))).collect();
         handles.into_iter().enumerate().map(|(i, h)| h.join().unwrap_or(Err(PublishError::Panicked(i)))).collect()
     });
     for r in results {
@@ -226,6 +312,7 @@ pub fn publish(
 fn publish_one(
     cfg: &PublishConfig,
     conn_idx: usize,
+    points_per_sec: Option<f64>,
     source: &dyn Source,
     progress: &PublishProgress,
 ) -> Result<(), PublishError> {
@@ -255,10 +342,27 @@ fn publish_one(
         Ok(())
     };
 
+    let mut pacer = points_per_sec.map(|r| (Pacer::new(r), Instant::now()));
     while source.next(&mut msg)? {
+        if let Some((pacer, started)) = pacer.as_mut() {
+            let due = Instant::now() + pacer.wait(started.elapsed(), msg.points);
+            // Wait for the deadline reading confirms (a blocking receive with a timeout: no spinning).
+            while let Some(left) = due.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
+                match confirms.recv_timeout(left) {
+                    Ok(c) => handle(c, &mut unconfirmed)?,
+                    Err(crossbeam::channel::RecvTimeoutError::Timeout) => break,
+                    Err(crossbeam::channel::RecvTimeoutError::Disconnected) => {
+                        // The publish below reports the broken connection.
+                        std::thread::sleep(left);
+                        break;
+                    }
+                }
+            }
+        }
         channel
             .basic_publish(cfg.exchange.as_str(), Publish::with_properties(&msg.body, msg.key.as_str(), props.clone()))
             .map_err(amqp)?;
+        progress.offer_sample(&msg);
         unconfirmed.push_back(msg.points);
         progress.published.fetch_add(1, Ordering::Relaxed);
         while let Ok(c) = confirms.try_recv() {
@@ -311,5 +415,63 @@ mod tests {
         let got = drain(&src);
         assert_eq!(got[0], ("a.b".to_string(), "a.b 1 10\nc.d 2 20\n".to_string()));
         assert_eq!(got[1], ("e.f".to_string(), "e.f 3 30\n".to_string()));
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// Microseconds, rounded (the schedule is kept in f64 seconds).
+    fn us(d: Duration) -> u128 {
+        (d.as_secs_f64() * 1e6).round() as u128
+    }
+
+    #[test]
+    fn pacer_spaces_messages_by_their_points() {
+        // 1000 points/s, messages of 10 points: one message due every 10 ms.
+        let mut p = Pacer::new(1000.0);
+        assert_eq!(p.wait(Duration::ZERO, 10), Duration::ZERO, "the first message is due at once");
+        assert_eq!(p.wait(Duration::ZERO, 10), 10 * MS);
+        // Woken 10 ms in: the second message went, the third is due at 20 ms.
+        assert_eq!(us(p.wait(10 * MS, 10)), 10_000);
+        // Woken late (35 ms, within MAX_LAG): the fourth, due at 30 ms, goes at once.
+        assert_eq!(p.wait(35 * MS, 10), Duration::ZERO);
+        assert_eq!(us(p.wait(35 * MS, 10)), 5_000);
+        assert_eq!(p.slipped(), Duration::ZERO);
+    }
+
+    #[test]
+    fn pacer_sends_what_is_due_within_a_millisecond_as_one_burst() {
+        // 10 000 points/s, 1 point per message: one every 100 µs, so ten go per 1 ms wake-up.
+        let mut p = Pacer::new(10_000.0);
+        let waits: Vec<Duration> = (0..12).map(|_| p.wait(Duration::ZERO, 1)).collect();
+        assert!(waits[..11].iter().all(|w| w.is_zero()), "{waits:?}");
+        assert_eq!(waits[11], Duration::from_micros(1100));
+    }
+
+    #[test]
+    fn pacer_catches_up_at_most_its_lag_then_slips() {
+        let mut p = Pacer::new(1000.0);
+        assert_eq!(p.wait(Duration::ZERO, 10), Duration::ZERO);
+        // 30 ms late (within MAX_LAG): no slip, the backlog goes out at once.
+        assert_eq!(p.wait(40 * MS, 10), Duration::ZERO);
+        assert_eq!(p.slipped(), Duration::ZERO);
+        // Stalled until 1 s: 20 ms of schedule were used, so it is 980 ms behind; it keeps 50 ms of it.
+        assert_eq!(p.wait(1000 * MS, 10), Duration::ZERO);
+        assert_eq!(us(p.slipped()), 930_000);
+        // It was due at 950 ms: five more messages (due 960..1000 ms) go at once, then one per 10 ms again.
+        let waits: Vec<u128> = (0..7).map(|_| us(p.wait(1000 * MS, 10))).collect();
+        assert_eq!(waits, [0, 0, 0, 0, 0, 10_000, 20_000]);
+    }
+
+    #[test]
+    fn pacer_rate_over_a_long_run_is_the_set_rate() {
+        // Sleep exactly as told (a perfect clock): 1 M points at 50 000 points/s take 20 s.
+        let mut p = Pacer::new(50_000.0);
+        let mut now = Duration::ZERO;
+        for _ in 0..10_000 {
+            now += p.wait(now, 100);
+        }
+        // The last message (points 999 900..) is due at 999 900 / 50 000 s.
+        assert_eq!(us(now), 19_998_000);
+        assert_eq!(p.slipped(), Duration::ZERO);
     }
 }

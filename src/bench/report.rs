@@ -27,6 +27,23 @@ pub struct Latency {
     pub source: String,
 }
 
+/// What a live run's probe measured (see [`super::probe`]), at the publish rate it ran at.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Probed {
+    /// Points per second asked (`--rate`); `None` = as fast as the broker confirms.
+    pub target_rate: Option<f64>,
+    /// Points per second the publisher achieved (points ÷ first connection to last confirm).
+    pub achieved_rate: f64,
+    /// Send → the HTTP render API returns the point.
+    pub queryable: Latency,
+    /// Send → the whisper file holds the point (read by the bench, not by warren).
+    pub durable: Latency,
+    /// Probed messages never seen before the probe gave up (0 expected).
+    pub unresolved: u64,
+    /// Render requests that failed.
+    pub errors: u64,
+}
+
 /// One system's result on one mode (warren backlog, warren live, later peers such as python-carbon).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Row {
@@ -45,6 +62,8 @@ pub struct Row {
     pub latency_receive: Option<Latency>,
     /// Publish-confirm→durable, live mode only.
     pub latency_publish: Option<Latency>,
+    /// Live mode: the publish rate asked and achieved, and the probe's send→queryable and send→durable delays.
+    pub probe: Option<Probed>,
     pub usage: ProcUsage,
     pub cpu_s_per_million_points: f64,
     pub verification: Verification,
@@ -167,7 +186,8 @@ pub fn table(r: &Report) -> String {
         .expect("fmt");
     }
     for row in &r.rows {
-        let lat = row.latency_publish.as_ref().or(row.latency_receive.as_ref());
+        let probe = row.probe.as_ref().map(|p| &p.durable);
+        let lat = probe.or(row.latency_publish.as_ref()).or(row.latency_receive.as_ref());
         let lat = lat.map_or("-".to_string(), |l| format!("{:.0}/{:.0}/{:.0}", l.p50_ms, l.p99_ms, l.p999_ms));
         writeln!(
             s,
@@ -188,7 +208,21 @@ pub fn table(r: &Report) -> String {
     }
     writeln!(s).expect("fmt");
     for row in &r.rows {
-        for lat in [&row.latency_receive, &row.latency_publish].into_iter().flatten() {
+        if let Some(p) = &row.probe {
+            writeln!(
+                s,
+                "{} {} publish rate: {}, achieved {:.0} points/s; probe: {} unresolved, {} render errors",
+                row.system,
+                row.mode,
+                p.target_rate.map_or("unpaced".to_string(), |t| format!("target {t:.0} points/s")),
+                p.achieved_rate,
+                p.unresolved,
+                p.errors
+            )
+            .expect("fmt");
+        }
+        let probed = row.probe.iter().flat_map(|p| [&p.queryable, &p.durable]);
+        for lat in [&row.latency_receive, &row.latency_publish].into_iter().flatten().chain(probed) {
             writeln!(
                 s,
                 "{} {} latency {}: p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms",

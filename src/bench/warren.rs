@@ -8,16 +8,19 @@
 use super::broker::{self, DrainConfig};
 use super::child::ChildProcess;
 use super::error::{io, BenchError};
-use super::harness::{names, publish_with_progress, schemas_text, Observer, RunConfig, TempDir};
+use super::harness::{names, publish_paced_with_progress, publish_with_progress, schemas_text, Observer};
+use super::harness::{RunConfig, TempDir};
+use super::probe::{self, ProbeConfig, ProbeResult};
 use super::procstat;
 use super::publish::{rate, PublishProgress};
-use super::report::{Ceiling, Latency, Row};
+use super::report::{Ceiling, Latency, Probed, Row};
 use super::verify;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -77,8 +80,9 @@ impl Warren {
 }
 
 /// warren's config for a run. Socket receivers and CarbonLink are off: the bench measures the AMQP path, and a
-/// run must not collide with another warren on the machine holding ports 2003/2004/7002.
-fn write_config(cfg: &RunConfig, dir: &Path, exchange: &str, queue: &str) -> Result<PathBuf, BenchError> {
+/// run must not collide with another warren on the machine holding ports 2003/2004/7002. The HTTP API is on an
+/// ephemeral port when `http` (the live run's probe reads through it), else off.
+fn write_config(cfg: &RunConfig, dir: &Path, exchange: &str, queue: &str, http: bool) -> Result<PathBuf, BenchError> {
     let q = |s: &str| toml::Value::String(s.to_string()).to_string();
     let load = &cfg.load;
     let schemas = schemas_text(load);
@@ -89,7 +93,7 @@ fn write_config(cfg: &RunConfig, dir: &Path, exchange: &str, queue: &str) -> Res
         "instance = \"bench\"\ndata_dir = {data}\nstorage_schemas = {schemas}\n\n[amqp]\nurl = {url}\nexchange = {ex}\n\
          queue = {queue}\nbind_patterns = [\"#\"]\nmetric_name_in_body = {nib}\nworkers = {w}\nprefetch = {p}\n\
          max_reconnect_delay_secs = 2\nqueue_type = {qt}\n\n[cache]\nwrite_strategy = {ws}\nring_capacity = {rc}\nmax_creates_per_minute = {mc}\n\n\
-         [whisper]\ncreate_mode = {cm}\nsync = {sync}\n\n[receivers]\nenabled = false\n\n[query]\ncarbonlink = \"\"\nhttp = \"\"\n",
+         [whisper]\ncreate_mode = {cm}\nsync = {sync}\n\n[receivers]\nenabled = false\n\n[query]\ncarbonlink = \"\"\nhttp = {http}\n",
         data = q(&dir.join("whisper").display().to_string()),
         schemas = q(&schemas_path.display().to_string()),
         url = q(&cfg.url),
@@ -104,6 +108,7 @@ fn write_config(cfg: &RunConfig, dir: &Path, exchange: &str, queue: &str) -> Res
         mc = k.max_creates_per_minute,
         cm = q(&k.create_mode),
         sync = q(&k.sync),
+        http = q(if http { "127.0.0.1:0" } else { "" }),
     );
     let path = dir.join("warren.toml");
     // Fail here, with warren's own message, rather than in the child.
@@ -122,7 +127,8 @@ fn spawn(cfg: &RunConfig, dir: &Path, config: &Path, every_ms: u64) -> Result<Wa
             .arg(config)
             .arg("--stats-every-ms")
             .arg(every_ms.to_string())
-            .env("RUST_LOG", "warn")
+            // The one info line kept says where the query servers listen (see `http_addr`).
+            .env("RUST_LOG", "warn,warren::cli::cache=info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file),
@@ -177,18 +183,23 @@ fn warren_steps(
 ) -> Result<Row, BenchError> {
     let load = &cfg.load;
     let (total, messages) = (load.total_points(), load.messages());
-    let config = write_config(cfg, dir, exchange, queue)?;
+    let config = write_config(cfg, dir, exchange, queue, live)?;
     let progress = PublishProgress::default();
     let every_ms = if live { 50 } else { 100 };
 
     let mut publish_curve: Vec<(Duration, u64)> = Vec::new();
+    let mut probed: Option<ProbeResult> = None;
     let (mut child, publish, start) = if live {
         let mut child = spawn(cfg, dir, &config, every_ms)?;
         // Wait until every worker is consuming, so "publish→durable" does not include warren's start.
         wait_for(&mut child, cfg.timeout, (total, messages), |c| c.counter("connects") >= cfg.knobs.workers as u64)?;
+        let http = http_addr(&dir.join("warren.log"))?;
+        let probe_cfg = ProbeConfig::new(http, dir.join("whisper"), load.interval, load.name_in_body);
+        let probe_stop = AtomicBool::new(false);
         obs.phase("warren live: publish while consuming", messages);
         let start = Instant::now();
         let summary = std::thread::scope(|s| {
+            let prober = s.spawn(|| probe::run(&probe_cfg, &progress, &probe_stop));
             let sampler = s.spawn(|| {
                 let mut curve = Vec::new();
                 while progress.confirmed_points.load(Ordering::Relaxed) < total {
@@ -201,12 +212,14 @@ fn warren_steps(
                 curve.push((child.spawned.elapsed(), progress.confirmed_points.load(Ordering::Relaxed)));
                 curve
             });
-            let r = publish_with_progress(cfg, exchange, obs, &progress);
+            let r = publish_paced_with_progress(cfg, exchange, obs, &progress, cfg.live_rate);
             if r.is_err() {
                 // Let the sampler end.
                 progress.confirmed_points.store(total, Ordering::Relaxed);
             }
             publish_curve = sampler.join().unwrap_or_default();
+            probe_stop.store(true, Ordering::Relaxed);
+            probed = prober.join().ok();
             r
         });
         let summary = match summary {
@@ -253,6 +266,21 @@ fn warren_steps(
     let latency_publish =
         if live { curve_latency(&publish_curve, &last.committed_curve, total, every_ms) } else { None };
     drop(last);
+    let probe = probed.map(|p| {
+        let lat = |h, what: &str| {
+            let [p50_ms, p99_ms, p999_ms] = ProbeResult::percentiles_ms(h);
+            let source = format!("{what} (probe: {} messages, polled every {} ms)", h.len(), p.poll.as_millis());
+            Latency { p50_ms, p99_ms, p999_ms, source }
+        };
+        Probed {
+            target_rate: cfg.live_rate,
+            achieved_rate: publish.points_per_sec(),
+            queryable: lat(&p.queryable, "publish→queryable (HTTP render)"),
+            durable: lat(&p.durable, "publish→durable (whisper file)"),
+            unresolved: p.unresolved,
+            errors: p.errors,
+        }
+    });
 
     obs.phase("verify", u64::from(load.metrics));
     let verification = verify::verify(load, &dir.join("whisper"), |m| {
@@ -274,11 +302,34 @@ fn warren_steps(
         ratio_to_ceiling: None,
         latency_receive,
         latency_publish,
+        probe,
         usage,
         cpu_s_per_million_points: if total > 0 { usage.cpu_seconds * 1e6 / total as f64 } else { 0.0 },
         verification,
         counters,
     })
+}
+
+/// Where warren's HTTP API listens, from its log line `query servers carbonlink=.. http=Some(<addr>)` (it binds
+/// port 0, so the port is known only to it). Waits up to 10 s for the line.
+fn http_addr(log: &Path) -> Result<SocketAddr, BenchError> {
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(addr) = text
+            .split("http=Some(")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .and_then(|a| a.parse::<SocketAddr>().ok())
+        {
+            return Ok(addr);
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            let what = format!("reading warren's HTTP address from {}", log.display());
+            return Err(BenchError::Io { what, source: std::io::Error::other("no `query servers` line in 10 s") });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Poll (every 20 ms) until `done` holds; fail if the child exits or `timeout` passes.
