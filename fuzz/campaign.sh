@@ -1,24 +1,40 @@
 #!/usr/bin/env bash
-# The long campaign: build the given targets once, then run them one after another (never two at once: the box is
-# shared) until each reaches RUNS executions or MAX_SECS seconds, whichever comes first.
-#   fuzz/campaign.sh RUNS MAX_SECS TARGET...
-# The binaries are copied to fuzz/target/campaign/bin-COMMIT/ first, so editing the crate meanwhile does not change
-# what runs. One line per target goes to fuzz/target/campaign/summary.tsv: UTC date, commit, target, executions,
-# execs/s, seconds, findings, load average before and after; the full libFuzzer output to fuzz/target/campaign/.
+# The long campaign: run targets one after another (never two fuzz jobs at once: the box is shared), each until
+# RUNS executions or its share of the time left before DEADLINE (UTC, e.g. 00:40), whichever comes first; a target
+# that stops early leaves its time to the next ones.
+#   fuzz/campaign.sh RUNS DEADLINE TARGET...
+# A builder builds the targets in order in the background while the first ones run, and copies each binary to
+# fuzz/target/campaign/bin-COMMIT/ (so editing the crate meanwhile changes nothing that runs). One line per target
+# goes to fuzz/target/campaign/summary.tsv: UTC date, commit, target, executions, execs/s, seconds, findings, exit
+# status, load average before and after; the full libFuzzer output to fuzz/target/campaign/TARGET.log.
 set -euo pipefail
-runs=${1:?usage: fuzz/campaign.sh RUNS MAX_SECS TARGET...}
-max_secs=${2:?}
+runs=${1:?usage: fuzz/campaign.sh RUNS DEADLINE TARGET...}
+deadline=$(date -u -d "${2:?}" +%s)
+[ "$deadline" -gt "$(date +%s)" ] || deadline=$((deadline + 86400))
 shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
 export RUSTFLAGS="${RUSTFLAGS:-} -Cllvm-args=-max-loads-per-memcmp=0"
 commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ../src || echo -dirty)
-for t in "$@"; do nice -n 10 cargo fuzz build --sanitizer none "$t"; done
 out="$here/target/campaign"
 bin="$out/bin-$commit"
 mkdir -p "$bin"
-for t in "$@"; do cp "$here/target/x86_64-unknown-linux-gnu/release/$t" "$bin/"; done
+(
+  for t in "$@"; do
+    nice -n 10 cargo fuzz build --sanitizer none "$t" >"$out/build-$t.log" 2>&1 || { touch "$bin/$t.failed"; continue; }
+    cp "$here/target/x86_64-unknown-linux-gnu/release/$t" "$bin/$t.tmp" && mv "$bin/$t.tmp" "$bin/$t"
+  done
+) &
+left=$#
 for t in "$@"; do
+  while [ ! -e "$bin/$t" ] && [ ! -e "$bin/$t.failed" ]; do sleep 2; done
+  left=$((left - 1))
+  if [ -e "$bin/$t.failed" ]; then
+    printf '%s\t%s\t%s\tbuild failed\n' "$(date -u +%FT%TZ)" "$commit" "$t" >>"$out/summary.tsv"
+    continue
+  fi
+  budget=$(((deadline - $(date +%s)) / (left + 1)))
+  [ "$budget" -ge 10 ] || budget=10
   work="$here/target/corpus/$t"
   mkdir -p "$work" "$here/artifacts/$t"
   dict=()
@@ -27,7 +43,7 @@ for t in "$@"; do
   load0=$(cut -d' ' -f1-3 /proc/loadavg)
   start=$(date +%s)
   set +e
-  nice -n 15 "$bin/$t" "$work" "$here/corpus/$t" -runs="$runs" -max_total_time="$max_secs" -timeout=10 \
+  nice -n 15 "$bin/$t" "$work" "$here/corpus/$t" -runs="$runs" -max_total_time="$budget" -timeout=10 \
     -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$here/artifacts/$t/" \
     "${dict[@]}" >"$log" 2>&1
   status=$?
@@ -39,3 +55,4 @@ for t in "$@"; do
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$commit" "$t" "${execs:-?}" "${rate:-?}" \
     "$secs" "$findings" "$status" "$load0" "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/summary.tsv"
 done
+wait

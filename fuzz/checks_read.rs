@@ -262,7 +262,7 @@ fn expand_reference(s: &str, out: &mut Vec<String>) {
 }
 
 /// Most dynamic-programming cells the glob reference fills for one name.
-const REFERENCE_CELLS: usize = 4 << 20;
+const REFERENCE_CELLS: usize = 1 << 16;
 
 /// `glob_pattern`: a component pattern, a 0 byte, names to match (split at 0 bytes). Invariants: compiling never
 /// panics, refuses only over-long patterns and brace bombs; a pattern without glob syntax is its own literal and

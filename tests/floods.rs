@@ -1,8 +1,8 @@
 //! Connection floods and slow clients on the plaintext (2003) and pickle (2004) receivers: one event-loop thread
 //! whatever the number of clients, connections over `max_connections` refused and counted exactly, idle and
 //! trickling clients (a partial line, a pickle header promising 1 MiB) hold nothing but their slot, and a client
-//! that behaves is still served throughout. (The HTTP API and CarbonLink have their own bounds: see
-//! `tests/http_api.rs`; this file covers the socket receivers.)
+//! that behaves is still served throughout. (CarbonLink and the HTTP API: `tests/query_floods.rs`, a binary of its
+//! own because this test counts every thread of the process.)
 
 mod common;
 

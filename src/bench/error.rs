@@ -42,6 +42,21 @@ pub enum BenchError {
     /// Not every point reached the peer's disk in time.
     #[error("carbon did not write every point within {secs} s ({complete} of {metrics} metrics complete); last log lines:\n{log}")]
     PeerTimeout { secs: u64, complete: u32, metrics: u32, log: String },
+    /// The go-carbon binary is not there (checked before anything else).
+    #[error("go-carbon not found ({why}): set GO_CARBON to the go-carbon binary or put go-carbon on PATH")]
+    GoCarbonNotFound { why: String },
+    /// A socket run's system never accepted a connection on its receiver.
+    #[error("{system} did not listen on 127.0.0.1:{port} within {secs} s; last log lines:\n{log}")]
+    NoListener { system: String, port: u16, secs: u64, log: String },
+    /// A socket run's system exited while it should have been running.
+    #[error("{system} exited early ({status}); last log lines:\n{log}")]
+    SystemExited { system: String, status: String, log: String },
+    /// A socket run's system did not report every point committed in time.
+    #[error("{system} did not commit every point within {secs} s ({committed} of {total}); last log lines:\n{log}")]
+    SocketTimeout { system: String, secs: u64, committed: u64, total: u64, log: String },
+    /// The load could not be encoded.
+    #[error("encoding the load: {0}")]
+    Encode(#[from] crate::pickle::EncodeError),
 }
 
 /// Maps an I/O error to [`BenchError::Io`] saying what was being done.

@@ -99,6 +99,26 @@ impl Load {
         }
     }
 
+    /// How many points of metric `metric_idx` the first `messages` messages of the stream hold (they are always
+    /// that metric's first points, 0..n): what a publisher whose first `messages` messages were confirmed has
+    /// sent of it.
+    pub fn points_in_first(&self, messages: u64, metric_idx: u32) -> u32 {
+        let (metrics, per_msg) = (u64::from(self.metrics), u64::from(self.per_msg));
+        if metric_idx >= self.metrics {
+            return 0;
+        }
+        let n = if self.name_in_body {
+            // Stream position of (metric, point) is point * metrics + metric.
+            let sent = messages.saturating_mul(per_msg).min(self.total_points());
+            sent.saturating_sub(u64::from(metric_idx)).div_ceil(metrics)
+        } else {
+            // Message j is metric j % metrics, chunk j / metrics.
+            let chunks = messages / metrics + u64::from(messages % metrics > u64::from(metric_idx));
+            chunks.saturating_mul(per_msg)
+        };
+        n.min(u64::from(self.points)) as u32
+    }
+
     /// Timestamp of point `point_idx` (of any metric). Saturates at 0 for loads longer than the epoch.
     pub fn timestamp_of(&self, point_idx: u32) -> u32 {
         let back = u64::from(self.points - 1 - point_idx.min(self.points.saturating_sub(1))) * u64::from(self.interval);
@@ -199,6 +219,31 @@ mod tests {
             for per_msg in [1, 3, 7, 100] {
                 let load = Load::ending_at("t", 5, 7, per_msg, 10, 1_700_000_005, name_in_body);
                 assert_eq!(all_points(&load), expected(&load), "name_in_body={name_in_body} per_msg={per_msg}");
+            }
+        }
+    }
+
+    #[test]
+    fn points_in_first_counts_what_a_stream_prefix_holds() {
+        for name_in_body in [false, true] {
+            for per_msg in [1, 3, 7, 100] {
+                let load = Load::ending_at("t", 5, 23, per_msg, 10, 1_700_000_005, name_in_body);
+                let mut seen = vec![0u32; 5];
+                let mut msg = Message::default();
+                for j in 0..=load.messages() {
+                    for m in 0..5 {
+                        assert_eq!(load.points_in_first(j, m), seen[m as usize], "{name_in_body} {per_msg} {j} {m}");
+                    }
+                    if load.message(j, &mut msg) {
+                        for l in std::str::from_utf8(&msg.body).unwrap().lines() {
+                            let name = if name_in_body { l.split(' ').next().unwrap() } else { msg.key.as_str() };
+                            seen[name[3..].parse::<usize>().unwrap()] += 1;
+                        }
+                    }
+                }
+                assert_eq!(seen, vec![23; 5]);
+                assert_eq!(load.points_in_first(u64::MAX, 4), 23);
+                assert_eq!(load.points_in_first(3, 5), 0, "no such metric");
             }
         }
     }

@@ -6,6 +6,9 @@ use crate::bench::load::Load;
 use crate::bench::report;
 use crate::bench::run;
 use crate::bench::scenario::{self, SCENARIOS};
+use crate::bench::tcp::{self, TcpConfig};
+use crate::bench::tcp_report::{self, Pairing};
+use crate::bench::wire::Protocol;
 use anyhow::Context;
 use indicatif::ProgressBar;
 use std::path::PathBuf;
@@ -15,7 +18,8 @@ use std::time::Duration;
 /// Arguments of `warren bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Scenario: rk-1, body-100, many-metrics, few-metrics (`--list` describes them).
+    /// Scenario: rk-1, body-100, many-metrics, few-metrics (AMQP), or plaintext, pickle (TCP sockets, against
+    /// `--peer go-carbon`) (`--list` describes them).
     #[arg(required_unless_present = "list")]
     pub scenario: Option<String>,
     /// List the scenarios and exit.
@@ -27,12 +31,12 @@ pub struct BenchArgs {
     /// Points per metric (default: the scenario's).
     #[arg(long)]
     pub points: Option<u32>,
-    /// Points per message (default: the scenario's).
+    /// Points per message, or per pickle frame (default: the scenario's; 500 for pickle, carbon-relay's batch).
     #[arg(long)]
     pub per_msg: Option<u32>,
-    /// Seconds between a metric's points.
-    #[arg(long, default_value_t = 10)]
-    pub interval: u32,
+    /// Seconds between a metric's points (default: 10; 60 for the socket scenarios).
+    #[arg(long)]
+    pub interval: Option<u32>,
     /// Metric name prefix.
     #[arg(long, default_value = "bench")]
     pub prefix: String,
@@ -96,10 +100,21 @@ pub struct BenchArgs {
     /// Give up on any step after this many seconds.
     #[arg(long, default_value_t = 1800)]
     pub timeout: u64,
-    /// After warren, run the same scenario against a peer: python-carbon (install it with
-    /// tuning/python-carbon/setup.sh).
-    #[arg(long, value_parser = ["python-carbon"])]
+    /// After warren, run the same scenario against a peer: python-carbon for the AMQP scenarios (install it with
+    /// tuning/python-carbon/setup.sh), go-carbon for plaintext and pickle (the binary in $GO_CARBON, else
+    /// go-carbon on PATH).
+    #[arg(long, value_parser = ["python-carbon", "go-carbon"])]
     pub peer: Option<String>,
+    /// Socket scenarios: the create-mode pairings (warren/go-carbon) to run: zero, sparse, default (each side's
+    /// own default).
+    #[arg(long, value_delimiter = ',', default_value = "zero,sparse,default", value_parser = ["zero", "sparse", "default"])]
+    pub pairings: Vec<String>,
+    /// Socket scenarios: run go-carbon before warren in each phase.
+    #[arg(long)]
+    pub peer_first: bool,
+    /// Socket scenarios: seconds to wait after the untimed `sync` before each run.
+    #[arg(long, default_value_t = 5)]
+    pub settle_secs: u64,
     /// Also write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -159,10 +174,20 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 s.about
             );
         }
+        for (p, about) in SOCKET_SCENARIOS {
+            println!("{p:<14}  20000 metrics ×    100 points, over one TCP connection: {about}");
+        }
         return Ok(());
     }
     // Invariant: clap requires the scenario unless --list, handled above.
     let name = args.scenario.as_deref().expect("scenario required by clap");
+    if let Some(protocol) = [Protocol::Plaintext, Protocol::Pickle].into_iter().find(|p| p.name() == name) {
+        return socket(args, protocol);
+    }
+    anyhow::ensure!(
+        args.peer.as_deref() != Some("go-carbon"),
+        "--peer go-carbon runs the plaintext and pickle scenarios"
+    );
     let sc = scenario::by_name(name).with_context(|| {
         format!("unknown scenario {name:?}; known: {}", SCENARIOS.iter().map(|s| s.name).collect::<Vec<_>>().join(", "))
     })?;
@@ -175,7 +200,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.metrics.unwrap_or(sc.metrics),
         points,
         args.per_msg.unwrap_or(sc.per_msg),
-        args.interval,
+        args.interval.unwrap_or(10),
         crate::lifecycle::unix_now(),
         sc.name_in_body,
     );
@@ -223,6 +248,60 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(e) = &report.peer_error {
         anyhow::bail!("the peer's run failed: {e}");
+    }
+    let failed = report.rows.iter().any(|r| !r.verification.passed());
+    anyhow::ensure!(!failed, "verification failed: points missing or wrong on disk");
+    Ok(())
+}
+
+/// The socket scenarios, for `--list`.
+const SOCKET_SCENARIOS: [(&str, &str); 2] = [
+    ("plaintext", "carbon's line protocol (TCP 2003); every create-mode pairing, cold then steady"),
+    ("pickle", "carbon's pickle protocol (TCP 2004), 500 points per frame; every pairing, cold then steady"),
+];
+
+/// `warren bench plaintext|pickle`: warren (and go-carbon with `--peer go-carbon`) on one TCP connection.
+fn socket(args: BenchArgs, protocol: Protocol) -> anyhow::Result<()> {
+    let go_carbon = match args.peer.as_deref() {
+        Some("go-carbon") => Some(crate::bench::gocarbon::binary()?),
+        Some(p) => anyhow::bail!("--peer {p} runs the AMQP scenarios; the socket scenarios take --peer go-carbon"),
+        None => None,
+    };
+    let points = args.points.unwrap_or(100);
+    anyhow::ensure!(points > 0, "--points must be at least 1");
+    crate::metric::validate(format!("{}.m000000", args.prefix).as_bytes())
+        .map_err(|e| anyhow::anyhow!("--prefix {:?} gives invalid metric names: {e}", args.prefix))?;
+    let load = Load::ending_at(
+        &args.prefix,
+        args.metrics.unwrap_or(20_000),
+        points,
+        args.per_msg.unwrap_or(500),
+        args.interval.unwrap_or(60),
+        crate::lifecycle::unix_now(),
+        true,
+    );
+    let cfg = TcpConfig {
+        protocol,
+        load,
+        warren_bin: match args.warren_bin {
+            Some(p) => p,
+            None => std::env::current_exe().context("locating the warren executable")?,
+        },
+        go_carbon,
+        // Invariant: clap accepts only the pairing names.
+        pairings: args.pairings.iter().map(|p| Pairing::by_name(p).expect("checked by clap")).collect(),
+        peer_first: args.peer_first,
+        work_dir: args.dir,
+        timeout: Duration::from_secs(args.timeout),
+        settle: Duration::from_secs(args.settle_secs),
+        keep_data: args.keep_data,
+    };
+    let obs = Bars { quiet: args.quiet, current: Mutex::new(None) };
+    let report = tcp::run(&cfg, &obs)?;
+    print!("{}", tcp_report::table(&report));
+    if let Some(p) = &args.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(p, text + "\n").with_context(|| format!("writing {}", p.display()))?;
     }
     let failed = report.rows.iter().any(|r| !r.verification.passed());
     anyhow::ensure!(!failed, "verification failed: points missing or wrong on disk");

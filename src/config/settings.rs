@@ -125,6 +125,9 @@ pub struct QuerySettings {
     pub http: Option<String>,
     /// HTTP handler threads (requests answered at once).
     pub http_threads: usize,
+    /// Most HTTP connections open at once (a thread each); further ones are closed at once and counted as
+    /// `http_connections_refused`.
+    pub http_max_connections: usize,
     /// An HTTP connection that sends nothing for this long, in milliseconds, is closed (idle keep-alive, or a
     /// stalled request).
     pub http_idle_timeout_ms: u64,
@@ -146,6 +149,7 @@ impl Default for QuerySettings {
             carbonlink: Some("127.0.0.1:7002".into()),
             http: Some("127.0.0.1:8070".into()),
             http_threads: 4,
+            http_max_connections: 256,
             http_idle_timeout_ms: 30_000,
             http_write_timeout_ms: 30_000,
             cache_timeout_ms: 1000,

@@ -18,6 +18,7 @@ use super::QueryContext;
 use crate::metric;
 use crate::pickle::{check_frame_len, decode, read_frame_len, Value};
 use crate::pickle::{encode, encode_datapoints, encode_datapoints_by_metric};
+use crate::stats::Stats;
 use crate::whisper::{AggregationMethod, WhisperFile};
 use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -25,8 +26,9 @@ use std::sync::Arc;
 
 /// Start a CarbonLink server on `addr` (port 0 picks a free port; see [`Server::local_addr`]).
 pub fn start(addr: SocketAddr, ctx: Arc<QueryContext>) -> io::Result<Server> {
-    let max = ctx.max_connections;
-    Server::start(addr, "carbonlink", max, move |stream| serve_connection(stream, &ctx))
+    let (max, stats) = (ctx.max_connections, ctx.stats.clone());
+    let refused = move || Stats::add(&stats.carbonlink_connections_refused, 1);
+    Server::start(addr, "carbonlink", max, refused, move |stream| serve_connection(stream, &ctx))
 }
 
 /// Serve one connection until the peer closes it or sends a bad frame.

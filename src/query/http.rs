@@ -24,8 +24,9 @@ use std::time::Duration;
 
 /// Start the HTTP API on `addr` (port 0 picks a free port; see [`HttpServer::local_addr`]).
 pub fn start(addr: SocketAddr, ctx: Arc<QueryContext>) -> io::Result<HttpServer> {
-    let options = ctx.http.clone();
-    HttpServer::start(addr, options, move |req| handle(req, &ctx))
+    let (options, stats) = (ctx.http.clone(), ctx.stats.clone());
+    let refused = move || crate::stats::Stats::add(&stats.http_connections_refused, 1);
+    HttpServer::start(addr, options, refused, move |req| handle(req, &ctx))
 }
 
 /// Answer one request. Public for tests.

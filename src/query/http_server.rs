@@ -1,31 +1,41 @@
-//! The HTTP server under warren's HTTP API: `tiny_http` reads requests and frames responses (keep-alive,
-//! `Expect: 100-continue`, chunked bodies, HEAD); this module puts bounds around it and runs the handlers on a
-//! small fixed pool of threads.
+//! The HTTP server under warren's HTTP API: HTTP/1.1 requests read and answered on the connection-capped
+//! [`Server`] (one thread per open connection, at most `max_connections` of them; further connections are
+//! closed at once and counted), handlers run at most `threads` at a time.
 //!
-//! tiny_http 0.12 has no timeouts of its own, so they are set on the listening socket, whose options Linux copies
-//! into every accepted connection: `SO_RCVTIMEO` (an idle keep-alive connection, or a client that stops sending
-//! mid-request, is closed after `idle_timeout`) and `SO_SNDTIMEO` (a client that stops reading is dropped after
-//! `write_timeout`). A listening socket with `SO_RCVTIMEO` also makes `accept` give up after that long without a
-//! new connection, which would end tiny_http's accept loop; a keeper thread therefore opens and closes one
-//! loopback connection every quarter of `idle_timeout`, and if the accept loop dies anyway (`EMFILE`, …) the
-//! server is rebuilt on the same socket. Request bodies are capped at `max_body` bytes (413 beyond).
+//! Why not tiny_http any more: tiny_http 0.12 starts a thread per concurrently open connection with no upper
+//! bound (its internal `TaskPool` adds a thread whenever none is idle), and gives no hook to refuse a
+//! connection: `Server::from_listener` accepts on its own thread from a listener it owns (`Listener` is a closed
+//! enum of TCP and Unix listeners), `num_connections` is unimplemented. A flood of idle connections therefore
+//! meant unbounded threads. Gating it from outside would mean proxying every accepted connection into it; the
+//! maintained synchronous servers that bound workers (astra, on hyper) queue connections past the bound and bring
+//! a large dependency tree. What graphite-web, Grafana and curl need is small: request line and headers (capped at
+//! [`MAX_HEAD`] bytes, 431 beyond), a body by `Content-Length` (with `Expect: 100-continue`) or chunked (capped at
+//! `max_body`, 413 beyond), keep-alive (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `keep-alive`),
+//! HEAD. That is this module.
 //!
-//! Owns: the listening socket, the handler threads, the keeper. Never touches: what a request means (the handler
-//! passed to [`HttpServer::start`] answers it).
+//! Timeouts are per connection: a connection that sends nothing for `idle_timeout` (idle keep-alive, or a request
+//! that stalls half-way) is closed, and a client that takes no response bytes for `write_timeout` is dropped.
+//! Memory per connection: the read buffer, a head of at most [`MAX_HEAD`], a body of at most `max_body`.
+//!
+//! Owns: the HTTP/1.1 framing, the handler permits. Never touches: what a request means (the handler passed to
+//! [`HttpServer::start`] answers it).
 
-use std::io::{self, Read};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use super::server::Server;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
+
+/// Longest request line plus headers accepted, in bytes.
+pub const MAX_HEAD: usize = 64 * 1024;
 
 /// Bounds of the HTTP server.
 #[derive(Clone, Debug)]
 pub struct HttpOptions {
     /// Handler threads (requests answered at once).
     pub threads: usize,
+    /// Most connections open at once (a thread each); further ones are closed at once and counted.
+    pub max_connections: usize,
     /// A connection that sends nothing for this long (between or inside requests) is closed.
     pub idle_timeout: Duration,
     /// A response that cannot be written for this long is abandoned and its connection closed.
@@ -87,204 +97,313 @@ impl Response {
 
 type Handler = dyn Fn(&Request) -> Response + Send + Sync;
 
+/// At most `n` handlers run at once.
+struct Permits {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Permits {
+    fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+        drop(free);
+        // Given back even if the handler panics (the connection thread ends, the permit must not leak).
+        struct Back<'a>(&'a Permits);
+        impl Drop for Back<'_> {
+            fn drop(&mut self) {
+                *self.0.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+                self.0.freed.notify_one();
+            }
+        }
+        let _back = Back(self);
+        f()
+    }
+}
+
 struct Shared {
-    listener: TcpListener,
-    server: Mutex<Arc<tiny_http::Server>>,
-    generation: AtomicU64,
-    stop: AtomicBool,
     handler: Box<Handler>,
     options: HttpOptions,
+    permits: Permits,
 }
 
 /// A running HTTP server.
 pub struct HttpServer {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    threads: Vec<JoinHandle<()>>,
+    server: Server,
 }
 
 impl HttpServer {
-    /// Bind `addr` (port 0 picks a free port) and answer every request with `handler` on `options.threads`
-    /// threads. Errors: binding, or setting the socket options.
-    pub fn start<F>(addr: SocketAddr, options: HttpOptions, handler: F) -> io::Result<HttpServer>
+    /// Bind `addr` (port 0 picks a free port) and answer every request with `handler`, at most `options.threads`
+    /// at once, on at most `options.max_connections` connections; each connection refused over that is reported
+    /// to `refused`. Errors: binding.
+    pub fn start<F, R>(addr: SocketAddr, options: HttpOptions, refused: R, handler: F) -> io::Result<HttpServer>
     where
         F: Fn(&Request) -> Response + Send + Sync + 'static,
+        R: Fn() + Send + 'static,
     {
-        let listener = TcpListener::bind(addr)?;
-        let addr = listener.local_addr()?;
-        set_timeout(&listener, libc::SO_RCVTIMEO, options.idle_timeout)?;
-        set_timeout(&listener, libc::SO_SNDTIMEO, options.write_timeout)?;
-        let server = tiny_server(&listener)?;
+        let threads = options.threads.max(1);
+        let max = options.max_connections.max(1);
         let shared = Arc::new(Shared {
-            listener,
-            server: Mutex::new(Arc::new(server)),
-            generation: AtomicU64::new(0),
-            stop: AtomicBool::new(false),
             handler: Box::new(handler),
             options,
+            permits: Permits { free: Mutex::new(threads), freed: Condvar::new() },
         });
-        let mut threads = Vec::new();
-        for i in 0..shared.options.threads.max(1) {
-            let s = shared.clone();
-            threads.push(std::thread::Builder::new().name(format!("http-{i}")).spawn(move || serve(&s))?);
-        }
-        let s = shared.clone();
-        threads.push(std::thread::Builder::new().name("http-keeper".into()).spawn(move || keep_accepting(&s, addr))?);
-        tracing::info!(address = %addr, threads = shared.options.threads, "HTTP API listening");
-        Ok(HttpServer { addr, shared, threads })
+        let server = Server::start(addr, "http", max, refused, move |stream| serve_connection(stream, &shared))?;
+        tracing::info!(address = %server.local_addr(), threads, max_connections = max, "HTTP API listening");
+        Ok(HttpServer { server })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.server.local_addr()
     }
 
-    /// Stop answering, wait for the handler threads. Connections still open are closed by their read timeout.
-    pub fn stop(mut self) {
-        self.shutdown();
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.server.open_connections()
     }
 
-    fn shutdown(&mut self) {
-        self.shared.stop.store(true, Ordering::Release);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
+    /// Stop accepting and close every open connection.
+    pub fn stop(self) {
+        self.server.stop();
+    }
+}
+
+/// A request's head: method, target, HTTP minor version, headers.
+struct Head {
+    method: String,
+    target: String,
+    minor: u8,
+    headers: Vec<(String, String)>,
+}
+
+impl Head {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    fn has_token(&self, name: &str, token: &str) -> bool {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .flat_map(|(_, v)| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+}
+
+/// Why a request could not be read: answer with this status and close, or just close (`None`).
+type Refusal = Option<Response>;
+
+/// Serve one connection: requests in turn until the client closes, times out, or asks to close.
+fn serve_connection(stream: TcpStream, shared: &Shared) {
+    let o = &shared.options;
+    if stream.set_read_timeout(Some(o.idle_timeout)).is_err()
+        || stream.set_write_timeout(Some(o.write_timeout)).is_err()
+    {
+        return;
+    }
+    let _ = stream.set_nodelay(true);
+    let Ok(mut out) = stream.try_clone() else { return };
+    let mut input = BufReader::with_capacity(8192, stream);
+    loop {
+        let head = match read_head(&mut input) {
+            Ok(h) => h,
+            Err(refusal) => {
+                if let Some(r) = refusal {
+                    let _ = write_response(&mut out, &r, false, false);
+                }
+                return;
+            }
+        };
+        let keep_alive = if head.minor >= 1 {
+            !head.has_token("Connection", "close")
+        } else {
+            head.has_token("Connection", "keep-alive")
+        };
+        let (request, keep_alive) = match read_body(&mut input, &mut out, &head, o.max_body) {
+            Ok(Ok(body)) => (build_request(&head, &body), keep_alive),
+            // Refused, its body read and discarded: the connection carries on.
+            Ok(Err(resp)) => (Err(resp), keep_alive),
+            // The body was not read to its end: the connection cannot carry another request.
+            Err(Some(resp)) => (Err(resp), false),
+            Err(None) => return,
+        };
+        let response = match request {
+            Ok(r) => shared.permits.run(|| (shared.handler)(&r)),
+            Err(resp) => resp,
+        };
+        if write_response(&mut out, &response, head.method == "HEAD", keep_alive).is_err() || !keep_alive {
+            return;
         }
-        // The threads are joined: dropping `shared` with `self` drops tiny_http's server, which ends its accept
-        // loop.
     }
 }
 
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        if !self.threads.is_empty() {
-            self.shutdown();
+/// Read one line (through `\n`) into `line`, at most `*budget` bytes, which it spends.
+fn read_line_capped(r: &mut impl BufRead, line: &mut Vec<u8>, budget: &mut usize) -> Result<(), Refusal> {
+    line.clear();
+    let n = r.by_ref().take(*budget as u64).read_until(b'\n', line).map_err(|_| None)?;
+    *budget -= n;
+    if line.last() != Some(&b'\n') {
+        // EOF (a clean close between requests, or a truncated request), or the head is too long.
+        return Err(if n > 0 && *budget == 0 { Some(Response::text(431, "request head too long\n")) } else { None });
+    }
+    while matches!(line.last(), Some(b'\n' | b'\r')) {
+        line.pop();
+    }
+    Ok(())
+}
+
+/// The request line and headers (at most [`MAX_HEAD`] bytes). Empty lines before the request line are skipped
+/// (RFC 9112 2.2).
+fn read_head(r: &mut impl BufRead) -> Result<Head, Refusal> {
+    let mut budget = MAX_HEAD;
+    let mut line = Vec::new();
+    loop {
+        read_line_capped(r, &mut line, &mut budget)?;
+        if !line.is_empty() {
+            break;
         }
     }
-}
-
-fn tiny_server(listener: &TcpListener) -> io::Result<tiny_http::Server> {
-    tiny_http::Server::from_listener(listener.try_clone()?, None).map_err(io::Error::other)
-}
-
-fn set_timeout(listener: &TcpListener, option: libc::c_int, d: Duration) -> io::Result<()> {
-    let tv = libc::timeval {
-        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
-        tv_usec: libc::suseconds_t::from(d.subsec_micros() as i32),
+    let bad = |why: &str| Some(Response::text(400, format!("bad request: {why}\n")));
+    let text = std::str::from_utf8(&line).map_err(|_| bad("request line is not UTF-8"))?;
+    let mut parts = text.split(' ');
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad("malformed request line"));
     };
-    // SAFETY: the fd is a live socket owned by `listener`; `tv` is a valid timeval and its size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            listener.as_raw_fd(),
-            libc::SOL_SOCKET,
-            option,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
+    let minor = match version {
+        "HTTP/1.1" => 1,
+        "HTTP/1.0" => 0,
+        _ => return Err(Some(Response::text(505, "HTTP/1.0 and HTTP/1.1 only\n"))),
     };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) || target.is_empty() {
+        return Err(bad("malformed request line"));
     }
-}
-
-/// One loopback connection every quarter of the idle timeout keeps `accept` from timing out.
-fn keep_accepting(shared: &Shared, addr: SocketAddr) {
-    let mut wake = addr;
-    if wake.ip().is_unspecified() {
-        wake.set_ip(if wake.is_ipv4() { Ipv4Addr::LOCALHOST.into() } else { Ipv6Addr::LOCALHOST.into() });
-    }
-    let period = (shared.options.idle_timeout / 4).max(Duration::from_millis(50));
-    let tick = Duration::from_millis(50).min(period);
-    let mut waited = Duration::ZERO;
-    while !shared.stop.load(Ordering::Acquire) {
-        std::thread::sleep(tick);
-        waited += tick;
-        if waited >= period {
-            waited = Duration::ZERO;
-            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+    let mut head = Head { method: method.to_string(), target: target.to_string(), minor, headers: Vec::new() };
+    loop {
+        read_line_capped(r, &mut line, &mut budget)?;
+        if line.is_empty() {
+            return Ok(head);
         }
-    }
-}
-
-fn current(shared: &Shared) -> (Arc<tiny_http::Server>, u64) {
-    let s = shared.server.lock().unwrap_or_else(|p| p.into_inner());
-    (s.clone(), shared.generation.load(Ordering::Acquire))
-}
-
-fn serve(shared: &Shared) {
-    while !shared.stop.load(Ordering::Acquire) {
-        let (server, generation) = current(shared);
-        match server.recv_timeout(Duration::from_millis(100)) {
-            Ok(Some(rq)) => answer(shared, rq),
-            Ok(None) => {}
-            Err(e) => rebuild(shared, generation, &e),
+        let text = String::from_utf8_lossy(&line);
+        let (k, v) = text.split_once(':').ok_or_else(|| bad("header line without ':'"))?;
+        if k.is_empty() || k.ends_with(' ') || k.ends_with('\t') {
+            return Err(bad("malformed header name"));
         }
+        head.headers.push((k.to_string(), v.trim().to_string()));
     }
 }
 
-/// tiny_http's accept loop ended (it stops at the first accept error): serve the same socket anew.
-fn rebuild(shared: &Shared, generation: u64, e: &io::Error) {
-    let mut s = shared.server.lock().unwrap_or_else(|p| p.into_inner());
-    if shared.generation.load(Ordering::Acquire) != generation {
-        return; // another handler already did
+/// The request body (`Content-Length` or chunked), at most `max`. `Ok(Err(_))`: answer that, the body was read
+/// and discarded (a `Content-Length` body over `max`, unless the client waits for `100 Continue`: it is never
+/// read into memory); `Err(Some(_))`: answer that and close; `Err(None)`: close.
+fn read_body(
+    r: &mut impl BufRead,
+    out: &mut impl Write,
+    head: &Head,
+    max: usize,
+) -> Result<Result<Vec<u8>, Response>, Refusal> {
+    let too_big = || Some(Response::text(413, format!("request body over {max} bytes\n")));
+    let chunked = head.header("Transfer-Encoding").is_some();
+    if chunked && !head.has_token("Transfer-Encoding", "chunked") {
+        return Err(Some(Response::text(501, "only the chunked transfer coding is supported\n")));
     }
-    tracing::warn!(error = %e, "HTTP API: accept loop ended; serving the socket anew");
-    match tiny_server(&shared.listener) {
-        Ok(new) => {
-            *s = Arc::new(new);
-            shared.generation.fetch_add(1, Ordering::AcqRel);
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "HTTP API: cannot serve the socket anew; retrying");
-            drop(s);
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-fn answer(shared: &Shared, mut rq: tiny_http::Request) {
-    let request = match read_request(&mut rq, shared.options.max_body) {
-        Ok(r) => r,
-        Err(resp) => return respond(rq, resp),
+    let length = match head.header("Content-Length") {
+        _ if chunked => None,
+        None => Some(0),
+        Some(v) => Some(v.parse::<usize>().map_err(|_| Some(Response::text(400, "bad Content-Length\n")))?),
     };
-    let resp = (shared.handler)(&request);
-    respond(rq, resp);
-}
-
-fn respond(rq: tiny_http::Request, r: Response) {
-    let mut resp = tiny_http::Response::from_data(r.body).with_status_code(r.status);
-    if let Ok(h) = tiny_http::Header::from_bytes(&b"Content-Type"[..], r.content_type.as_bytes()) {
-        resp.add_header(h);
+    let expects_continue = head.minor >= 1 && head.has_token("Expect", "100-continue");
+    if let Some(n) = length.filter(|&n| n > max) {
+        if expects_continue {
+            return Err(too_big());
+        }
+        let skipped = io::copy(&mut r.by_ref().take(n as u64), &mut io::sink()).map_err(|_| None)?;
+        return if skipped == n as u64 { Ok(Err(too_big().expect("a response"))) } else { Err(None) };
     }
-    if let Err(e) = rq.respond(resp) {
-        tracing::debug!(error = %e, "HTTP API: response not delivered");
+    if length != Some(0) && expects_continue {
+        out.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").map_err(|_| None)?;
     }
-}
-
-/// The method, path and parameters of `rq`, its form body read (at most `max_body` bytes).
-fn read_request(rq: &mut tiny_http::Request, max_body: usize) -> Result<Request, Response> {
-    let url = rq.url().to_string();
-    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-    let mut params = parse_query(query);
-    let method = rq.method().as_str().to_string();
-    if rq.body_length().is_some_and(|n| n > max_body) {
-        return Err(Response::text(413, format!("request body over {max_body} bytes\n")));
-    }
-    let content_type = rq
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Content-Type"))
-        .map(|h| h.value.as_str().to_string())
-        .unwrap_or_default();
     let mut body = Vec::new();
-    rq.as_reader()
-        .take(max_body as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| Response::text(400, format!("cannot read the request body: {e}\n")))?;
-    if body.len() > max_body {
-        return Err(Response::text(413, format!("request body over {max_body} bytes\n")));
+    if let Some(n) = length {
+        body.resize(n, 0);
+        r.read_exact(&mut body).map_err(|_| None)?;
+        return Ok(Ok(body));
     }
+    let mut line = Vec::new();
+    loop {
+        let mut budget = 1024;
+        read_line_capped(r, &mut line, &mut budget).map_err(|_| Some(Response::text(400, "bad chunk\n")))?;
+        let size = String::from_utf8_lossy(&line);
+        let size = size.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size, 16).map_err(|_| Some(Response::text(400, "bad chunk size\n")))?;
+        if size == 0 {
+            // Trailer fields, up to the empty line.
+            let mut budget = MAX_HEAD;
+            loop {
+                read_line_capped(r, &mut line, &mut budget)?;
+                if line.is_empty() {
+                    return Ok(Ok(body));
+                }
+            }
+        }
+        if body.len() + size > max {
+            return Err(too_big());
+        }
+        let at = body.len();
+        body.resize(at + size, 0);
+        r.read_exact(&mut body[at..]).map_err(|_| None)?;
+        let mut crlf = [0u8; 2];
+        r.read_exact(&mut crlf).map_err(|_| None)?;
+        if &crlf != b"\r\n" {
+            return Err(Some(Response::text(400, "chunk without CRLF\n")));
+        }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Content Too Large",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "",
+    }
+}
+
+fn write_response(out: &mut impl Write, r: &Response, head_only: bool, keep_alive: bool) -> io::Result<()> {
+    let mut bytes = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}\r\n",
+        r.status,
+        reason(r.status),
+        r.content_type,
+        r.body.len(),
+        if keep_alive { "" } else { "Connection: close\r\n" }
+    )
+    .into_bytes();
+    if !head_only {
+        bytes.extend_from_slice(&r.body);
+    }
+    out.write_all(&bytes)?;
+    out.flush()
+}
+
+/// The method, path and parameters of a request: the query string, then the form body.
+fn build_request(head: &Head, body: &[u8]) -> Result<Request, Response> {
+    let (path, query) = head.target.split_once('?').unwrap_or((&head.target, ""));
+    let mut params = parse_query(query);
+    let method = head.method.clone();
+    let content_type = head.header("Content-Type").unwrap_or_default();
     let lower = content_type.to_ascii_lowercase();
     if lower.starts_with("multipart/form-data") {
         // What graphite-web's RemoteFinder sends with REMOTE_STORE_USE_POST (urllib3 encodes fields so).
@@ -294,9 +413,9 @@ fn read_request(rq: &mut tiny_http::Request, max_body: usize) -> Result<Request,
             .find(|(k, _)| k.eq_ignore_ascii_case("boundary"))
             .map(|(_, v)| v.trim_matches('"').to_string())
             .ok_or_else(|| Response::text(400, "multipart/form-data without a boundary\n"))?;
-        params.extend(parse_multipart(&body, &boundary)?);
+        params.extend(parse_multipart(body, &boundary)?);
     } else if lower.starts_with("application/x-www-form-urlencoded") || (method == "POST" && !body.is_empty()) {
-        params.extend(parse_query(&String::from_utf8_lossy(&body)));
+        params.extend(parse_query(&String::from_utf8_lossy(body)));
     }
     Ok(Request { method, path: path.to_string(), params })
 }

@@ -60,6 +60,7 @@ impl QueryContext {
             workers: if settings.amqp.enabled { settings.worker_count() } else { 0 },
             http: http_server::HttpOptions {
                 threads: q.http_threads.max(1),
+                max_connections: q.http_max_connections.max(1),
                 idle_timeout: Duration::from_millis(q.http_idle_timeout_ms.max(1)),
                 write_timeout: Duration::from_millis(q.http_write_timeout_ms.max(1)),
                 max_body: q.max_request_bytes,

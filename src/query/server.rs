@@ -10,8 +10,21 @@ use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream}
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Refused connections are logged at most once per this interval (each is counted).
+pub const REFUSED_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 type Registry = Arc<Mutex<HashMap<u64, TcpStream>>>;
+
+/// A connection's place in the registry, given back when its thread ends.
+struct Slot(Registry, u64);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.1);
+    }
+}
 
 /// A running server.
 pub struct Server {
@@ -23,29 +36,56 @@ pub struct Server {
 
 impl Server {
     /// Bind `addr` and serve each accepted connection with `handle` on a thread named `<name>-conn`. At most
-    /// `max_connections` are served at once; further ones are closed at once. Errors: binding.
-    pub fn start<F>(addr: SocketAddr, name: &str, max_connections: usize, handle: F) -> io::Result<Server>
+    /// `max_connections` are served at once (so at most that many connection threads, plus the acceptor);
+    /// further ones are closed at once, each reported to `refused` (a counter) and logged at most once per
+    /// [`REFUSED_LOG_INTERVAL`] with the number refused since. Errors: binding.
+    pub fn start<F, R>(
+        addr: SocketAddr,
+        name: &str,
+        max_connections: usize,
+        refused: R,
+        handle: F,
+    ) -> io::Result<Server>
     where
         F: Fn(TcpStream) + Send + Sync + 'static,
+        R: Fn() + Send + 'static,
     {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let conns: Registry = Arc::default();
         let handle = Arc::new(handle);
-        let (stop2, conns2, conn_name) = (stop.clone(), conns.clone(), format!("{name}-conn"));
+        let (stop2, conns2, conn_name, server) =
+            (stop.clone(), conns.clone(), format!("{name}-conn"), name.to_string());
         let acceptor = std::thread::Builder::new().name(format!("{name}-accept")).spawn(move || {
             let next = AtomicU64::new(0);
+            let (mut refused_since_log, mut last_log) = (0u64, None::<Instant>);
             for stream in listener.incoming() {
                 if stop2.load(Ordering::Acquire) {
                     break;
                 }
-                let Ok(stream) = stream else { continue };
+                let Ok(stream) = stream else {
+                    // Out of descriptors (EMFILE) or a connection reset before it was taken: do not spin.
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
                 let id = next.fetch_add(1, Ordering::Relaxed);
                 {
                     let mut map = conns2.lock().unwrap_or_else(|p| p.into_inner());
                     if map.len() >= max_connections {
-                        tracing::warn!(max_connections, "query connection refused: too many open");
+                        drop(map);
+                        drop(stream);
+                        refused();
+                        refused_since_log += 1;
+                        if last_log.is_none_or(|t| t.elapsed() >= REFUSED_LOG_INTERVAL) {
+                            tracing::warn!(
+                                server = %server,
+                                max_connections,
+                                refused = refused_since_log,
+                                "connections refused: too many open (logged at most every 10 s)"
+                            );
+                            (refused_since_log, last_log) = (0, Some(Instant::now()));
+                        }
                         continue;
                     }
                     match stream.try_clone() {
@@ -55,8 +95,10 @@ impl Server {
                 }
                 let (handle, conns) = (handle.clone(), conns2.clone());
                 let spawned = std::thread::Builder::new().name(conn_name.clone()).spawn(move || {
+                    // The slot is freed even if `handle` panics: a leaked slot would be one connection fewer for
+                    // good.
+                    let _slot = Slot(conns, id);
                     handle(stream);
-                    conns.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
                 });
                 if spawned.is_err() {
                     conns2.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
@@ -103,5 +145,51 @@ impl Drop for Server {
         if self.acceptor.is_some() {
             self.shutdown();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn a_panicking_handler_gives_its_slot_back() {
+        let refused = Arc::new(AtomicUsize::new(0));
+        let r = refused.clone();
+        let served = Arc::new(AtomicUsize::new(0));
+        let s2 = served.clone();
+        let server = Server::start(
+            "127.0.0.1:0".parse().unwrap(),
+            "paniccheck",
+            1,
+            move || {
+                r.fetch_add(1, Ordering::Relaxed);
+            },
+            move |mut stream: TcpStream| {
+                let mut b = [0u8; 1];
+                let _ = stream.read(&mut b);
+                s2.fetch_add(1, Ordering::Relaxed);
+                panic!("handler bug (expected by this test)");
+            },
+        )
+        .unwrap();
+        for i in 1..=3 {
+            let mut c = TcpStream::connect(server.local_addr()).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            std::io::Write::write_all(&mut c, b"x").unwrap();
+            // The handler panicked and the connection closed: the slot is free again (the cap is 1).
+            let mut rest = Vec::new();
+            let _ = c.read_to_end(&mut rest);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while server.open_connections() != 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert_eq!(server.open_connections(), 0, "slot {i} given back");
+            assert_eq!(served.load(Ordering::Relaxed), i, "connection {i} served, not refused");
+        }
+        assert_eq!(refused.load(Ordering::Relaxed), 0);
+        server.stop();
     }
 }

@@ -1,6 +1,9 @@
 //! Draws the PNGs of a `tuning/sweep.sh` results directory and prints a Markdown table of the medians.
 //!
 //!   cargo run --release --manifest-path tuning/plot/Cargo.toml -- tuning/results/<timestamp>... [--out OUT_DIR]
+//!   cargo run --release --manifest-path tuning/plot/Cargo.toml -- soak SOAK.csv [--events EVENTS.tsv] [--out PNG]
+//!
+//! The second form draws a `tuning/soak.sh` run (module `soak`).
 //!
 //! Several results directories are merged (their runs count as more repetitions of the same points).
 //! OUT_DIR defaults to tuning/plots (next to this crate). Each run's JSON is named `<point>-r<rep>.json`;
@@ -13,6 +16,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+mod soak;
 
 /// One measured run.
 #[derive(Debug, Clone)]
@@ -86,7 +91,8 @@ fn load(dir: &Path) -> anyhow::Result<Vec<Run>> {
     Ok(runs)
 }
 
-const COLORS: [RGBColor; 4] = [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
+const COLORS: [RGBColor; 4] =
+    [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
 
 /// A value vs prefetch chart, one line per workers value, for the `pf-<scenario>-…` points.
 fn prefetch_chart(
@@ -144,9 +150,10 @@ fn prefetch_chart(
         // Every repetition, slightly offset per workers value so both sets stay visible.
         let off = 1.0 + 0.04 * (i as f64 - 0.5);
         chart.draw_series(
-            by_pf.iter().flat_map(|(pf, v)| v.iter().map(move |y| (*pf as f64 * off, *y))).map(|(x, y)| {
-                Cross::new((x, y), 4, color.mix(0.6).stroke_width(1))
-            }),
+            by_pf
+                .iter()
+                .flat_map(|(pf, v)| v.iter().map(move |y| (*pf as f64 * off, *y)))
+                .map(|(x, y)| Cross::new((x, y), 4, color.mix(0.6).stroke_width(1))),
         )?;
     }
     chart
@@ -201,9 +208,12 @@ fn bar_chart(groups: &[(String, Vec<f64>)], title: &str, x_desc: &str, y_desc: &
         let color = COLORS[i % COLORS.len()];
         chart.draw_series(std::iter::once(Rectangle::new([(x - 0.3, 0.0), (x + 0.3, m)], color.mix(0.75).filled())))?;
         let top = v.iter().copied().fold(m, f64::max);
-        let style = TextStyle::from(("sans-serif", 19).into_font())
-            .pos(Pos::new(HPos::Center, VPos::Bottom));
-        chart.draw_series(std::iter::once(Text::new(format!("median {}", fmt_rate(&m)), (x, top + ymax * 0.02), style)))?;
+        let style = TextStyle::from(("sans-serif", 19).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
+        chart.draw_series(std::iter::once(Text::new(
+            format!("median {}", fmt_rate(&m)),
+            (x, top + ymax * 0.02),
+            style,
+        )))?;
         chart.draw_series(v.iter().map(|y| Cross::new((x, *y), 5, BLACK.stroke_width(2))))?;
     }
     root.present()?;
@@ -226,6 +236,10 @@ fn fmt_ms(y: &f64) -> String {
 }
 
 fn main() -> anyhow::Result<()> {
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    if all.first().map(String::as_str) == Some("soak") {
+        return soak::run(&all[1..]);
+    }
     let mut dirs = Vec::new();
     let mut out = None;
     let mut args = std::env::args_os().skip(1);
