@@ -74,8 +74,10 @@ impl Server {
                     let mut map = conns2.lock().unwrap_or_else(|p| p.into_inner());
                     if map.len() >= max_connections {
                         drop(map);
-                        drop(stream);
+                        // Counted before the close, so a client that sees its connection closed also sees it
+                        // counted.
                         refused();
+                        drop(stream);
                         refused_since_log += 1;
                         if last_log.is_none_or(|t| t.elapsed() >= REFUSED_LOG_INTERVAL) {
                             tracing::warn!(
