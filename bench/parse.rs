@@ -54,6 +54,7 @@ fn batch(points: usize) -> Batch {
         key: "servers.prod.m000001".into(),
         body: Vec::new(),
         points: vec![BatchPoint { name: NameRef::Key, timestamp: 1_700_000_000, value: 1.0 }; points],
+        parts: Vec::new(),
         received: Instant::now(),
     }
 }

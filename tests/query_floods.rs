@@ -75,6 +75,8 @@ fn a_carbonlink_flood_holds_at_most_its_cap_of_threads_and_a_client_in_a_slot_is
         flood.push(c); // held open on our side
     }
     let refused = || e.stats.carbonlink_connections_refused.load(Ordering::Relaxed);
+    // The count is taken before the close the client saw; the wait only guards the memory ordering.
+    assert!(common::wait_until(10, || refused() >= FLOOD as u64));
     assert_eq!(refused(), FLOOD as u64);
     assert_eq!(threads_named("carbonlink-conn"), CAP, "no thread for a refused connection");
     assert_eq!(server.open_connections(), CAP);
@@ -145,6 +147,8 @@ fn an_http_flood_holds_at_most_its_cap_of_threads_and_a_client_in_a_slot_is_answ
         flood.push(c); // held open on our side
     }
     let refused = || e.stats.http_connections_refused.load(Ordering::Relaxed);
+    // The count is taken before the close the client saw; the wait only guards the memory ordering.
+    assert!(common::wait_until(10, || refused() >= FLOOD as u64));
     assert_eq!(refused(), FLOOD as u64);
     assert_eq!(threads_named("http-conn"), CAP, "no thread for a refused connection");
     assert_eq!(server.open_connections(), CAP);

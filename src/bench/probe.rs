@@ -5,9 +5,12 @@
 //!   returns its value at its timestamp, and
 //! - *durable*: the whisper file holds it (read straight from disk, without warren).
 //!
-//! Each delay, from the send to the first poll that saw it, goes into an hdrhistogram (microseconds; resolution:
-//! the poll interval plus one render). At most `max_in_flight` messages are followed at once, so the probe's own
-//! load stays small (one render and one 16 KiB file read per followed message per poll).
+//! Each delay, from the send to the first poll that saw it, goes into an hdrhistogram (microseconds). A message is
+//! polled `poll` after it was sent, then again after a tenth of its age (at least `poll`): the resolution is
+//! `poll` or 10 % of the delay, whichever is larger, and the probe's own load stays small even when warren falls
+//! behind and many messages are followed at once. Messages are sampled at a steady pace whatever the delays (a
+//! slow stretch is not under-sampled); beyond `max_in_flight` followed messages, sampling pauses and the pause is
+//! counted in [`ProbeResult::skipped`].
 //!
 //! Owns: its HTTP agent. Never touches: the broker, warren's files for writing.
 
@@ -33,7 +36,7 @@ pub struct ProbeConfig {
     pub name_in_body: bool,
     /// Time between two probed messages (at least).
     pub every: Duration,
-    /// Time between two polls of a followed message.
+    /// Shortest time between two polls of a followed message.
     pub poll: Duration,
     /// Most messages followed at once.
     pub max_in_flight: usize,
@@ -42,7 +45,7 @@ pub struct ProbeConfig {
 }
 
 impl ProbeConfig {
-    /// The defaults for `http` and `data_dir`: a message every 20 ms, polled every 2 ms, up to 4 at once.
+    /// The defaults for `http` and `data_dir`: a message every 20 ms, polled at least 2 ms apart, up to 1000 at once.
     pub fn new(http: SocketAddr, data_dir: PathBuf, interval: u32, name_in_body: bool) -> Self {
         ProbeConfig {
             http,
@@ -51,7 +54,7 @@ impl ProbeConfig {
             name_in_body,
             every: Duration::from_millis(20),
             poll: Duration::from_millis(2),
-            max_in_flight: 4,
+            max_in_flight: 1000,
             give_up: Duration::from_secs(30),
         }
     }
@@ -67,6 +70,8 @@ pub struct ProbeResult {
     pub unresolved: u64,
     /// Render requests that failed (not counted as "not yet").
     pub errors: u64,
+    /// Samples not taken because `max_in_flight` messages were followed already.
+    pub skipped: u64,
     /// Poll interval (the resolution of both delays).
     pub poll: Duration,
 }
@@ -84,6 +89,7 @@ struct Followed {
     timestamp: u32,
     value: f64,
     sent: Instant,
+    next_poll: Instant,
     queryable: bool,
     durable: bool,
 }
@@ -92,7 +98,8 @@ struct Followed {
 pub fn run(cfg: &ProbeConfig, progress: &PublishProgress, stop: &AtomicBool) -> ProbeResult {
     // Invariant: 1 µs .. 1 h with 3 significant figures is a valid histogram configuration.
     let hist = || Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds");
-    let mut r = ProbeResult { queryable: hist(), durable: hist(), unresolved: 0, errors: 0, poll: cfg.poll };
+    let mut r =
+        ProbeResult { queryable: hist(), durable: hist(), unresolved: 0, errors: 0, skipped: 0, poll: cfg.poll };
     let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
     let mut followed: Vec<Followed> = Vec::new();
     let mut last_request: Option<Instant> = None;
@@ -106,8 +113,12 @@ pub fn run(cfg: &ProbeConfig, progress: &PublishProgress, stop: &AtomicBool) -> 
             Some(t) if followed.is_empty() || t.elapsed() > cfg.give_up => break,
             Some(_) => {}
             None => {
-                if followed.len() < cfg.max_in_flight && last_request.is_none_or(|t| t.elapsed() >= cfg.every) {
-                    progress.sample_wanted.store(true, Ordering::Relaxed);
+                if last_request.is_none_or(|t| t.elapsed() >= cfg.every) {
+                    if followed.len() < cfg.max_in_flight {
+                        progress.sample_wanted.store(true, Ordering::Relaxed);
+                    } else {
+                        r.skipped += 1;
+                    }
                     last_request = Some(Instant::now());
                 }
             }
@@ -117,7 +128,9 @@ pub fn run(cfg: &ProbeConfig, progress: &PublishProgress, stop: &AtomicBool) -> 
                 followed.push(f);
             }
         }
-        for f in &mut followed {
+        let now = Instant::now();
+        for f in followed.iter_mut().filter(|f| f.next_poll <= now) {
+            f.next_poll = now + cfg.poll.max(now.duration_since(f.sent) / 10);
             if !f.queryable {
                 match rendered(&agent, cfg, f) {
                     Ok(true) => {
@@ -153,7 +166,8 @@ fn first_point(msg: &Message, name_in_body: bool) -> Option<(String, u32, f64)> 
 fn follow(cfg: &ProbeConfig, msg: &Message, sent: Instant) -> Option<Followed> {
     let (metric, timestamp, value) = first_point(msg, cfg.name_in_body)?;
     let path = crate::metric::file_path(&cfg.data_dir, &crate::metric::validate(metric.as_bytes()).ok()?);
-    Some(Followed { metric, path, timestamp, value, sent, queryable: false, durable: false })
+    let next_poll = sent + cfg.poll;
+    Some(Followed { metric, path, timestamp, value, sent, next_poll, queryable: false, durable: false })
 }
 
 /// Whether the render API returns `f`'s value at its timestamp. `Err` when the request failed.

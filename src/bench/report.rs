@@ -42,6 +42,8 @@ pub struct Probed {
     pub unresolved: u64,
     /// Render requests that failed.
     pub errors: u64,
+    /// Samples skipped because the probe followed its maximum of messages already.
+    pub skipped: u64,
 }
 
 /// One system's result on one mode (warren backlog, warren live, later peers such as python-carbon).
@@ -211,13 +213,14 @@ pub fn table(r: &Report) -> String {
         if let Some(p) = &row.probe {
             writeln!(
                 s,
-                "{} {} publish rate: {}, achieved {:.0} points/s; probe: {} unresolved, {} render errors",
+                "{} {} publish rate: {}, achieved {:.0} points/s; probe: {} unresolved, {} render errors, {} skipped",
                 row.system,
                 row.mode,
                 p.target_rate.map_or("unpaced".to_string(), |t| format!("target {t:.0} points/s")),
                 p.achieved_rate,
                 p.unresolved,
-                p.errors
+                p.errors,
+                p.skipped
             )
             .expect("fmt");
         }

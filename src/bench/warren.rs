@@ -269,7 +269,7 @@ fn warren_steps(
     let probe = probed.map(|p| {
         let lat = |h, what: &str| {
             let [p50_ms, p99_ms, p999_ms] = ProbeResult::percentiles_ms(h);
-            let source = format!("{what} (probe: {} messages, polled every {} ms)", h.len(), p.poll.as_millis());
+            let source = format!("{what} (probe: {} messages, ±max({} ms, 10 %))", h.len(), p.poll.as_millis());
             Latency { p50_ms, p99_ms, p999_ms, source }
         };
         Probed {
@@ -279,6 +279,7 @@ fn warren_steps(
             durable: lat(&p.durable, "publish→durable (whisper file)"),
             unresolved: p.unresolved,
             errors: p.errors,
+            skipped: p.skipped,
         }
     });
 

@@ -23,7 +23,6 @@ use super::tickets::Tickets;
 use crate::config::settings::{CreateModeSetting, Settings, SyncMode};
 use crate::lifecycle::{unix_now, Shutdown};
 use crate::metric;
-use crate::pipe::batch::Batch;
 use crate::pipe::ring::{Completion, Rings};
 use crate::stats::Stats;
 use crate::tagdb::TagQueue;
@@ -308,12 +307,15 @@ impl Writer {
             return;
         }
         if let Err(e) = self.durable.before_completing(&self.cache, &self.stats) {
-            tracing::error!(deliveries = self.outbox.len(), error = %e, "a sync failed: not acking this turn's deliveries");
+            let deliveries: u64 = self.outbox.iter().map(|(_, c)| u64::from(c.tags)).sum();
+            tracing::error!(deliveries, error = %e, "a sync failed: not acking this turn's deliveries");
             self.outbox.clear();
             return;
         }
         for (producer, c) in self.outbox.drain(..) {
-            self.durable.completing(producer, c.tag);
+            for tag in c.tag..c.tag + u64::from(c.tags) {
+                self.durable.completing(producer, tag);
+            }
             self.rings.complete(producer, c);
         }
     }
@@ -330,31 +332,6 @@ impl Writer {
             }
         }
         any
-    }
-
-    fn absorb(&mut self, batch: Batch) {
-        let keep = self.room_for(batch.points.len());
-        if keep == 0 {
-            // Everything dropped (flow control off): the delivery is resolved, so it is acked.
-            if let Some(t) = batch.ack {
-                self.outbox.push((t.producer, Completion { generation: t.generation, tag: t.tag }));
-            }
-            return;
-        }
-        let slot = batch.ack.map(|t| self.tickets.open(t, keep as u32, batch.received));
-        let mut last: Option<(&[u8], MetricId)> = None;
-        for p in &batch.points[..keep] {
-            let name = batch.name_of(p);
-            let id = match last {
-                Some((n, id)) if n == name => id,
-                _ => {
-                    let id = self.cache.intern(name);
-                    last = Some((name, id));
-                    id
-                }
-            };
-            self.cache.push(id, Point { timestamp: p.timestamp, value: p.value }, slot);
-        }
     }
 
     fn flow_control(&mut self) {
@@ -454,10 +431,7 @@ impl Writer {
             if let Some(done) = self.tickets.resolve(slot, count) {
                 let micros = done.received.elapsed().as_micros() as u64;
                 let _ = self.latency.record(micros.max(1));
-                self.outbox.push((
-                    done.ticket.producer,
-                    Completion { generation: done.ticket.generation, tag: done.ticket.tag },
-                ));
+                self.complete(done.ticket);
             }
         }
     }

@@ -327,7 +327,8 @@ mod tests {
         let body = b"web.a 1 10\nold.b 2 10\nold.b 3 20\nweb.x.secret 4 10\nother.c 5 10\nweb.h.bad 6 10\n".to_vec();
         let mut points = Vec::new();
         parse_body(b"", &body, true, 0, &mut points, &mut Vec::new(), |_| {});
-        let mut batch = Batch { ack: None, key: String::new(), body, points, received: Instant::now() };
+        let mut batch =
+            Batch { ack: None, key: String::new(), body, points, parts: Vec::new(), received: Instant::now() };
         let stats = Stats::default();
         filter().apply(&mut batch, &stats);
         let got: Vec<(String, f64)> =
@@ -349,8 +350,14 @@ mod tests {
     fn routing_key_batches_are_decided_once() {
         let mut points = Vec::new();
         parse_body(b"old.k", b"1 10\n2 20\n", false, 0, &mut points, &mut Vec::new(), |_| {});
-        let mut batch =
-            Batch { ack: None, key: "old.k".into(), body: b"1 10\n2 20\n".to_vec(), points, received: Instant::now() };
+        let mut batch = Batch {
+            ack: None,
+            key: "old.k".into(),
+            body: b"1 10\n2 20\n".to_vec(),
+            points,
+            parts: Vec::new(),
+            received: Instant::now(),
+        };
         filter().apply(&mut batch, &Stats::default());
         assert_eq!((batch.key.as_str(), batch.points.len()), ("web.k", 2));
         assert!(Filter::load(&FilterSettings { blacklist: vec!["x".into()], ..Default::default() }).unwrap().is_none());

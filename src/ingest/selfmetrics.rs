@@ -246,7 +246,7 @@ pub fn run(cfg: SelfMetricsConfig, producer: Producer, stats: Arc<Stats>, rings:
         if points.is_empty() {
             continue;
         }
-        let batch = Batch { ack: None, key: String::new(), body, points, received: Instant::now() };
+        let batch = Batch { ack: None, key: String::new(), body, points, parts: Vec::new(), received: Instant::now() };
         if producer.push(batch, stop).is_err() {
             break;
         }

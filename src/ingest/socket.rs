@@ -453,7 +453,8 @@ impl EventLoop {
         }
         let cap = self.points.len();
         let points = std::mem::replace(&mut self.points, Vec::with_capacity(cap));
-        let mut batch = Batch { ack: None, key: String::new(), body, points, received: Instant::now() };
+        let mut batch =
+            Batch { ack: None, key: String::new(), body, points, parts: Vec::new(), received: Instant::now() };
         if let Some(f) = self.r.filter.current() {
             f.apply(&mut batch, &self.stats);
             if batch.points.is_empty() {

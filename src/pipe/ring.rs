@@ -15,11 +15,18 @@ use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
 
-/// A completed batch, sent from the writer to its producer.
+/// A completed batch, sent from the writer to its producer: delivery tags `tag .. tag + tags` are durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Completion {
     pub generation: u32,
     pub tag: u64,
+    pub tags: u32,
+}
+
+impl From<super::batch::AckTicket> for Completion {
+    fn from(t: super::batch::AckTicket) -> Self {
+        Completion { generation: t.generation, tag: t.tag, tags: 1 }
+    }
 }
 
 /// The rings between all producers and the one writer.
@@ -131,7 +138,7 @@ impl Rings {
 impl Producer {
     /// Hand a batch to the writer, waiting while the ring is full or flow control is on. Returns the batch
     /// back if `give_up()` becomes true while waiting (shutdown).
-    pub fn push(&self, batch: Batch, mut give_up: impl FnMut() -> bool) -> Result<(), Batch> {
+    pub fn push(&self, batch: Batch, mut give_up: impl FnMut() -> bool) -> Result<(), Box<Batch>> {
         let ring = &self.rings.rings[self.id as usize];
         let backoff = Backoff::new();
         let mut batch = batch;
@@ -147,7 +154,7 @@ impl Producer {
             }
             self.rings.wake_writer();
             if give_up() {
-                return Err(batch);
+                return Err(Box::new(batch));
             }
             if backoff.is_completed() {
                 std::thread::sleep(Duration::from_micros(200));

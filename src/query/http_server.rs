@@ -11,7 +11,8 @@
 //! a large dependency tree. What graphite-web, Grafana and curl need is small: request line and headers (capped at
 //! [`MAX_HEAD`] bytes, 431 beyond), a body by `Content-Length` (with `Expect: 100-continue`) or chunked (capped at
 //! `max_body`, 413 beyond), keep-alive (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `keep-alive`),
-//! HEAD. That is this module.
+//! HEAD. That is this module: it owns the connections and the framing; the request line and header fields are
+//! parsed by `httparse` (hyper's parser) and so are chunk sizes.
 //!
 //! Timeouts are per connection: a connection that sends nothing for `idle_timeout` (idle keep-alive, or a request
 //! that stalls half-way) is closed, and a client that takes no response bytes for `write_timeout` is dropped.
@@ -256,8 +257,12 @@ fn read_line_capped(r: &mut impl BufRead, line: &mut Vec<u8>, budget: &mut usize
     Ok(())
 }
 
-/// The request line and headers (at most [`MAX_HEAD`] bytes). Empty lines before the request line are skipped
-/// (RFC 9112 2.2).
+/// Most header fields in one request head (431 beyond).
+const MAX_HEADERS: usize = 100;
+
+/// The request line and headers (at most [`MAX_HEAD`] bytes, [`MAX_HEADERS`] fields), read line by line up to the
+/// empty line and then parsed by `httparse` (token, target and field syntax as RFC 9112 has them). Empty lines
+/// before the request line are skipped (RFC 9112 2.2).
 fn read_head(r: &mut impl BufRead) -> Result<Head, Refusal> {
     let mut budget = MAX_HEAD;
     let mut line = Vec::new();
@@ -267,34 +272,38 @@ fn read_head(r: &mut impl BufRead) -> Result<Head, Refusal> {
             break;
         }
     }
-    let bad = |why: &str| Some(Response::text(400, format!("bad request: {why}\n")));
-    let text = std::str::from_utf8(&line).map_err(|_| bad("request line is not UTF-8"))?;
-    let mut parts = text.split(' ');
-    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad("malformed request line"));
-    };
-    let minor = match version {
-        "HTTP/1.1" => 1,
-        "HTTP/1.0" => 0,
-        _ => return Err(Some(Response::text(505, "HTTP/1.0 and HTTP/1.1 only\n"))),
-    };
-    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) || target.is_empty() {
-        return Err(bad("malformed request line"));
-    }
-    let mut head = Head { method: method.to_string(), target: target.to_string(), minor, headers: Vec::new() };
+    let mut raw = Vec::with_capacity(512);
     loop {
-        read_line_capped(r, &mut line, &mut budget)?;
+        raw.extend_from_slice(&line);
+        raw.extend_from_slice(b"\r\n");
         if line.is_empty() {
-            return Ok(head);
+            break;
         }
-        let text = String::from_utf8_lossy(&line);
-        let (k, v) = text.split_once(':').ok_or_else(|| bad("header line without ':'"))?;
-        if k.is_empty() || k.ends_with(' ') || k.ends_with('\t') {
-            return Err(bad("malformed header name"));
-        }
-        head.headers.push((k.to_string(), v.trim().to_string()));
+        read_line_capped(r, &mut line, &mut budget)?;
     }
+    parse_head(&raw)
+}
+
+/// Parse a complete request head (request line, fields, empty line; CRLF line ends).
+fn parse_head(raw: &[u8]) -> Result<Head, Refusal> {
+    let bad = |why: String| Some(Response::text(400, format!("bad request: {why}\n")));
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut fields);
+    match req.parse(raw) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err(bad("incomplete request head".into())),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(Some(Response::text(431, format!("more than {MAX_HEADERS} header fields\n"))))
+        }
+        Err(httparse::Error::Version) => return Err(Some(Response::text(505, "HTTP/1.0 and HTTP/1.1 only\n"))),
+        Err(e) => return Err(bad(e.to_string())),
+    }
+    let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
+        return Err(bad("malformed request line".into()));
+    };
+    let headers =
+        req.headers.iter().map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).trim().to_string())).collect();
+    Ok(Head { method: method.to_string(), target: target.to_string(), minor, headers })
 }
 
 /// The request body (`Content-Length` or chunked), at most `max`. `Ok(Err(_))`: answer that, the body was read
@@ -314,7 +323,13 @@ fn read_body(
     let length = match head.header("Content-Length") {
         _ if chunked => None,
         None => Some(0),
-        Some(v) => Some(v.parse::<usize>().map_err(|_| Some(Response::text(400, "bad Content-Length\n")))?),
+        // Digits only (RFC 9110 8.6): Rust's integer parser would also take a leading `+`.
+        Some(v) => Some(
+            Some(v)
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<usize>().ok())
+                .ok_or_else(|| Some(Response::text(400, "bad Content-Length\n")))?,
+        ),
     };
     let expects_continue = head.minor >= 1 && head.has_token("Expect", "100-continue");
     if let Some(n) = length.filter(|&n| n > max) {
@@ -337,9 +352,12 @@ fn read_body(
     loop {
         let mut budget = 1024;
         read_line_capped(r, &mut line, &mut budget).map_err(|_| Some(Response::text(400, "bad chunk\n")))?;
-        let size = String::from_utf8_lossy(&line);
-        let size = size.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size, 16).map_err(|_| Some(Response::text(400, "bad chunk size\n")))?;
+        line.extend_from_slice(b"\r\n");
+        let bad_size = || Some(Response::text(400, "bad chunk size\n"));
+        let size = match httparse::parse_chunk_size(&line) {
+            Ok(httparse::Status::Complete((_, size))) => usize::try_from(size).map_err(|_| too_big())?,
+            _ => return Err(bad_size()),
+        };
         if size == 0 {
             // Trailer fields, up to the empty line.
             let mut budget = MAX_HEAD;
@@ -350,7 +368,7 @@ fn read_body(
                 }
             }
         }
-        if body.len() + size > max {
+        if size > max - body.len() {
             return Err(too_big());
         }
         let at = body.len();
@@ -517,5 +535,54 @@ mod tests {
         assert_eq!(p[4], ("t".into(), "%4".into()));
         assert_eq!(p[5], ("plus".into(), "% 1".into()), "a bad escape stays, its + is still a space");
         assert_eq!(p[6], ("end".into(), "A".into()), "an escape at the very end decodes");
+    }
+
+    fn head_of(raw: &[u8]) -> Result<Head, u16> {
+        read_head(&mut io::Cursor::new(raw)).map_err(|r| r.map_or(0, |r| r.status))
+    }
+
+    fn body_of(head: &[u8], rest: &[u8], max: usize) -> Result<Vec<u8>, u16> {
+        let head = head_of(head).expect("a valid head");
+        let mut out = Vec::new();
+        match read_body(&mut io::Cursor::new(rest), &mut out, &head, max) {
+            Ok(Ok(body)) => Ok(body),
+            Ok(Err(r)) | Err(Some(r)) => Err(r.status),
+            Err(None) => Err(0),
+        }
+    }
+
+    #[test]
+    fn request_heads_parse_and_malformed_ones_are_refused_with_their_status() {
+        let h = head_of(b"\r\nPOST /render?target=a HTTP/1.1\r\nHost: x\r\nContent-Length:  5 \r\n\r\n").unwrap();
+        assert_eq!((h.method.as_str(), h.target.as_str(), h.minor), ("POST", "/render?target=a", 1));
+        assert_eq!(h.header("content-length"), Some("5"));
+        assert_eq!(head_of(b"GET / HTTP/1.0\n\n").unwrap().minor, 0, "bare LF line ends are read");
+        assert_eq!(head_of(b"GET / HTTP/2.0\r\n\r\n").err(), Some(505));
+        assert_eq!(head_of(b"GET /\r\n\r\n").err(), Some(400));
+        assert_eq!(head_of(b"G(T / HTTP/1.1\r\n\r\n").err(), Some(400));
+        assert_eq!(head_of(b"GET / HTTP/1.1\r\nno colon\r\n\r\n").err(), Some(400));
+        assert_eq!(head_of(b"GET / HTTP/1.1\r\nBad Name: v\r\n\r\n").err(), Some(400));
+        let many: Vec<u8> = [&b"GET / HTTP/1.1\r\n"[..], &b"a: b\r\n".repeat(MAX_HEADERS + 1), b"\r\n"].concat();
+        assert_eq!(head_of(&many).err(), Some(431));
+        let long: Vec<u8> = [&b"GET /"[..], &vec![b'a'; MAX_HEAD], b" HTTP/1.1\r\n\r\n"].concat();
+        assert_eq!(head_of(&long).err(), Some(431));
+        assert_eq!(head_of(b"GET / HTTP/1.1\r\nHost: x\r\n").err(), Some(0), "a head cut short closes");
+    }
+
+    #[test]
+    fn bodies_by_length_or_chunks_and_their_limits() {
+        let cl = b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n";
+        assert_eq!(body_of(cl, b"hello", 100).unwrap(), b"hello");
+        assert_eq!(body_of(cl, b"hello", 4).err(), Some(413));
+        assert_eq!(body_of(b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n", b"hello", 100).err(), Some(400));
+        assert_eq!(body_of(b"POST / HTTP/1.1\r\nContent-Length: 5x\r\n\r\n", b"hello", 100).err(), Some(400));
+        let te = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(body_of(te, b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nTrailer: t\r\n\r\n", 100).unwrap(), b"abcde");
+        assert_eq!(body_of(te, b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", 4).err(), Some(413));
+        // A size that would overflow the running total is refused, not wrapped round.
+        assert_eq!(body_of(te, b"1\r\na\r\nffffffffffffffff\r\n", 100).err(), Some(413));
+        assert_eq!(body_of(te, b"1ffffffffffffffffff\r\n", 100).err(), Some(400), "a chunk size over 64 bits");
+        assert_eq!(body_of(te, b"zz\r\n", 100).err(), Some(400));
+        assert_eq!(body_of(te, b"3\r\nabcXY0\r\n\r\n", 100).err(), Some(400), "a chunk not ended by CRLF");
     }
 }

@@ -17,6 +17,15 @@ pub const REFUSED_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 type Registry = Arc<Mutex<HashMap<u64, TcpStream>>>;
 
+/// A connection's place in the registry, given back when its thread ends.
+struct Slot(Registry, u64);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.1);
+    }
+}
+
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
@@ -65,8 +74,10 @@ impl Server {
                     let mut map = conns2.lock().unwrap_or_else(|p| p.into_inner());
                     if map.len() >= max_connections {
                         drop(map);
-                        drop(stream);
+                        // Counted before the close, so a client that sees its connection closed also sees it
+                        // counted.
                         refused();
+                        drop(stream);
                         refused_since_log += 1;
                         if last_log.is_none_or(|t| t.elapsed() >= REFUSED_LOG_INTERVAL) {
                             tracing::warn!(
@@ -86,8 +97,10 @@ impl Server {
                 }
                 let (handle, conns) = (handle.clone(), conns2.clone());
                 let spawned = std::thread::Builder::new().name(conn_name.clone()).spawn(move || {
+                    // The slot is freed even if `handle` panics: a leaked slot would be one connection fewer for
+                    // good.
+                    let _slot = Slot(conns, id);
                     handle(stream);
-                    conns.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
                 });
                 if spawned.is_err() {
                     conns2.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
@@ -134,5 +147,51 @@ impl Drop for Server {
         if self.acceptor.is_some() {
             self.shutdown();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn a_panicking_handler_gives_its_slot_back() {
+        let refused = Arc::new(AtomicUsize::new(0));
+        let r = refused.clone();
+        let served = Arc::new(AtomicUsize::new(0));
+        let s2 = served.clone();
+        let server = Server::start(
+            "127.0.0.1:0".parse().unwrap(),
+            "paniccheck",
+            1,
+            move || {
+                r.fetch_add(1, Ordering::Relaxed);
+            },
+            move |mut stream: TcpStream| {
+                let mut b = [0u8; 1];
+                let _ = stream.read(&mut b);
+                s2.fetch_add(1, Ordering::Relaxed);
+                panic!("handler bug (expected by this test)");
+            },
+        )
+        .unwrap();
+        for i in 1..=3 {
+            let mut c = TcpStream::connect(server.local_addr()).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            std::io::Write::write_all(&mut c, b"x").unwrap();
+            // The handler panicked and the connection closed: the slot is free again (the cap is 1).
+            let mut rest = Vec::new();
+            let _ = c.read_to_end(&mut rest);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while server.open_connections() != 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert_eq!(server.open_connections(), 0, "slot {i} given back");
+            assert_eq!(served.load(Ordering::Relaxed), i, "connection {i} served, not refused");
+        }
+        assert_eq!(refused.load(Ordering::Relaxed), 0);
+        server.stop();
     }
 }

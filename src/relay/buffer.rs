@@ -172,7 +172,7 @@ mod tests {
         parse_body(b"", text, true, 0, &mut points, &mut renamed, |_| {});
         let mut body = text.to_vec();
         body.extend_from_slice(&renamed);
-        Batch { ack: None, key: String::new(), body, points, received: Instant::now() }
+        Batch { ack: None, key: String::new(), body, points, parts: Vec::new(), received: Instant::now() }
     }
 
     #[test]

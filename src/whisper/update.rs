@@ -21,6 +21,8 @@ pub struct UpdateScratch {
     packed: Vec<u8>,
     /// Contiguous runs within `packed`.
     runs: Vec<Run>,
+    /// What the runs wrote, in write order: (first ring slot, bytes of `packed`), one per positioned write.
+    written: Vec<(u64, Range<usize>)>,
     /// Lower-archive intervals of `aligned`, then their distinct values in the reference's set order.
     lower: Vec<u32>,
     lower_order: Vec<u32>,
@@ -71,6 +73,17 @@ impl Span {
     fn window_start(&self, lower_start: u32, step: u32) -> usize {
         self.origin.map_or(0, |origin| ((lower_start - origin) / step) as usize)
     }
+}
+
+/// Slots of one archive written by this update: (first slot, range of `packed`), in write order.
+#[derive(Clone, Copy)]
+struct Written<'a> {
+    slots: &'a [(u64, Range<usize>)],
+    packed: &'a [u8],
+}
+
+impl Written<'_> {
+    const NONE: Written<'static> = Written { slots: &[], packed: &[] };
 }
 
 /// A run of points written with one positioned write (two at the ring's end).
@@ -126,7 +139,8 @@ impl WhisperFile {
         let mut higher = archive;
         let mut higher_base = if slot == 0 { interval } else { base };
         for &lower in &archives[index + 1..] {
-            let (written, lower_base) = self.propagate(&higher, higher_base, &lower, &[interval], &mut propagation)?;
+            let (written, lower_base) =
+                self.propagate(&higher, higher_base, &lower, &[interval], &mut propagation, Written::NONE)?;
             if written == 0 {
                 break;
             }
@@ -253,8 +267,10 @@ impl WhisperFile {
         let base = if stored_base == 0 { first_run.start } else { i64::from(stored_base) };
         // What the first slot holds after the writes: the base propagation positions the higher reads from.
         let mut higher_base = stored_base;
+        scratch.written.clear();
         for run in &scratch.runs {
-            let (writes, first_slot) = self.write_run(&archive, base, run.start, &scratch.packed[run.bytes.clone()])?;
+            let (writes, first_slot) =
+                self.write_run(&archive, base, run.start, &scratch.packed, run.bytes.clone(), &mut scratch.written)?;
             stats.writes += writes;
             higher_base = first_slot.unwrap_or(higher_base);
         }
@@ -268,8 +284,14 @@ impl WhisperFile {
             scratch.lower.clear();
             scratch.lower.extend(scratch.aligned.iter().map(|&(t, _)| t - t % lower_step));
             set_order(&scratch.lower, &mut scratch.set, &mut scratch.lower_order);
+            // The first propagation reads the archive just written: what it wrote need not be read back.
+            let known = if higher.offset == archive.offset {
+                Written { slots: &scratch.written, packed: &scratch.packed }
+            } else {
+                Written::NONE
+            };
             let (written, lower_base) =
-                self.propagate(&higher, higher_base, &lower, &scratch.lower_order, &mut scratch.propagation)?;
+                self.propagate(&higher, higher_base, &lower, &scratch.lower_order, &mut scratch.propagation, known)?;
             if written == 0 {
                 break;
             }
@@ -284,29 +306,69 @@ impl WhisperFile {
     /// end) and, when the run covers the archive's first slot, the interval written there (the new base).
     /// A run longer than the ring (only future points can make one) keeps its newest `points` points, which
     /// is what the ring holds after the reference's writes, without its spill past the archive's end.
+    /// Each write is appended to `written` as (first slot, range of `packed`).
     fn write_run(
         &self,
         archive: &ArchiveInfo,
         base: i64,
         start: i64,
-        bytes: &[u8],
+        packed: &[u8],
+        mut range: Range<usize>,
+        written: &mut Vec<(u64, Range<usize>)>,
     ) -> Result<(usize, Option<u32>), WhisperError> {
         let ring = u64::from(archive.points);
-        let len = bytes.len() as u64 / POINT_SIZE;
+        let len = range.len() as u64 / POINT_SIZE;
         let mut slot = slot_of(archive, base, start);
-        let mut bytes = bytes;
         if len > ring {
             let skip = len - ring;
             slot = (slot + skip) % ring;
-            bytes = &bytes[(skip * POINT_SIZE) as usize..];
+            range.start += (skip * POINT_SIZE) as usize;
         }
-        let first_len = (((ring - slot) * POINT_SIZE) as usize).min(bytes.len());
-        self.write_at(&bytes[..first_len], slot_offset(archive, slot))?;
-        if first_len == bytes.len() {
-            return Ok((1, (slot == 0).then(|| decode_point(bytes).0)));
+        let first_len = (((ring - slot) * POINT_SIZE) as usize).min(range.len());
+        let (head, tail) = (range.start..range.start + first_len, range.start + first_len..range.end);
+        self.write_at(&packed[head.clone()], slot_offset(archive, slot))?;
+        written.push((slot, head.clone()));
+        if tail.is_empty() {
+            return Ok((1, (slot == 0).then(|| decode_point(&packed[head]).0)));
         }
-        self.write_at(&bytes[first_len..], u64::from(archive.offset))?;
-        Ok((2, Some(decode_point(&bytes[first_len..]).0)))
+        self.write_at(&packed[tail.clone()], u64::from(archive.offset))?;
+        written.push((0, tail.clone()));
+        Ok((2, Some(decode_point(&packed[tail]).0)))
+    }
+
+    /// [`WhisperFile::read_slots`], except that each of its (at most two) reads that one piece of `known` covers
+    /// whole is copied from that piece: the latest piece overlapping it, whose bytes are then what the file holds.
+    fn read_slots_known(
+        &self,
+        archive: &ArchiveInfo,
+        first: u64,
+        count: u64,
+        buf: &mut Vec<u8>,
+        known: Written<'_>,
+    ) -> Result<(), WhisperError> {
+        if known.slots.is_empty() {
+            return self.read_slots(archive, first, count, buf);
+        }
+        buf.resize((count * POINT_SIZE) as usize, 0);
+        let head_slots = (u64::from(archive.points) - first).min(count);
+        for (slot, slots, at) in [(first, head_slots, 0), (0, count - head_slots, head_slots)] {
+            if slots == 0 {
+                continue;
+            }
+            let out = &mut buf[(at * POINT_SIZE) as usize..((at + slots) * POINT_SIZE) as usize];
+            let latest = known.slots.iter().rev().find(|(s, r)| {
+                let len = r.len() as u64 / POINT_SIZE;
+                *s < slot + slots && slot < s + len
+            });
+            match latest {
+                Some((s, r)) if *s <= slot && s + r.len() as u64 / POINT_SIZE >= slot + slots => {
+                    let from = r.start + ((slot - s) * POINT_SIZE) as usize;
+                    out.copy_from_slice(&known.packed[from..from + out.len()]);
+                }
+                _ => self.read_at(out, slot_offset(archive, slot))?,
+            }
+        }
+        Ok(())
     }
 
     /// Propagate each of `intervals` (distinct; in the reference's order) from `higher`, whose first slot holds
@@ -322,6 +384,7 @@ impl WhisperFile {
         lower: &ArchiveInfo,
         intervals: &[u32],
         buffers: &mut Propagation,
+        known: Written<'_>,
     ) -> Result<(usize, u32), WhisperError> {
         let ring = u64::from(higher.points);
         // As the reference: the window's length is taken modulo the ring (a whole ring when it divides evenly).
@@ -332,7 +395,7 @@ impl WhisperFile {
         let window_len = (count * POINT_SIZE) as usize;
         let span = window_span(higher, higher_base, lower.seconds_per_point, count, intervals);
         if let Some(span) = span {
-            self.read_slots(higher, span.first, span.slots, &mut buffers.bytes)?;
+            self.read_slots_known(higher, span.first, span.slots, &mut buffers.bytes, known)?;
         }
         buffers.found.clear();
         for &interval in intervals {

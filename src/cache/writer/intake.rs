@@ -1,14 +1,79 @@
-//! The writer's intake knobs: new file rules arriving on SIGHUP, and the drop-at-max rule when flow control is
-//! off (carbon's USE_FLOW_CONTROL = False).
+//! The writer's intake: batches into the cache (one ticket per delivery), completions into this turn's outbox,
+//! new file rules arriving on SIGHUP, and the drop-at-max rule when flow control is off (carbon's
+//! USE_FLOW_CONTROL = False).
 //!
 //! Owns: nothing of its own (methods of [`Writer`]). Never touches: files.
 
 use super::{NewRules, Writer};
+use crate::cache::store::MetricId;
+use crate::pipe::batch::{AckTicket, Batch};
+use crate::pipe::ring::Completion;
 use crate::stats::Stats;
+use crate::whisper::Point;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 impl Writer {
+    /// Move `batch` into the cache. Each delivery it carries gets its own ticket (a batch gathering several
+    /// deliveries has [`Batch::parts`]), so one delivery waiting for its file does not hold back the others' acks.
+    pub(super) fn absorb(&mut self, batch: Batch) {
+        let keep = self.room_for(batch.points.len());
+        let Some(t) = batch.ack else {
+            self.cache_points(&batch, 0, keep, None);
+            return;
+        };
+        if batch.parts.is_empty() {
+            self.open_part(&batch, t, 0, keep);
+            return;
+        }
+        let mut start = 0;
+        for part in &batch.parts {
+            let end = part.end as usize;
+            self.open_part(&batch, AckTicket { tag: part.tag, ..t }, start.min(keep), end.min(keep));
+            start = end;
+        }
+    }
+
+    /// Points `start..end` of `batch` are delivery `t`'s (after the drop-at-max rule): open its ticket, or
+    /// complete it at once when none of its points is kept.
+    fn open_part(&mut self, batch: &Batch, t: AckTicket, start: usize, end: usize) {
+        if start == end {
+            // Everything dropped (flow control off): the delivery is resolved, so it is acked.
+            self.complete(t);
+            return;
+        }
+        let slot = self.tickets.open(t, (end - start) as u32, batch.received);
+        self.cache_points(batch, start, end, Some(slot));
+    }
+
+    fn cache_points(&mut self, batch: &Batch, start: usize, end: usize, slot: Option<u32>) {
+        let mut last: Option<(&[u8], MetricId)> = None;
+        for p in &batch.points[start..end] {
+            let name = batch.name_of(p);
+            let id = match last {
+                Some((n, id)) if n == name => id,
+                _ => {
+                    let id = self.cache.intern(name);
+                    last = Some((name, id));
+                    id
+                }
+            };
+            self.cache.push(id, Point { timestamp: p.timestamp, value: p.value }, slot);
+        }
+    }
+
+    /// Queue the completion of delivery `t` for this turn's [`Writer::send_completions`], joined to the previous
+    /// one when it continues its run of tags (one message, one wake-up and one ack for a run).
+    pub(super) fn complete(&mut self, t: AckTicket) {
+        if let Some((p, c)) = self.outbox.last_mut() {
+            if *p == t.producer && c.generation == t.generation && c.tag + u64::from(c.tags) == t.tag {
+                c.tags += 1;
+                return;
+            }
+        }
+        self.outbox.push((t.producer, Completion::from(t)));
+    }
+
     /// Take new file rules from `rx` (each loop turn): files created after that follow them.
     pub fn with_rule_updates(mut self, rx: crossbeam::channel::Receiver<NewRules>) -> Self {
         self.rule_updates = Some(rx);
