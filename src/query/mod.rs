@@ -10,6 +10,7 @@ pub mod carbonlink;
 pub mod glob;
 pub mod graphite;
 pub mod http;
+pub mod http_parse;
 pub mod http_server;
 pub mod prometheus;
 pub mod series;
