@@ -2,6 +2,8 @@
 //! Every test uses its own exchange and queue names (or its own vhost) so parallel runs never collide.
 #![allow(dead_code)]
 
+pub mod declared;
+
 pub mod private_broker;
 
 pub mod receivers;
@@ -9,6 +11,10 @@ pub mod receivers;
 pub mod rng;
 
 pub mod step_sender;
+
+// Re-exported for `use common::*`; a test binary that declares nothing on a broker does not use them.
+#[allow(unused_imports)]
+pub use declared::{exchange_exists, queue_exists, Declared};
 
 use amiquip::{
     AmqpProperties, Connection, ExchangeDeclareOptions, ExchangeType, FieldTable, Publish, QueueDeclareOptions,
@@ -68,9 +74,9 @@ pub fn relay_settings(urls: &[String], ex: &str) -> Settings {
 }
 
 /// A publisher connection with the exchange and the test's queue declared and bound, so that nothing
-/// published before the engine's workers connect is lost.
+/// published before the engine's workers connect is lost. It deletes nothing: a [`Declared`] does, on drop.
 pub struct Publisher {
-    conn: Option<Connection>,
+    _conn: Connection,
     channel: amiquip::Channel,
     exchange: String,
     confirms: crossbeam::channel::Receiver<amiquip::Confirm>,
@@ -101,7 +107,7 @@ impl Publisher {
         let confirms = channel.listen_for_publisher_confirms().unwrap();
         channel.enable_publisher_confirms().unwrap();
         Publisher {
-            conn: Some(conn),
+            _conn: conn,
             channel,
             exchange: exchange.to_string(),
             confirms,
@@ -140,31 +146,6 @@ impl Publisher {
                 }
             }
         }
-    }
-
-    pub fn delete_queue(&self, queue: &str) -> amiquip::Result<u32> {
-        self.channel.queue_delete(queue, Default::default())
-    }
-
-    pub fn delete_exchange(&self, exchange: &str) -> amiquip::Result<()> {
-        self.channel.exchange_delete(exchange, false)
-    }
-
-    /// Delete `queue` (unless `""`: no named queue) and the exchange, each on a channel of its own: a failed
-    /// delete closes its channel, and must not silently skip the next one. Panics if a delete fails.
-    pub fn delete(mut self, queue: &str) {
-        let mut conn = self.conn.take().expect("open until deleted");
-        if !queue.is_empty() {
-            let ch = conn.open_channel(None).unwrap();
-            if let Err(e) = ch.queue_delete(queue, Default::default()) {
-                panic!("deleting queue {queue}: {e}");
-            }
-        }
-        let ch = conn.open_channel(None).unwrap();
-        if let Err(e) = ch.exchange_delete(self.exchange.as_str(), false) {
-            panic!("deleting exchange {}: {e}", self.exchange);
-        }
-        let _ = conn.close();
     }
 }
 
@@ -243,7 +224,8 @@ pub fn parse_queue_counts(out: &str, queue: &str) -> Option<(u64, u64)> {
     })
 }
 
-/// A vhost of the test's own (for tests that close every connection of a vhost); deleted on drop.
+/// A vhost of the test's own (for tests that close every connection of a vhost); deleted on drop (also when
+/// the test panics), with every exchange and queue in it: the cleanup guard of the tests that run in one.
 pub struct Vhost(pub String);
 
 impl Vhost {
