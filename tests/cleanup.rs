@@ -12,16 +12,6 @@ use std::sync::atomic::Ordering;
 use warren::cache::writer::DefaultRules;
 use warren::engine::Engine;
 
-/// Names of this process's threads that start with `prefix` (the kernel's `comm`, at most 15 bytes).
-fn threads_named(prefix: &str) -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .map(|n| n.trim_end().to_string())
-        .filter(|n| n.starts_with(prefix))
-        .collect()
-}
-
 #[test]
 fn a_panic_in_a_guarded_scope_deletes_the_exchange_and_the_queue() {
     let (ex, q) = (unique("ex-guard"), unique("q-guard"));

@@ -5,20 +5,11 @@
 mod common;
 
 use common::*;
-use warren::cache::writer::FileRules;
 use warren::engine::Engine;
-use warren::whisper::{AggregationMethod, ArchiveSpec, OpenOptions, WhisperFile};
+use warren::whisper::{OpenOptions, WhisperFile};
 
 /// Tiny files (60 s × 120), so tens of thousands of metrics cost little disk.
-struct SmallFiles;
-impl FileRules for SmallFiles {
-    fn archives(&self, _: &str) -> Vec<ArchiveSpec> {
-        vec![ArchiveSpec { seconds_per_point: 60, points: 120 }]
-    }
-    fn aggregation(&self, _: &str) -> (AggregationMethod, f32) {
-        (AggregationMethod::Average, 0.5)
-    }
-}
+const SMALL_FILES: OneArchive = OneArchive { seconds_per_point: 60, points: 120 };
 
 fn value_of(i: usize) -> f64 {
     i as f64 * 0.5 + 1.0
@@ -92,7 +83,7 @@ fn start_nodes(ex: &str, patterns: [&[&str]; 3], hash: Option<&str>) -> Vec<Node
             s.cache.open_files = 4000;
             s.amqp.workers = 1;
             s.amqp.consistent_hash_exchange = hash.map(str::to_string);
-            let engine = Some(Engine::start(&s, Box::new(SmallFiles)).unwrap());
+            let engine = Some(Engine::start(&s, Box::new(SMALL_FILES)).unwrap());
             Node { dir, queue, patterns: p.iter().map(|p| p.to_string()).collect(), engine, _declared: declared }
         })
         .collect()

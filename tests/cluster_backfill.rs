@@ -15,21 +15,12 @@ use common::*;
 use query_support::{http_get, GraphiteWeb};
 use warren::cache::writer::FileRules;
 use warren::engine::Engine;
-use warren::whisper::{AggregationMethod, ArchiveSpec};
 
 const METRICS: usize = 400;
 const MINUTES: u32 = 60;
 
 /// One-minute files for three hours.
-struct Minutes;
-impl FileRules for Minutes {
-    fn archives(&self, _: &str) -> Vec<ArchiveSpec> {
-        vec![ArchiveSpec { seconds_per_point: 60, points: 180 }]
-    }
-    fn aggregation(&self, _: &str) -> (AggregationMethod, f32) {
-        (AggregationMethod::Average, 0.5)
-    }
-}
+const MINUTE_FILES: OneArchive = OneArchive { seconds_per_point: 60, points: 180 };
 
 /// Dropped field by field in this order: the engine stops before its queue is deleted.
 struct Node {
@@ -48,7 +39,7 @@ fn start_node(ex: &str, hash_ex: &str) -> Node {
     s.amqp.workers = 1;
     s.amqp.consistent_hash_exchange = Some(hash_ex.to_string());
     s.query.http = Some("127.0.0.1:0".into());
-    let engine = Engine::start(&s, Box::new(Minutes)).unwrap();
+    let engine = Engine::start(&s, Box::new(MINUTE_FILES)).unwrap();
     Node { dir, queue, engine, _declared: declared }
 }
 
@@ -233,7 +224,7 @@ fn pattern_backfill_fills_what_exists_and_copies_what_is_missing() {
         let path = warren::metric::file_path(dir, metric);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let opts = CreateOptions { mode: CreateMode::Sparse, ..CreateOptions::default() };
-        let mut wf = WhisperFile::create(&path, &Minutes.archives(metric), &opts, OpenOptions::default()).unwrap();
+        let mut wf = WhisperFile::create(&path, &MINUTE_FILES.archives(metric), &opts, OpenOptions::default()).unwrap();
         let mut points: Vec<Point> =
             minutes.map(|k| Point { timestamp: t - k * 60, value: v + f64::from(k) }).collect();
         wf.update_many(&mut points, t, &mut UpdateScratch::default()).unwrap();

@@ -19,13 +19,15 @@ pub use declared::{exchange_exists, queue_exists, Declared};
 use amiquip::{
     AmqpProperties, Connection, ExchangeDeclareOptions, ExchangeType, FieldTable, Publish, QueueDeclareOptions,
 };
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use warren::cache::writer::FileRules;
 use warren::config::settings::Settings;
+use warren::whisper::{AggregationMethod, ArchiveSpec};
 
 pub const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
@@ -303,5 +305,78 @@ pub fn closed_by_server(s: &mut TcpStream) -> bool {
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
             Err(_) => return false,
         }
+    }
+}
+
+/// One HTTP/1.1 exchange on a kept-open connection (`form`: an urlencoded body): (status, content type, body).
+pub fn exchange11(
+    r: &mut BufReader<TcpStream>,
+    method: &str,
+    path: &str,
+    form: Option<&str>,
+) -> (u16, String, Vec<u8>) {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\n");
+    if let Some(body) = form {
+        req.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+    } else {
+        req.push_str("\r\n");
+    }
+    r.get_mut().write_all(req.as_bytes()).unwrap();
+    read_response(r)
+}
+
+/// One HTTP/1.1 response on a kept-open connection: the status line, the head up to its blank line, then
+/// Content-Length bytes of body: (status, content type, body). Panics if the server says it closes.
+pub fn read_response(r: &mut impl BufRead) -> (u16, String, Vec<u8>) {
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let status = line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let (mut len, mut ctype) = (0usize, String::new());
+    loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        let (k, v) = line.split_once(':').unwrap();
+        if k.eq_ignore_ascii_case("content-length") {
+            len = v.trim().parse().unwrap();
+        } else if k.eq_ignore_ascii_case("content-type") {
+            ctype = v.trim().to_string();
+        } else if k.eq_ignore_ascii_case("connection") {
+            assert!(!v.trim().eq_ignore_ascii_case("close"), "the server closes a keep-alive connection");
+        }
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).unwrap();
+    (status, ctype, body)
+}
+
+/// Names (as the kernel keeps them: at most 15 bytes) of this process's threads that start with `prefix`. Thread
+/// names are process-wide: a test counting them must be the only one of its binary running such threads.
+pub fn threads_named(prefix: &str) -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim_end().to_string())
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+/// File rules giving every metric one archive of `points` slots of `seconds_per_point`, averaged (xff 0.5).
+pub struct OneArchive {
+    pub seconds_per_point: u32,
+    pub points: u32,
+}
+
+impl FileRules for OneArchive {
+    fn archives(&self, _metric: &str) -> Vec<ArchiveSpec> {
+        vec![ArchiveSpec { seconds_per_point: self.seconds_per_point, points: self.points }]
+    }
+    fn aggregation(&self, _metric: &str) -> (AggregationMethod, f32) {
+        (AggregationMethod::Average, 0.5)
     }
 }
