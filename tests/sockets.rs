@@ -329,9 +329,17 @@ fn self_metrics_are_written_as_carbon_agents_files() {
     assert!(ok, "metricsReceived never summed to {sent} (self-metrics are not received points)");
     // Stopping flushes the cache: every emitted figure is then on disk.
     engine.stop().unwrap();
-    for stat in
-        ["committedPoints", "updateOperations", "creates", "cache.size", "memUsage", "cpuUsage", "ringOccupancy"]
-    {
+    for stat in [
+        "committedPoints",
+        "updateOperations",
+        "creates",
+        "cache.size",
+        "memUsage",
+        "cpuUsage",
+        "ringOccupancy",
+        "carbonlink.connectionsRefused",
+        "http.connectionsRefused",
+    ] {
         assert!(warren::metric::file_path(dir.path(), &format!("{prefix}.{stat}")).exists(), "{stat} missing");
     }
     let mem = common::python_fetch(dir.path(), &format!("{prefix}.memUsage"), 120);
