@@ -132,3 +132,60 @@ fn an_http_flood_holds_at_most_its_cap_of_threads_and_a_client_in_a_slot_is_answ
     });
     e.stop().unwrap();
 }
+
+#[test]
+fn a_stalled_carbonlink_client_is_closed_after_the_idle_timeout_and_its_slot_reused_but_a_talking_one_is_not() {
+    const IDLE_MS: u64 = 1000;
+    const SLOTS: usize = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = common::settings(dir.path(), common::BROKER, "unused", "unused", &["#"]);
+    s.amqp.enabled = false;
+    s.stats.metric_interval_secs = 0;
+    s.query.http = Some(String::new());
+    s.query.max_connections = SLOTS;
+    s.query.carbonlink_idle_timeout_ms = IDLE_MS;
+    let e = Engine::start(&s, Box::new(DefaultRules)).unwrap();
+    let server = e.query.carbonlink.as_ref().unwrap();
+    let addr = server.local_addr();
+    let timeouts = || e.stats.carbonlink_idle_timeouts.load(Ordering::Relaxed);
+    let refused = || e.stats.carbonlink_connections_refused.load(Ordering::Relaxed);
+    let frame = query_support::python_frames(&["{'type': 'cache-query', 'metric': 'idle.x'}"], 2).remove(0);
+
+    // Every slot taken: a client that keeps talking, one that sent nothing, one stalled inside a length header.
+    let mut talker = connect(addr);
+    let first = query_support::exchange(&mut talker, &frame).expect("answered");
+    let mut silent = connect(addr);
+    let mut half = connect(addr);
+    half.write_all(&[0, 0]).unwrap();
+    let stalled_at = std::time::Instant::now();
+    assert!(common::wait_until(10, || server.open_connections() == SLOTS));
+    // Control for the cap: while the stalled clients hold their slots, a newcomer is refused.
+    let mut newcomer = connect(addr);
+    assert!(closed_by_server(&mut newcomer), "no slot free while the stalled clients hold theirs");
+    assert!(common::wait_until(10, || refused() == 1));
+    assert_eq!(timeouts(), 0, "nothing timed out before the timeout");
+
+    // The talker asks every tenth of the timeout until both stalled clients are closed and for two timeouts in all
+    // (so the timeout is per silence, not a connection lifetime); each answer is the first one.
+    let mut exchanges = 0;
+    while timeouts() < 2 || stalled_at.elapsed() < std::time::Duration::from_millis(2 * IDLE_MS) {
+        assert!(stalled_at.elapsed() < std::time::Duration::from_secs(20), "stalled clients still open");
+        assert_eq!(query_support::exchange(&mut talker, &frame).as_ref(), Some(&first), "exchange {exchanges}");
+        exchanges += 1;
+        // The client's own pace (well within the timeout), not a wait for a condition.
+        std::thread::sleep(std::time::Duration::from_millis(IDLE_MS / 10));
+    }
+    assert!(closed_by_server(&mut silent), "a client that sent nothing is closed");
+    assert!(closed_by_server(&mut half), "a client stalled inside a request is closed");
+    let waited = stalled_at.elapsed();
+    assert!(waited >= std::time::Duration::from_millis(IDLE_MS), "closed after {waited:?}, not before the timeout");
+    assert_eq!(timeouts(), 2, "the two stalled clients, and not the talker ({exchanges} exchanges)");
+
+    // Their slots are free again: a new client is served, nothing more is refused, the talker still talks.
+    assert!(common::wait_until(10, || server.open_connections() == 1));
+    let mut late = connect(addr);
+    assert_eq!(query_support::exchange(&mut late, &frame).as_ref(), Some(&first), "a new client in a freed slot");
+    assert_eq!(query_support::exchange(&mut talker, &frame).as_ref(), Some(&first), "the talker still served");
+    assert_eq!((refused(), timeouts()), (1, 2));
+    e.stop().unwrap();
+}

@@ -57,6 +57,7 @@ const TABLE: &[Entry] = &[
     ("connectionsRefused", |s| &s.connections_refused, Kind::Delta),
     ("carbonlink.connectionsRefused", |s| &s.carbonlink_connections_refused, Kind::Delta),
     ("http.connectionsRefused", |s| &s.http_connections_refused, Kind::Delta),
+    ("carbonlink.idleTimeouts", |s| &s.carbonlink_idle_timeouts, Kind::Delta),
     ("udpDatagrams", |s| &s.udp_datagrams, Kind::Delta),
     ("pickleErrors", |s| &s.pickle_errors, Kind::Delta),
     ("pickleFramesTooLarge", |s| &s.pickle_frames_too_large, Kind::Delta),
@@ -316,6 +317,23 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert_eq!(value_of(&text, "carbonlink.connectionsRefused"), Some(0.0), "per interval: {text}");
         assert_eq!(value_of(&text, "http.connectionsRefused"), Some(0.0), "per interval: {text}");
+    }
+
+    #[test]
+    fn carbonlink_connections_closed_idle_are_counted_per_interval() {
+        let stats = Stats::default();
+        Stats::add(&stats.carbonlink_idle_timeouts, 2);
+        let mut s = Sampler::new(agent_prefix("carbon", Some("h"), "a"), &stats);
+        Stats::add(&stats.carbonlink_idle_timeouts, 4);
+        let mut out = Vec::new();
+        s.sample(&stats, 0, 1000, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(value_of(&text, "carbonlink.idleTimeouts"), Some(4.0), "{text}");
+        assert_eq!(value_of(&text, "carbonlink.connectionsRefused"), Some(0.0), "a different counter: {text}");
+        let mut out = Vec::new();
+        s.sample(&stats, 0, 1060, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(value_of(&text, "carbonlink.idleTimeouts"), Some(0.0), "per interval: {text}");
     }
 
     #[test]
