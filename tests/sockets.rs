@@ -129,6 +129,12 @@ fn hostile_pickle_closes_only_its_own_connection() {
         ("huge declared length", [&u32::MAX.to_be_bytes()[..], b"(lp0\n"].concat()),
         ("truncated pickle in a whole frame", frame(&valid[4..valid.len() - 3])),
         ("deep nesting", frame(&deep)),
+        // One 816-byte name referenced by 100,000 points through the memo (2 bytes each): 82 MB of names from a
+        // 200 KB frame, over the decoder's byte budget.
+        (
+            "memo bomb of names",
+            python_pickle("[('hostile.bomb.' + '.'.join(['b' * 200] * 4), (1700000000, 1))] * 100000", 4),
+        ),
     ];
     let mut round = 0u32;
     let mut both_alive = |h: &mut Harness, round: &mut u32| {
@@ -153,7 +159,12 @@ fn hostile_pickle_closes_only_its_own_connection() {
     assert!(!pwned.exists(), "os.system ran");
     assert_eq!(h.count("hostile.x"), 0, "no point of a refused frame is kept");
     assert_eq!(h.stat(|s| &s.pickle_frames_too_large), 1);
-    assert!(common::wait_until(5, || h.stat(|s| &s.pickle_errors) == 4), "errors {}", h.stat(|s| &s.pickle_errors));
+    assert_eq!(
+        h.count(&format!("hostile.bomb.{}", vec!["b".repeat(200); 4].join("."))),
+        0,
+        "no point of the memo bomb is kept"
+    );
+    assert!(common::wait_until(5, || h.stat(|s| &s.pickle_errors) == 5), "errors {}", h.stat(|s| &s.pickle_errors));
 }
 
 #[test]

@@ -85,6 +85,8 @@ pub struct Decoder {
     nodes: Vec<Node>,
     segs: Vec<Seg>,
     children: Vec<Slot>,
+    /// Some slot was pushed twice (memo read or `DUP`), so values may be shared.
+    shared: bool,
 }
 
 /// Decodes one pickle frame into a [`Value`]. Bytes after `STOP` and values left below the result on the stack
@@ -167,6 +169,8 @@ impl Decoder {
             in_progress: vec![false; self.nodes.len()],
             count: 0,
             budget: limits.value_budget(frame.len()),
+            bytes: 0,
+            byte_budget: limits.byte_budget(frame.len()),
             max_depth: limits.max_depth,
         };
         b.value(root, 0)
@@ -201,6 +205,7 @@ impl Decoder {
         self.nodes.clear();
         self.segs.clear();
         self.children.clear();
+        self.shared = false;
     }
 
     fn fence(&self) -> usize {
@@ -331,6 +336,7 @@ impl Decoder {
             .and_then(|k| self.memo.get(k).copied())
             .or_else(|| self.memo_sparse.get(&key).copied())
             .ok_or(PickleError::MemoMissing { op, offset, key })?;
+        self.shared = true;
         self.stack.push(slot);
         Ok(())
     }
@@ -384,6 +390,7 @@ impl Decoder {
                 }
                 b'2' => {
                     let v = self.top(op, offset)?;
+                    self.shared = true;
                     self.stack.push(v);
                 }
                 b'N' => self.stack.push(Slot::None),
@@ -725,6 +732,102 @@ K\x07K\x01K\x02\x86\x86X\x01\x00\x00\x00c]q\x01(K\x03X\x03\x00\x00\x004.5e\x86e.
         assert_eq!(decode(&f, &Limits::default()), Err(PickleError::TooManyValues { max: budget }));
         let (pts, bad) = points(&f).unwrap();
         assert!(pts.is_empty() && bad.len() == 1000);
+    }
+
+    /// `s = "a" * len; [s] * n` at protocol 4: one string, then `n` memo reads of it.
+    fn string_bomb(len: usize, n: usize) -> Vec<u8> {
+        let mut f = b"\x80\x04X".to_vec();
+        f.extend_from_slice(&(len as u32).to_le_bytes());
+        f.extend(std::iter::repeat_n(b'a', len));
+        f.extend_from_slice(b"\x94](");
+        for _ in 0..n {
+            f.extend_from_slice(b"h\x00");
+        }
+        f.extend_from_slice(b"e.");
+        f
+    }
+
+    #[test]
+    fn memo_bomb_of_strings_is_refused_by_the_byte_budget() {
+        // 20,000 references to one 50,000-byte string: 20,001 values (within the value budget) but 10^9 bytes
+        // for whoever copies or formats them, from a 90 KB frame.
+        let f = string_bomb(50_000, 20_000);
+        assert_eq!(f.len(), 90_012);
+        let budget = Limits::default().byte_budget(f.len());
+        assert_eq!(budget, crate::pickle::MIN_BYTE_BUDGET + crate::pickle::BYTES_PER_INPUT_BYTE * 90_012);
+        assert!(Limits::default().value_budget(f.len()) > 20_001);
+        assert_eq!(decode(&f, &Limits::default()), Err(PickleError::TooManyBytes { max: budget }));
+        assert_eq!(
+            err(&f),
+            format!(
+                "pickle expands to more than {budget} bytes of strings (shared strings counted once per reference)"
+            )
+        );
+        // Negative control: the same bytes with room for 10^9 bytes decode, sharing one string.
+        let roomy = Limits { bytes_per_input_byte: 11_110, ..Limits::default() };
+        assert!(roomy.byte_budget(f.len()) >= 1_000_000_000);
+        let v = decode(&f, &roomy).unwrap();
+        let items = v.as_items().unwrap();
+        assert_eq!(items.len(), 20_000);
+        let Value::Str(first) = &items[0] else { panic!("{:?}", items[0]) };
+        assert_eq!(first.len(), 50_000);
+        assert!(items.iter().all(|x| matches!(x, Value::Str(s) if Arc::ptr_eq(s, first))));
+        // Exactly at the budget passes, one byte short fails: every reference counts its 50,000 bytes.
+        let exact = |per_byte: usize| Limits { bytes_per_input_byte: per_byte, ..Limits::default() };
+        let small = string_bomb(1000, 100);
+        assert_eq!(small.len(), 1212);
+        // 100 references x 1000 bytes = 100,000 bytes; the minimum budget alone (65,536) is not enough.
+        assert_eq!(decode(&small, &exact(0)), Err(PickleError::TooManyBytes { max: 65_536 }));
+        assert!(decode(&small, &exact(29)).is_ok()); // 65,536 + 29 x 1212 = 100,684
+        assert_eq!(decode(&small, &exact(28)), Err(PickleError::TooManyBytes { max: 65_536 + 28 * 1212 }));
+    }
+
+    #[test]
+    fn memo_bomb_of_points_is_refused_by_the_byte_budget_before_any_point() {
+        // e = ("a" * 1000, (1, 2)); [e] * 50_000 at protocol 4: 50,000 points naming the same 1000-byte string,
+        // 2 bytes each (a valid name length, but 500 bytes of name per frame byte).
+        let mut f = b"\x80\x04X\xe8\x03\x00\x00".to_vec();
+        f.extend(std::iter::repeat_n(b'a', 1000));
+        f.extend_from_slice(b"K\x01K\x02\x86\x86\x94](");
+        for _ in 0..50_000 {
+            f.extend_from_slice(b"h\x00");
+        }
+        f.extend_from_slice(b"e.");
+        let budget = Limits::default().byte_budget(f.len());
+        let mut sunk = 0;
+        let r = decode_points(&f, &Limits::default(), &mut |_, _, _| sunk += 1, &mut |_, _| {});
+        assert_eq!(r, Err(PickleError::TooManyBytes { max: budget }));
+        assert_eq!(sunk, 0, "a refused frame yields no points");
+        assert_eq!(decode(&f, &Limits::default()), Err(PickleError::TooManyBytes { max: budget }));
+        // Negative control: with room for 50 MB of names all 50,000 points come out.
+        let roomy = Limits { bytes_per_input_byte: 1000, ..Limits::default() };
+        let mut names = 0;
+        let r = decode_points(
+            &f,
+            &roomy,
+            &mut |n, t, v| names += usize::from(n.len() == 1000 && (t, v) == (1.0, 2.0)),
+            &mut |_, _| {},
+        );
+        assert_eq!(r, Ok(PointCounts { points: 50_000, bad_entries: 0 }));
+        assert_eq!(names, 50_000);
+    }
+
+    #[test]
+    fn unshared_frames_are_not_walked_twice_but_still_bounded() {
+        // No memo read: every string is read once, so even a zero factor admits what the minimum covers.
+        let limits = Limits { bytes_per_input_byte: 0, ..Limits::default() };
+        let (mut f, name) = (b"](X\x03\x00\x00\x00a.bK\x01K\x02\x86\x86e.".to_vec(), b"a.b");
+        assert_eq!(
+            decode_points(&f, &limits, &mut |n, _, _| assert_eq!(n, name), &mut |_, _| {}),
+            Ok(PointCounts { points: 1, bad_entries: 0 })
+        );
+        // A 70,000-byte name read once exceeds the minimum budget with a zero factor: refused as well.
+        f = b"](X\x70\x11\x01\x00".to_vec();
+        f.extend(std::iter::repeat_n(b'n', 70_000));
+        f.extend_from_slice(b"K\x01K\x02\x86\x86e.");
+        let r = decode_points(&f, &limits, &mut |_, _, _| {}, &mut |_, _| {});
+        assert_eq!(r, Err(PickleError::TooManyBytes { max: crate::pickle::MIN_BYTE_BUDGET }));
+        assert_eq!(decode_points(&f, &Limits::default(), &mut |_, _, _| {}, &mut |_, _| {}).map(|c| c.points), Ok(1));
     }
 
     #[test]

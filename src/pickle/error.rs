@@ -132,6 +132,13 @@ pub enum PickleError {
         /// The budget for this frame.
         max: usize,
     },
+    /// The decoded value's strings, bytes and big integers, counted once per reference (a memoized one as many
+    /// times as it is referenced), would exceed [`Limits::byte_budget`](crate::pickle::Limits::byte_budget).
+    #[error("pickle expands to more than {max} bytes of strings (shared strings counted once per reference)")]
+    TooManyBytes {
+        /// The budget for this frame.
+        max: usize,
+    },
     /// [`decode_points`](crate::pickle::decode_points) found a top-level value that is not a list or tuple.
     #[error("pickle value returned by STOP at offset {offset} is not a list or tuple of points")]
     NotASequence {

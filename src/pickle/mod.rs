@@ -11,7 +11,8 @@
 //! Safety properties, for any input bytes: no panic; no allocation driven by a length field before that length
 //! has been checked against the bytes that remain; memory proportional to the frame length (memo references are
 //! shared, not copied, while decoding); [`decode`] refuses values whose expansion of shared references would
-//! exceed [`Limits::value_budget`], and nesting deeper than [`Limits::max_depth`].
+//! exceed [`Limits::value_budget`], or whose strings, counted once per reference, would exceed
+//! [`Limits::byte_budget`] (so is what a consumer copies), and nesting deeper than [`Limits::max_depth`].
 //!
 //! Two entry points: [`decode`] gives a generic [`Value`] (CarbonLink requests), [`decode_points`] walks a list of
 //! `(name, (timestamp, value))` entries straight out of the VM's arena without building values (the receiver's hot
@@ -37,8 +38,8 @@ pub use decode::{decode, decode_points, Decoder, PointCounts};
 pub use encode::{encode, encode_datapoints, encode_datapoints_by_metric, EncodeError, MAX_ENCODE_DEPTH};
 pub use error::PickleError;
 pub use frame::{
-    check_frame_len, read_frame_len, Limits, MAX_DEPTH, MAX_FRAME_LEN, MAX_INT_BYTES, MAX_PROTOCOL, MIN_VALUE_BUDGET,
-    VALUES_PER_INPUT_BYTE,
+    check_frame_len, read_frame_len, Limits, BYTES_PER_INPUT_BYTE, MAX_DEPTH, MAX_FRAME_LEN, MAX_INT_BYTES,
+    MAX_PROTOCOL, MIN_BYTE_BUDGET, MIN_VALUE_BUDGET, VALUES_PER_INPUT_BYTE,
 };
 pub use op::Op;
 pub use value::Value;

@@ -1,5 +1,6 @@
 //! Values out of the arena: [`Builder`] turns what the VM left into a [`Value`], counting every value built
-//! against the budget (shared references count each time they are reached).
+//! against the value budget and every string's length against the byte budget (shared references count each
+//! time they are reached).
 
 use super::{AtomKind, Decoder, Kind, Slot};
 use crate::pickle::{PickleError, Value};
@@ -13,10 +14,21 @@ pub(super) struct Builder<'a> {
     pub(super) in_progress: Vec<bool>,
     pub(super) count: usize,
     pub(super) budget: usize,
+    pub(super) bytes: usize,
+    pub(super) byte_budget: usize,
     pub(super) max_depth: usize,
 }
 
 impl Builder<'_> {
+    /// Counts `len` more bytes of strings against the byte budget.
+    fn charge(&mut self, len: usize) -> Result<(), PickleError> {
+        self.bytes = self.bytes.saturating_add(len);
+        if self.bytes > self.byte_budget {
+            return Err(PickleError::TooManyBytes { max: self.byte_budget });
+        }
+        Ok(())
+    }
+
     pub(super) fn value(&mut self, slot: Slot, depth: usize) -> Result<Value, PickleError> {
         self.count += 1;
         if self.count > self.budget {
@@ -27,8 +39,12 @@ impl Builder<'_> {
             Slot::Bool(b) => Value::Bool(b),
             Slot::Int(i) => Value::Int(i),
             Slot::Float(f) => Value::Float(f),
-            Slot::Big(i) => Value::BigInt(self.dec.bigs[i].clone()),
+            Slot::Big(i) => {
+                self.charge(self.dec.bigs[i].as_le_twos_complement().len())?;
+                Value::BigInt(self.dec.bigs[i].clone())
+            }
             Slot::Atom(i) => {
+                self.charge(self.dec.atoms[i].len)?;
                 if let Some(v) = &self.atom_values[i] {
                     return Ok(v.clone());
                 }

@@ -27,6 +27,18 @@ impl Decoder {
             Slot::Node(n) if self.nodes[n].kind != Kind::Dict => n,
             _ => return Err(PickleError::NotASequence { offset: stop }),
         };
+        // The byte budget, checked before the first point reaches the sink (a refused frame yields no points).
+        // Without sharing, every string is read once: at most the frame plus the unescaped protocol-0 text.
+        let budget = limits.byte_budget(frame.len());
+        if self.shared || frame.len().saturating_add(self.owned.len()) > budget {
+            let mut bytes = 0usize;
+            for entry in self.items(root) {
+                bytes = bytes.saturating_add(self.point_bytes(entry));
+                if bytes > budget {
+                    return Err(PickleError::TooManyBytes { max: budget });
+                }
+            }
+        }
         let mut counts = PointCounts::default();
         for (index, entry) in self.items(root).enumerate() {
             match self.point(frame, entry) {
@@ -74,6 +86,13 @@ impl Decoder {
                 .ok_or("text is not a number"),
             Slot::None | Slot::Node(_) => Err("not a number"),
         }
+    }
+
+    /// Bytes of text [`Decoder::point`] reads for `entry`: the name and numbers given as text.
+    fn point_bytes(&self, entry: Slot) -> usize {
+        let Some((Slot::Atom(name), datapoint)) = self.pair(entry) else { return 0 };
+        let text = |slot: Slot| if let Slot::Atom(i) = slot { self.atoms[i].len } else { 0 };
+        self.atoms[name].len + self.pair(datapoint).map_or(0, |(ts, value)| text(ts) + text(value))
     }
 
     fn point<'a>(&'a self, frame: &'a [u8], entry: Slot) -> Result<(&'a [u8], f64, f64), &'static str> {
