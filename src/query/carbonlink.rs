@@ -233,16 +233,49 @@ fn text(v: &Value) -> Option<&str> {
     }
 }
 
-/// Roughly Python's `str()` of a request field, for error messages.
+/// Longest text [`show`] returns, in bytes, before its `…` (error messages quote request fields).
+const SHOW_MAX: usize = 256;
+
+/// Roughly Python's `str()` of a request field, for error messages, cut to [`SHOW_MAX`] bytes and `…`. A decoded
+/// field can reference one long string many times (the memo): formatting stops at the cap instead of
+/// flattening it.
 fn show(v: &Value) -> String {
-    match v {
-        Value::Str(s) => s.to_string(),
-        Value::None => "None".into(),
-        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
-        Value::Int(i) => i.to_string(),
-        Value::Float(f) => f.to_string(),
-        Value::Bytes(b) => format!("b{:?}", String::from_utf8_lossy(b)),
-        other => format!("{other:?}"),
+    use std::fmt::Write;
+    let mut out = Capped { text: String::new(), full: false };
+    // A write error only means the cap was reached.
+    let _ = match v {
+        Value::Str(s) => out.write_str(s),
+        Value::None => out.write_str("None"),
+        Value::Bool(b) => out.write_str(if *b { "True" } else { "False" }),
+        Value::Int(i) => write!(out, "{i}"),
+        Value::Float(f) => write!(out, "{f}"),
+        Value::Bytes(b) => write!(out, "b{:?}", String::from_utf8_lossy(&b[..b.len().min(SHOW_MAX)])),
+        other => write!(out, "{other:?}"),
+    };
+    if out.full {
+        out.text.push('…');
+    }
+    out.text
+}
+
+/// A `fmt::Write` that keeps the first [`SHOW_MAX`] bytes (on a char boundary) and then fails, which stops the
+/// formatting.
+struct Capped {
+    text: String,
+    full: bool,
+}
+
+impl std::fmt::Write for Capped {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let room = SHOW_MAX - self.text.len();
+        if s.len() <= room {
+            self.text.push_str(s);
+            return Ok(());
+        }
+        let cut = (0..=room).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+        self.text.push_str(&s[..cut]);
+        self.full = true;
+        Err(std::fmt::Error)
     }
 }
 
@@ -258,4 +291,27 @@ fn dict(pairs: Vec<(&str, Value)>) -> Vec<u8> {
 
 fn error_response(msg: &str) -> Vec<u8> {
     dict(vec![("error", Value::str(msg))])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn show_of_a_shared_string_referenced_many_times_is_cut() {
+        // What a 1 MiB request can decode to: one long string referenced many times through the memo.
+        let long: Arc<str> = Arc::from("x".repeat(100_000));
+        let v = Value::List(vec![Value::Str(long.clone()); 100_000]);
+        let shown = show(&v);
+        assert_eq!(shown, format!("List([Str(\"{}…", "x".repeat(SHOW_MAX - 11)));
+        assert_eq!(shown.len(), SHOW_MAX + '…'.len_utf8());
+        assert_eq!(show(&Value::Str(long)), format!("{}…", "x".repeat(SHOW_MAX)));
+        // Multi-byte characters are cut on a boundary; short values are shown whole.
+        assert_eq!(show(&Value::str(&"é".repeat(200))), format!("{}…", "é".repeat(SHOW_MAX / 2)));
+        assert_eq!(show(&Value::str(&"é".repeat(128))), "é".repeat(128));
+        assert_eq!(show(&Value::List(vec![Value::Int(1), Value::None])), "List([Int(1), None])");
+        assert_eq!(show(&Value::Bytes(Arc::from(&b"ab"[..]))), "b\"ab\"");
+        assert_eq!(show(&Value::Float(1.5)), "1.5");
+    }
 }
