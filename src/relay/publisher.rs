@@ -1,6 +1,8 @@
 //! The relay's publisher thread: takes batches from the receivers' ring, groups their points per metric for one
 //! flush interval, and publishes each group as one persistent, `mandatory` message (routing key = metric name,
-//! body = `value timestamp\n` lines) on one connection in confirm mode.
+//! body = `value timestamp\n` lines) on one connection in confirm mode. A group whose metric still has a message
+//! waiting in the outbox joins that message (up to `max_points_per_message`), so a backlog goes out in few large
+//! messages (see [`super::buffer`]).
 //!
 //! Nothing accepted is dropped: a point leaves the buffer only when the broker confirms its message (a message
 //! the broker returns as unroutable is counted in `returned`, then confirmed). A nacked message, and every
@@ -279,7 +281,7 @@ impl State {
     fn publish(&mut self) -> bool {
         let Some(link) = self.link.as_mut() else { return false };
         let mut any = false;
-        while self.buf.unconfirmed.len() < self.cfg.relay.confirm_window.max(1) {
+        while self.buf.unconfirmed_len() < self.cfg.relay.confirm_window.max(1) {
             let Some(msg) = self.buf.next_to_publish() else { break };
             let props = AmqpProperties::default().with_delivery_mode(2);
             let publish = Publish {
@@ -363,7 +365,7 @@ impl State {
     fn idle_wait(&mut self) {
         let wait = Duration::from_millis(2);
         match self.link.as_ref() {
-            Some(l) if !self.buf.unconfirmed.is_empty() => {
+            Some(l) if self.buf.unconfirmed_len() > 0 => {
                 if let Ok(c) = l.confirms.recv_timeout(wait) {
                     self.early.push(c);
                 }
@@ -377,7 +379,7 @@ impl State {
             self.stats.udp_drops.store(drops, Ordering::Relaxed);
         }
         self.stats.buffer_points.store(self.buf.held() as u64, Ordering::Relaxed);
-        self.stats.unconfirmed_messages.store(self.buf.unconfirmed.len() as u64, Ordering::Relaxed);
+        self.stats.unconfirmed_messages.store(self.buf.unconfirmed_len() as u64, Ordering::Relaxed);
         if let Some(since) = self.paused_since {
             // Account paused time as it passes, so a long pause shows before it ends.
             RelayStats::add(&self.stats.paused_micros, since.elapsed().as_micros() as u64);
