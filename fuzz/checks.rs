@@ -8,6 +8,8 @@
 
 #[path = "checks_filter.rs"]
 pub mod filter;
+#[path = "checks_http.rs"]
+pub mod http;
 #[path = "checks_read.rs"]
 pub mod read;
 
@@ -23,7 +25,7 @@ use warren::pipe::batch::{BatchPoint, NameRef};
 use warren::whisper::{self, OpenOptions, Point, UpdateScratch, WhisperFile};
 
 /// The fuzz targets, by name (the directory names under `fuzz/corpus` and `fuzz/regressions`).
-pub const TARGETS: [&str; 12] = [
+pub const TARGETS: [&str; 13] = [
     "amqp_body",
     "plaintext_line",
     "pickle_decode",
@@ -36,6 +38,7 @@ pub const TARGETS: [&str; 12] = [
     "glob_pattern",
     "wire_encode",
     "rewrite_rules",
+    "http_head",
 ];
 
 /// Run the check of target `name` on `data`; `false` if there is no such target.
@@ -53,6 +56,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "glob_pattern" => read::glob_pattern(data),
         "wire_encode" => read::wire_encode(data),
         "rewrite_rules" => filter::rewrite_rules(data),
+        "http_head" => http::http_head(data),
         _ => return false,
     }
     true

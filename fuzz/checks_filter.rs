@@ -1,6 +1,10 @@
 //! Invariants of carbon's filter files as warren reads them: rewrite-rules.conf and list files, and Python `re`
 //! patterns with `re.sub` replacements (`filter::pyregex`). Part of `checks.rs`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use warren::filter::{parse_list, parse_rules, pyregex};
 
 /// Longest pattern compiled per input: compiling is what costs here (≈ 3 k inputs/s uncapped); rule files hold
@@ -28,16 +32,9 @@ pub fn rewrite_rules(data: &[u8]) {
     if pattern.len() > MAX_PATTERN {
         return;
     }
-    // Groups and shortest match from the parse alone (cheap beside compiling).
-    let hir = regex_syntax::Parser::new().parse(pattern).ok();
-    let groups = hir.as_ref().map_or(1, |h| h.properties().explicit_captures_len() + 1);
-    let min_len = hir.as_ref().and_then(|h| h.properties().minimum_len());
-    let template = match mode % 4 {
-        1 => r"\g<0>".to_string(),
-        2 => python_template(replacement, groups).0,
-        _ => replacement.to_string(),
-    };
-    let py = match pyregex::PyRegex::new(pattern, &template) {
+    let c = compiled(pattern, mode % 4, replacement);
+    let (groups, min_len, template) = (c.groups, c.min_len, &c.template);
+    let py = match &c.py {
         Ok(py) => py,
         Err(e) => {
             assert!(!e.0.is_empty());
@@ -61,6 +58,54 @@ pub fn rewrite_rules(data: &[u8]) {
             _ => {}
         }
     }
+}
+
+/// What `rewrite_rules` derives from (pattern, mode, replacement) alone: the pattern's groups and shortest match
+/// from its parse, the Python template, and `PyRegex::new(pattern, template)`.
+struct Compiled {
+    groups: usize,
+    min_len: Option<usize>,
+    template: String,
+    py: Result<pyregex::PyRegex, pyregex::PatternError>,
+}
+
+/// Most entries kept in [`COMPILED`] (then it starts again empty).
+const COMPILED_ENTRIES: usize = 4096;
+
+thread_local! {
+    /// Compiled patterns by (pattern, mode, replacement), kept across inputs: compiling (and the coverage
+    /// instrumentation of the `regex` crates it runs through) is ≈ 90 % of an input's time, and most mutations
+    /// leave the pattern alone (they change the names, the replacement, the mode byte). Every result is a pure
+    /// function of its key, so an input sees exactly what compiling afresh would give; only the first input
+    /// with a pattern runs (and shows libFuzzer the coverage of) the compiler.
+    static COMPILED: RefCell<HashMap<(String, u8, String), Rc<Compiled>>> = RefCell::new(HashMap::new());
+}
+
+fn compiled(pattern: &str, mode: u8, replacement: &str) -> Rc<Compiled> {
+    // Mode 1 does not read the replacement.
+    let key = (pattern.to_string(), mode, if mode == 1 { String::new() } else { replacement.to_string() });
+    if let Some(c) = COMPILED.with(|m| m.borrow().get(&key).cloned()) {
+        return c;
+    }
+    // Groups and shortest match from the parse alone (cheap beside compiling).
+    let hir = regex_syntax::Parser::new().parse(pattern).ok();
+    let groups = hir.as_ref().map_or(1, |h| h.properties().explicit_captures_len() + 1);
+    let min_len = hir.as_ref().and_then(|h| h.properties().minimum_len());
+    let template = match mode {
+        1 => r"\g<0>".to_string(),
+        2 => python_template(replacement, groups).0,
+        _ => replacement.to_string(),
+    };
+    let py = pyregex::PyRegex::new(pattern, &template);
+    let c = Rc::new(Compiled { groups, min_len, template, py });
+    COMPILED.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= COMPILED_ENTRIES {
+            m.clear();
+        }
+        m.insert(key, Rc::clone(&c));
+    });
+    c
 }
 
 /// A replacement written in Python's syntax and in the `regex` crate's, from fuzz text: a digit below `groups`

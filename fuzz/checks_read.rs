@@ -186,34 +186,59 @@ fn check_time(text: &str, now: i64) {
     }
 }
 
-/// Python's `fnmatch` on one brace-free variant, by dynamic programming over (pattern position, name position):
-/// the reference the library's tokenizer and one-star backtracking matcher must agree with.
-fn fnmatch_reference(p: &[char], name: &[char]) -> bool {
-    // done[i][j]: pattern p[i..] matches name[j..]
-    let (np, nn) = (p.len(), name.len());
-    let mut m = vec![vec![false; nn + 1]; np + 1];
-    m[np][nn] = true;
-    for i in (0..np).rev() {
+/// One item of a brace-free fnmatch pattern, as the reference reads it: `*`, `?`, a closed class (an unclosed
+/// `[` is the character `[`), or a character.
+enum Item {
+    Star,
+    Any,
+    Class(bool, Vec<(char, char)>),
+    Char(char),
+}
+
+/// The items of one variant, left to right (a closed class is one item; its body is never read as items).
+fn fnmatch_items(p: &[char]) -> Vec<Item> {
+    let mut items = Vec::new();
+    let mut i = 0;
+    while i < p.len() {
+        let (item, next) = match p[i] {
+            '*' => (Item::Star, i + 1),
+            '?' => (Item::Any, i + 1),
+            '[' => match class_at(p, i) {
+                Some((end, negated, set)) => (Item::Class(negated, set), end),
+                None => (Item::Char('['), i + 1),
+            },
+            c => (Item::Char(c), i + 1),
+        };
+        items.push(item);
+        i = next;
+    }
+    items
+}
+
+/// Python's `fnmatch` on one brace-free variant (as [`fnmatch_items`]), by dynamic programming over (item, name
+/// position), the rows from the last item back: the reference the library's tokenizer and one-star backtracking
+/// matcher must agree with. `rows` is scratch space (two rows of `name.len() + 1`).
+fn fnmatch_reference(p: &[Item], name: &[char], rows: &mut Vec<bool>) -> bool {
+    // next[j]: items p[i + 1..] match name[j..]; cur[j]: p[i..] match name[j..].
+    let nn = name.len();
+    rows.clear();
+    rows.resize(2 * (nn + 1), false);
+    let (mut next, mut cur) = rows.split_at_mut(nn + 1);
+    next[nn] = true;
+    for item in p.iter().rev() {
         for j in (0..=nn).rev() {
-            m[i][j] = match p[i] {
-                '*' => m[i + 1][j] || (j < nn && m[i][j + 1]),
-                '?' => j < nn && m[i + 1][j + 1],
-                '[' => match class_at(p, i) {
-                    Some((end, negated, set)) => {
-                        j < nn
-                            && {
-                                let c = name[j];
-                                set.iter().any(|&(lo, hi)| lo <= c && c <= hi) != negated
-                            }
-                            && m[end][j + 1]
-                    }
-                    None => j < nn && name[j] == '[' && m[i + 1][j + 1],
-                },
-                c => j < nn && name[j] == c && m[i + 1][j + 1],
+            cur[j] = match item {
+                Item::Star => next[j] || (j < nn && cur[j + 1]),
+                Item::Any => j < nn && next[j + 1],
+                Item::Class(negated, set) => {
+                    j < nn && set.iter().any(|&(lo, hi)| lo <= name[j] && name[j] <= hi) != *negated && next[j + 1]
+                }
+                Item::Char(c) => j < nn && name[j] == *c && next[j + 1],
             };
         }
+        std::mem::swap(&mut next, &mut cur);
     }
-    m[0][0]
+    next[0]
 }
 
 /// The class starting at `p[i] == '['`: (index after its `]`, negated, ranges), or `None` when unclosed.
@@ -292,11 +317,13 @@ pub fn glob_pattern(data: &[u8]) {
     assert!(variants.len() <= glob::MAX_VARIANTS);
     let variants: Vec<Vec<char>> = variants.iter().map(|v| v.chars().collect()).collect();
     let cells: usize = variants.iter().map(|v| v.len() + 1).sum();
+    let items: Vec<Vec<Item>> = variants.iter().map(|v| fnmatch_items(v)).collect();
+    let mut rows = Vec::new();
     for name in names.iter().copied().chain([pattern]) {
         let chars: Vec<char> = name.chars().collect();
         // The reference costs (pattern × name) cells per variant: bounded, so it never times out.
         if cells.saturating_mul(chars.len() + 1) <= REFERENCE_CELLS {
-            let want = variants.iter().any(|v| fnmatch_reference(v, &chars));
+            let want = items.iter().any(|v| fnmatch_reference(v, &chars, &mut rows));
             assert_eq!(compiled.matches(name), want, "{pattern:?} on {name:?}");
         }
         if let Some(lit) = compiled.literal() {

@@ -109,6 +109,40 @@ def main():
                            b"m;t=" + b"v." * 130]):
         put("tagged_name", f"name{i}", n)
     read_side_and_filters()
+    http_head_seeds()
+
+
+def http_head_seeds():
+    """http_head: 4 bytes (mode; piece size - 1; h, head cap 1 + 16 h; b, body cap 4 b), then a connection's bytes
+    (mode 0) or choices for generated requests (mode 1)."""
+    def raw(name, piece, head_cap, body_cap, stream):
+        put("http_head", name, bytes([0, piece, head_cap, body_cap]) + stream)
+
+    get = b"GET /render/?target=a.*&from=-1h HTTP/1.1\r\nHost: x\r\n\r\n"
+    post = b"POST /metrics/find/ HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 9\r\n\r\nquery=a.*"
+    chunked = (b"POST /render/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"7;ext=\"v\"\r\ntarget=\r\n3\r\na.b\r\n0\r\nTrailer-Field: t\r\n\r\n")
+    raw("pipelined", 255, 255, 255, get + post + chunked + get)
+    raw("pipelined_byte_by_byte", 0, 255, 255, get + post + chunked)
+    raw("continue", 7, 255, 255, b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc" + get)
+    raw("continue_over_cap", 255, 255, 0, b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc")
+    raw("skipped_then_next", 255, 255, 1, b"POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\n123456789" + get)
+    raw("lf_and_leading_empty_lines", 3, 255, 255, b"\r\n\nGET / HTTP/1.0\nConnection: keep-alive\n\n"
+        b"POST / HTTP/1.1\nTransfer-Encoding: chunked\n\n1\nx\r\n0\n\n")
+    raw("head_over_cap", 255, 2, 255, get + b"X-Long: " + b"v" * 40 + b"\r\n\r\n")
+    raw("too_many_fields", 255, 255, 255, b"GET / HTTP/1.1\r\n" + b"a: b\r\n" * 101 + b"\r\n")
+    raw("version_505", 255, 255, 255, b"GET / HTTP/2.0\r\n\r\n")
+    raw("bad_field_400", 255, 255, 255, b"GET / HTTP/1.1\r\nBad Name: v\r\n\r\n")
+    raw("gzip_501", 255, 255, 255, b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n")
+    raw("lengths_disagree", 255, 255, 255, b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
+    raw("chunk_over_cap", 255, 255, 1, b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffe\r\n")
+    raw("chunk_without_crlf", 255, 255, 255, b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\n0\r\n\r\n")
+    raw("truncated", 255, 255, 255, b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
+    # Generated mode: per request a flags byte (line ends, empty lines, version, body kind, hex case,
+    # trailer), a method, a target, fields, a body or chunks.
+    put("http_head", "generated", bytes([1, 9, 0, 0]) + bytes(range(256)))
+    put("http_head", "generated_chunked", bytes([1, 0, 0, 0]) + bytes([0xe1, 1, 5]) + b"abcde" + bytes([2, 3, 5, 0, 6])
+        + b"ABCDEFG" * 4 + bytes([0x10, 0, 3]) + b"xyz" + bytes([4, 3]) + b"abc")
 
 
 def read_side_and_filters():

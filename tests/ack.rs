@@ -38,7 +38,6 @@ fn ack_waits_until_points_are_on_disk() {
         assert_eq!(python_fetch(dir.path(), &format!("held.m{m}"), 7200), want);
     }
     engine.stop().unwrap();
-    publisher.delete(&q);
 }
 
 #[test]

@@ -27,6 +27,7 @@ fn wait_for_points(dir: &std::path::Path, metric: &str, want: &[(u32, f64)]) {
 fn published_points_are_written_and_read_back_by_python_whisper() {
     let dir = tempfile::tempdir().unwrap();
     let (ex, q) = (unique("ex"), unique("q"));
+    let _declared = Declared::new(BROKER, &[&ex], &[&q]);
     let publisher = Publisher::new(BROKER, &ex, &q, &["#"]);
     let engine = Engine::start(&settings(dir.path(), BROKER, &ex, &q, &["#"]), Box::new(DefaultRules)).unwrap();
     let a = points(30, 100.0);
@@ -40,13 +41,13 @@ fn published_points_are_written_and_read_back_by_python_whisper() {
     wait_for_points(dir.path(), "servers.web02.cpu", &b);
     assert!(wait_until(10, || queue_counts("/", &q) == (0, 0)), "every delivery acked");
     engine.stop().unwrap();
-    publisher.delete(&q);
 }
 
 #[test]
 fn name_in_body_mode_writes_each_lines_metric() {
     let dir = tempfile::tempdir().unwrap();
     let (ex, q) = (unique("ex"), unique("q"));
+    let _declared = Declared::new(BROKER, &[&ex], &[&q]);
     let publisher = Publisher::new(BROKER, &ex, &q, &["#"]);
     let mut s = settings(dir.path(), BROKER, &ex, &q, &["#"]);
     s.amqp.metric_name_in_body = true;
@@ -60,13 +61,13 @@ fn name_in_body_mode_writes_each_lines_metric() {
     wait_for_points(dir.path(), "b.y", &doubled);
     assert!(!warren::metric::file_path(dir.path(), "ignored.key").exists());
     engine.stop().unwrap();
-    publisher.delete(&q);
 }
 
 #[test]
 fn bind_patterns_select_exactly_the_matching_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let (ex, q) = (unique("ex"), unique("q"));
+    let _declared = Declared::new(BROKER, &[&ex], &[&q]);
     let patterns = ["servers.*.cpu", "apps.#"];
     let publisher = Publisher::new(BROKER, &ex, &q, &patterns);
     let engine = Engine::start(&settings(dir.path(), BROKER, &ex, &q, &patterns), Box::new(DefaultRules)).unwrap();
@@ -84,7 +85,6 @@ fn bind_patterns_select_exactly_the_matching_metrics() {
     // `*` is exactly one word, `#` zero or more.
     assert_eq!(written, ["servers.a.cpu", "apps.x", "apps.x.y.z"]);
     engine.stop().unwrap();
-    publisher.delete(&q);
 }
 
 #[test]
@@ -92,9 +92,11 @@ fn two_instances_with_disjoint_patterns_partition_a_stream() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let ex = unique("ex");
     let (q1, q2) = (unique("q1"), unique("q2"));
+    let _declared = Declared::new(BROKER, &[&ex], &[&q1, &q2]);
     let (p1, p2) = (["web.#"], ["db.#"]);
     let pub1 = Publisher::new(BROKER, &ex, &q1, &p1);
-    let pub2 = Publisher::new(BROKER, &ex, &q2, &p2);
+    // Declares q2 and binds it before the engines start.
+    drop(Publisher::new(BROKER, &ex, &q2, &p2));
     let e1 = Engine::start(&settings(d1.path(), BROKER, &ex, &q1, &p1), Box::new(DefaultRules)).unwrap();
     let e2 = Engine::start(&settings(d2.path(), BROKER, &ex, &q2, &p2), Box::new(DefaultRules)).unwrap();
     let p = points(2, 3.0);
@@ -119,14 +121,13 @@ fn two_instances_with_disjoint_patterns_partition_a_stream() {
     }
     e1.stop().unwrap();
     e2.stop().unwrap();
-    pub1.delete(&q1);
-    pub2.delete(&q2);
 }
 
 #[test]
 fn bad_lines_in_a_message_do_not_lose_the_good_ones() {
     let dir = tempfile::tempdir().unwrap();
     let (ex, q) = (unique("ex"), unique("q"));
+    let _declared = Declared::new(BROKER, &[&ex], &[&q]);
     let publisher = Publisher::new(BROKER, &ex, &q, &["#"]);
     let mut s = settings(dir.path(), BROKER, &ex, &q, &["#"]);
     s.amqp.metric_name_in_body = true;
@@ -163,13 +164,13 @@ fn bad_lines_in_a_message_do_not_lose_the_good_ones() {
     files.sort();
     assert_eq!(files, ["good/one.wsp", "good/two.wsp"]);
     engine.stop().unwrap();
-    publisher.delete(&q);
 }
 
 #[test]
 fn a_quorum_queue_is_declared_and_consumed() {
     let dir = tempfile::tempdir().unwrap();
     let (ex, q) = (unique("ex"), unique("q"));
+    let _declared = Declared::new(BROKER, &[&ex], &[&q]);
     let mut s = settings(dir.path(), BROKER, &ex, &q, &["#"]);
     s.amqp.queue_type = warren::config::settings::QueueType::Quorum;
     let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
@@ -181,13 +182,13 @@ fn a_quorum_queue_is_declared_and_consumed() {
     publisher.publish("quorum.metric", &body_rk(&p));
     wait_for_points(dir.path(), "quorum.metric", &p);
     engine.stop().unwrap();
-    publisher.delete(&q);
 }
 
 #[test]
 fn carbons_exclusive_server_named_queue_mode_consumes_with_one_worker() {
     let dir = tempfile::tempdir().unwrap();
     let ex = unique("ex");
+    let _declared = Declared::new(BROKER, &[&ex], &[]);
     let mut s = settings(dir.path(), BROKER, &ex, "", &["excl.#"]);
     s.amqp.queue = Some(String::new());
     s.amqp.workers = 4;
@@ -203,13 +204,13 @@ fn carbons_exclusive_server_named_queue_mode_consumes_with_one_worker() {
     publisher.publish("excl.metric", &body_rk(&p));
     wait_for_points(dir.path(), "excl.metric", &p);
     engine.stop().unwrap();
-    publisher.delete("");
 }
 
 #[test]
 fn patterns_dropped_from_the_configuration_are_unbound_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     let (ex, q) = (unique("ex"), unique("q"));
+    let _declared = Declared::new(BROKER, &[&ex], &[&q]);
     let bindings = || -> Vec<String> {
         rabbitmqctl(&["-q", "list_bindings", "source_name", "destination_name", "routing_key"])
             .lines()
@@ -232,5 +233,4 @@ fn patterns_dropped_from_the_configuration_are_unbound_at_the_next_start() {
     wait_for_points(dir.path(), "keep.x", &p);
     assert!(!warren::metric::file_path(dir.path(), "drop.x").exists(), "drop.# no longer routes here");
     e2.stop().unwrap();
-    publisher.delete(&q);
 }

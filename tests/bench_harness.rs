@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{unique, BROKER};
+use common::{unique, Declared, BROKER};
 use std::process::Command;
 use warren::bench::broker;
 use warren::bench::load::{value_of, Load, Message};
@@ -14,6 +14,7 @@ const WARREN: &str = env!("CARGO_BIN_EXE_warren");
 fn publish_of_a_synthetic_load_is_confirmed_and_queued_exactly() {
     let exchange = unique("bench-publish-x");
     let queue = unique("bench-publish-q");
+    let _declared = Declared::new(BROKER, &[&exchange], &[&queue]);
     let out = Command::new(WARREN)
         .args(["publish", "--url", BROKER, "--exchange", &exchange, "--queue", &queue, "--bind", "#"])
         .args(["--metrics", "50", "--points", "7", "--per-msg", "3", "--connections", "2", "--window", "5", "--quiet"])
@@ -21,7 +22,6 @@ fn publish_of_a_synthetic_load_is_confirmed_and_queued_exactly() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let ready = broker::ready_messages(BROKER, &queue);
-    broker::delete(BROKER, &exchange, Some(&queue)).unwrap();
     assert!(out.status.success(), "warren publish failed: {}", String::from_utf8_lossy(&out.stderr));
     // 7 points in messages of 3: 3 messages per metric.
     assert!(stdout.contains("published 150 messages, 350 points"), "{stdout}");
@@ -33,6 +33,7 @@ fn publish_of_plaintext_lines_from_stdin_groups_them_per_metric() {
     use std::io::Write;
     let exchange = unique("bench-stdin-x");
     let queue = unique("bench-stdin-q");
+    let _declared = Declared::new(BROKER, &[&exchange], &[&queue]);
     let mut child = Command::new(WARREN)
         .args(["publish", "--url", BROKER, "--exchange", &exchange, "--queue", &queue, "-k", "10", "--quiet"])
         .stdin(std::process::Stdio::piped())
@@ -42,7 +43,6 @@ fn publish_of_plaintext_lines_from_stdin_groups_them_per_metric() {
     child.stdin.take().unwrap().write_all(b"a.b 1 100\na.b 2 110\nc.d 3 100\n\na.b 4 120\n").unwrap();
     let out = child.wait_with_output().unwrap();
     let ready = broker::ready_messages(BROKER, &queue);
-    broker::delete(BROKER, &exchange, Some(&queue)).unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("published 3 messages, 4 points"));
     assert_eq!(ready.unwrap(), 3);

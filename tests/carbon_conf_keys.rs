@@ -152,7 +152,6 @@ fn without_flow_control_a_full_cache_drops_and_counts_new_points() {
             assert_eq!(on_disk, vec![100, 0, 0]);
         }
         engine.stop().unwrap();
-        publisher.delete(&q);
     }
 }
 

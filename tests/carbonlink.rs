@@ -13,12 +13,12 @@ use warren::cache::writer::DefaultRules;
 use warren::engine::Engine;
 use warren::pickle::{decode, Limits, Value};
 
+/// Dropped field by field in this order: the engine stops before its exchange and queue are deleted.
 struct Fixture {
     engine: Engine,
     /// Kept so the whisper tree lives as long as the engine.
     _dir: tempfile::TempDir,
-    publisher: Publisher,
-    queue: String,
+    _declared: Declared,
     /// On disk (and nothing cached for it) in `cl.a`.
     t0: u32,
     /// Cached only, in `cl.a` and `cl.b`.
@@ -29,6 +29,7 @@ struct Fixture {
 fn fixture(http: bool) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let (ex, q) = (unique("ex"), unique("q"));
+    let declared = Declared::new(BROKER, &[&ex], &[&q]);
     let publisher = Publisher::new(BROKER, &ex, &q, &["#"]);
     let mut s = settings(dir.path(), BROKER, &ex, &q, &["#"]);
     if http {
@@ -45,13 +46,12 @@ fn fixture(http: bool) -> Fixture {
     publisher.publish("cl.a", format!("2.5 {t1}").as_bytes());
     publisher.publish("cl.b", format!("7 {t1}").as_bytes());
     assert!(wait_until(20, || engine.stats.points_received.load(Ordering::Relaxed) == 3));
-    Fixture { engine, _dir: dir, publisher, queue: q, t0, t1 }
+    Fixture { engine, _dir: dir, _declared: declared, t0, t1 }
 }
 
 impl Fixture {
     fn finish(self) {
         self.engine.stop().unwrap();
-        self.publisher.delete(&self.queue);
     }
 }
 

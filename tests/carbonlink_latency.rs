@@ -22,6 +22,7 @@ const SECONDS: u64 = 15;
 fn cache_query_latency_under_full_ingest() {
     let dir = tempfile::tempdir().unwrap();
     let (ex, q) = (unique("ex"), unique("q"));
+    let _declared = Declared::new(BROKER, &[&ex], &[&q]);
     let mut s = settings(dir.path(), BROKER, &ex, &q, &["#"]);
     s.amqp.metric_name_in_body = true;
     s.amqp.ack = warren::config::settings::AckMode::OnReceive;
@@ -92,5 +93,4 @@ fn cache_query_latency_under_full_ingest() {
         hist.max()
     );
     engine.stop().unwrap();
-    Publisher::new(BROKER, &ex, "", &[]).delete(&q);
 }

@@ -5,31 +5,23 @@
 mod common;
 
 use common::*;
-use warren::cache::writer::FileRules;
 use warren::engine::Engine;
-use warren::whisper::{AggregationMethod, ArchiveSpec, OpenOptions, WhisperFile};
+use warren::whisper::{OpenOptions, WhisperFile};
 
 /// Tiny files (60 s × 120), so tens of thousands of metrics cost little disk.
-struct SmallFiles;
-impl FileRules for SmallFiles {
-    fn archives(&self, _: &str) -> Vec<ArchiveSpec> {
-        vec![ArchiveSpec { seconds_per_point: 60, points: 120 }]
-    }
-    fn aggregation(&self, _: &str) -> (AggregationMethod, f32) {
-        (AggregationMethod::Average, 0.5)
-    }
-}
+const SMALL_FILES: OneArchive = OneArchive { seconds_per_point: 60, points: 120 };
 
 fn value_of(i: usize) -> f64 {
     i as f64 * 0.5 + 1.0
 }
 
-/// One instance; on drop its engine is stopped and its queue deleted.
+/// One instance; on drop its engine is stopped, then (the field drops after `drop`) its queue deleted.
 struct Node {
     dir: tempfile::TempDir,
     queue: String,
     patterns: Vec<String>,
     engine: Option<Engine>,
+    _declared: Declared,
 }
 
 impl Drop for Node {
@@ -39,12 +31,6 @@ impl Drop for Node {
             if let Err(err) = e.stop() {
                 assert!(std::thread::panicking(), "engine stop: {err}");
             }
-        }
-        if let Ok(mut c) = amiquip::Connection::insecure_open(BROKER) {
-            if let Ok(ch) = c.open_channel(None) {
-                let _ = ch.queue_delete(self.queue.as_str(), Default::default());
-            }
-            let _ = c.close();
         }
     }
 }
@@ -90,14 +76,15 @@ fn start_nodes(ex: &str, patterns: [&[&str]; 3], hash: Option<&str>) -> Vec<Node
             let shm = std::path::Path::new("/dev/shm");
             let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap();
             let queue = unique("cluster-q");
+            let declared = Declared::new(BROKER, &[], &[&queue]);
             let mut s = settings(dir.path(), BROKER, ex, &queue, p);
             s.cache.max_creates_per_minute = 0;
             // Three engines share this test process's descriptor limit.
             s.cache.open_files = 4000;
             s.amqp.workers = 1;
             s.amqp.consistent_hash_exchange = hash.map(str::to_string);
-            let engine = Some(Engine::start(&s, Box::new(SmallFiles)).unwrap());
-            Node { dir, queue, patterns: p.iter().map(|p| p.to_string()).collect(), engine }
+            let engine = Some(Engine::start(&s, Box::new(SMALL_FILES)).unwrap());
+            Node { dir, queue, patterns: p.iter().map(|p| p.to_string()).collect(), engine, _declared: declared }
         })
         .collect()
 }
@@ -134,15 +121,17 @@ fn run(nodes: &[Node], ex: &str, hash: Option<&str>, metrics: &[String]) -> Vec<
     r
 }
 
-fn stop(nodes: Vec<Node>, ex: &str) {
+/// Stop the nodes and delete their queues, then the exchanges.
+fn stop(nodes: Vec<Node>, exchanges: Declared) {
     drop(nodes);
-    Publisher::new(BROKER, ex, "", &[]).delete("");
+    drop(exchanges);
 }
 
 #[test]
 fn three_instances_partition_by_patterns_replicate_by_overlap_and_balance_by_hash() {
     // 1. Partition by bind patterns.
     let ex = unique("cluster-ex");
+    let declared = Declared::new(BROKER, &[&ex], &[]);
     let nodes = start_nodes(&ex, [&["web.#"], &["db.#"], &["cache.#", "misc.*"]], None);
     let kinds = ["web", "db", "cache", "misc"];
     let metrics: Vec<String> = (0..1200).map(|i| format!("{}.h{i}.load", kinds[i % 4])).collect();
@@ -156,10 +145,11 @@ fn three_instances_partition_by_patterns_replicate_by_overlap_and_balance_by_has
         };
         assert_eq!(h, &want, "{}", metrics[i]);
     }
-    stop(nodes, &ex);
+    stop(nodes, declared);
 
     // 2. Replication factor 2 by overlapping bindings.
     let ex = unique("cluster-ex");
+    let declared = Declared::new(BROKER, &[&ex], &[]);
     let nodes = start_nodes(&ex, [&["a.#", "b.#"], &["b.#", "c.#"], &["c.#", "a.#"]], None);
     let metrics: Vec<String> = (0..900).map(|i| format!("{}.m{i}", ["a", "b", "c"][i % 3])).collect();
     let holders = run(&nodes, &ex, None, &metrics);
@@ -171,12 +161,13 @@ fn three_instances_partition_by_patterns_replicate_by_overlap_and_balance_by_has
         };
         assert_eq!(h, &want, "{}", metrics[i]);
     }
-    stop(nodes, &ex);
+    stop(nodes, declared);
 
     // 3. Consistent hash over 30k metrics, equal weights: each metric in exactly one instance, in the counts the
     //    broker's hash gives (within ±3 % of even).
     let ex = unique("cluster-ex");
     let hash_ex = unique("cluster-hash");
+    let declared = Declared::new(BROKER, &[&ex, &hash_ex], &[]);
     let nodes = start_nodes(&ex, [&["#"], &["#"], &["#"]], Some(&hash_ex));
     let metrics: Vec<String> = (0..30_000).map(|i| format!("servers.host{i:05}.cpu")).collect();
     let holders = run(&nodes, &ex, Some(&hash_ex), &metrics);
@@ -199,8 +190,5 @@ fn three_instances_partition_by_patterns_replicate_by_overlap_and_balance_by_has
         assert!(dev <= 0.03, "hash balance {per_node:?}");
     }
     println!("consistent-hash balance over 30000 metrics: {per_node:?}");
-    stop(nodes, &ex);
-    let p = Publisher::new(BROKER, &ex, "", &[]);
-    let _ = p.delete_exchange(&hash_ex);
-    p.delete("");
+    stop(nodes, declared);
 }

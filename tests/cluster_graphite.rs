@@ -18,7 +18,6 @@ use warren::engine::Engine;
 
 struct Node {
     dir: tempfile::TempDir,
-    queue: String,
     engine: Engine,
 }
 
@@ -43,18 +42,23 @@ fn v1(i: usize) -> f64 {
 fn run_cluster(patterns: [&[&str]; 3], hash: bool, use_post: bool) {
     let ex = unique("e2e-ex");
     let hash_ex = hash.then(|| unique("e2e-hash"));
+    let declared = Declared::new(BROKER, &[&ex], &[]);
+    if let Some(h) = &hash_ex {
+        declared.exchange(h);
+    }
     let publisher = Publisher::new(BROKER, &ex, "", &[]);
     let nodes: Vec<Node> = patterns
         .iter()
         .map(|p| {
             let dir = tempfile::tempdir().unwrap();
             let queue = unique("e2e-q");
+            declared.queue(&queue);
             let mut s = settings(dir.path(), BROKER, &ex, &queue, p);
             s.amqp.workers = 1;
             s.amqp.consistent_hash_exchange = hash_ex.clone();
             s.stats.metric_interval_secs = 0;
             let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
-            Node { dir, queue, engine }
+            Node { dir, engine }
         })
         .collect();
     // Publish only once every node consumes (its queue is bound): /health says so.
@@ -156,12 +160,7 @@ fn run_cluster(patterns: [&[&str]; 3], hash: bool, use_post: bool) {
     for n in nodes {
         n.engine.hold_writes.store(false, Ordering::Release);
         n.engine.stop().unwrap();
-        let _ = publisher.delete_queue(&n.queue);
     }
-    if let Some(h) = hash_ex {
-        let _ = publisher.delete_exchange(&h);
-    }
-    publisher.delete("");
 }
 
 #[test]

@@ -204,8 +204,6 @@ fn stream_with_kills(ack: &str, seed: u64) -> Outcome {
         assert_eq!(py.len(), ROUNDS);
         assert!(py.iter().enumerate().all(|(r, &(t, v))| t == base + r as u32 * 60 && v == value(7, r)));
     }
-    let p = Publisher::new(&url, &ex, "", &[]);
-    p.delete(&q);
     Outcome { confirmed_at_kill, missing, redelivered_after_kills }
 }
 

@@ -54,7 +54,6 @@ fn existing_files_are_updated_while_a_new_one_waits_for_its_creator() {
     assert_eq!(python_fetch(dir.path(), "cr.new", 3600), vec![(t, 7.0)]);
     assert_eq!(engine.stats.creates.load(Ordering::Relaxed), 1);
     engine.stop().unwrap();
-    publisher.delete(&q);
 }
 
 #[test]
@@ -92,13 +91,13 @@ fn creates_follow_the_write_order_within_the_rate_limit_and_the_rest_wait_in_the
     for (i, n) in names.iter().enumerate() {
         assert_eq!(python_fetch(dir.path(), n, 3600), vec![(t, i as f64)], "{n}");
     }
-    publisher.delete(&q);
 }
 
 #[test]
 fn more_metrics_than_the_descriptor_budget_are_written_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let (ex, q) = (unique("ex"), unique("q"));
+    let _declared = Declared::new(BROKER, &[&ex], &[&q]);
     let publisher = Publisher::new(BROKER, &ex, &q, &["#"]);
     let mut s = settings(dir.path(), BROKER, &ex, &q, &["#"]);
     // 64 open files for 150 metrics written in three passes: files are closed and reopened between passes.
@@ -118,5 +117,4 @@ fn more_metrics_than_the_descriptor_budget_are_written_exactly() {
         let want: Vec<(u32, f64)> = (0..3).map(|pass| (ts[pass as usize], f64::from(m * 10 + pass))).collect();
         assert_eq!(python_fetch(dir.path(), &format!("budget.m{m}"), 3600), want, "budget.m{m}");
     }
-    publisher.delete(&q);
 }

@@ -53,6 +53,7 @@ fn a_read_only_then_full_data_dir_keeps_points_unacked_until_the_fault_clears() 
     mount.remount("ro");
 
     let (ex, q) = (unique("ex"), unique("q"));
+    let _declared = Declared::new(BROKER, &[&ex], &[&q]);
     let publisher = Publisher::new(BROKER, &ex, &q, &["#"]);
     let mut s = settings(&data, BROKER, &ex, &q, &["#"]);
     s.amqp.workers = 1;
@@ -107,7 +108,6 @@ fn a_read_only_then_full_data_dir_keeps_points_unacked_until_the_fault_clears() 
         assert_eq!(python_fetch(&data, &format!("disk.m{m}"), 3600), vec![(t, m as f64 + 0.5)], "disk.m{m}");
     }
     engine.stop().unwrap();
-    publisher.delete(&q);
     drop(mount);
 }
 
@@ -139,6 +139,7 @@ fn a_stop_on_a_full_data_dir_ends_leaves_deliveries_unacked_and_counts_lost_sock
     fill(&mnt);
 
     let (ex, q) = (unique("ex"), unique("q"));
+    let _declared = Declared::new(BROKER, &[&ex], &[&q]);
     let publisher = Publisher::new(BROKER, &ex, &q, &["#"]);
     let mut s = settings(&data, BROKER, &ex, &q, &["#"]);
     s.amqp.workers = 1;
@@ -182,6 +183,5 @@ fn a_stop_on_a_full_data_dir_ends_leaves_deliveries_unacked_and_counts_lost_sock
         "(ready, unacked) after the stop: {:?}",
         queue_counts("/", &q)
     );
-    publisher.delete(&q);
     drop(mount);
 }

@@ -40,6 +40,7 @@ fn violations(events: &[Event]) -> Vec<(u64, String)> {
 fn run(sync: SyncMode) -> (Vec<Event>, u64) {
     let dir = tempfile::tempdir().unwrap();
     let (ex, q) = (unique("ex-durable"), unique("q-durable"));
+    let _declared = Declared::new(BROKER, &[&ex], &[&q]);
     let publisher = Publisher::new(BROKER, &ex, &q, &["#"]);
     let mut s = settings(dir.path(), BROKER, &ex, &q, &["#"]);
     s.amqp.workers = 1;
@@ -57,7 +58,6 @@ fn run(sync: SyncMode) -> (Vec<Event>, u64) {
     let syncs = engine.stats.syncs.load(Ordering::Relaxed);
     let journal = engine.journal.clone();
     engine.stop().unwrap();
-    publisher.delete(&q);
     (journal.events(), syncs)
 }
 

@@ -20,6 +20,7 @@ fn value_at(render: &serde_json::Value, t: u32) -> Option<serde_json::Value> {
 fn graphite_web_renders_cached_points_through_carbonlink_then_from_disk() {
     let dir = tempfile::tempdir().unwrap();
     let (ex, q) = (unique("ex"), unique("q"));
+    let _declared = Declared::new(BROKER, &[&ex], &[&q]);
     let publisher = Publisher::new(BROKER, &ex, &q, &["#"]);
     let mut s = settings(dir.path(), BROKER, &ex, &q, &["#"]);
     s.query.http = Some("127.0.0.1:0".into());
@@ -80,5 +81,4 @@ fn graphite_web_renders_cached_points_through_carbonlink_then_from_disk() {
     assert_eq!(value_at(&from_disk, t0), Some(serde_json::json!(1.5)));
     assert_eq!(value_at(&from_disk, t1), Some(serde_json::json!(2.5)), "from disk: {from_disk}");
     drop(gw);
-    publisher.delete(&q);
 }

@@ -94,25 +94,26 @@ fn wait_for(dir: &Path, metric: &str, want: &[(u32, f64)]) {
     assert!(ok, "{metric}: python3-whisper reads {:?}, want {want:?}", python_fetch(dir, metric, 7200));
 }
 
-/// A test's broker objects and engine: on drop (also when an assertion fails) the engine is stopped and the
-/// queue and exchange it declared are deleted.
+/// A test's broker objects and engine: on drop (also when an assertion fails) the engine is stopped, then (the
+/// fields drop after `drop`) the queue and exchange it declared are deleted.
 struct Rig {
     dir: tempfile::TempDir,
-    exchange: String,
     queue: String,
     publisher: Publisher,
     engine: Option<Engine>,
+    _declared: Declared,
 }
 
 impl Rig {
     fn start(name_in_body: bool) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let (exchange, queue) = (unique("ex-hostile"), unique("q-hostile"));
+        let declared = Declared::new(BROKER, &[&exchange], &[&queue]);
         let publisher = Publisher::new(BROKER, &exchange, &queue, &["#"]);
         let mut s = settings(dir.path(), BROKER, &exchange, &queue, &["#"]);
         s.amqp.metric_name_in_body = name_in_body;
         let engine = Some(Engine::start(&s, Box::new(DefaultRules)).unwrap());
-        Rig { dir, exchange, queue, publisher, engine }
+        Rig { dir, queue, publisher, engine, _declared: declared }
     }
 
     fn engine(&self) -> &Engine {
@@ -130,8 +131,6 @@ impl Drop for Rig {
                 assert!(std::thread::panicking(), "engine stop: {err}");
             }
         }
-        let _ = self.publisher.delete_queue(&self.queue);
-        let _ = self.publisher.delete_exchange(&self.exchange);
     }
 }
 

@@ -8,52 +8,12 @@ mod query_support;
 
 use common::*;
 use query_support::*;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 use warren::cache::writer::DefaultRules;
 use warren::config::settings::Settings;
 use warren::engine::Engine;
-
-/// One HTTP/1.1 exchange on a kept-open connection: (status, content type, body).
-fn exchange11(r: &mut BufReader<TcpStream>, method: &str, path: &str, form: Option<&str>) -> (u16, String, Vec<u8>) {
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\n");
-    if let Some(body) = form {
-        req.push_str(&format!(
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        ));
-    } else {
-        req.push_str("\r\n");
-    }
-    r.get_mut().write_all(req.as_bytes()).unwrap();
-    read_response(r)
-}
-
-fn read_response(r: &mut BufReader<TcpStream>) -> (u16, String, Vec<u8>) {
-    let mut line = String::new();
-    r.read_line(&mut line).unwrap();
-    let status = line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let (mut len, mut ctype) = (0usize, String::new());
-    loop {
-        line.clear();
-        r.read_line(&mut line).unwrap();
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        let (k, v) = line.split_once(':').unwrap();
-        if k.eq_ignore_ascii_case("content-length") {
-            len = v.trim().parse().unwrap();
-        } else if k.eq_ignore_ascii_case("content-type") {
-            ctype = v.trim().to_string();
-        } else if k.eq_ignore_ascii_case("connection") {
-            assert!(!v.trim().eq_ignore_ascii_case("close"), "the server closes a keep-alive connection");
-        }
-    }
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).unwrap();
-    (status, ctype, body)
-}
 
 /// An engine with no broker input, its HTTP API on a free port, and one metric on disk.
 fn engine(dir: &std::path::Path, tweak: impl FnOnce(&mut Settings)) -> (Engine, SocketAddr, u32) {
@@ -80,8 +40,7 @@ fn engine(dir: &std::path::Path, tweak: impl FnOnce(&mut Settings)) -> (Engine, 
 fn form_bodies_and_query_strings_answer_alike_on_one_kept_open_connection() {
     let dir = tempfile::tempdir().unwrap();
     let (e, addr, t) = engine(dir.path(), |_| {});
-    let mut c = BufReader::new(TcpStream::connect(addr).unwrap());
-    c.get_mut().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut c = BufReader::new(connect(addr));
     let render = format!("target=h.*&from={}&until={}&format=json", t - 60, t + 60);
     let (s1, _, get) = exchange11(&mut c, "GET", &format!("/render/?{render}"), None);
     let (s2, _, post) = exchange11(&mut c, "POST", "/render/", Some(&render));
@@ -148,14 +107,12 @@ fn an_idle_or_stalled_client_neither_blocks_others_nor_keeps_its_connection() {
 fn a_body_over_the_cap_gets_413_and_the_server_carries_on() {
     let dir = tempfile::tempdir().unwrap();
     let (e, addr, _) = engine(dir.path(), |s| s.query.max_request_bytes = 1024);
-    let mut c = BufReader::new(TcpStream::connect(addr).unwrap());
-    c.get_mut().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut c = BufReader::new(connect(addr));
     let big = format!("target={}", "a".repeat(2000));
     let (status, _, _) = exchange11(&mut c, "POST", "/render/", Some(&big));
     assert_eq!(status, 413);
     let ok = "target=h.m&format=json&from=-1h";
-    let mut c = BufReader::new(TcpStream::connect(addr).unwrap());
-    c.get_mut().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut c = BufReader::new(connect(addr));
     assert_eq!(exchange11(&mut c, "POST", "/render/", Some(ok)).0, 200, "a body under the cap is served");
     e.stop().unwrap();
 }

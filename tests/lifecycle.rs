@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::threads_named;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
@@ -20,16 +21,6 @@ fn engine_settings(dir: &std::path::Path) -> Settings {
     s.receivers.line_tcp = Some("127.0.0.1:0".into());
     s.stats.metric_interval_secs = 0;
     s
-}
-
-/// Names (as the kernel keeps them: at most 15 bytes) of this process's threads that start with `prefix`.
-fn threads_named(prefix: &str) -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .map(|n| n.trim_end().to_string())
-        .filter(|n| n.starts_with(prefix))
-        .collect()
 }
 
 // One test function: thread names are process-wide, so nothing else in this binary may start an engine meanwhile.

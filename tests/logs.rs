@@ -16,6 +16,7 @@ fn sighup_reopens_renamed_log_files() {
     let dir = tempfile::tempdir().unwrap();
     let (log, creates) = (dir.path().join("log/warren.log"), dir.path().join("log/creates.log"));
     let (ex, q) = (unique("ex"), unique("q"));
+    let _declared = Declared::new(BROKER, &[&ex], &[&q]);
     let config = dir.path().join("warren.toml");
     std::fs::write(
         &config,
@@ -61,5 +62,4 @@ fn sighup_reopens_renamed_log_files() {
     let (old_log, old_creates) = (read(&log1), read(&creates1));
     assert!(old_log.contains("consuming") && !old_log.contains("SIGHUP") && !old_log.contains("writer stopped"));
     assert!(old_creates.contains("logs.first") && !old_creates.contains("logs.second"), "{old_creates}");
-    publisher.delete(&q);
 }

@@ -131,5 +131,4 @@ fn an_overload_is_absorbed_within_the_memory_bound_and_drains_without_loss() {
         }
     }
     assert_eq!(missing, 0, "points lost under overload");
-    publisher.delete(&q);
 }

@@ -78,7 +78,8 @@ fn a_blocked_broker_pauses_the_sender_with_bounded_relay_memory_and_then_everyth
     let url = broker.url();
     let ex = unique("relay-bp-ex");
     let queue = unique("relay-bp-q");
-    let declare = Publisher::new(&url, &ex, &queue, &["bp.#"]);
+    // Declares the exchange and the bound queue; the private node takes both with it on drop.
+    let _declare = Publisher::new(&url, &ex, &queue, &["bp.#"]);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let cap = 20_000usize;
     let cfg_dir = tempfile::tempdir().unwrap();
@@ -174,7 +175,6 @@ fn a_blocked_broker_pauses_the_sender_with_bounded_relay_memory_and_then_everyth
     let status = child.wait().unwrap();
     assert!(status.success(), "relay exit status {status:?}");
     reader.join().unwrap();
-    declare.delete(&queue);
 }
 
 /// Send SIGTERM with kill(1) (no unsafe libc call in tests).

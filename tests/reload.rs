@@ -46,10 +46,12 @@ fn bind_patterns_change_under_load_without_losing_a_delivery() {
     // One-second slots for a day: every published point keeps its own slot.
     std::fs::write(&schemas, "[all]\npattern = .*\nretentions = 1s:1d\n").unwrap();
     let (ex, q) = (unique("ex"), unique("q"));
+    let _declared = Declared::new(BROKER, &[&ex], &[&q]);
     let mut s = settings(&data, BROKER, &ex, &q, &["a.#"]);
     s.storage_schemas = Some(schemas);
     s.stats.metric_interval_secs = 0;
-    let publisher = Publisher::new(BROKER, &ex, &q, &["a.#"]);
+    // Declares the queue bound with a.# before the engine starts.
+    drop(Publisher::new(BROKER, &ex, &q, &["a.#"]));
     let mut engine = start(&s);
 
     // The load: a.load, b.load and a.only, one point each per message, value = sequence number, published with
@@ -141,7 +143,6 @@ fn bind_patterns_change_under_load_without_losing_a_delivery() {
     assert!(!late_only.is_empty() && late_only.keys().all(|t| !only.contains_key(t)), "a.only after a.# was unbound");
     assert_eq!(engine.settings().amqp.bind_patterns, vec!["*.load"]);
     engine.stop().unwrap();
-    publisher.delete(&q);
 }
 
 #[test]
@@ -152,6 +153,7 @@ fn rule_files_shape_new_files_only_and_a_bad_file_keeps_the_old_rules() {
     std::fs::write(&schemas, "[all]\npattern = .*\nretentions = 10s:1h\n").unwrap();
     std::fs::write(&aggregation, "[all]\npattern = .*\nxFilesFactor = 0.1\naggregationMethod = max\n").unwrap();
     let (ex, q) = (unique("ex"), unique("q"));
+    let _declared = Declared::new(BROKER, &[&ex], &[&q]);
     let mut s = settings(&data, BROKER, &ex, &q, &["#"]);
     s.storage_schemas = Some(schemas.clone());
     s.storage_aggregation = Some(aggregation.clone());
@@ -194,7 +196,6 @@ fn rule_files_shape_new_files_only_and_a_bad_file_keeps_the_old_rules() {
     assert_eq!((h.aggregation.name(), h.x_files_factor), ("min", 0.3));
     assert_eq!(retention_of(&data, "rules.first"), vec![(10, 360)]);
     engine.stop().unwrap();
-    publisher.delete(&q);
 }
 
 #[test]
@@ -202,6 +203,7 @@ fn filter_rules_change_on_reload_and_a_bad_rule_keeps_the_old_ones() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("whisper");
     let (ex, q) = (unique("ex"), unique("q"));
+    let _declared = Declared::new(BROKER, &[&ex], &[&q]);
     let mut s = settings(&data, BROKER, &ex, &q, &["#"]);
     s.stats.metric_interval_secs = 0;
     s.filter.use_whitelist = true;
@@ -241,5 +243,4 @@ fn filter_rules_change_on_reload_and_a_bad_rule_keeps_the_old_ones() {
     assert!(wait_until(20, || exists("blocked.fourth") && blacklisted(&engine) == 3));
     assert!(!exists("other.fourth"));
     engine.stop().unwrap();
-    publisher.delete(&q);
 }

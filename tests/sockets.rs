@@ -8,7 +8,7 @@
 mod common;
 
 use common::receivers::{receiver_config, Harness};
-use common::{closed_by_server, connect};
+use common::{closed_by_server, connect, OneArchive};
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -16,11 +16,9 @@ use std::net::UdpSocket;
 use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use warren::cache::writer::FileRules;
 use warren::config::settings::Settings;
 use warren::engine::Engine;
 use warren::ingest::socket::{ReceiverConfig, MAX_LINE};
-use warren::whisper::{AggregationMethod, ArchiveSpec};
 
 /// A framed pickle of `points` at `protocol`, made by Python's own pickle module.
 fn python_pickle(points_expr: &str, protocol: u8) -> Vec<u8> {
@@ -238,16 +236,7 @@ fn tcp_queues(local: u16, remote: u16) -> Option<(u64, u64)> {
 // ---- whole engine, read back from whisper ---------------------------------------------------------------------
 
 /// One-second points for an hour: every self-metric interval and every test point keeps its own slot.
-struct Secondly;
-
-impl FileRules for Secondly {
-    fn archives(&self, _metric: &str) -> Vec<ArchiveSpec> {
-        vec![ArchiveSpec { seconds_per_point: 1, points: 3600 }]
-    }
-    fn aggregation(&self, _metric: &str) -> (AggregationMethod, f32) {
-        (AggregationMethod::Average, 0.5)
-    }
-}
+const SECONDLY: OneArchive = OneArchive { seconds_per_point: 1, points: 3600 };
 
 fn engine_settings(dir: &std::path::Path) -> Settings {
     let mut s = Settings { data_dir: dir.to_path_buf(), ..Settings::default() };
@@ -278,7 +267,7 @@ fn warren_fetch(dir: &std::path::Path, metric: &str, seconds: u32) -> BTreeMap<u
 #[test]
 fn plaintext_over_tcp_and_udp_is_written_to_whisper() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::start(&engine_settings(dir.path()), Box::new(Secondly)).unwrap();
+    let engine = Engine::start(&engine_settings(dir.path()), Box::new(SECONDLY)).unwrap();
     let now = common::now();
     let mut c = connect(engine.receivers.line_tcp);
     let mut text = String::new();
@@ -302,7 +291,7 @@ fn plaintext_over_tcp_and_udp_is_written_to_whisper() {
 #[test]
 fn pickle_points_are_written_to_whisper() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::start(&engine_settings(dir.path()), Box::new(Secondly)).unwrap();
+    let engine = Engine::start(&engine_settings(dir.path()), Box::new(SECONDLY)).unwrap();
     let now = common::now();
     let mut c = connect(engine.receivers.pickle);
     for proto in [0u8, 2, 5] {
@@ -322,7 +311,7 @@ fn self_metrics_are_written_as_carbon_agents_files() {
     s.stats.metric_interval_secs = 1;
     s.stats.host = Some("testhost".into());
     s.instance = "z".into();
-    let engine = Engine::start(&s, Box::new(Secondly)).unwrap();
+    let engine = Engine::start(&s, Box::new(SECONDLY)).unwrap();
     let now = common::now();
     let mut c = connect(engine.receivers.line_tcp);
     let sent = 50u32;
@@ -340,9 +329,17 @@ fn self_metrics_are_written_as_carbon_agents_files() {
     assert!(ok, "metricsReceived never summed to {sent} (self-metrics are not received points)");
     // Stopping flushes the cache: every emitted figure is then on disk.
     engine.stop().unwrap();
-    for stat in
-        ["committedPoints", "updateOperations", "creates", "cache.size", "memUsage", "cpuUsage", "ringOccupancy"]
-    {
+    for stat in [
+        "committedPoints",
+        "updateOperations",
+        "creates",
+        "cache.size",
+        "memUsage",
+        "cpuUsage",
+        "ringOccupancy",
+        "carbonlink.connectionsRefused",
+        "http.connectionsRefused",
+    ] {
         assert!(warren::metric::file_path(dir.path(), &format!("{prefix}.{stat}")).exists(), "{stat} missing");
     }
     let mem = common::python_fetch(dir.path(), &format!("{prefix}.memUsage"), 120);
@@ -359,7 +356,7 @@ fn the_prometheus_endpoint_serves_the_counters() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = engine_settings(dir.path());
     s.stats.prometheus = Some("127.0.0.1:0".into());
-    let engine = Engine::start(&s, Box::new(Secondly)).unwrap();
+    let engine = Engine::start(&s, Box::new(SECONDLY)).unwrap();
     let mut c = connect(engine.receivers.line_tcp);
     c.write_all(b"prom.a 1 1700000000\nprom.b 2 1700000000\n").unwrap();
     assert!(common::wait_until(10, || engine.stats.points_received.load(Ordering::Relaxed) == 2));
@@ -387,7 +384,7 @@ fn plaintext_tcp_ingest_rate() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = engine_settings(dir.path());
     s.cache.max_creates_per_minute = 0;
-    let engine = Engine::start(&s, Box::new(Secondly)).unwrap();
+    let engine = Engine::start(&s, Box::new(SECONDLY)).unwrap();
     let addr = engine.receivers.line_tcp;
     let now = common::now();
     let total = u64::from(metrics) * u64::from(points);

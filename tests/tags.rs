@@ -64,6 +64,7 @@ fn series(render: &serde_json::Value) -> Vec<(String, Vec<(u32, f64)>)> {
 fn tagged_series_from_amqp_and_plaintext_render_in_graphite_web_by_tag() {
     let dir = tempfile::tempdir().unwrap();
     let (ex, q) = (unique("ex"), unique("q"));
+    let _declared = Declared::new(BROKER, &[&ex], &[&q]);
     let patterns = ["cpu.#", "app.*.example.com"];
     let publisher = Publisher::new(BROKER, &ex, &q, &patterns);
     // graphite-web needs CarbonLink's port and warren graphite-web's URL: fix CarbonLink's port first.
@@ -157,7 +158,6 @@ fn tagged_series_from_amqp_and_plaintext_render_in_graphite_web_by_tag() {
     engine.stop().unwrap();
     assert_eq!(python_fetch(dir.path(), east.1, 600), [(t0, 1.5), (t1, 3.5)]);
     drop(gw);
-    publisher.delete(&q);
 }
 
 /// Every file under `root`, relative, with `/` separators.

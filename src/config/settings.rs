@@ -141,6 +141,11 @@ pub struct QuerySettings {
     pub max_request_bytes: usize,
     /// Most CarbonLink connections served at once (a thread each).
     pub max_connections: usize,
+    /// A CarbonLink connection that sends nothing for this long, in milliseconds (idle between requests, or a
+    /// request that stalls half-way), or takes no answer bytes for as long, is closed and counted as
+    /// `carbonlink_idle_timeouts`, so a stalled client gives its slot back. graphite-web reconnects on its next
+    /// query. Default 60000.
+    pub carbonlink_idle_timeout_ms: u64,
 }
 
 impl Default for QuerySettings {
@@ -155,6 +160,7 @@ impl Default for QuerySettings {
             cache_timeout_ms: 1000,
             max_request_bytes: 1 << 20,
             max_connections: 256,
+            carbonlink_idle_timeout_ms: 60_000,
         }
     }
 }

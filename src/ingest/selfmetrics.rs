@@ -5,7 +5,8 @@
 //! since the last emission), `cache.size`/`cache.queues`/`activeConnections` are gauges, `pointsPerUpdate` and
 //! `avgUpdateTime` (seconds) are emitted only for intervals that wrote something, `cpuUsage` is the percentage of
 //! one core used over the interval, `memUsage` the resident set in bytes. warren adds its own: AMQP deliveries,
-//! bad input, socket receiver figures, ring occupancy and receive→durable latency percentiles (microseconds).
+//! bad input, socket receiver figures, connections refused by CarbonLink and the HTTP API at their caps, ring
+//! occupancy and receive→durable latency percentiles (microseconds).
 //!
 //! Owns: the previous interval's totals. Never touches: files other than `/proc/self/status`, the cache.
 
@@ -54,6 +55,9 @@ const TABLE: &[Entry] = &[
     ("linesTooLong", |s| &s.lines_too_long, Kind::Delta),
     ("connectionsAccepted", |s| &s.connections_accepted, Kind::Delta),
     ("connectionsRefused", |s| &s.connections_refused, Kind::Delta),
+    ("carbonlink.connectionsRefused", |s| &s.carbonlink_connections_refused, Kind::Delta),
+    ("http.connectionsRefused", |s| &s.http_connections_refused, Kind::Delta),
+    ("carbonlink.idleTimeouts", |s| &s.carbonlink_idle_timeouts, Kind::Delta),
     ("udpDatagrams", |s| &s.udp_datagrams, Kind::Delta),
     ("pickleErrors", |s| &s.pickle_errors, Kind::Delta),
     ("pickleFramesTooLarge", |s| &s.pickle_frames_too_large, Kind::Delta),
@@ -292,6 +296,44 @@ mod tests {
         assert_eq!(value_of(&text, "metricsReceived"), Some(0.0));
         assert_eq!(value_of(&text, "cache.size"), Some(42.0));
         assert_eq!(value_of(&text, "pointsPerUpdate"), None, "carbon omits it for intervals without updates");
+    }
+
+    #[test]
+    fn connections_refused_by_the_query_servers_are_counted_per_interval() {
+        let stats = Stats::default();
+        Stats::add(&stats.carbonlink_connections_refused, 5);
+        let mut s = Sampler::new(agent_prefix("carbon", Some("h"), "a"), &stats);
+        Stats::add(&stats.carbonlink_connections_refused, 3);
+        Stats::add(&stats.http_connections_refused, 2);
+        let mut out = Vec::new();
+        s.sample(&stats, 0, 1000, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(value_of(&text, "carbonlink.connectionsRefused"), Some(3.0), "{text}");
+        assert_eq!(value_of(&text, "http.connectionsRefused"), Some(2.0), "{text}");
+        // Control: the socket receivers' own refusals are a different counter.
+        assert_eq!(value_of(&text, "connectionsRefused"), Some(0.0), "{text}");
+        let mut out = Vec::new();
+        s.sample(&stats, 0, 1060, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(value_of(&text, "carbonlink.connectionsRefused"), Some(0.0), "per interval: {text}");
+        assert_eq!(value_of(&text, "http.connectionsRefused"), Some(0.0), "per interval: {text}");
+    }
+
+    #[test]
+    fn carbonlink_connections_closed_idle_are_counted_per_interval() {
+        let stats = Stats::default();
+        Stats::add(&stats.carbonlink_idle_timeouts, 2);
+        let mut s = Sampler::new(agent_prefix("carbon", Some("h"), "a"), &stats);
+        Stats::add(&stats.carbonlink_idle_timeouts, 4);
+        let mut out = Vec::new();
+        s.sample(&stats, 0, 1000, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(value_of(&text, "carbonlink.idleTimeouts"), Some(4.0), "{text}");
+        assert_eq!(value_of(&text, "carbonlink.connectionsRefused"), Some(0.0), "a different counter: {text}");
+        let mut out = Vec::new();
+        s.sample(&stats, 0, 1060, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(value_of(&text, "carbonlink.idleTimeouts"), Some(0.0), "per interval: {text}");
     }
 
     #[test]

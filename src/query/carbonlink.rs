@@ -2,7 +2,10 @@
 //!
 //! Frames are a 4-byte big-endian length and a pickle, both ways. Requests are decoded with the safe decoder (any
 //! protocol 0-5, never a global); a frame over the cap or a pickle that does not decode closes that connection
-//! only. Many requests per connection: graphite-web pools its connections and keeps them open. Answers are
+//! only. Many requests per connection: graphite-web pools its connections and keeps them open, and reconnects when
+//! one was closed. A connection that sends nothing for `carbonlink_idle_timeout` (between requests or inside one)
+//! or takes no answer bytes for as long is closed, counted (`carbonlink_idle_timeouts`) and logged at most once
+//! per [`REFUSED_LOG_INTERVAL`], so a stalled client gives its slot back. Answers are
 //! protocol-2 pickles, as carbon's:
 //! - `cache-query` → `{'datapoints': [(t, v), ...]}`
 //! - `cache-query-bulk` → `{'datapointsByMetric': {name: [(t, v), ...]}}`
@@ -13,7 +16,7 @@
 //!
 //! Owns: the protocol. Never touches: the cache itself (it asks the writer through [`CacheHandle`]), file writes.
 
-use super::server::Server;
+use super::server::{Server, REFUSED_LOG_INTERVAL};
 use super::QueryContext;
 use crate::metric;
 use crate::pickle::{check_frame_len, decode, read_frame_len, Value};
@@ -22,27 +25,67 @@ use crate::stats::Stats;
 use crate::whisper::{AggregationMethod, WhisperFile};
 use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// Start a CarbonLink server on `addr` (port 0 picks a free port; see [`Server::local_addr`]).
 pub fn start(addr: SocketAddr, ctx: Arc<QueryContext>) -> io::Result<Server> {
     let (max, stats) = (ctx.max_connections, ctx.stats.clone());
     let refused = move || Stats::add(&stats.carbonlink_connections_refused, 1);
-    Server::start(addr, "carbonlink", max, refused, move |stream| serve_connection(stream, &ctx))
+    let timeouts = TimeoutLog::default();
+    Server::start(addr, "carbonlink", max, refused, move |stream| serve_connection(stream, &ctx, &timeouts))
 }
 
-/// Serve one connection until the peer closes it or sends a bad frame.
-fn serve_connection(stream: TcpStream, ctx: &QueryContext) {
+/// Connections closed for idleness since the last log line, and when that line was written: shared by the
+/// connection threads so the log says at most one line per [`REFUSED_LOG_INTERVAL`] however many stall.
+#[derive(Default)]
+struct TimeoutLog(Mutex<(u64, Option<Instant>)>);
+
+impl TimeoutLog {
+    fn closed(&self, ctx: &QueryContext) {
+        // Counted before the close, so a client that sees its connection closed also sees it counted.
+        Stats::add(&ctx.stats.carbonlink_idle_timeouts, 1);
+        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (since, last) = &mut *state;
+        *since += 1;
+        if last.is_none_or(|t| t.elapsed() >= REFUSED_LOG_INTERVAL) {
+            tracing::warn!(
+                idle_timeout_ms = ctx.carbonlink_idle_timeout.as_millis() as u64,
+                closed = *since,
+                "carbonlink: idle connections closed (logged at most every 10 s)"
+            );
+            (*since, *last) = (0, Some(Instant::now()));
+        }
+    }
+}
+
+/// True for the error a read or write gives when its socket timeout expired.
+fn timed_out(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
+
+/// Serve one connection until the peer closes it, sends a bad frame, or stalls for the idle timeout.
+fn serve_connection(stream: TcpStream, ctx: &QueryContext, timeouts: &TimeoutLog) {
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
+    let idle = Some(ctx.carbonlink_idle_timeout);
+    if stream.set_read_timeout(idle).is_err() || stream.set_write_timeout(idle).is_err() {
+        return;
+    }
     let Ok(mut out) = stream.try_clone() else { return };
     let mut input = BufReader::new(stream);
     let mut frame = Vec::new();
     let mut reply = Vec::new();
+    // Every read and write below ends the connection on error; a timeout is also counted and logged.
+    let fail = |e: io::Error| {
+        if timed_out(&e) {
+            timeouts.closed(ctx);
+        }
+    };
     loop {
         let mut hdr = [0u8; 4];
-        if input.read_exact(&mut hdr).is_err() {
-            return;
+        if let Err(e) = input.read_exact(&mut hdr) {
+            return fail(e);
         }
         let len = match check_frame_len(read_frame_len(hdr), &ctx.limits) {
             Ok(n) => n,
@@ -52,8 +95,8 @@ fn serve_connection(stream: TcpStream, ctx: &QueryContext) {
             }
         };
         frame.resize(len, 0);
-        if input.read_exact(&mut frame).is_err() {
-            return;
+        if let Err(e) = input.read_exact(&mut frame) {
+            return fail(e);
         }
         let request = match decode(&frame, &ctx.limits) {
             Ok(v) => v,
@@ -76,8 +119,8 @@ fn serve_connection(stream: TcpStream, ctx: &QueryContext) {
                 reply.extend_from_slice(&body);
             }
         }
-        if out.write_all(&reply).is_err() {
-            return;
+        if let Err(e) = out.write_all(&reply) {
+            return fail(e);
         }
     }
 }

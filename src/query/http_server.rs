@@ -11,24 +11,23 @@
 //! a large dependency tree. What graphite-web, Grafana and curl need is small: request line and headers (capped at
 //! [`MAX_HEAD`] bytes, 431 beyond), a body by `Content-Length` (with `Expect: 100-continue`) or chunked (capped at
 //! `max_body`, 413 beyond), keep-alive (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `keep-alive`),
-//! HEAD. That is this module: it owns the connections and the framing; the request line and header fields are
-//! parsed by `httparse` (hyper's parser) and so are chunk sizes.
+//! HEAD. That is this module and [`super::http_parse`]: this one owns the connections and the responses, that one
+//! the framing (where a head and a body end, their caps; the request line, header fields and chunk sizes are
+//! parsed by `httparse`, hyper's parser), on any `BufRead`, so the fuzz target `http_head` feeds it from memory.
 //!
 //! Timeouts are per connection: a connection that sends nothing for `idle_timeout` (idle keep-alive, or a request
 //! that stalls half-way) is closed, and a client that takes no response bytes for `write_timeout` is dropped.
 //! Memory per connection: the read buffer, a head of at most [`MAX_HEAD`], a body of at most `max_body`.
 //!
-//! Owns: the HTTP/1.1 framing, the handler permits. Never touches: what a request means (the handler passed to
+//! Owns: the connections, the handler permits, writing responses. Never touches: what a request means (the handler passed to
 //! [`HttpServer::start`] answers it).
 
+use super::http_parse::{read_body, read_head, Body, Caps, Head, ReadError, Refusal, MAX_HEAD};
 use super::server::Server;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
-
-/// Longest request line plus headers accepted, in bytes.
-pub const MAX_HEAD: usize = 64 * 1024;
 
 /// Bounds of the HTTP server.
 #[derive(Clone, Debug)]
@@ -173,31 +172,6 @@ impl HttpServer {
     }
 }
 
-/// A request's head: method, target, HTTP minor version, headers.
-struct Head {
-    method: String,
-    target: String,
-    minor: u8,
-    headers: Vec<(String, String)>,
-}
-
-impl Head {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    fn has_token(&self, name: &str, token: &str) -> bool {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .flat_map(|(_, v)| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    }
-}
-
-/// Why a request could not be read: answer with this status and close, or just close (`None`).
-type Refusal = Option<Response>;
-
 /// Serve one connection: requests in turn until the client closes, times out, or asks to close.
 fn serve_connection(stream: TcpStream, shared: &Shared) {
     let o = &shared.options;
@@ -209,28 +183,26 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
     let _ = stream.set_nodelay(true);
     let Ok(mut out) = stream.try_clone() else { return };
     let mut input = BufReader::with_capacity(8192, stream);
+    let caps = Caps { max_head: MAX_HEAD, max_body: o.max_body };
+    let refused = |r: Refusal| Response::text(r.status, r.reason);
     loop {
-        let head = match read_head(&mut input) {
+        let head = match read_head(&mut input, &caps) {
             Ok(h) => h,
-            Err(refusal) => {
-                if let Some(r) = refusal {
-                    let _ = write_response(&mut out, &r, false, false);
+            Err(e) => {
+                if let ReadError::Refused(r) = e {
+                    let _ = write_response(&mut out, &refused(r), false, false);
                 }
                 return;
             }
         };
-        let keep_alive = if head.minor >= 1 {
-            !head.has_token("Connection", "close")
-        } else {
-            head.has_token("Connection", "keep-alive")
-        };
-        let (request, keep_alive) = match read_body(&mut input, &mut out, &head, o.max_body) {
-            Ok(Ok(body)) => (build_request(&head, &body), keep_alive),
+        let keep_alive = head.keep_alive();
+        let (request, keep_alive) = match read_body(&mut input, &mut out, &head, &caps) {
+            Ok(Body::Read(body)) => (build_request(&head, &body), keep_alive),
             // Refused, its body read and discarded: the connection carries on.
-            Ok(Err(resp)) => (Err(resp), keep_alive),
+            Ok(Body::Skipped(r)) => (Err(refused(r)), keep_alive),
             // The body was not read to its end: the connection cannot carry another request.
-            Err(Some(resp)) => (Err(resp), false),
-            Err(None) => return,
+            Err(ReadError::Refused(r)) => (Err(refused(r)), false),
+            Err(ReadError::Closed) => return,
         };
         let response = match request {
             Ok(r) => shared.permits.run(|| (shared.handler)(&r)),
@@ -238,146 +210,6 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
         };
         if write_response(&mut out, &response, head.method == "HEAD", keep_alive).is_err() || !keep_alive {
             return;
-        }
-    }
-}
-
-/// Read one line (through `\n`) into `line`, at most `*budget` bytes, which it spends.
-fn read_line_capped(r: &mut impl BufRead, line: &mut Vec<u8>, budget: &mut usize) -> Result<(), Refusal> {
-    line.clear();
-    let n = r.by_ref().take(*budget as u64).read_until(b'\n', line).map_err(|_| None)?;
-    *budget -= n;
-    if line.last() != Some(&b'\n') {
-        // EOF (a clean close between requests, or a truncated request), or the head is too long.
-        return Err(if n > 0 && *budget == 0 { Some(Response::text(431, "request head too long\n")) } else { None });
-    }
-    while matches!(line.last(), Some(b'\n' | b'\r')) {
-        line.pop();
-    }
-    Ok(())
-}
-
-/// Most header fields in one request head (431 beyond).
-const MAX_HEADERS: usize = 100;
-
-/// The request line and headers (at most [`MAX_HEAD`] bytes, [`MAX_HEADERS`] fields), read line by line up to the
-/// empty line and then parsed by `httparse` (token, target and field syntax as RFC 9112 has them). Empty lines
-/// before the request line are skipped (RFC 9112 2.2).
-fn read_head(r: &mut impl BufRead) -> Result<Head, Refusal> {
-    let mut budget = MAX_HEAD;
-    let mut line = Vec::new();
-    loop {
-        read_line_capped(r, &mut line, &mut budget)?;
-        if !line.is_empty() {
-            break;
-        }
-    }
-    let mut raw = Vec::with_capacity(512);
-    loop {
-        raw.extend_from_slice(&line);
-        raw.extend_from_slice(b"\r\n");
-        if line.is_empty() {
-            break;
-        }
-        read_line_capped(r, &mut line, &mut budget)?;
-    }
-    parse_head(&raw)
-}
-
-/// Parse a complete request head (request line, fields, empty line; CRLF line ends).
-fn parse_head(raw: &[u8]) -> Result<Head, Refusal> {
-    let bad = |why: String| Some(Response::text(400, format!("bad request: {why}\n")));
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut fields);
-    match req.parse(raw) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(bad("incomplete request head".into())),
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(Some(Response::text(431, format!("more than {MAX_HEADERS} header fields\n"))))
-        }
-        Err(httparse::Error::Version) => return Err(Some(Response::text(505, "HTTP/1.0 and HTTP/1.1 only\n"))),
-        Err(e) => return Err(bad(e.to_string())),
-    }
-    let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
-        return Err(bad("malformed request line".into()));
-    };
-    let headers =
-        req.headers.iter().map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).trim().to_string())).collect();
-    Ok(Head { method: method.to_string(), target: target.to_string(), minor, headers })
-}
-
-/// The request body (`Content-Length` or chunked), at most `max`. `Ok(Err(_))`: answer that, the body was read
-/// and discarded (a `Content-Length` body over `max`, unless the client waits for `100 Continue`: it is never
-/// read into memory); `Err(Some(_))`: answer that and close; `Err(None)`: close.
-fn read_body(
-    r: &mut impl BufRead,
-    out: &mut impl Write,
-    head: &Head,
-    max: usize,
-) -> Result<Result<Vec<u8>, Response>, Refusal> {
-    let too_big = || Some(Response::text(413, format!("request body over {max} bytes\n")));
-    let chunked = head.header("Transfer-Encoding").is_some();
-    if chunked && !head.has_token("Transfer-Encoding", "chunked") {
-        return Err(Some(Response::text(501, "only the chunked transfer coding is supported\n")));
-    }
-    let length = match head.header("Content-Length") {
-        _ if chunked => None,
-        None => Some(0),
-        // Digits only (RFC 9110 8.6): Rust's integer parser would also take a leading `+`.
-        Some(v) => Some(
-            Some(v)
-                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|v| v.parse::<usize>().ok())
-                .ok_or_else(|| Some(Response::text(400, "bad Content-Length\n")))?,
-        ),
-    };
-    let expects_continue = head.minor >= 1 && head.has_token("Expect", "100-continue");
-    if let Some(n) = length.filter(|&n| n > max) {
-        if expects_continue {
-            return Err(too_big());
-        }
-        let skipped = io::copy(&mut r.by_ref().take(n as u64), &mut io::sink()).map_err(|_| None)?;
-        return if skipped == n as u64 { Ok(Err(too_big().expect("a response"))) } else { Err(None) };
-    }
-    if length != Some(0) && expects_continue {
-        out.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").map_err(|_| None)?;
-    }
-    let mut body = Vec::new();
-    if let Some(n) = length {
-        body.resize(n, 0);
-        r.read_exact(&mut body).map_err(|_| None)?;
-        return Ok(Ok(body));
-    }
-    let mut line = Vec::new();
-    loop {
-        let mut budget = 1024;
-        read_line_capped(r, &mut line, &mut budget).map_err(|_| Some(Response::text(400, "bad chunk\n")))?;
-        line.extend_from_slice(b"\r\n");
-        let bad_size = || Some(Response::text(400, "bad chunk size\n"));
-        let size = match httparse::parse_chunk_size(&line) {
-            Ok(httparse::Status::Complete((_, size))) => usize::try_from(size).map_err(|_| too_big())?,
-            _ => return Err(bad_size()),
-        };
-        if size == 0 {
-            // Trailer fields, up to the empty line.
-            let mut budget = MAX_HEAD;
-            loop {
-                read_line_capped(r, &mut line, &mut budget)?;
-                if line.is_empty() {
-                    return Ok(Ok(body));
-                }
-            }
-        }
-        if size > max - body.len() {
-            return Err(too_big());
-        }
-        let at = body.len();
-        body.resize(at + size, 0);
-        r.read_exact(&mut body[at..]).map_err(|_| None)?;
-        let mut crlf = [0u8; 2];
-        r.read_exact(&mut crlf).map_err(|_| None)?;
-        if &crlf != b"\r\n" {
-            return Err(Some(Response::text(400, "chunk without CRLF\n")));
         }
     }
 }
@@ -535,54 +367,5 @@ mod tests {
         assert_eq!(p[4], ("t".into(), "%4".into()));
         assert_eq!(p[5], ("plus".into(), "% 1".into()), "a bad escape stays, its + is still a space");
         assert_eq!(p[6], ("end".into(), "A".into()), "an escape at the very end decodes");
-    }
-
-    fn head_of(raw: &[u8]) -> Result<Head, u16> {
-        read_head(&mut io::Cursor::new(raw)).map_err(|r| r.map_or(0, |r| r.status))
-    }
-
-    fn body_of(head: &[u8], rest: &[u8], max: usize) -> Result<Vec<u8>, u16> {
-        let head = head_of(head).expect("a valid head");
-        let mut out = Vec::new();
-        match read_body(&mut io::Cursor::new(rest), &mut out, &head, max) {
-            Ok(Ok(body)) => Ok(body),
-            Ok(Err(r)) | Err(Some(r)) => Err(r.status),
-            Err(None) => Err(0),
-        }
-    }
-
-    #[test]
-    fn request_heads_parse_and_malformed_ones_are_refused_with_their_status() {
-        let h = head_of(b"\r\nPOST /render?target=a HTTP/1.1\r\nHost: x\r\nContent-Length:  5 \r\n\r\n").unwrap();
-        assert_eq!((h.method.as_str(), h.target.as_str(), h.minor), ("POST", "/render?target=a", 1));
-        assert_eq!(h.header("content-length"), Some("5"));
-        assert_eq!(head_of(b"GET / HTTP/1.0\n\n").unwrap().minor, 0, "bare LF line ends are read");
-        assert_eq!(head_of(b"GET / HTTP/2.0\r\n\r\n").err(), Some(505));
-        assert_eq!(head_of(b"GET /\r\n\r\n").err(), Some(400));
-        assert_eq!(head_of(b"G(T / HTTP/1.1\r\n\r\n").err(), Some(400));
-        assert_eq!(head_of(b"GET / HTTP/1.1\r\nno colon\r\n\r\n").err(), Some(400));
-        assert_eq!(head_of(b"GET / HTTP/1.1\r\nBad Name: v\r\n\r\n").err(), Some(400));
-        let many: Vec<u8> = [&b"GET / HTTP/1.1\r\n"[..], &b"a: b\r\n".repeat(MAX_HEADERS + 1), b"\r\n"].concat();
-        assert_eq!(head_of(&many).err(), Some(431));
-        let long: Vec<u8> = [&b"GET /"[..], &vec![b'a'; MAX_HEAD], b" HTTP/1.1\r\n\r\n"].concat();
-        assert_eq!(head_of(&long).err(), Some(431));
-        assert_eq!(head_of(b"GET / HTTP/1.1\r\nHost: x\r\n").err(), Some(0), "a head cut short closes");
-    }
-
-    #[test]
-    fn bodies_by_length_or_chunks_and_their_limits() {
-        let cl = b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n";
-        assert_eq!(body_of(cl, b"hello", 100).unwrap(), b"hello");
-        assert_eq!(body_of(cl, b"hello", 4).err(), Some(413));
-        assert_eq!(body_of(b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n", b"hello", 100).err(), Some(400));
-        assert_eq!(body_of(b"POST / HTTP/1.1\r\nContent-Length: 5x\r\n\r\n", b"hello", 100).err(), Some(400));
-        let te = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
-        assert_eq!(body_of(te, b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nTrailer: t\r\n\r\n", 100).unwrap(), b"abcde");
-        assert_eq!(body_of(te, b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", 4).err(), Some(413));
-        // A size that would overflow the running total is refused, not wrapped round.
-        assert_eq!(body_of(te, b"1\r\na\r\nffffffffffffffff\r\n", 100).err(), Some(413));
-        assert_eq!(body_of(te, b"1ffffffffffffffffff\r\n", 100).err(), Some(400), "a chunk size over 64 bits");
-        assert_eq!(body_of(te, b"zz\r\n", 100).err(), Some(400));
-        assert_eq!(body_of(te, b"3\r\nabcXY0\r\n\r\n", 100).err(), Some(400), "a chunk not ended by CRLF");
     }
 }

@@ -10,6 +10,7 @@ pub mod carbonlink;
 pub mod glob;
 pub mod graphite;
 pub mod http;
+pub mod http_parse;
 pub mod http_server;
 pub mod prometheus;
 pub mod series;
@@ -38,6 +39,8 @@ pub struct QueryContext {
     pub limits: Limits,
     /// Most connections the CarbonLink server serves at once.
     pub max_connections: usize,
+    /// A CarbonLink connection that sends nothing (or takes no answer) for this long is closed.
+    pub carbonlink_idle_timeout: Duration,
     /// Counters (Prometheus text, `/health`).
     pub stats: Arc<Stats>,
     /// AMQP workers that must be consuming for `/health` to say ready.
@@ -56,6 +59,7 @@ impl QueryContext {
             cache_timeout: Duration::from_millis(q.cache_timeout_ms),
             limits: Limits { max_frame_len: q.max_request_bytes, ..Limits::default() },
             max_connections: q.max_connections,
+            carbonlink_idle_timeout: Duration::from_millis(q.carbonlink_idle_timeout_ms.max(1)),
             stats,
             workers: if settings.amqp.enabled { settings.worker_count() } else { 0 },
             http: http_server::HttpOptions {

@@ -2,6 +2,8 @@
 //! Every test uses its own exchange and queue names (or its own vhost) so parallel runs never collide.
 #![allow(dead_code)]
 
+pub mod declared;
+
 pub mod private_broker;
 
 pub mod receivers;
@@ -10,16 +12,22 @@ pub mod rng;
 
 pub mod step_sender;
 
+// Re-exported for `use common::*`; a test binary that declares nothing on a broker does not use them.
+#[allow(unused_imports)]
+pub use declared::{exchange_exists, queue_exists, Declared};
+
 use amiquip::{
     AmqpProperties, Connection, ExchangeDeclareOptions, ExchangeType, FieldTable, Publish, QueueDeclareOptions,
 };
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use warren::cache::writer::FileRules;
 use warren::config::settings::Settings;
+use warren::whisper::{AggregationMethod, ArchiveSpec};
 
 pub const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
@@ -68,9 +76,9 @@ pub fn relay_settings(urls: &[String], ex: &str) -> Settings {
 }
 
 /// A publisher connection with the exchange and the test's queue declared and bound, so that nothing
-/// published before the engine's workers connect is lost.
+/// published before the engine's workers connect is lost. It deletes nothing: a [`Declared`] does, on drop.
 pub struct Publisher {
-    conn: Option<Connection>,
+    _conn: Connection,
     channel: amiquip::Channel,
     exchange: String,
     confirms: crossbeam::channel::Receiver<amiquip::Confirm>,
@@ -101,7 +109,7 @@ impl Publisher {
         let confirms = channel.listen_for_publisher_confirms().unwrap();
         channel.enable_publisher_confirms().unwrap();
         Publisher {
-            conn: Some(conn),
+            _conn: conn,
             channel,
             exchange: exchange.to_string(),
             confirms,
@@ -140,31 +148,6 @@ impl Publisher {
                 }
             }
         }
-    }
-
-    pub fn delete_queue(&self, queue: &str) -> amiquip::Result<u32> {
-        self.channel.queue_delete(queue, Default::default())
-    }
-
-    pub fn delete_exchange(&self, exchange: &str) -> amiquip::Result<()> {
-        self.channel.exchange_delete(exchange, false)
-    }
-
-    /// Delete `queue` (unless `""`: no named queue) and the exchange, each on a channel of its own: a failed
-    /// delete closes its channel, and must not silently skip the next one. Panics if a delete fails.
-    pub fn delete(mut self, queue: &str) {
-        let mut conn = self.conn.take().expect("open until deleted");
-        if !queue.is_empty() {
-            let ch = conn.open_channel(None).unwrap();
-            if let Err(e) = ch.queue_delete(queue, Default::default()) {
-                panic!("deleting queue {queue}: {e}");
-            }
-        }
-        let ch = conn.open_channel(None).unwrap();
-        if let Err(e) = ch.exchange_delete(self.exchange.as_str(), false) {
-            panic!("deleting exchange {}: {e}", self.exchange);
-        }
-        let _ = conn.close();
     }
 }
 
@@ -243,7 +226,8 @@ pub fn parse_queue_counts(out: &str, queue: &str) -> Option<(u64, u64)> {
     })
 }
 
-/// A vhost of the test's own (for tests that close every connection of a vhost); deleted on drop.
+/// A vhost of the test's own (for tests that close every connection of a vhost); deleted on drop (also when
+/// the test panics), with every exchange and queue in it: the cleanup guard of the tests that run in one.
 pub struct Vhost(pub String);
 
 impl Vhost {
@@ -321,5 +305,78 @@ pub fn closed_by_server(s: &mut TcpStream) -> bool {
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
             Err(_) => return false,
         }
+    }
+}
+
+/// One HTTP/1.1 exchange on a kept-open connection (`form`: an urlencoded body): (status, content type, body).
+pub fn exchange11(
+    r: &mut BufReader<TcpStream>,
+    method: &str,
+    path: &str,
+    form: Option<&str>,
+) -> (u16, String, Vec<u8>) {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\n");
+    if let Some(body) = form {
+        req.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+    } else {
+        req.push_str("\r\n");
+    }
+    r.get_mut().write_all(req.as_bytes()).unwrap();
+    read_response(r)
+}
+
+/// One HTTP/1.1 response on a kept-open connection: the status line, the head up to its blank line, then
+/// Content-Length bytes of body: (status, content type, body). Panics if the server says it closes.
+pub fn read_response(r: &mut impl BufRead) -> (u16, String, Vec<u8>) {
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let status = line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let (mut len, mut ctype) = (0usize, String::new());
+    loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        let (k, v) = line.split_once(':').unwrap();
+        if k.eq_ignore_ascii_case("content-length") {
+            len = v.trim().parse().unwrap();
+        } else if k.eq_ignore_ascii_case("content-type") {
+            ctype = v.trim().to_string();
+        } else if k.eq_ignore_ascii_case("connection") {
+            assert!(!v.trim().eq_ignore_ascii_case("close"), "the server closes a keep-alive connection");
+        }
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).unwrap();
+    (status, ctype, body)
+}
+
+/// Names (as the kernel keeps them: at most 15 bytes) of this process's threads that start with `prefix`. Thread
+/// names are process-wide: a test counting them must be the only one of its binary running such threads.
+pub fn threads_named(prefix: &str) -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim_end().to_string())
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+/// File rules giving every metric one archive of `points` slots of `seconds_per_point`, averaged (xff 0.5).
+pub struct OneArchive {
+    pub seconds_per_point: u32,
+    pub points: u32,
+}
+
+impl FileRules for OneArchive {
+    fn archives(&self, _metric: &str) -> Vec<ArchiveSpec> {
+        vec![ArchiveSpec { seconds_per_point: self.seconds_per_point, points: self.points }]
+    }
+    fn aggregation(&self, _metric: &str) -> (AggregationMethod, f32) {
+        (AggregationMethod::Average, 0.5)
     }
 }

@@ -94,17 +94,21 @@ fn load(dir: &Path) -> anyhow::Result<Vec<Run>> {
 const COLORS: [RGBColor; 4] =
     [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
 
-/// A value vs prefetch chart, one line per workers value, for the `pf-<scenario>-…` points.
-fn prefetch_chart(
-    runs: &[Run],
-    scenario: &str,
+/// What one value vs prefetch chart plots and how it is labelled.
+struct PrefetchChart<'a> {
+    /// The chart covers the `pf-<scenario>-…` points.
+    scenario: &'a str,
+    /// The plotted value of one run.
     metric: fn(&Run) -> f64,
-    y_desc: &str,
-    title: &str,
+    y_desc: &'a str,
+    title: &'a str,
     y_fmt: fn(&f64) -> String,
     legend: SeriesLabelPosition,
-    out: &Path,
-) -> anyhow::Result<()> {
+}
+
+/// A value vs prefetch chart, one line per workers value, for the `pf-<scenario>-…` points.
+fn prefetch_chart(runs: &[Run], spec: PrefetchChart, out: &Path) -> anyhow::Result<()> {
+    let PrefetchChart { scenario, metric, y_desc, title, y_fmt, legend } = spec;
     let prefix = format!("pf-{scenario}-");
     let mine: Vec<&Run> = runs.iter().filter(|r| r.point.starts_with(&prefix)).collect();
     if mine.is_empty() {
@@ -261,26 +265,24 @@ fn main() -> anyhow::Result<()> {
     }
 
     for sc in ["body-100", "rk-1"] {
-        prefetch_chart(
-            &runs,
-            sc,
-            |r| r.points_per_sec,
-            "points/s (backlog drain, steady state)",
-            &format!("{sc}: throughput vs prefetch"),
-            fmt_rate,
-            SeriesLabelPosition::UpperLeft,
-            &out.join(format!("throughput-vs-prefetch-{sc}.png")),
-        )?;
-        prefetch_chart(
-            &runs,
-            sc,
-            |r| r.p99_ms,
-            "p99 receive→durable latency (ms)",
-            &format!("{sc}: p99 latency vs prefetch"),
-            fmt_ms,
-            SeriesLabelPosition::UpperLeft,
-            &out.join(format!("p99-vs-prefetch-{sc}.png")),
-        )?;
+        let throughput = PrefetchChart {
+            scenario: sc,
+            metric: |r| r.points_per_sec,
+            y_desc: "points/s (backlog drain, steady state)",
+            title: &format!("{sc}: throughput vs prefetch"),
+            y_fmt: fmt_rate,
+            legend: SeriesLabelPosition::UpperLeft,
+        };
+        prefetch_chart(&runs, throughput, &out.join(format!("throughput-vs-prefetch-{sc}.png")))?;
+        let p99 = PrefetchChart {
+            scenario: sc,
+            metric: |r| r.p99_ms,
+            y_desc: "p99 receive→durable latency (ms)",
+            title: &format!("{sc}: p99 latency vs prefetch"),
+            y_fmt: fmt_ms,
+            legend: SeriesLabelPosition::UpperLeft,
+        };
+        prefetch_chart(&runs, p99, &out.join(format!("p99-vs-prefetch-{sc}.png")))?;
     }
     let group = |prefix: &str, order: &[&str]| -> Vec<(String, Vec<f64>)> {
         order
