@@ -7,6 +7,7 @@
 //! Owns: the receivers' and the publisher's threads. Never touches: files, the writer.
 
 pub mod buffer;
+pub mod confirms;
 pub mod publisher;
 pub mod stats;
 pub mod udpdrops;

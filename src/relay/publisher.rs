@@ -1,6 +1,8 @@
 //! The relay's publisher thread: takes batches from the receivers' ring, groups their points per metric for one
 //! flush interval, and publishes each group as one persistent, `mandatory` message (routing key = metric name,
-//! body = `value timestamp\n` lines) on one connection in confirm mode.
+//! body = `value timestamp\n` lines) on one connection in confirm mode. A group whose metric still has a message
+//! waiting in the outbox joins that message (up to `max_points_per_message`), so a backlog goes out in few large
+//! messages (see [`super::buffer`]).
 //!
 //! Nothing accepted is dropped: a point leaves the buffer only when the broker confirms its message (a message
 //! the broker returns as unroutable is counted in `returned`, then confirmed). A nacked message, and every
@@ -13,16 +15,14 @@
 //! Owns: its broker connection, the buffer, the latency histogram. Never touches: sockets, files.
 
 use super::buffer::Buffer;
+use super::confirms::Confirms;
 use super::stats::RelayStats;
 use crate::config::front::RelaySettings;
 use crate::ingest::amqp::node_label;
 use crate::lifecycle::unix_now;
 use crate::pipe::ring::Rings;
-use amiquip::{
-    AmqpProperties, Channel, Confirm, ConfirmSmoother, Connection, ExchangeDeclareOptions, ExchangeType, Publish,
-    Return,
-};
-use crossbeam::channel::{Receiver, TryRecvError};
+use amiquip::{AmqpProperties, Channel, Confirm, Connection, ExchangeDeclareOptions, ExchangeType, Publish, Return};
+use crossbeam::channel::Receiver;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,10 +53,9 @@ pub struct Outcome {
 struct Link {
     conn: Connection,
     channel: Channel,
-    confirms: Receiver<Confirm>,
     returns: Receiver<Return>,
-    smoother: ConfirmSmoother,
-    next_tag: u64,
+    /// Tags, smoother and confirms received while idle: dropped with the connection.
+    confirms: Confirms,
 }
 
 impl Link {
@@ -71,7 +70,7 @@ impl Link {
         let returns = channel.listen_for_returns()?;
         let confirms = channel.listen_for_publisher_confirms()?;
         channel.enable_publisher_confirms()?;
-        Ok(Link { conn, channel, confirms, returns, smoother: ConfirmSmoother::new(), next_tag: 1 })
+        Ok(Link { conn, channel, returns, confirms: Confirms::new(confirms) })
     }
 }
 
@@ -91,8 +90,8 @@ struct State {
     /// Failed connects in a row (the back-off grows once every node failed).
     failures: usize,
     last_error_log: Option<Instant>,
-    /// Confirms received while idle, processed on the next turn (the smoother must see every one).
-    early: Vec<Confirm>,
+    /// Confirms drained on this turn (kept for its allocation).
+    settled: Vec<Confirm>,
 }
 
 /// Run until every producer of `rings` has finished and the buffer is confirmed (or `shutdown_timeout_secs`
@@ -121,7 +120,7 @@ pub fn run(
         node: 0,
         failures: 0,
         last_error_log: None,
-        early: Vec::new(),
+        settled: Vec::new(),
     };
     st.rings.set_writer(std::thread::current());
     st.run()
@@ -279,7 +278,7 @@ impl State {
     fn publish(&mut self) -> bool {
         let Some(link) = self.link.as_mut() else { return false };
         let mut any = false;
-        while self.buf.unconfirmed.len() < self.cfg.relay.confirm_window.max(1) {
+        while self.buf.unconfirmed_len() < self.cfg.relay.confirm_window.max(1) {
             let Some(msg) = self.buf.next_to_publish() else { break };
             let props = AmqpProperties::default().with_delivery_mode(2);
             let publish = Publish {
@@ -294,8 +293,7 @@ impl State {
                 self.disconnect(&e.to_string());
                 return any;
             }
-            let tag = link.next_tag;
-            link.next_tag += 1;
+            let tag = link.confirms.take_tag();
             if msg.retry {
                 RelayStats::add(&self.stats.republished, msg.points as u64);
             } else {
@@ -318,43 +316,29 @@ impl State {
             RelayStats::add(&self.stats.messages_returned, 1);
             any = true;
         }
-        let mut lost = None;
-        let mut early = std::mem::take(&mut self.early).into_iter();
-        loop {
-            let next = match early.next() {
-                Some(c) => Ok(c),
-                None => link.confirms.try_recv(),
-            };
-            match next {
-                Ok(c) => {
-                    any = true;
-                    for c in link.smoother.process(c) {
-                        match c {
-                            Confirm::Ack(p) => {
-                                if let Some(f) = self.buf.settle(p.delivery_tag) {
-                                    RelayStats::add(&self.stats.confirmed, f.msg.points as u64);
-                                    let _ = self.latency.record(f.sent.elapsed().as_micros().max(1) as u64);
-                                }
-                            }
-                            Confirm::Nack(p) => {
-                                if let Some(mut f) = self.buf.settle(p.delivery_tag) {
-                                    RelayStats::add(&self.stats.nacked, f.msg.points as u64);
-                                    f.msg.retry = true;
-                                    self.buf.unpublish(f.msg);
-                                }
-                            }
-                        }
+        let mut settled = std::mem::take(&mut self.settled);
+        let drained = link.confirms.drain(&mut settled);
+        any |= drained.raw > 0;
+        for c in settled.drain(..) {
+            match c {
+                Confirm::Ack(p) => {
+                    if let Some(f) = self.buf.settle(p.delivery_tag) {
+                        RelayStats::add(&self.stats.confirmed, f.msg.points as u64);
+                        let _ = self.latency.record(f.sent.elapsed().as_micros().max(1) as u64);
                     }
                 }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    lost = Some("confirm channel closed");
-                    break;
+                Confirm::Nack(p) => {
+                    if let Some(mut f) = self.buf.settle(p.delivery_tag) {
+                        RelayStats::add(&self.stats.nacked, f.msg.points as u64);
+                        f.msg.retry = true;
+                        self.buf.unpublish(f.msg);
+                    }
                 }
             }
         }
-        if let Some(why) = lost {
-            self.disconnect(why);
+        self.settled = settled;
+        if drained.closed {
+            self.disconnect("confirm channel closed");
         }
         any
     }
@@ -362,12 +346,8 @@ impl State {
     /// Nothing to do right now: wait a little for a confirm, or for a batch (a push unparks this thread).
     fn idle_wait(&mut self) {
         let wait = Duration::from_millis(2);
-        match self.link.as_ref() {
-            Some(l) if !self.buf.unconfirmed.is_empty() => {
-                if let Ok(c) = l.confirms.recv_timeout(wait) {
-                    self.early.push(c);
-                }
-            }
+        match self.link.as_mut() {
+            Some(l) if self.buf.unconfirmed_len() > 0 => l.confirms.wait(wait),
             _ => std::thread::park_timeout(wait),
         }
     }
@@ -377,7 +357,7 @@ impl State {
             self.stats.udp_drops.store(drops, Ordering::Relaxed);
         }
         self.stats.buffer_points.store(self.buf.held() as u64, Ordering::Relaxed);
-        self.stats.unconfirmed_messages.store(self.buf.unconfirmed.len() as u64, Ordering::Relaxed);
+        self.stats.unconfirmed_messages.store(self.buf.unconfirmed_len() as u64, Ordering::Relaxed);
         if let Some(since) = self.paused_since {
             // Account paused time as it passes, so a long pause shows before it ends.
             RelayStats::add(&self.stats.paused_micros, since.elapsed().as_micros() as u64);

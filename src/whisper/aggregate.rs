@@ -127,6 +127,74 @@ pub(crate) fn aggregate(method: AggregationMethod, known: &[f64], neighbors: &[O
     }
 }
 
+/// [`aggregate`] one slot at a time, in time order, without collecting the slots: the same additions in the same
+/// order and the same first-wins comparisons, so the same bits. Propagation aggregates every window this way.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Streaming {
+    method: AggregationMethod,
+    /// Slots seen, known values seen.
+    slots: usize,
+    known: usize,
+    /// The running sum (of known values; of every slot, unknown as 0, for avg_zero) or the value picked so far.
+    acc: f64,
+}
+
+impl Streaming {
+    pub(crate) fn new(method: AggregationMethod) -> Self {
+        Streaming { method, slots: 0, known: 0, acc: 0.0 }
+    }
+
+    /// Add the next slot of the window (`None`: unknown).
+    #[inline]
+    pub(crate) fn push(&mut self, value: Option<f64>) {
+        self.slots += 1;
+        let Some(v) = value else {
+            if self.method == AggregationMethod::AvgZero {
+                // `x or 0`: the reference adds 0 for an unknown slot (which turns a -0.0 sum into 0.0).
+                self.acc += 0.0;
+            }
+            return;
+        };
+        self.known += 1;
+        let first = self.known == 1;
+        self.acc = match self.method {
+            AggregationMethod::Average | AggregationMethod::Sum | AggregationMethod::AvgZero => self.acc + v,
+            AggregationMethod::Last => v,
+            AggregationMethod::Max => pick_next(first, self.acc, v, v > self.acc),
+            AggregationMethod::Min => pick_next(first, self.acc, v, v < self.acc),
+            AggregationMethod::AbsMax => pick_next(first, self.acc, v, v.abs() > self.acc.abs()),
+            AggregationMethod::AbsMin => pick_next(first, self.acc, v, v.abs() < self.acc.abs()),
+        };
+    }
+
+    /// (known slots, all slots) so far.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        (self.known, self.slots)
+    }
+
+    /// What [`aggregate`] returns for the slots pushed; `None` when none was known (its contract).
+    pub(crate) fn finish(&self) -> Option<f64> {
+        if self.known == 0 {
+            return None;
+        }
+        Some(match self.method {
+            AggregationMethod::Average => self.acc / self.known as f64,
+            AggregationMethod::AvgZero => self.acc / self.slots as f64,
+            _ => self.acc,
+        })
+    }
+}
+
+/// The value [`pick`] holds after looking at `v`: `v` if it is the first or `better`.
+#[inline]
+fn pick_next(first: bool, best: f64, v: f64, better: bool) -> f64 {
+    if first || better {
+        v
+    } else {
+        best
+    }
+}
+
 /// The reference's `whisper.aggregate(method, known, neighbors)` for callers outside propagation
 /// (whisper-resize.py --aggregate, which may pass no known value): `None` where the reference raises (no known
 /// value, for every method but sum and avg_zero; avg_zero without neighbors).
@@ -143,6 +211,7 @@ pub fn aggregate_values(method: AggregationMethod, known: &[f64], neighbors: &[O
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn codes_and_names_round_trip_for_every_method() {
@@ -178,6 +247,40 @@ mod tests {
         // -5 and 5 tie on |x|: the first one wins, as with Python's max(key=abs).
         assert_eq!(agg(AggregationMethod::AbsMax), -5.0);
         assert_eq!(agg(AggregationMethod::AbsMin), 0.0);
+    }
+
+    proptest! {
+        /// Streaming gives the bits `aggregate` gives, for every method, NaN, infinities and signed zeros included.
+        #[test]
+        fn streaming_matches_aggregate_bit_for_bit(
+            slots in proptest::collection::vec(proptest::option::of(prop_oneof![
+                proptest::num::f64::ANY,
+                Just(-0.0),
+                Just(0.0),
+                (-3i8..3).prop_map(f64::from),
+            ]), 1..12),
+        ) {
+            let known: Vec<f64> = slots.iter().flatten().copied().collect();
+            for m in AggregationMethod::ALL {
+                let mut s = Streaming::new(m);
+                for &v in &slots {
+                    s.push(v);
+                }
+                prop_assert_eq!(s.counts(), (known.len(), slots.len()));
+                let expected = (!known.is_empty()).then(|| aggregate(m, &known, &slots));
+                prop_assert_eq!(s.finish().map(f64::to_bits), expected.map(f64::to_bits), "{:?} {:?}", m, slots);
+            }
+        }
+    }
+
+    #[test]
+    fn streaming_avg_zero_adds_the_zero_of_an_unknown_slot() {
+        // -0.0 + 0.0 is 0.0: the unknown slot's 0 must be added, not skipped, to match the reference.
+        let slots = [Some(-0.0), None];
+        let mut s = Streaming::new(AggregationMethod::AvgZero);
+        slots.iter().for_each(|&v| s.push(v));
+        assert_eq!(s.finish().map(f64::to_bits), Some(0.0f64.to_bits()));
+        assert_eq!(aggregate(AggregationMethod::AvgZero, &[-0.0], &slots).to_bits(), 0.0f64.to_bits());
     }
 
     #[test]

@@ -105,20 +105,24 @@ impl WhisperFile {
         // The length through lseek(SEEK_END): cheaper than the fstat (statx) behind `metadata()`, and every I/O
         // on the handle is positioned, so the offset it moves is never used.
         let file_len = (&file).seek(std::io::SeekFrom::End(0)).map_err(|e| WhisperError::io(path, e))?;
-        let mut buf = vec![0u8; HEADER_READ];
-        let n = read_full_at(&file, &mut buf, 0).map_err(|e| WhisperError::io(path, e))?;
-        buf.truncate(n);
+        // On the stack: the common case allocates nothing for the read.
+        let mut first = [0u8; HEADER_READ];
+        let n = read_full_at(&file, &mut first, 0).map_err(|e| WhisperError::io(path, e))?;
+        let mut buf: &[u8] = &first[..n];
+        let long;
         if buf.len() >= 16 {
             let count = u32::from_be_bytes([buf[12], buf[13], buf[14], buf[15]]);
             let needed = header::header_size(count as usize);
             // Rare: more archives than the first read covers. Bounded by the file's length.
             if needed > buf.len() as u64 && needed <= file_len {
-                buf.resize(needed as usize, 0);
-                let n = read_full_at(&file, &mut buf, 0).map_err(|e| WhisperError::io(path, e))?;
-                buf.truncate(n);
+                let mut more = vec![0u8; needed as usize];
+                let n = read_full_at(&file, &mut more, 0).map_err(|e| WhisperError::io(path, e))?;
+                more.truncate(n);
+                long = more;
+                buf = &long;
             }
         }
-        let header = Header::decode(&buf, file_len).map_err(|reason| WhisperError::corrupt(path, reason))?;
+        let header = Header::decode(buf, file_len).map_err(|reason| WhisperError::corrupt(path, reason))?;
         // Saves the update that follows an open one pread (python-whisper's per-call pattern).
         let opened_base = match header.archives.first() {
             Some(a) if !options.lock && buf.len() >= a.offset as usize + 4 => {

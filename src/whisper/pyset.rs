@@ -47,8 +47,11 @@ pub(crate) fn set_order(keys: &[u32], scratch: &mut PySetScratch, out: &mut Vec<
     table.clear();
     table.resize(MIN_SIZE, EMPTY);
     let mut used = 0usize;
+    let mut previous = None;
     for &key in keys {
-        if !insert(table, key, true) {
+        // A repeat of the key just inserted changes nothing (batches repeat each lower interval many times in a
+        // row): skip its probe.
+        if previous.replace(key) == Some(key) || !insert(table, key, true) {
             continue;
         }
         used += 1;

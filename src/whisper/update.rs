@@ -3,7 +3,7 @@
 use std::cmp::Reverse;
 use std::ops::Range;
 
-use super::aggregate::{aggregate, AggregationMethod};
+use super::aggregate::{AggregationMethod, Streaming};
 use super::pyset::{set_order, PySetScratch};
 use super::{
     decode_point, encode_point, lock, slot_of, slot_offset, ArchiveInfo, Point, WhisperError, WhisperFile, POINT_SIZE,
@@ -35,8 +35,6 @@ pub struct UpdateScratch {
 struct Propagation {
     /// The slots of the higher archive read for the windows: one span covering them all, or one window.
     bytes: Vec<u8>,
-    neighbors: Vec<Option<f64>>,
-    known: Vec<f64>,
     /// The aggregated lower points, in the reference's write order.
     found: Vec<(u32, f64)>,
     /// What each written lower slot finally holds, sorted by slot.
@@ -74,6 +72,9 @@ impl Span {
         self.origin.map_or(0, |origin| ((lower_start - origin) / step) as usize)
     }
 }
+
+/// Beyond this many pieces written, [`WhisperFile::read_slots_known`] reads the whole span (its search is quadratic).
+const MAX_KNOWN_PIECES: usize = 8;
 
 /// Slots of one archive written by this update: (first slot, range of `packed`), in write order.
 #[derive(Clone, Copy)]
@@ -170,9 +171,7 @@ impl WhisperFile {
         // Python's stable sort(reverse=True): newest first, ties in input order. The index makes an unstable
         // (allocation-free) sort stable.
         let mut order = std::mem::take(&mut scratch.order);
-        order.clear();
-        order.extend(0..points.len());
-        order.sort_unstable_by_key(|&i| (Reverse(points[i].timestamp), i));
+        newest_first(points, &mut order);
         let result = self.update_sorted(points, &order, now, scratch, &mut stats);
         scratch.order = order;
         result?;
@@ -254,10 +253,8 @@ impl WhisperFile {
         let step = archive.seconds_per_point;
         stats.points_written += chunk.len();
         scratch.aligned.clear();
-        scratch.aligned.extend(chunk.iter().rev().map(|&i| {
-            let p = points[i];
-            (p.timestamp - p.timestamp % step, p.value)
-        }));
+        let mut align = AlignDown::new(step);
+        scratch.aligned.extend(chunk.iter().rev().map(|&i| (align.apply(points[i].timestamp), points[i].value)));
         build_runs(&scratch.aligned, step, &mut scratch.packed, &mut scratch.runs);
 
         let Some(first_run) = scratch.runs.first() else {
@@ -282,7 +279,8 @@ impl WhisperFile {
             }
             let lower_step = lower.seconds_per_point;
             scratch.lower.clear();
-            scratch.lower.extend(scratch.aligned.iter().map(|&(t, _)| t - t % lower_step));
+            let mut align = AlignDown::new(lower_step);
+            scratch.lower.extend(scratch.aligned.iter().map(|&(t, _)| align.apply(t)));
             set_order(&scratch.lower, &mut scratch.set, &mut scratch.lower_order);
             // The first propagation reads the archive just written: what it wrote need not be read back.
             let known = if higher.offset == archive.offset {
@@ -336,8 +334,11 @@ impl WhisperFile {
         Ok((2, Some(decode_point(&packed[tail]).0)))
     }
 
-    /// [`WhisperFile::read_slots`], except that each of its (at most two) reads that one piece of `known` covers
-    /// whole is copied from that piece: the latest piece overlapping it, whose bytes are then what the file holds.
+    /// [`WhisperFile::read_slots`], reading from the file only what `known` (this update's writes to `archive`,
+    /// in write order) leaves uncovered: for each of the (at most two) ring pieces, the known pieces are copied in
+    /// write order (the later of two overlapping writes is what the file holds), then one pread fills the slots
+    /// between the first and the last not covered, if any. With more than [`MAX_KNOWN_PIECES`] pieces it reads
+    /// everything, as `read_slots` does.
     fn read_slots_known(
         &self,
         archive: &ArchiveInfo,
@@ -346,7 +347,7 @@ impl WhisperFile {
         buf: &mut Vec<u8>,
         known: Written<'_>,
     ) -> Result<(), WhisperError> {
-        if known.slots.is_empty() {
+        if known.slots.is_empty() || known.slots.len() > MAX_KNOWN_PIECES {
             return self.read_slots(archive, first, count, buf);
         }
         buf.resize((count * POINT_SIZE) as usize, 0);
@@ -356,16 +357,29 @@ impl WhisperFile {
                 continue;
             }
             let out = &mut buf[(at * POINT_SIZE) as usize..((at + slots) * POINT_SIZE) as usize];
-            let latest = known.slots.iter().rev().find(|(s, r)| {
-                let len = r.len() as u64 / POINT_SIZE;
-                *s < slot + slots && slot < s + len
-            });
-            match latest {
-                Some((s, r)) if *s <= slot && s + r.len() as u64 / POINT_SIZE >= slot + slots => {
-                    let from = r.start + ((slot - s) * POINT_SIZE) as usize;
-                    out.copy_from_slice(&known.packed[from..from + out.len()]);
+            let end = slot + slots;
+            let pieces = || known.slots.iter().map(|(s, r)| (*s, s + r.len() as u64 / POINT_SIZE, r.start));
+            for (s, e, from) in pieces() {
+                let (lo, hi) = (s.max(slot), e.min(end));
+                if lo < hi {
+                    let src = from + ((lo - s) * POINT_SIZE) as usize;
+                    let dst = ((lo - slot) * POINT_SIZE) as usize;
+                    let len = ((hi - lo) * POINT_SIZE) as usize;
+                    out[dst..dst + len].copy_from_slice(&known.packed[src..src + len]);
                 }
-                _ => self.read_at(out, slot_offset(archive, slot))?,
+            }
+            // The first slot not covered, walking forward over pieces that cover it; the last, walking back.
+            let mut lo = slot;
+            while let Some(e) = pieces().filter(|&(s, e, _)| s <= lo && lo < e).map(|(_, e, _)| e).max() {
+                lo = e;
+            }
+            let mut hi = end;
+            while let Some(s) = pieces().filter(|&(s, e, _)| s < hi && hi <= e).map(|(s, _, _)| s).min() {
+                hi = s;
+            }
+            if lo < hi {
+                let dst = ((lo - slot) * POINT_SIZE) as usize;
+                self.read_at(&mut out[dst..dst + ((hi - lo) * POINT_SIZE) as usize], slot_offset(archive, lo))?;
             }
         }
         Ok(())
@@ -421,8 +435,6 @@ impl WhisperFile {
                 higher.seconds_per_point,
                 self.header.aggregation,
                 self.header.x_files_factor,
-                &mut buffers.neighbors,
-                &mut buffers.known,
             );
             if let Some(value) = value {
                 buffers.found.push((lower_start, value));
@@ -441,6 +453,46 @@ impl WhisperFile {
             self.write_at(&buffers.packed, slot_offset(lower, run[0].slot))?;
         }
         Ok((buffers.found.len(), lower_base))
+    }
+}
+
+/// Fill `order` with the indices of `points` newest first, equal timestamps in input order (Python's stable
+/// `sort(reverse=True)`). A batch already strictly in time order (either way, as collectors send them) is
+/// recognised in one pass; anything else is sorted on (timestamp descending, index), which makes the
+/// allocation-free unstable sort stable.
+fn newest_first(points: &[Point], order: &mut Vec<usize>) {
+    order.clear();
+    if points.windows(2).all(|w| w[0].timestamp < w[1].timestamp) {
+        order.extend((0..points.len()).rev());
+    } else if points.windows(2).all(|w| w[0].timestamp > w[1].timestamp) {
+        order.extend(0..points.len());
+    } else {
+        order.extend(0..points.len());
+        order.sort_unstable_by_key(|&i| (Reverse(points[i].timestamp), i));
+    }
+}
+
+/// `t - t % step`, remembering the last result: a timestamp in the same step as the previous one costs no
+/// division (batches are mostly runs of consecutive points).
+struct AlignDown {
+    step: u64,
+    /// The last result (a multiple of `step`); before the first, 2^63, which no u32 is within a step of
+    /// (`t - 2^63` wraps to `t + 2^63`).
+    last: u64,
+}
+
+impl AlignDown {
+    fn new(step: u32) -> Self {
+        AlignDown { step: u64::from(step), last: 1 << 63 }
+    }
+
+    fn apply(&mut self, t: u32) -> u32 {
+        let t = u64::from(t);
+        if t.wrapping_sub(self.last) >= self.step {
+            self.last = t - t % self.step;
+        }
+        // A multiple of the step no larger than a u32.
+        self.last as u32
     }
 }
 
@@ -464,37 +516,30 @@ fn window_span(higher: &ArchiveInfo, higher_base: u32, lower_step: u32, count: u
 
 /// Aggregate one propagation window (`bytes`: its slots, in time order) as the reference's `__propagate` does: a
 /// slot is known only if it holds the interval expected at its position (`lower_start`, `+ step`, ...); `None`
-/// when no slot is known or fewer than `x_files_factor` of them are.
+/// when no slot is known or fewer than `x_files_factor` of them are. Streams the slots (see [`Streaming`]).
 fn window_value(
     bytes: &[u8],
     lower_start: u32,
     step: u32,
     method: AggregationMethod,
     x_files_factor: f32,
-    neighbors: &mut Vec<Option<f64>>,
-    known: &mut Vec<f64>,
 ) -> Option<f64> {
-    neighbors.clear();
-    known.clear();
+    let mut aggregate = Streaming::new(method);
     let mut expected = i64::from(lower_start);
     for slot in bytes.chunks_exact(POINT_SIZE as usize) {
         let (interval, value) = decode_point(slot);
-        if i64::from(interval) == expected {
-            neighbors.push(Some(value));
-            known.push(value);
-        } else {
-            neighbors.push(None);
-        }
+        aggregate.push((i64::from(interval) == expected).then_some(value));
         expected += i64::from(step);
     }
-    if known.is_empty() {
+    let (known, slots) = aggregate.counts();
+    if known == 0 {
         return None;
     }
-    let known_fraction = known.len() as f64 / neighbors.len() as f64;
+    let known_fraction = known as f64 / slots as f64;
     if known_fraction < f64::from(x_files_factor) {
         return None;
     }
-    Some(aggregate(method, known, neighbors))
+    aggregate.finish()
 }
 
 /// Replay the reference's point-by-point writes of `points` (`(interval, value)`, in its order) into `archive`
@@ -603,12 +648,11 @@ mod tests {
         for (interval, value) in [(600, 1.0), (0, 7.0), (620, 3.0), (9999, 5.0)] {
             bytes.extend_from_slice(&encode_point(interval, value));
         }
-        let (mut neighbors, mut known) = (Vec::new(), Vec::new());
-        let mut value = |xff| window_value(&bytes, 600, 10, AggregationMethod::Sum, xff, &mut neighbors, &mut known);
+        let value = |xff| window_value(&bytes, 600, 10, AggregationMethod::Sum, xff);
         assert_eq!(value(0.5), Some(4.0));
         assert_eq!(value(0.75), None);
         let empty = encode_point(0, 1.0).repeat(4);
-        assert_eq!(window_value(&empty, 600, 10, AggregationMethod::Sum, 0.0, &mut neighbors, &mut known), None);
+        assert_eq!(window_value(&empty, 600, 10, AggregationMethod::Sum, 0.0), None);
     }
 
     #[test]
@@ -638,7 +682,41 @@ mod tests {
         assert_eq!(runs, vec![vec![0, 1], vec![3], vec![8, 9]]);
     }
 
+    #[test]
+    fn align_down_matches_the_division_from_its_first_call_on() {
+        let mut align = AlignDown::new(10);
+        let got: Vec<u32> = [0, 9, 10, 25, 24, 3, u32::MAX, 0].into_iter().map(|t| align.apply(t)).collect();
+        assert_eq!(got, vec![0, 0, 10, 20, 20, 0, u32::MAX - 5, 0]);
+    }
+
     proptest! {
+        #[test]
+        fn align_down_is_t_minus_t_mod_step(step in 1u32..200, ts in proptest::collection::vec(any::<u32>(), 0..40),
+                                            near in proptest::collection::vec(0u32..500, 0..40)) {
+            let mut align = AlignDown::new(step);
+            // Random timestamps, then a walk of nearby ones (the cached path).
+            let walk = near.iter().scan(1_700_000_000u32, |t, d| { *t = t.wrapping_add(*d).wrapping_sub(200); Some(*t) });
+            for t in ts.iter().copied().chain(walk) {
+                prop_assert_eq!(align.apply(t), t - t % step);
+            }
+        }
+
+        #[test]
+        fn newest_first_is_the_stable_descending_sort(ts in proptest::collection::vec(0u32..30, 0..40), how in 0..3) {
+            let mut ts = ts;
+            match how {
+                0 => { ts.sort_unstable(); ts.dedup(); }
+                1 => { ts.sort_unstable_by(|a, b| b.cmp(a)); ts.dedup(); }
+                _ => {}
+            }
+            let points: Vec<Point> = ts.iter().map(|&t| Point { timestamp: t, value: 0.0 }).collect();
+            let mut expected: Vec<usize> = (0..points.len()).collect();
+            expected.sort_by_key(|&i| Reverse(points[i].timestamp));
+            let mut order = vec![99];
+            newest_first(&points, &mut order);
+            prop_assert_eq!(order, expected);
+        }
+
         #[test]
         fn placing_leaves_what_writing_point_by_point_leaves(
             base in prop_oneof![Just(0u32), 1u32..5000],
