@@ -8,6 +8,7 @@
 //! and bytes consumed included; and a generator of well-formed pipelined requests whose heads and bodies are
 //! known before they are written.
 
+use super::read::Bytes;
 use std::io::{self, BufRead, Read};
 use warren::query::http_parse::{
     read_body, read_head, Body, Caps, Head, ReadError, CONTINUE, MAX_CHUNK_LINE, MAX_HEAD, MAX_HEADERS,
@@ -358,34 +359,13 @@ pub fn http_head(data: &[u8]) {
     }
 }
 
-/// Splits fuzz bytes into choices; missing bytes read as zero.
-struct Choices<'a>(&'a [u8]);
-
-impl<'a> Choices<'a> {
-    fn u8(&mut self) -> u8 {
-        let Some((&b, rest)) = self.0.split_first() else { return 0 };
-        self.0 = rest;
-        b
-    }
-    fn take(&mut self, n: usize) -> &'a [u8] {
-        let (a, b) = self.0.split_at(n.min(self.0.len()));
-        self.0 = b;
-        a
-    }
-    /// Bytes of the input mapped into `class` (an alphabet), at most `max` of them.
-    fn text(&mut self, class: &[u8], max: u8) -> Vec<u8> {
-        let n = usize::from(self.u8() % (max + 1));
-        self.take(n).iter().map(|&b| class[usize::from(b) % class.len()]).collect()
-    }
-}
-
 const TCHARS: &[u8] = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const TARGET: &[u8] = b"/?=&%+.*{},:;@!$'()~-_abcxyzAZ09";
 const VALUE: &[u8] = b" \t!\"#(),/:;<=>?@[\\]{}abcXYZ019-._~\x80\xc3\xa9\xff";
 
 /// Generated mode: well-formed requests (known before they are written) read back in order, exactly.
 fn generated(data: &[u8], piece: usize) {
-    let mut c = Choices(data);
+    let mut c = Bytes(data);
     let mut wire = Vec::new();
     let mut want = Vec::new();
     while !c.0.is_empty() && want.len() < MAX_REQUESTS {

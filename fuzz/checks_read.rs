@@ -6,18 +6,23 @@ use warren::pickle::{self, Limits, Value};
 use warren::query::{attime, glob, http_server, wire};
 
 /// Splits fuzz bytes into values: a little reader that never fails (missing bytes read as zero / empty).
-struct Bytes<'a>(&'a [u8]);
+pub(crate) struct Bytes<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Bytes<'a> {
-    fn u8(&mut self) -> u8 {
+    pub(crate) fn u8(&mut self) -> u8 {
         let Some((&b, rest)) = self.0.split_first() else { return 0 };
         self.0 = rest;
         b
     }
-    fn take(&mut self, n: usize) -> &'a [u8] {
+    pub(crate) fn take(&mut self, n: usize) -> &'a [u8] {
         let (a, b) = self.0.split_at(n.min(self.0.len()));
         self.0 = b;
         a
+    }
+    /// Bytes of the input mapped into `class` (an alphabet), at most `max` of them.
+    pub(crate) fn text(&mut self, class: &[u8], max: u8) -> Vec<u8> {
+        let n = usize::from(self.u8() % (max + 1));
+        self.take(n).iter().map(|&b| class[usize::from(b) % class.len()]).collect()
     }
     fn u32(&mut self) -> u32 {
         let mut b = [0u8; 4];
