@@ -186,7 +186,9 @@ fn hostile_lines_are_refused_and_counted_while_their_neighbours_are_written() {
     wait_for(rig.dir.path(), "good.a", &[(t, 1.5)]);
     wait_for(rig.dir.path(), "good.b", &[(t, 2.5)]);
     wait_for(rig.dir.path(), "good.c", &[(t, -3.0)]);
-    assert!(wait_until(30, || warren::metric::file_path(rig.dir.path(), "good.future").exists()));
+    // Created completely (its path appears before its data area is laid down), not merely existing.
+    let future = warren::metric::file_path(rig.dir.path(), "good.future");
+    assert!(wait_until(30, || warren::whisper::WhisperFile::open_read_only(&future).is_ok()));
     assert_eq!(python_fetch(rig.dir.path(), "good.future", 7200), []);
     assert!(wait_until(10, || refusals(&rig.engine().stats) == (7, 1, 10)), "{:?}", refusals(&rig.engine().stats));
     assert!(wait_until(10, || queue_counts("/", &rig.queue) == (0, 0)), "the hostile message is acked");

@@ -162,7 +162,10 @@ fn rule_files_shape_new_files_only_and_a_bad_file_keeps_the_old_rules() {
     let mut engine = start(&s);
     let write = |metric: &str| {
         publisher.publish(metric, format!("1 {}", now() - 30).as_bytes());
-        assert!(wait_until(20, || warren::metric::file_path(&data, metric).exists()), "{metric} created");
+        // The file's path appears when its creation starts (header first, then the data area, as whisper.create
+        // does): wait until it opens as a whole whisper file, not merely until it exists.
+        let path = warren::metric::file_path(&data, metric);
+        assert!(wait_until(20, || WhisperFile::open_read_only(&path).is_ok()), "{metric} created");
     };
     write("rules.first");
     assert_eq!(retention_of(&data, "rules.first"), vec![(10, 360)]);
