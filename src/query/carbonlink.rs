@@ -5,7 +5,7 @@
 //! only. Many requests per connection: graphite-web pools its connections and keeps them open, and reconnects when
 //! one was closed. A connection that sends nothing for `carbonlink_idle_timeout` (between requests or inside one)
 //! or takes no answer bytes for as long is closed, counted (`carbonlink_idle_timeouts`) and logged at most once
-//! per [`REFUSED_LOG_INTERVAL`], so a stalled client gives its slot back. Answers are
+//! per [`REFUSED_LOG_INTERVAL`](super::server::REFUSED_LOG_INTERVAL), so a stalled client gives its slot back. Answers are
 //! protocol-2 pickles, as carbon's:
 //! - `cache-query` → `{'datapoints': [(t, v), ...]}`
 //! - `cache-query-bulk` → `{'datapointsByMetric': {name: [(t, v), ...]}}`
@@ -16,7 +16,7 @@
 //!
 //! Owns: the protocol. Never touches: the cache itself (it asks the writer through [`CacheHandle`]), file writes.
 
-use super::server::{Server, REFUSED_LOG_INTERVAL};
+use super::server::{EveryInterval, Server};
 use super::QueryContext;
 use crate::metric;
 use crate::pickle::{check_frame_len, decode, read_frame_len, Value};
@@ -26,7 +26,6 @@ use crate::whisper::{AggregationMethod, WhisperFile};
 use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 /// Start a CarbonLink server on `addr` (port 0 picks a free port; see [`Server::local_addr`]).
 pub fn start(addr: SocketAddr, ctx: Arc<QueryContext>) -> io::Result<Server> {
@@ -37,24 +36,21 @@ pub fn start(addr: SocketAddr, ctx: Arc<QueryContext>) -> io::Result<Server> {
 }
 
 /// Connections closed for idleness since the last log line, and when that line was written: shared by the
-/// connection threads so the log says at most one line per [`REFUSED_LOG_INTERVAL`] however many stall.
+/// connection threads so the log says at most one line per [`REFUSED_LOG_INTERVAL`](super::server::REFUSED_LOG_INTERVAL) however many stall.
 #[derive(Default)]
-struct TimeoutLog(Mutex<(u64, Option<Instant>)>);
+struct TimeoutLog(Mutex<EveryInterval>);
 
 impl TimeoutLog {
     fn closed(&self, ctx: &QueryContext) {
         // Counted before the close, so a client that sees its connection closed also sees it counted.
         Stats::add(&ctx.stats.carbonlink_idle_timeouts, 1);
-        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let (since, last) = &mut *state;
-        *since += 1;
-        if last.is_none_or(|t| t.elapsed() >= REFUSED_LOG_INTERVAL) {
+        let due = self.0.lock().unwrap_or_else(|p| p.into_inner()).note();
+        if let Some(closed) = due {
             tracing::warn!(
                 idle_timeout_ms = ctx.carbonlink_idle_timeout.as_millis() as u64,
-                closed = *since,
+                closed,
                 "carbonlink: idle connections closed (logged at most every 10 s)"
             );
-            (*since, *last) = (0, Some(Instant::now()));
         }
     }
 }

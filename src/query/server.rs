@@ -15,6 +15,25 @@ use std::time::{Duration, Instant};
 /// Refused connections are logged at most once per this interval (each is counted).
 pub const REFUSED_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Events counted one by one and summarised in at most one log line per [`REFUSED_LOG_INTERVAL`].
+#[derive(Default)]
+pub struct EveryInterval {
+    since_log: u64,
+    last_log: Option<Instant>,
+}
+
+impl EveryInterval {
+    /// One more event: returns the number to log (this one and those not logged since) when a line is due.
+    pub fn note(&mut self) -> Option<u64> {
+        self.since_log += 1;
+        if self.last_log.is_some_and(|t| t.elapsed() < REFUSED_LOG_INTERVAL) {
+            return None;
+        }
+        self.last_log = Some(Instant::now());
+        Some(std::mem::take(&mut self.since_log))
+    }
+}
+
 type Registry = Arc<Mutex<HashMap<u64, TcpStream>>>;
 
 /// A connection's place in the registry, given back when its thread ends.
@@ -59,7 +78,7 @@ impl Server {
             (stop.clone(), conns.clone(), format!("{name}-conn"), name.to_string());
         let acceptor = std::thread::Builder::new().name(format!("{name}-accept")).spawn(move || {
             let next = AtomicU64::new(0);
-            let (mut refused_since_log, mut last_log) = (0u64, None::<Instant>);
+            let mut refused_log = EveryInterval::default();
             for stream in listener.incoming() {
                 if stop2.load(Ordering::Acquire) {
                     break;
@@ -78,15 +97,13 @@ impl Server {
                         // counted.
                         refused();
                         drop(stream);
-                        refused_since_log += 1;
-                        if last_log.is_none_or(|t| t.elapsed() >= REFUSED_LOG_INTERVAL) {
+                        if let Some(refused) = refused_log.note() {
                             tracing::warn!(
                                 server = %server,
                                 max_connections,
-                                refused = refused_since_log,
+                                refused,
                                 "connections refused: too many open (logged at most every 10 s)"
                             );
-                            (refused_since_log, last_log) = (0, Some(Instant::now()));
                         }
                         continue;
                     }
