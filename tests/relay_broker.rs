@@ -39,6 +39,16 @@ fn every_point_a_tcp_sender_wrote_is_on_disk_after_two_broker_restarts() {
     for round in 1..=2 {
         let before = confirmed();
         assert!(wait_until(60, || confirmed() >= before + 5_000), "round {round}: relay confirms before the restart");
+        // Cut the relay off mid-stream for sure: with the memory alarm on the broker stops reading what the relay
+        // publishes, so messages pile up unconfirmed (more than a flush's worth, which the broker confirms within
+        // milliseconds when it reads them) and the restart drops them unread. The alarm does not outlive the VM.
+        broker.block_publishers();
+        let held = || relay.stats.unconfirmed_messages.load(Ordering::Relaxed);
+        assert!(
+            wait_until(60, || held() >= 3 * METRICS as u64),
+            "round {round}: messages held unconfirmed by the blocked broker: {:?}",
+            relay.stats.snapshot()
+        );
         broker.restart();
         let after = confirmed();
         assert!(wait_until(90, || confirmed() >= after + 5_000), "round {round}: relay confirms after the restart");
@@ -52,7 +62,7 @@ fn every_point_a_tcp_sender_wrote_is_on_disk_after_two_broker_restarts() {
         relay.stats.snapshot()
     );
     assert!(wait_until(120, || broker.try_queue_counts(&queue) == Some((0, 0))), "queue drained");
-    // The restarts really cut the relay off mid-stream: it reconnected and republished what was in flight.
+    // The restarts cut the relay off mid-stream: it reconnected and republished what was in flight.
     assert!(relay.stats.connects.load(Ordering::Relaxed) >= 3, "{:?}", relay.stats.snapshot());
     assert!(relay.stats.republished.load(Ordering::Relaxed) > 0, "{:?}", relay.stats.snapshot());
     assert_eq!(relay.stats.returned.load(Ordering::Relaxed), 0);

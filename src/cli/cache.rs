@@ -69,6 +69,17 @@ pub fn read_settings(args: &CacheArgs) -> anyhow::Result<(Settings, Vec<crate::c
     Ok((settings, unsupported))
 }
 
+/// Flags raised by SIGINT/SIGTERM (stop) and SIGHUP (reload, reopen logs), replacing their default actions.
+pub(crate) fn signal_flags() -> anyhow::Result<(Arc<AtomicBool>, Arc<AtomicBool>)> {
+    let term = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, term.clone())?;
+    }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
+    Ok((term, hup))
+}
+
 /// Load the configuration, start the engine, serve SIGHUP (reload, reopen logs), stop cleanly on SIGINT/SIGTERM.
 pub fn run(args: CacheArgs) -> anyhow::Result<()> {
     let (settings, unsupported) = read_settings(&args)?;
@@ -76,6 +87,9 @@ pub fn run(args: CacheArgs) -> anyhow::Result<()> {
     logs.configure(settings.log_file.as_deref(), settings.creates_log.as_deref())?;
     warn_unsupported(&unsupported);
     let rules = ConfRules::load(&settings)?;
+    // Before anything starts: a SIGTERM that arrives while the engine starts stops it cleanly once it runs (the
+    // default action would end the process with nothing flushed and the queue's deliveries unacked).
+    let (term, hup) = signal_flags()?;
     tracing::info!(
         data_dir = %settings.data_dir.display(),
         brokers = ?settings.amqp.nodes().iter().map(|u| crate::ingest::amqp::node_label(u)).collect::<Vec<_>>(),
@@ -87,12 +101,6 @@ pub fn run(args: CacheArgs) -> anyhow::Result<()> {
     );
     let mut engine = Engine::start(&settings, Box::new(rules)).context("starting the engine")?;
     tracing::info!(carbonlink = ?engine.query.carbonlink_addr(), http = ?engine.query.http_addr(), "query servers");
-    let term = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, term.clone())?;
-    }
-    let hup = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
     let stats = engine.stats.clone();
     let every = args.stats_every_ms.map(Duration::from_millis);
     let mut last_line = std::time::Instant::now();

@@ -4,8 +4,7 @@ use crate::cli::cache::{read_settings, warn_unsupported, CacheArgs};
 use crate::relay::Relay;
 use anyhow::Context;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Arguments of `warren relay`.
@@ -38,14 +37,10 @@ pub fn run(args: RelayArgs) -> anyhow::Result<()> {
     let logs = crate::logging::init();
     logs.configure(settings.log_file.as_deref(), settings.creates_log.as_deref())?;
     warn_unsupported(&unsupported);
+    // Before the relay starts (a SIGTERM during its start stops it cleanly once it runs). SIGHUP reopens log_file
+    // (logrotate); the relay's rules change at restart.
+    let (term, hup) = super::cache::signal_flags()?;
     let relay = Relay::start(&settings).context("starting the relay")?;
-    let term = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, term.clone())?;
-    }
-    // SIGHUP reopens log_file (logrotate); the relay's rules change at restart.
-    let hup = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
     let every = args.stats_every_ms.map(Duration::from_millis);
     let mut last_line = Instant::now();
     while !term.load(Ordering::Relaxed) {
