@@ -191,118 +191,230 @@ fn check_time(text: &str, now: i64) {
     }
 }
 
-/// One item of a brace-free fnmatch pattern, as the reference reads it: `*`, `?`, a closed class (an unclosed
-/// `[` is the character `[`), or a character.
-enum Item {
-    Star,
-    Any,
-    Class(bool, Vec<(char, char)>),
-    Char(char),
+/// The byte offset of the `]` closing the class that the `[` at byte `i` of `p` opens (the first `]` after an
+/// optional `!` and an optional `]`), or `None`: the `[` is a character.
+fn class_close(p: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    if p.get(j) == Some(&b'!') {
+        j += 1;
+    }
+    if p.get(j) == Some(&b']') {
+        j += 1;
+    }
+    Some(j + memchr::memchr(b']', p.get(j..)?)?)
 }
 
-/// The items of one variant, left to right (a closed class is one item; its body is never read as items).
-fn fnmatch_items(p: &[char]) -> Vec<Item> {
-    let mut items = Vec::new();
-    let mut i = 0;
-    while i < p.len() {
-        let (item, next) = match p[i] {
-            '*' => (Item::Star, i + 1),
-            '?' => (Item::Any, i + 1),
-            '[' => match class_at(p, i) {
-                Some((end, negated, set)) => (Item::Class(negated, set), end),
-                None => (Item::Char('['), i + 1),
-            },
-            c => (Item::Char(c), i + 1),
+/// Whether the class written `[text]` holds `c`: a first `!` negates it; `x-y` is a range, any other character
+/// itself.
+fn class_has(text: &str, c: char) -> bool {
+    let negated = text.starts_with('!');
+    let mut chars = text.chars().skip(usize::from(negated));
+    while let Some(lo) = chars.next() {
+        let mut ahead = chars.clone();
+        let hi = match (ahead.next(), ahead.next()) {
+            (Some('-'), Some(hi)) => {
+                chars = ahead;
+                hi
+            }
+            _ => lo,
         };
-        items.push(item);
+        if lo <= c && c <= hi {
+            return !negated;
+        }
+    }
+    negated
+}
+
+/// A name for [`fnmatch_reference`]: sets of its positions `0..=len` as bits (position `j` is bit `j % 64` of
+/// word `j / 64`).
+struct NameBits {
+    chars: Vec<char>,
+    words: usize,
+    /// Positions `0..len` (every character).
+    any: Vec<u64>,
+    /// The positions of each character of the name; `ascii[c]` is the index of ASCII `c` there.
+    at: Vec<(char, Vec<u64>)>,
+    ascii: [Option<u16>; 128],
+    none: Vec<u64>,
+}
+
+impl NameBits {
+    fn new(chars: Vec<char>) -> NameBits {
+        let words = chars.len() / 64 + 1;
+        let none = vec![0; words];
+        let mut bits = NameBits { chars, words, any: none.clone(), at: Vec::new(), ascii: [None; 128], none };
+        for j in 0..bits.chars.len() {
+            let c = bits.chars[j];
+            bits.any[j / 64] |= 1 << (j % 64);
+            let k = match bits.index(c) {
+                Some(k) => k,
+                None => {
+                    bits.at.push((c, bits.none.clone()));
+                    if let Some(a) = bits.ascii.get_mut(c as usize) {
+                        *a = Some(bits.at.len() as u16 - 1);
+                    }
+                    bits.at.len() - 1
+                }
+            };
+            bits.at[k].1[j / 64] |= 1 << (j % 64);
+        }
+        bits
+    }
+
+    /// Where `c` is in `at`.
+    fn index(&self, c: char) -> Option<usize> {
+        match self.ascii.get(c as usize) {
+            Some(k) => k.map(usize::from),
+            None => self.at.iter().position(|(x, _)| *x == c),
+        }
+    }
+
+    /// The positions of `c`.
+    fn char_at(&self, c: char) -> &[u64] {
+        self.index(c).map_or(&self.none, |k| &self.at[k].1)
+    }
+}
+
+/// Python's `fnmatch` on one brace-free variant `p`, by dynamic programming over (item, name position), the items
+/// read left to right (`*`, `?`, a class `[...]` closed as [`class_close`] says, else a character, an unclosed `[`
+/// too): the reference the library's tokenizer and one-star backtracking matcher must agree with. A row is the set
+/// of positions `j` where the items read so far match `name[..j]`, 64 positions to a word; with `prev` the row
+/// before an item,
+/// - a character, `?` or class: `cur[j + 1] = prev[j] && the item matches name[j]`, i.e. `prev` masked with where
+///   the item matches, shifted up one position;
+/// - `*`: `cur[j] = prev[k]` for some `k <= j`, i.e. every position from the lowest one in `prev` to the end.
+///
+/// The variant matches when the last row holds the name's length. An empty row stays empty (no match), so the
+/// reading stops there. `row` and `mask` are scratch space.
+fn fnmatch_reference(p: &str, name: &NameBits, row: &mut Vec<u64>, mask: &mut Vec<u64>) -> bool {
+    let (nn, words) = (name.chars.len(), name.words);
+    row.clear();
+    row.resize(words, 0);
+    row[0] = 1; // no items match the empty start
+    let mut i = 0;
+    while let Some(c) = p[i..].chars().next() {
+        let Some(low) = row.iter().position(|&w| w != 0) else { return false };
+        let mut next = i + c.len_utf8();
+        let matching: &[u64] = match c {
+            '*' => {
+                let from = low * 64 + row[low].trailing_zeros() as usize;
+                for (k, w) in row.iter_mut().enumerate() {
+                    let (first, last) = (k * 64, k * 64 + 63);
+                    *w = if last < from {
+                        0
+                    } else if first >= from {
+                        !0
+                    } else {
+                        !0 << (from - first)
+                    };
+                }
+                row[nn / 64] &= if nn % 64 == 63 { !0 } else { (1 << (nn % 64 + 1)) - 1 };
+                i = next;
+                continue;
+            }
+            '?' => &name.any,
+            '[' => match class_close(p.as_bytes(), i) {
+                Some(close) => {
+                    // Only where `row` holds a position matters.
+                    mask.clear();
+                    mask.resize(words, 0);
+                    for j in (0..nn).filter(|&j| row[j / 64] >> (j % 64) & 1 == 1) {
+                        if class_has(&p[next..close], name.chars[j]) {
+                            mask[j / 64] |= 1 << (j % 64);
+                        }
+                    }
+                    next = close + 1;
+                    mask
+                }
+                None => name.char_at('['),
+            },
+            c => name.char_at(c),
+        };
+        for k in (0..words).rev() {
+            let below = if k > 0 { (row[k - 1] & matching[k - 1]) >> 63 } else { 0 };
+            row[k] = ((row[k] & matching[k]) << 1) | below;
+        }
         i = next;
     }
-    items
+    row[nn / 64] >> (nn % 64) & 1 == 1
 }
 
-/// Python's `fnmatch` on one brace-free variant (as [`fnmatch_items`]), by dynamic programming over (item, name
-/// position), the rows from the last item back: the reference the library's tokenizer and one-star backtracking
-/// matcher must agree with. `rows` is scratch space (two rows of `name.len() + 1`).
-fn fnmatch_reference(p: &[Item], name: &[char], rows: &mut Vec<bool>) -> bool {
-    // next[j]: items p[i + 1..] match name[j..]; cur[j]: p[i..] match name[j..].
-    let nn = name.len();
-    rows.clear();
-    rows.resize(2 * (nn + 1), false);
-    let (mut next, mut cur) = rows.split_at_mut(nn + 1);
-    next[nn] = true;
-    for item in p.iter().rev() {
-        for j in (0..=nn).rev() {
-            cur[j] = match item {
-                Item::Star => next[j] || (j < nn && cur[j + 1]),
-                Item::Any => j < nn && next[j + 1],
-                Item::Class(negated, set) => {
-                    j < nn && set.iter().any(|&(lo, hi)| lo <= name[j] && name[j] <= hi) != *negated && next[j + 1]
-                }
-                Item::Char(c) => j < nn && name[j] == *c && next[j + 1],
-            };
-        }
-        std::mem::swap(&mut next, &mut cur);
-    }
-    next[0]
+/// The group graphite-web's `expand_braces` rewrites first in `s`: the first `}` and the last `{` before it.
+fn first_group(s: &str) -> Option<(usize, usize)> {
+    let close = memchr::memchr(b'}', s.as_bytes())?;
+    Some((memchr::memrchr(b'{', &s.as_bytes()[..close])?, close))
 }
 
-/// The class starting at `p[i] == '['`: (index after its `]`, negated, ranges), or `None` when unclosed.
-#[allow(clippy::type_complexity)]
-fn class_at(p: &[char], i: usize) -> Option<(usize, bool, Vec<(char, char)>)> {
-    let mut j = i + 1;
-    let negated = p.get(j) == Some(&'!');
-    if negated {
-        j += 1;
-    }
-    let first = j;
-    if p.get(j) == Some(&']') {
-        j += 1;
-    }
-    let close = j + p[j.min(p.len())..].iter().position(|&c| c == ']')?;
-    let body = &p[first..close];
-    let mut set = Vec::new();
-    let mut k = 0;
-    while k < body.len() {
-        if body.len() - k >= 3 && body[k + 1] == '-' {
-            set.push((body[k], body[k + 2]));
-            k += 3;
-        } else {
-            set.push((body[k], body[k]));
-            k += 1;
+/// graphite-web's `expand_braces`, written plainly as string rewriting: each alternative of the first group
+/// (split at commas) is put in its place and the result expanded again; no group left: a variant. Gives `None`
+/// once the variants hold more than `max_cells` characters (one more per variant), or once it has written
+/// [`REFERENCE_BYTES`] (rewriting copies the whole string per group per variant: a chain of groups after
+/// many variants, `{a,b}{a,b}…{}{}{}…`, costs variants × groups × length).
+fn expand_reference(s: &str, max_cells: usize) -> Option<Vec<String>> {
+    fn rewrite(s: &str, out: &mut Vec<String>, cells: &mut usize, budget: &mut usize) -> Option<()> {
+        let Some((o, c)) = first_group(s) else {
+            *cells = cells.checked_sub(s.chars().count() + 1)?;
+            out.push(s.to_string());
+            return Some(());
+        };
+        let mut next = String::with_capacity(s.len());
+        for alt in s[o + 1..c].split(',') {
+            *budget = budget.checked_sub(s.len())?;
+            next.clear();
+            next.push_str(&s[..o]);
+            next.push_str(alt);
+            next.push_str(&s[c + 1..]);
+            rewrite(&next, out, cells, budget)?;
         }
+        Some(())
     }
-    Some((close + 1, negated, set))
+    let (mut out, mut cells, mut budget) = (Vec::new(), max_cells, REFERENCE_BYTES);
+    rewrite(s, &mut out, &mut cells, &mut budget)?;
+    Some(out)
 }
 
-/// graphite-web's `expand_braces`, written plainly (the first `}` and the last `{` before it), without limits.
-fn expand_reference(s: &str, out: &mut Vec<String>) {
-    if out.len() > glob::MAX_VARIANTS * 2 {
-        return;
+/// How many variants [`expand_reference`] gives, duplicates included (saturating), by the same rewriting without
+/// making them: the alternatives put in for a group hold no brace (they lie between the first `}` and the last
+/// `{` before it) and no comma (they are split at commas), so each string they make rewrites exactly as the
+/// first one does and gives as many variants.
+fn count_reference(s: &str) -> usize {
+    let (mut s, mut n) = (s.to_string(), 1usize);
+    while let Some((o, c)) = first_group(&s) {
+        let mut alts = s[o + 1..c].split(',');
+        let first = alts.next().unwrap_or_default().to_string();
+        n = n.saturating_mul(1 + alts.count());
+        s.replace_range(o..=c, &first);
     }
-    let close = s.find('}');
-    let open = close.and_then(|c| s[..c].rfind('{'));
-    match (open, close) {
-        (Some(o), Some(c)) => {
-            for alt in s[o + 1..c].split(',') {
-                expand_reference(&format!("{}{alt}{}", &s[..o], &s[c + 1..]), out);
-            }
-        }
-        _ => out.push(s.to_string()),
-    }
+    n
 }
+
+/// Most bytes [`expand_reference`] writes for one pattern: the variants themselves hold at most
+/// [`REFERENCE_VARIANT_CELLS`]; the strings between take more only after a chain of groups.
+const REFERENCE_BYTES: usize = 1 << 20;
 
 /// Most dynamic-programming cells the glob reference fills for one name.
 const REFERENCE_CELLS: usize = 1 << 16;
 
+/// Most characters (plus one per variant) of variants the glob reference makes for one pattern. Making and
+/// reading them is what a brace bomb of hundreds of variants costs the reference, and past 16 Ki only names of
+/// 2 characters or less fit in [`REFERENCE_CELLS`] anyway: of a corpus the fuzzer grew (1,908 inputs, 1,697
+/// patterns accepted), about 1,503 had a name compared with 64 Ki here, 1,468 with 16 Ki.
+const REFERENCE_VARIANT_CELLS: usize = 1 << 14;
+
 /// `glob_pattern`: a component pattern, a 0 byte, names to match (split at 0 bytes). Invariants: compiling never
 /// panics, refuses only over-long patterns and brace bombs; a pattern without glob syntax is its own literal and
 /// matches exactly itself; every match agrees with the reference (plain brace expansion, then fnmatch by dynamic
-/// programming).
+/// programming); the variants counted by rewriting (refused: more than [`glob::MAX_VARIANTS`]) are those made.
+/// Bounded work, the same for the same input: a name is compared when the reference fills at most
+/// [`REFERENCE_CELLS`] cells for it (variants' characters + 1, times the name's + 1); the variants are made only
+/// as far as the shortest name needs, at most [`REFERENCE_VARIANT_CELLS`], and not past [`REFERENCE_BYTES`]
+/// written (else no name is compared; the count and literal checks still run).
 pub fn glob_pattern(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let mut parts = text.split('\0');
     let pattern = parts.next().unwrap_or("");
     let names: Vec<&str> = parts.take(8).collect();
+    let count = count_reference(pattern);
     let compiled = match glob::Pattern::new(pattern) {
         Ok(p) => p,
         Err(glob::GlobError::TooLong(n)) => {
@@ -310,25 +422,26 @@ pub fn glob_pattern(data: &[u8]) {
             return;
         }
         Err(glob::GlobError::TooManyVariants(_)) => {
-            let mut all = Vec::new();
-            expand_reference(pattern, &mut all);
-            assert!(all.len() > glob::MAX_VARIANTS, "{} variants refused", all.len());
+            assert!(count > glob::MAX_VARIANTS, "{count} variants refused");
             return;
         }
     };
+    assert!(count <= glob::MAX_VARIANTS, "{count} variants accepted");
     assert_eq!(compiled.literal().is_some(), !glob::has_wildcard(pattern));
-    let mut variants = Vec::new();
-    expand_reference(pattern, &mut variants);
-    assert!(variants.len() <= glob::MAX_VARIANTS);
-    let variants: Vec<Vec<char>> = variants.iter().map(|v| v.chars().collect()).collect();
-    let cells: usize = variants.iter().map(|v| v.len() + 1).sum();
-    let items: Vec<Vec<Item>> = variants.iter().map(|v| fnmatch_items(v)).collect();
-    let mut rows = Vec::new();
+    // The variants, when a name is short enough to be compared (see below).
+    let shortest = names.iter().chain([&pattern]).map(|n| n.chars().count()).min().unwrap_or(0);
+    let variants = expand_reference(pattern, REFERENCE_VARIANT_CELLS.min(REFERENCE_CELLS / (shortest + 1)));
+    if let Some(v) = &variants {
+        assert_eq!(v.len(), count, "the variants counted are those made");
+    }
+    let cells: usize = variants.iter().flatten().map(|v| v.chars().count() + 1).sum();
+    let (mut row, mut mask) = (Vec::new(), Vec::new());
     for name in names.iter().copied().chain([pattern]) {
         let chars: Vec<char> = name.chars().collect();
-        // The reference costs (pattern × name) cells per variant: bounded, so it never times out.
-        if cells.saturating_mul(chars.len() + 1) <= REFERENCE_CELLS {
-            let want = items.iter().any(|v| fnmatch_reference(v, &chars, &mut rows));
+        // The reference fills (pattern × name) cells per variant: bounded, so it never times out.
+        if let Some(variants) = variants.as_ref().filter(|_| cells.saturating_mul(chars.len() + 1) <= REFERENCE_CELLS) {
+            let bits = NameBits::new(chars);
+            let want = variants.iter().any(|v| fnmatch_reference(v, &bits, &mut row, &mut mask));
             assert_eq!(compiled.matches(name), want, "{pattern:?} on {name:?}");
         }
         if let Some(lit) = compiled.literal() {
