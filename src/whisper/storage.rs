@@ -132,7 +132,8 @@ mod tests {
     #[test]
     fn memory_reads_and_writes_as_a_file_does() {
         let dir = tempfile::tempdir().unwrap();
-        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).open(dir.path().join("f")).unwrap();
+        let file =
+            std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(dir.path().join("f")).unwrap();
         let mem = MemStorage::default();
         let ops: &[(u64, &[u8])] = &[(0, b"abc"), (10, b"xyz"), (2, b"QQQQ"), (13, b""), (11, b"long tail")];
         for &(at, data) in ops {
