@@ -14,7 +14,6 @@ pub mod http;
 pub mod read;
 
 use std::path::{Component, Path};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use warren::config::{retention, CarbonCacheSettings, StorageAggregation, StorageSchemas};
 use warren::ingest::line::{for_each_line, parse_f64, parse_line, parse_timestamp};
@@ -22,7 +21,7 @@ use warren::ingest::parse::{parse_body, BadInput};
 use warren::metric;
 use warren::pickle::{self, Decoder, Limits, Value};
 use warren::pipe::batch::{BatchPoint, NameRef};
-use warren::whisper::{self, OpenOptions, Point, UpdateScratch, WhisperFile};
+use warren::whisper::{self, MemStorage, OpenOptions, Point, UpdateScratch, WhisperFile};
 
 /// The fuzz targets, by name (the directory names under `fuzz/corpus` and `fuzz/regressions`).
 pub const TARGETS: [&str; 13] = [
@@ -278,23 +277,6 @@ pub fn pickle_decode(data: &[u8]) {
     }
 }
 
-thread_local! {
-    /// One scratch file per thread, created once in memory (tmpfs under /dev/shm when it exists, else the temp dir)
-    /// and unlinked at once: each input truncates and rewrites it, and the whisper engine opens it again through
-    /// `/proc/self/fd/N`, so an input costs no file creation or removal. (Measured: ≈ 23 k inputs per CPU second,
-    /// not faster than the 25 k/s the per-input file gave: the engine's own open and I/O calls dominate.)
-    static SCRATCH: (std::fs::File, std::path::PathBuf) = {
-        use std::os::fd::AsRawFd;
-        static N: AtomicU64 = AtomicU64::new(0);
-        let dir = if Path::new("/dev/shm").is_dir() { Path::new("/dev/shm").to_path_buf() } else { std::env::temp_dir() };
-        let path = dir.join(format!("warren-fuzz-{}-{}.wsp", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
-        let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path).expect("scratch file");
-        std::fs::remove_file(&path).expect("unlink the scratch file");
-        let proc_path = Path::new("/proc/self/fd").join(file.as_raw_fd().to_string());
-        (file, proc_path)
-    };
-}
-
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
@@ -309,16 +291,10 @@ pub fn whisper_file(data: &[u8]) {
     params[..n].copy_from_slice(&data[..n]);
     let file_bytes = &data[n..];
     let now = u32_at(&params, 0);
-    SCRATCH.with(|(file, path)| {
-        use std::os::unix::fs::FileExt;
-        file.set_len(0).expect("truncate the scratch file");
-        file.write_all_at(file_bytes, 0).expect("write the scratch file");
-        whisper_checks(file, path, file_bytes, &params, now);
-    });
-}
-
-fn whisper_checks(mem: &std::fs::File, path: &Path, file_bytes: &[u8], params: &[u8; 16], now: u32) {
-    let mut file = match WhisperFile::open(path, OpenOptions::default()) {
+    // In memory: the engine's own header, update and fetch code over `MemStorage` (file semantics, no syscalls).
+    let label = Path::new("fuzz.wsp");
+    let mut file = match WhisperFile::from_storage(MemStorage::new(file_bytes.to_vec()), label, OpenOptions::default())
+    {
         Ok(f) => f,
         Err(e) => {
             assert!(matches!(e, whisper::WhisperError::Corrupt { .. }), "a bad file is Corrupt, not {e}");
@@ -334,8 +310,8 @@ fn whisper_checks(mem: &std::fs::File, path: &Path, file_bytes: &[u8], params: &
         assert!(u64::from(a.offset) >= header_len && a.end() <= file_len, "{a:?} inside {file_len} bytes");
     }
     // Fetch windows: from/until relative to now (wide on purpose), an archive chosen by the input.
-    let from = i64::from(now) - i64::from(u32_at(params, 4));
-    let back = u32_at(params, 8);
+    let from = i64::from(now) - i64::from(u32_at(&params, 4));
+    let back = u32_at(&params, 8);
     let until = (back != u32::MAX).then(|| i64::from(now) - i64::from(back >> 8));
     let step = match params[12] {
         0 => None,
@@ -369,19 +345,11 @@ fn whisper_checks(mem: &std::fs::File, path: &Path, file_bytes: &[u8], params: &
     if let Some(p) = points.first().copied() {
         let _ = file.update(p, now);
     }
-    drop(file);
-    let mut after = vec![0; file_bytes.len() + 1];
-    let mut n = 0;
-    while n < after.len() {
-        match std::os::unix::fs::FileExt::read_at(mem, &mut after[n..], n as u64).expect("read the scratch back") {
-            0 => break,
-            got => n += got,
-        }
-    }
-    after.truncate(n);
+    let after = file.into_storage().into_bytes();
     assert_eq!(after.len() as u64, file_len, "updates never grow or shrink the file");
     assert_eq!(&after[..header_len as usize], &file_bytes[..header_len as usize], "updates never touch the header");
-    let reopened = WhisperFile::open(path, OpenOptions::default()).expect("an updated file still opens");
+    let reopened = WhisperFile::from_storage(MemStorage::new(after), label, OpenOptions::default())
+        .expect("an updated file still opens");
     assert_eq!(reopened.header(), &header);
 }
 

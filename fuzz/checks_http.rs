@@ -235,7 +235,8 @@ fn reference_next(s: &[u8], caps: &Caps) -> Prediction {
     let request = |body: Vec<u8>| Outcome::Request(method.clone(), target.clone(), minor, headers.clone(), body);
     let rest = &s[head_len..];
     let chunked = fields.iter().any(|(k, _)| k.eq_ignore_ascii_case(b"transfer-encoding"));
-    if chunked && !elements(&fields, "transfer-encoding").any(|e| e.eq_ignore_ascii_case(b"chunked")) {
+    let codings: Vec<&[u8]> = elements(&fields, "transfer-encoding").filter(|e| !e.is_empty()).collect();
+    if chunked && !(codings.len() == 1 && codings[0].eq_ignore_ascii_case(b"chunked")) {
         return Prediction::end(Outcome::Refused(501));
     }
     let waits = minor == 1 && elements(&fields, "expect").any(|e| e.eq_ignore_ascii_case(b"100-continue"));

@@ -141,6 +141,9 @@ fn a_hostile_frame_closes_only_its_own_connection() {
         b"\x00\x00\x00\x05hello".to_vec(),
         // A length far over the cap: refused before reading a byte of it.
         b"\xff\xff\xff\xff".to_vec(),
+        // One 100-byte name shared 20,000 times: a 40 KB frame of 2 MB of names, 50 per frame byte (within the
+        // pickle receiver's budget of 128, over CarbonLink's 16).
+        python_frames(&["{'type': 'cache-query-bulk', 'metrics': ['x' * 100] * 20000}"], 2).remove(0),
     ];
     let want = dict(vec![("datapoints", points(&[(f.t1, 7.0)]))]);
     for frame in hostile {
@@ -151,6 +154,10 @@ fn a_hostile_frame_closes_only_its_own_connection() {
         assert_eq!(val(&exchange(&mut bystander, &query).unwrap()), want, "the bystander is still served");
         assert_eq!(val(&exchange(&mut connect(addr), &query).unwrap()), want, "new connections are served");
     }
+    // Control for the budget: as many names, all different (no sharing), are answered.
+    let bulk = python_frames(&["{'type': 'cache-query-bulk', 'metrics': ['cl.n%05d' % i for i in range(20000)]}"], 2);
+    let answer = val(&exchange(&mut connect(addr), &bulk[0]).expect("a bulk query of distinct names is answered"));
+    assert!(answer.get("datapointsByMetric").is_some(), "{answer:?}");
     f.finish();
 }
 

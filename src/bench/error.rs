@@ -27,6 +27,13 @@ pub enum BenchError {
          {acked} of {messages} messages); last log lines:\n{log}"
     )]
     Timeout { secs: u64, committed: u64, total: u64, acked: u64, messages: u64, log: String },
+    /// `--reuse-dir` names a tree made for another load: its files are sized for other retentions, so the run
+    /// would not rewrite the same points (and would lose the oldest ones).
+    #[error(
+        "{dir} was made for another load (its storage-schemas.conf says {had:?}, this run needs {needs:?}): \
+         reuse it only with the same --metrics, --points and --interval, or give another directory"
+    )]
+    ReuseMismatch { dir: String, had: String, needs: String },
     /// The peer's software is missing (checked before anything else).
     #[error("python-carbon is not installed ({why}): run tuning/python-carbon/setup.sh")]
     PeerNotInstalled { why: String },

@@ -141,10 +141,11 @@ pub struct QuerySettings {
     pub max_request_bytes: usize,
     /// Most CarbonLink connections served at once (a thread each).
     pub max_connections: usize,
-    /// A CarbonLink connection that sends nothing for this long, in milliseconds (idle between requests, or a
-    /// request that stalls half-way), or takes no answer bytes for as long, is closed and counted as
-    /// `carbonlink_idle_timeouts`, so a stalled client gives its slot back. graphite-web reconnects on its next
-    /// query. Default 60000.
+    /// A CarbonLink connection that stalls inside a request for this long, in milliseconds, or takes no answer
+    /// bytes for as long, is closed; one idle between requests for this long gives its slot to a newcomer when
+    /// all `max_connections` are taken (and is closed). Both are counted as `carbonlink_idle_timeouts`. Idle
+    /// connections are otherwise kept for as long as their client likes, as carbon-cache does: graphite-web pools
+    /// them and does not retry a query on one the server closed. Default 60000.
     pub carbonlink_idle_timeout_ms: u64,
 }
 

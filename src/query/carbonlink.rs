@@ -2,11 +2,15 @@
 //!
 //! Frames are a 4-byte big-endian length and a pickle, both ways. Requests are decoded with the safe decoder (any
 //! protocol 0-5, never a global); a frame over the cap or a pickle that does not decode closes that connection
-//! only. Many requests per connection: graphite-web pools its connections and keeps them open, and reconnects when
-//! one was closed. A connection that sends nothing for `carbonlink_idle_timeout` (between requests or inside one)
-//! or takes no answer bytes for as long is closed, counted (`carbonlink_idle_timeouts`) and logged at most once
-//! per [`REFUSED_LOG_INTERVAL`](super::server::REFUSED_LOG_INTERVAL), so a stalled client gives its slot back. Answers are
-//! protocol-2 pickles, as carbon's:
+//! only. Many requests per connection: graphite-web pools its connections and keeps them open for as long as it
+//! runs, and does not retry a query on a pooled connection the server closed (that query gets no cached points).
+//! So, as carbon-cache does, a connection may stay idle between requests for as long as its client likes; but one
+//! that stalls inside a request for `carbonlink_idle_timeout`, or takes no answer bytes for as long, is closed,
+//! and when every slot (`max_connections`) is taken a newcomer takes the slot of the connection idle longest if
+//! that one has been idle for `carbonlink_idle_timeout` (it is closed). Both are counted
+//! (`carbonlink_idle_timeouts`) and logged at most once per
+//! [`REFUSED_LOG_INTERVAL`](super::server::REFUSED_LOG_INTERVAL), so a stalled or vanished client gives its slot
+//! back. Answers are protocol-2 pickles, as carbon's:
 //! - `cache-query` → `{'datapoints': [(t, v), ...]}`
 //! - `cache-query-bulk` → `{'datapointsByMetric': {name: [(t, v), ...]}}`
 //! - `get-metadata` (key `aggregationMethod`, read from the file header) → `{'value': name}` or `{'error': msg}`
@@ -16,14 +20,14 @@
 //!
 //! Owns: the protocol. Never touches: the cache itself (it asks the writer through [`CacheHandle`]), file writes.
 
-use super::server::{EveryInterval, Server};
+use super::server::{Admission, EveryInterval, Idle, Server};
 use super::QueryContext;
 use crate::metric;
 use crate::pickle::{check_frame_len, decode, read_frame_len, Value};
 use crate::pickle::{encode, encode_datapoints, encode_datapoints_by_metric};
 use crate::stats::Stats;
 use crate::whisper::{AggregationMethod, WhisperFile};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 
@@ -31,8 +35,15 @@ use std::sync::{Arc, Mutex};
 pub fn start(addr: SocketAddr, ctx: Arc<QueryContext>) -> io::Result<Server> {
     let (max, stats) = (ctx.max_connections, ctx.stats.clone());
     let refused = move || Stats::add(&stats.carbonlink_connections_refused, 1);
-    let timeouts = TimeoutLog::default();
-    Server::start(addr, "carbonlink", max, refused, move |stream| serve_connection(stream, &ctx, &timeouts))
+    let timeouts = Arc::new(TimeoutLog::default());
+    let admission = Admission { max_connections: max, reclaim_idle_after: Some(ctx.carbonlink_idle_timeout) };
+    let reclaimed = {
+        let (timeouts, ctx) = (timeouts.clone(), ctx.clone());
+        move || timeouts.closed(&ctx)
+    };
+    Server::start(addr, "carbonlink", admission, refused, reclaimed, move |stream, idle: &Idle| {
+        serve_connection(stream, idle, &ctx, &timeouts)
+    })
 }
 
 /// Connections closed for idleness since the last log line, and when that line was written: shared by the
@@ -49,7 +60,7 @@ impl TimeoutLog {
             tracing::warn!(
                 idle_timeout_ms = ctx.carbonlink_idle_timeout.as_millis() as u64,
                 closed,
-                "carbonlink: idle connections closed (logged at most every 10 s)"
+                "carbonlink: stalled connections closed, or idle ones closed to make room (logged at most every 10 s)"
             );
         }
     }
@@ -60,12 +71,13 @@ fn timed_out(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }
 
-/// Serve one connection until the peer closes it, sends a bad frame, or stalls for the idle timeout.
-fn serve_connection(stream: TcpStream, ctx: &QueryContext, timeouts: &TimeoutLog) {
+/// Serve one connection until the peer closes it, sends a bad frame, stalls inside a request for the idle
+/// timeout, or the server takes its slot while it is idle between requests.
+fn serve_connection(stream: TcpStream, idle: &Idle, ctx: &QueryContext, timeouts: &TimeoutLog) {
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
-    let idle = Some(ctx.carbonlink_idle_timeout);
-    if stream.set_read_timeout(idle).is_err() || stream.set_write_timeout(idle).is_err() {
+    let stall = Some(ctx.carbonlink_idle_timeout);
+    if stream.set_write_timeout(stall).is_err() {
         return;
     }
     let Ok(mut out) = stream.try_clone() else { return };
@@ -79,6 +91,23 @@ fn serve_connection(stream: TcpStream, ctx: &QueryContext, timeouts: &TimeoutLog
         }
     };
     loop {
+        // Between requests: no timeout; the server may take the slot (see the module doc).
+        idle.idle();
+        if input.get_ref().set_read_timeout(None).is_err() {
+            return;
+        }
+        let request_started = loop {
+            match input.fill_buf() {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => break r.is_ok_and(|b| !b.is_empty()),
+            }
+        };
+        if !request_started {
+            return;
+        }
+        if !idle.busy() || input.get_ref().set_read_timeout(stall).is_err() {
+            return;
+        }
         let mut hdr = [0u8; 4];
         if let Err(e) = input.read_exact(&mut hdr) {
             return fail(e);

@@ -6,8 +6,8 @@
 //! - a head is read line by line (a line ends at LF; the CRs before it are dropped) up to the first empty line,
 //!   after skipping empty lines before the request line (RFC 9112 2.2); it may take at most `max_head` bytes,
 //!   leading empty lines included (431 beyond), and at most [`MAX_HEADERS`] fields (431 beyond);
-//! - a body is chunked when the request has a `Transfer-Encoding` field (501 unless one of its codings is
-//!   `chunked`), else `Content-Length` bytes long (every such field all digits and all the same number, else 400;
+//! - a body is chunked when the request has a `Transfer-Encoding` field (501 unless its codings, over every such
+//!   field, are exactly one `chunked`: any other coding, e.g. `gzip, chunked`, would leave the body encoded), else `Content-Length` bytes long (every such field all digits and all the same number, else 400;
 //!   none: no body); it may be at most `max_body` bytes (413 beyond). A `Content-Length` body over the cap is
 //!   read and discarded, so the next request on the connection can still be read, unless the client waits for
 //!   `100 Continue` (`Expect: 100-continue`, HTTP/1.1), which it then never gets;
@@ -71,6 +71,17 @@ impl Head {
     /// True if a comma-separated element of any `name` field is `token` (case-insensitive).
     pub fn has_token(&self, name: &str, token: &str) -> bool {
         self.values(name).flat_map(|v| v.split(',')).any(|t| t.trim_matches([' ', '\t']).eq_ignore_ascii_case(token))
+    }
+
+    /// True if the `Transfer-Encoding` codings (every such field, comma-separated, empty elements skipped) are
+    /// exactly one `chunked`.
+    pub fn only_chunked(&self) -> bool {
+        let mut codings = self
+            .values("Transfer-Encoding")
+            .flat_map(|v| v.split(','))
+            .map(|t| t.trim_matches([' ', '\t']))
+            .filter(|t| !t.is_empty());
+        matches!((codings.next(), codings.next()), (Some(c), None) if c.eq_ignore_ascii_case("chunked"))
     }
 
     /// Whether the connection may carry another request after this one: HTTP/1.1 unless `Connection: close`,
@@ -214,7 +225,7 @@ pub fn read_body(r: &mut impl BufRead, out: &mut impl Write, head: &Head, caps: 
     let max = caps.max_body;
     let too_big = || Refusal::new(413, format!("request body over {max} bytes\n"));
     let chunked = head.header("Transfer-Encoding").is_some();
-    if chunked && !head.has_token("Transfer-Encoding", "chunked") {
+    if chunked && !head.only_chunked() {
         return Err(Refusal::new(501, "only the chunked transfer coding is supported\n").into());
     }
     let length = if chunked { None } else { Some(content_length(head)?) };
@@ -381,6 +392,20 @@ mod tests {
         assert_eq!(body_of(te, b"3\r\nabcXY0\r\n\r\n", 100).err(), Some(400), "a chunk not ended by CRLF");
         assert_eq!(body_of(te, b"3\r\nab", 100).err(), Some(0), "a chunk cut short closes");
         assert_eq!(body_of(te, b"3", 100).err(), Some(0), "a size line cut short closes");
+    }
+
+    #[test]
+    fn a_coding_other_than_one_chunked_is_not_implemented() {
+        let with = |te: &str| format!("POST / HTTP/1.1\r\n{te}\r\n\r\n");
+        for te in ["Transfer-Encoding: gzip, chunked", "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked"] {
+            assert_eq!(body_of(with(te).as_bytes(), b"0\r\n\r\n", 100).err(), Some(501), "{te}");
+        }
+        for te in ["Transfer-Encoding: chunked, chunked", "Transfer-Encoding: identity", "Transfer-Encoding: ,"] {
+            assert_eq!(body_of(with(te).as_bytes(), b"0\r\n\r\n", 100).err(), Some(501), "{te}");
+        }
+        for te in ["Transfer-Encoding: CHUNKED", "Transfer-Encoding: , chunked ,", "Transfer-Encoding: \t chunked"] {
+            assert_eq!(body_of(with(te).as_bytes(), b"2\r\nab\r\n0\r\n\r\n", 100).unwrap(), b"ab", "{te}");
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@
 //! [`HttpServer::start`] answers it).
 
 use super::http_parse::{read_body, read_head, Body, Caps, Head, ReadError, Refusal, MAX_HEAD};
-use super::server::Server;
+use super::server::{Admission, Idle, Server};
 use std::io::{self, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Condvar, Mutex};
@@ -151,7 +151,17 @@ impl HttpServer {
             options,
             permits: Permits { free: Mutex::new(threads), freed: Condvar::new() },
         });
-        let server = Server::start(addr, "http", max, refused, move |stream| serve_connection(stream, &shared))?;
+        // Keep-alive clients (urllib3, browsers) open a new connection when the server closed one, so HTTP keeps
+        // its plain idle timeout and never reclaims.
+        let admission = Admission { max_connections: max, reclaim_idle_after: None };
+        let server = Server::start(
+            addr,
+            "http",
+            admission,
+            refused,
+            || {},
+            move |stream, _: &Idle| serve_connection(stream, &shared),
+        )?;
         tracing::info!(address = %server.local_addr(), threads, max_connections = max, "HTTP API listening");
         Ok(HttpServer { server })
     }

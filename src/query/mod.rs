@@ -49,6 +49,12 @@ pub struct QueryContext {
     pub http: http_server::HttpOptions,
 }
 
+/// String bytes a CarbonLink request may expand to per byte of its frame (the pickle default, 128, is sized for
+/// the pickle receiver's point lists). A request's strings are its metric names, each written out or shared once
+/// when a name repeats: 16 leaves room for that and bounds a connection's decoded request at 16 times
+/// `max_request_bytes` (plus 64 KiB) however its strings are memoized.
+pub const CARBONLINK_BYTES_PER_INPUT_BYTE: usize = 16;
+
 impl QueryContext {
     /// The context described by `settings`.
     pub fn from_settings(settings: &Settings, cache: CacheHandle, stats: Arc<Stats>) -> QueryContext {
@@ -57,7 +63,11 @@ impl QueryContext {
             data_dir: settings.data_dir.clone(),
             cache,
             cache_timeout: Duration::from_millis(q.cache_timeout_ms),
-            limits: Limits { max_frame_len: q.max_request_bytes, ..Limits::default() },
+            limits: Limits {
+                max_frame_len: q.max_request_bytes,
+                bytes_per_input_byte: CARBONLINK_BYTES_PER_INPUT_BYTE,
+                ..Limits::default()
+            },
             max_connections: q.max_connections,
             carbonlink_idle_timeout: Duration::from_millis(q.carbonlink_idle_timeout_ms.max(1)),
             stats,

@@ -181,6 +181,7 @@ impl Buffer {
 
     /// Record `msg` as published with delivery tag `tag`.
     pub fn published(&mut self, tag: u64, msg: Msg, sent: Instant) {
+        debug_assert!(self.unconfirmed.back().is_none_or(|b| b.tag < tag), "tags grow on one connection");
         self.unconfirmed_points += msg.points as usize;
         self.unconfirmed.push_back(InFlight { tag, msg, sent });
     }
@@ -190,7 +191,8 @@ impl Buffer {
         let i = if self.unconfirmed.front().is_some_and(|f| f.tag == tag) {
             0
         } else {
-            self.unconfirmed.iter().position(|f| f.tag == tag)?
+            // In tag order (see the field): a binary search, not a scan of the window.
+            self.unconfirmed.binary_search_by_key(&tag, |f| f.tag).ok()?
         };
         let f = self.unconfirmed.remove(i)?;
         self.unconfirmed_points -= f.msg.points as usize;

@@ -96,8 +96,8 @@ counters! {
     active_connections,
     /// CarbonLink connections closed at once because `[query] max_connections` were open.
     carbonlink_connections_refused,
-    /// CarbonLink connections closed because the client sent nothing (or took no answer) for
-    /// `[query] carbonlink_idle_timeout_ms`.
+    /// CarbonLink connections closed because the client stalled inside a request (or took no answer) for
+    /// `[query] carbonlink_idle_timeout_ms`, or had been idle that long when a newcomer needed its slot.
     carbonlink_idle_timeouts,
     /// HTTP API connections closed at once because `[query] http_max_connections` were open.
     http_connections_refused,

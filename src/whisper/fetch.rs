@@ -25,7 +25,7 @@ pub struct RawPoint {
     pub value: f64,
 }
 
-impl WhisperFile {
+impl<S: super::Storage> WhisperFile<S> {
     /// Fetch as the reference's `fetch(path, from, until, now, archiveToSelect)`. `until` defaults to `now`.
     /// `Ok(None)` when `from > now` or `until < now - max_retention`. Otherwise `from` is clamped up to
     /// `now - max_retention` and `until` down to `now`; the archive is the first whose retention covers

@@ -15,7 +15,8 @@
 //!   does; the reference returns one `None` per step of the window, which a corrupt max_retention or an explicit
 //!   archive step can make billions long.
 //!
-//! I/O is positioned (`pread`/`pwrite`): one write per contiguous run of points, no seeks. The header is read once,
+//! I/O is positioned (`pread`/`pwrite`): one write per contiguous run of points, no seeks. It goes through
+//! [`Storage`]: a [`File`] normally, [`MemStorage`] for the fuzzer and tests (same code, bytes in memory). The header is read once,
 //! on open, and cached: a handle does not notice another process rewriting the header.
 
 mod aggregate;
@@ -24,13 +25,12 @@ mod error;
 mod fetch;
 mod header;
 mod pyset;
+mod storage;
 mod transfer;
 mod update;
 
 use std::cell::Cell;
 use std::fs::File;
-use std::io::Seek;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 pub use aggregate::{aggregate_values, AggregationMethod, UnknownAggregationMethod};
@@ -40,6 +40,7 @@ pub use fetch::{FetchResult, RawPoint};
 pub use header::{validate_archives, ArchiveInfo, ArchiveSpec, Header, ARCHIVE_INFO_SIZE, METADATA_SIZE, POINT_SIZE};
 #[doc(hidden)]
 pub use pyset::python_set_order;
+pub use storage::{MemStorage, Storage};
 pub use transfer::{diff, fill, merge, ArchiveDiff, CopyStats};
 pub use update::{UpdateScratch, UpdateStats};
 
@@ -65,10 +66,11 @@ pub struct Point {
 /// reads longer ones). Small, because every update opens its file and copying more costs time for nothing.
 const HEADER_READ: usize = 256;
 
-/// An open whisper file: the file handle and its cached header.
+/// An open whisper file: its storage (a file handle unless built with [`WhisperFile::from_storage`]) and its
+/// cached header.
 #[derive(Debug)]
-pub struct WhisperFile {
-    file: File,
+pub struct WhisperFile<S: Storage = File> {
+    file: S,
     path: PathBuf,
     header: Header,
     options: OpenOptions,
@@ -92,19 +94,21 @@ impl WhisperFile {
             r => r,
         }
         .map_err(|e| WhisperError::io(path, e))?;
-        Self::from_file(file, path, options)
+        Self::from_storage(file, path, options)
     }
 
     /// Open an existing file read-only (fetch, info, dump); any update on the handle fails with `Io`.
     pub fn open_read_only(path: &Path) -> Result<Self, WhisperError> {
         let file = File::open(path).map_err(|e| WhisperError::io(path, e))?;
-        Self::from_file(file, path, OpenOptions::default())
+        Self::from_storage(file, path, OpenOptions::default())
     }
+}
 
-    fn from_file(file: File, path: &Path, options: OpenOptions) -> Result<Self, WhisperError> {
-        // The length through lseek(SEEK_END): cheaper than the fstat (statx) behind `metadata()`, and every I/O
-        // on the handle is positioned, so the offset it moves is never used.
-        let file_len = (&file).seek(std::io::SeekFrom::End(0)).map_err(|e| WhisperError::io(path, e))?;
+impl<S: Storage> WhisperFile<S> {
+    /// A whisper file over `file` (read its header: one read, plus the length); `path` names it in errors.
+    /// Errors: `Io`, `Corrupt` if the header is truncated or inconsistent.
+    pub fn from_storage(file: S, path: &Path, options: OpenOptions) -> Result<Self, WhisperError> {
+        let file_len = file.byte_len().map_err(|e| WhisperError::io(path, e))?;
         // On the stack: the common case allocates nothing for the read.
         let mut first = [0u8; HEADER_READ];
         let n = read_full_at(&file, &mut first, 0).map_err(|e| WhisperError::io(path, e))?;
@@ -132,6 +136,11 @@ impl WhisperFile {
             _ => None,
         };
         Ok(WhisperFile { file, path: path.to_path_buf(), header, options, opened_base: Cell::new(opened_base) })
+    }
+
+    /// The storage, for its bytes (e.g. [`MemStorage::into_bytes`]).
+    pub fn into_storage(self) -> S {
+        self.file
     }
 
     /// The header read on open (or written by `create` / `set_aggregation` through this handle).
@@ -232,7 +241,7 @@ impl WhisperFile {
 }
 
 /// Take an exclusive flock on `file` when `enabled`; released when the guard drops.
-fn lock<'a>(file: &'a File, path: &Path, enabled: bool) -> Result<Option<LockGuard<'a>>, WhisperError> {
+fn lock<'a, S: Storage>(file: &'a S, path: &Path, enabled: bool) -> Result<Option<LockGuard<'a, S>>, WhisperError> {
     if !enabled {
         return Ok(None);
     }
@@ -241,9 +250,9 @@ fn lock<'a>(file: &'a File, path: &Path, enabled: bool) -> Result<Option<LockGua
 }
 
 /// Releases the flock taken by [`lock`].
-struct LockGuard<'a>(&'a File);
+struct LockGuard<'a, S: Storage>(&'a S);
 
-impl Drop for LockGuard<'_> {
+impl<S: Storage> Drop for LockGuard<'_, S> {
     fn drop(&mut self) {
         // Closing the file would release it too; an unlock error leaves nothing to undo.
         let _ = self.0.unlock();
@@ -251,7 +260,7 @@ impl Drop for LockGuard<'_> {
 }
 
 /// pread until `buf` is full or end of file; returns the bytes read.
-fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+fn read_full_at<S: Storage>(file: &S, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
         match file.read_at(&mut buf[done..], offset + done as u64) {

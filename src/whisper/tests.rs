@@ -418,6 +418,41 @@ proptest! {
         prop_assert_eq!(r.values.len() as u32, (r.until - r.from) / 10);
     }
 
+    /// The same updates through a file and through memory leave the same bytes and fetch the same values (the
+    /// fuzzer's `whisper_file` target runs on memory; this keeps it honest about files).
+    #[test]
+    fn memory_storage_writes_the_bytes_a_file_gets(
+        batches in proptest::collection::vec(
+            proptest::collection::vec((0u32..=4000, -1e6f64..1e6), 1..40), 1..4),
+        single in proptest::option::of((0u32..=4000, -1e6f64..1e6)),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let archives = [spec(10, 30), spec(60, 20), spec(600, 10)];
+        let (path, mut on_disk) = new_file(&dir, &archives, AggregationMethod::Average, 0.3);
+        let mem = MemStorage::new(std::fs::read(&path).unwrap());
+        let mut in_mem = WhisperFile::from_storage(mem, &path, OpenOptions::default()).unwrap();
+        prop_assert_eq!(in_mem.header(), on_disk.header());
+        let (mut a, mut b) = (UpdateScratch::default(), UpdateScratch::default());
+        for batch in &batches {
+            let mut points: Vec<Point> = batch.iter().map(|&(age, v)| p(NOW - age, v)).collect();
+            let mut same = points.clone();
+            prop_assert_eq!(on_disk.update_many(&mut points, NOW, &mut a).is_ok(), in_mem.update_many(&mut same, NOW, &mut b).is_ok());
+        }
+        if let Some((age, v)) = single {
+            prop_assert_eq!(on_disk.update(p(NOW - age, v), NOW).is_ok(), in_mem.update(p(NOW - age, v), NOW).is_ok());
+        }
+        for step in [None, Some(60), Some(600)] {
+            let from = i64::from(NOW) - 5000;
+            let got = |f: &dyn Fn() -> Result<Option<FetchResult>, WhisperError>| f().unwrap().map(|r| (r.from, r.until, r.step, r.values));
+            prop_assert_eq!(
+                got(&|| on_disk.fetch(from, None, i64::from(NOW), step)),
+                got(&|| in_mem.fetch(from, None, i64::from(NOW), step))
+            );
+        }
+        drop(on_disk);
+        prop_assert_eq!(in_mem.into_storage().into_bytes(), std::fs::read(&path).unwrap());
+    }
+
     // Arbitrary bytes opened as a whisper file: `tests/fuzz_properties.rs` runs them through the whisper_file
     // invariants of `fuzz/checks.rs` (open gives a file or Corrupt, fetch bounded, updates keep length and header).
 }

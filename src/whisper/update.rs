@@ -109,7 +109,7 @@ pub struct UpdateStats {
     pub dropped: usize,
 }
 
-impl WhisperFile {
+impl<S: super::Storage> WhisperFile<S> {
     /// Write one point as the reference's `update(path, value, timestamp, now)`: refused with
     /// `TimestampNotCovered` unless `0 <= now - timestamp < max_retention`; written to the first archive whose
     /// retention covers its age, then propagated down until a propagation writes nothing.
