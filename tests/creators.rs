@@ -13,6 +13,24 @@ use warren::engine::Engine;
 use warren::metric::file_path;
 use warren::whisper::{ArchiveSpec, CreateOptions, OpenOptions, WhisperFile};
 
+/// Holds the creator pool's creates until dropped. Declared after the engine, it is dropped first: a failing
+/// assertion releases the hold before the engine's drop flushes (which would otherwise wait for the held create
+/// forever and hang the test instead of failing it).
+struct HeldCreates(warren::cache::creators::HoldCreates);
+
+impl HeldCreates {
+    fn new(engine: &Engine) -> Self {
+        engine.hold_creates.store(true, Ordering::Release);
+        HeldCreates(engine.hold_creates.clone())
+    }
+}
+
+impl Drop for HeldCreates {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 /// A minute-aligned timestamp a few minutes back (inside the default 60s:7d retention).
 fn recent(minutes_back: u32) -> u32 {
     now() / 60 * 60 - 60 * minutes_back
@@ -33,7 +51,7 @@ fn existing_files_are_updated_while_a_new_one_waits_for_its_creator() {
     let mut s = settings(dir.path(), &url, &ex, &q, &["#"]);
     s.whisper.creators = Some(2);
     let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
-    engine.hold_creates.store(true, Ordering::Release);
+    let held = HeldCreates::new(&engine);
     let t = recent(2);
     publisher.publish("cr.new", format!("7 {t}").as_bytes());
     publisher.publish("cr.old", format!("5 {t}").as_bytes());
@@ -49,7 +67,7 @@ fn existing_files_are_updated_while_a_new_one_waits_for_its_creator() {
     let cached = engine.cache.points(vec!["cr.new".into()], Duration::from_secs(5)).unwrap();
     assert_eq!(cached, vec![vec![(t, 7.0)]]);
 
-    engine.hold_creates.store(false, Ordering::Release);
+    drop(held);
     assert!(wait_until(30, || queue_counts(&vhost.0, &q) == (0, 0)), "acked once its file exists");
     assert_eq!(python_fetch(dir.path(), "cr.new", 3600), vec![(t, 7.0)]);
     assert_eq!(engine.stats.creates.load(Ordering::Relaxed), 1);
@@ -117,4 +135,46 @@ fn more_metrics_than_the_descriptor_budget_are_written_exactly() {
         let want: Vec<(u32, f64)> = (0..3).map(|pass| (ts[pass as usize], f64::from(m * 10 + pass))).collect();
         assert_eq!(python_fetch(dir.path(), &format!("budget.m{m}"), 3600), want, "budget.m{m}");
     }
+}
+
+#[test]
+fn a_delivery_stuck_on_its_create_does_not_hold_the_prefetch_window_for_the_rest() {
+    let vhost = Vhost::new();
+    let url = vhost.url();
+    let dir = tempfile::tempdir().unwrap();
+    let (ex, q) = (unique("ex"), unique("q"));
+    let old = file_path(dir.path(), "st.old");
+    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+    let archives = [ArchiveSpec { seconds_per_point: 60, points: 10080 }];
+    WhisperFile::create(&old, &archives, &CreateOptions::default(), OpenOptions::default()).unwrap();
+
+    let publisher = Publisher::new(&url, &ex, &q, &["#"]);
+    let mut s = settings(dir.path(), &url, &ex, &q, &["#"]);
+    s.amqp.workers = 1;
+    s.amqp.prefetch = 10;
+    s.whisper.creators = Some(2);
+    let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
+    let held = HeldCreates::new(&engine);
+    // The first delivery waits for its file; 40 behind it go to the existing file. With 10 in flight, the 40
+    // get through only if the finished ones behind the stuck front are acked one by one.
+    let t = recent(50);
+    publisher.publish("st.new", format!("7 {t}").as_bytes());
+    publisher.publish_all((0..40u32).map(|i| ("st.old".to_string(), format!("{i} {}", t + 60 * i).into_bytes())));
+
+    assert!(wait_until(60, || queue_counts(&vhost.0, &q) == (0, 1)), "{:?}", queue_counts(&vhost.0, &q));
+    assert_eq!(engine.stats.deliveries.load(Ordering::Relaxed), 41);
+    assert_eq!(engine.stats.committed_points.load(Ordering::Relaxed), 40);
+    assert_eq!(engine.stats.acked_singly.load(Ordering::Relaxed), 40);
+    assert_eq!(engine.stats.acked.load(Ordering::Relaxed), 40);
+    let want: Vec<(u32, f64)> = (0..40u32).map(|i| (t + 60 * i, f64::from(i))).collect();
+    assert_eq!(python_fetch(dir.path(), "st.old", 3600), want);
+    // Negative control: the stuck delivery itself is not acked, its point only in the cache.
+    assert!(!file_path(dir.path(), "st.new").exists());
+
+    drop(held);
+    assert!(wait_until(30, || queue_counts(&vhost.0, &q) == (0, 0)), "acked once its file exists");
+    assert_eq!(engine.stats.acked.load(Ordering::Relaxed), 41);
+    assert_eq!(engine.stats.acked_singly.load(Ordering::Relaxed), 40, "the front itself is acked in order");
+    assert_eq!(python_fetch(dir.path(), "st.new", 3600), vec![(t, 7.0)]);
+    engine.stop().unwrap();
 }

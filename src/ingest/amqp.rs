@@ -93,15 +93,38 @@ struct InFlight {
     done: bool,
 }
 
+/// How long the oldest unacked delivery must stay unfinished before the finished ones behind it are acked one by
+/// one. Finishing out of tag order is normal (a delivery is finished when the
+/// last of its metrics is written, up to one pass of the writer later), and one-by-one acks are expensive for the
+/// broker: on RabbitMQ 3.10 a burst of ~5,000 of them on a classic queue of persistent messages kept it busy for
+/// 7-12 s with no delivery to anyone (tuning/README.md, "Acks"). So they are kept for a front that is really
+/// stuck (its metric's file waits for the create limit, or its writes fail) and would otherwise hold the window.
+const STUCK_FRONT: Duration = Duration::from_secs(5);
+
+/// Deliveries acked by one [`AckWindow::ack_ready`]: in all, and of those one by one.
+struct Acked {
+    all: u64,
+    singly: u64,
+}
+
+impl Acked {
+    fn count(self, stats: &Stats) {
+        Stats::add(&stats.acked, self.all);
+        Stats::add(&stats.acked_singly, self.singly);
+    }
+}
+
 /// The deliveries of one channel that are not yet acked, indexed by tag.
 struct AckWindow {
     q: VecDeque<InFlight>,
     done_not_acked: usize,
+    /// The unfinished front's tag and when it was first seen there with finished deliveries waiting behind it.
+    stuck: Option<(u64, Instant)>,
 }
 
 impl AckWindow {
     fn new() -> Self {
-        AckWindow { q: VecDeque::new(), done_not_acked: 0 }
+        AckWindow { q: VecDeque::new(), done_not_acked: 0, stuck: None }
     }
 
     fn push(&mut self, d: Delivery, done: bool) {
@@ -128,9 +151,25 @@ impl AckWindow {
         }
     }
 
-    /// Ack the finished prefix with one ack_multiple; if many finished deliveries wait behind an unfinished one,
-    /// ack those individually so the broker's prefetch window keeps moving. Returns the number acked.
-    fn ack_ready(&mut self, channel: &Channel, prefetch: u16) -> amiquip::Result<u64> {
+    /// Whether the finished deliveries behind the unfinished front should be acked one by one at `now`: the same
+    /// delivery has been the unfinished front for [`STUCK_FRONT`].
+    fn singles_due(&mut self, now: Instant) -> bool {
+        let Some(front) = self.q.front().map(|e| e.tag) else {
+            self.stuck = None;
+            return false;
+        };
+        match self.stuck {
+            Some((tag, since)) if tag == front => now.duration_since(since) >= STUCK_FRONT,
+            _ => {
+                self.stuck = Some((front, now));
+                false
+            }
+        }
+    }
+
+    /// Ack the finished prefix with one ack_multiple; if many finished deliveries wait behind an unfinished one
+    /// that stays stuck ([`STUCK_FRONT`]), ack those individually so the broker's prefetch window keeps moving.
+    fn ack_ready(&mut self, channel: &Channel) -> amiquip::Result<Acked> {
         let mut last: Option<Delivery> = None;
         let mut acked = 0u64;
         while self.q.front().is_some_and(|e| e.done) {
@@ -145,16 +184,17 @@ impl AckWindow {
         if let Some(d) = last {
             d.ack_multiple(channel)?;
         }
-        if self.done_not_acked > usize::from(prefetch / 2).max(1) {
+        let mut singly = 0u64;
+        if self.singles_due(Instant::now()) && self.done_not_acked > 0 {
             for e in self.q.iter_mut().filter(|e| e.done) {
                 if let Some(d) = e.delivery.take() {
                     d.ack(channel)?;
-                    acked += 1;
+                    singly += 1;
                 }
             }
             self.done_not_acked = 0;
         }
-        Ok(acked)
+        Ok(Acked { all: acked + singly, singly })
     }
 
     fn all_done(&self) -> bool {
@@ -452,7 +492,7 @@ fn session(
                 }
                 // Ack on-receive (and fully rejected) deliveries in bursts, not one frame each.
                 if consumer.receiver().is_empty() || window.done_not_acked >= 64 {
-                    Stats::add(&stats.acked, window.ack_ready(&channel, cfg.prefetch)?);
+                    window.ack_ready(&channel)?.count(stats);
                 }
             },
             recv(producer.completions) -> c => {
@@ -461,12 +501,16 @@ fn session(
                     while let Ok(c) = producer.completions.try_recv() {
                         on_completion(c, &mut window);
                     }
-                    Stats::add(&stats.acked, window.ack_ready(&channel, cfg.prefetch)?);
+                    window.ack_ready(&channel)?.count(stats);
                 }
             },
             default(Duration::from_millis(100)) => {
                 if stop() {
                     break 'consume;
+                }
+                // Nothing arrives: the front may have become stuck since the last ack.
+                if window.done_not_acked > 0 {
+                    window.ack_ready(&channel)?.count(stats);
                 }
             }
         }
@@ -481,7 +525,7 @@ fn session(
         if let Ok(c) = c {
             on_completion(c, &mut window);
         }
-        Stats::add(&stats.acked, window.ack_ready(&channel, cfg.prefetch)?);
+        window.ack_ready(&channel)?.count(stats);
         if window.all_done() || (shutdown.writer_done.load(Ordering::Acquire) && producer.completions.is_empty()) {
             break;
         }
@@ -493,7 +537,34 @@ fn session(
 
 #[cfg(test)]
 mod tests {
-    use super::node_label;
+    use super::{node_label, AckWindow, InFlight, STUCK_FRONT};
+    use std::time::{Duration, Instant};
+
+    fn window(tags: std::ops::Range<u64>) -> AckWindow {
+        let mut w = AckWindow::new();
+        w.q.extend(tags.map(|tag| InFlight { tag, delivery: None, done: false }));
+        w
+    }
+
+    #[test]
+    fn one_by_one_acks_wait_until_the_same_front_has_been_stuck_for_the_whole_delay() {
+        let t0 = Instant::now();
+        let mut w = window(5..9);
+        assert!(!w.singles_due(t0), "first sight of the front starts the clock");
+        assert!(!w.singles_due(t0 + STUCK_FRONT - Duration::from_millis(1)));
+        assert!(w.singles_due(t0 + STUCK_FRONT));
+        assert!(w.singles_due(t0 + STUCK_FRONT * 3), "and stays due while that front is stuck");
+        // The front moves on (5 acked): the clock starts again for 6.
+        w.q.pop_front();
+        let t1 = t0 + STUCK_FRONT * 3;
+        assert!(!w.singles_due(t1));
+        assert!(!w.singles_due(t1 + STUCK_FRONT / 2));
+        assert!(w.singles_due(t1 + STUCK_FRONT));
+        // Nothing in flight: nothing due, and no clock left running.
+        w.q.clear();
+        assert!(!w.singles_due(t1 + STUCK_FRONT * 2));
+        assert_eq!(w.stuck, None);
+    }
 
     #[test]
     fn a_node_label_drops_the_credentials() {

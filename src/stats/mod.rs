@@ -38,6 +38,10 @@ counters! {
     redelivered,
     /// Deliveries acked to the broker.
     acked,
+    /// Of those, deliveries acked one by one: finished behind an older delivery that stayed unfinished (its
+    /// metric's file waiting for the create limit, or failing writes). Each costs the broker far more than its
+    /// share of a multiple ack.
+    acked_singly,
     /// Points accepted from any input.
     points_received,
     /// Lines that did not parse (bad field count, bad number, out-of-range timestamp).
