@@ -94,11 +94,11 @@ struct InFlight {
 }
 
 /// How long the oldest unacked delivery must stay unfinished before the finished ones behind it are acked one by
-/// one. Finishing out of tag order is normal (a delivery is finished when the
-/// last of its metrics is written, up to one pass of the writer later), and one-by-one acks are expensive for the
-/// broker: on RabbitMQ 3.10 a burst of ~5,000 of them on a classic queue of persistent messages kept it busy for
-/// 7-12 s with no delivery to anyone (tuning/README.md, "Acks"). So they are kept for a front that is really
-/// stuck (its metric's file waits for the create limit, or its writes fail) and would otherwise hold the window.
+/// one. Finishing out of tag order is normal (a delivery is finished when the last of its metrics is written, up
+/// to one pass of the writer later), and one-by-one acks are expensive for the broker: on RabbitMQ 3.10 a burst
+/// of ~5,000 of them on a classic queue of persistent messages kept it busy for 7-12 s with no delivery to anyone
+/// (tuning/README.md, "Acks"). So they are kept for a front that is really stuck (its metric's file waits for the
+/// create limit, or its writes fail) and would otherwise hold the window.
 const STUCK_FRONT: Duration = Duration::from_secs(5);
 
 /// Deliveries acked by one [`AckWindow::ack_ready`]: in all, and of those one by one.
@@ -118,7 +118,7 @@ impl Acked {
 struct AckWindow {
     q: VecDeque<InFlight>,
     done_not_acked: usize,
-    /// The unfinished front's tag and when it was first seen there with finished deliveries waiting behind it.
+    /// The unfinished front's tag and when [`AckWindow::ack_ready`] first saw it there.
     stuck: Option<(u64, Instant)>,
 }
 
