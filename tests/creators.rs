@@ -31,6 +31,14 @@ impl Drop for HeldCreates {
     }
 }
 
+/// Create `metric`'s file (60s:7d) under `data_dir`, as if an earlier run had written it.
+fn existing_file(data_dir: &std::path::Path, metric: &str) {
+    let path = file_path(data_dir, metric);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let archives = [ArchiveSpec { seconds_per_point: 60, points: 10080 }];
+    WhisperFile::create(&path, &archives, &CreateOptions::default(), OpenOptions::default()).unwrap();
+}
+
 /// A minute-aligned timestamp a few minutes back (inside the default 60s:7d retention).
 fn recent(minutes_back: u32) -> u32 {
     now() / 60 * 60 - 60 * minutes_back
@@ -42,10 +50,7 @@ fn existing_files_are_updated_while_a_new_one_waits_for_its_creator() {
     let url = vhost.url();
     let dir = tempfile::tempdir().unwrap();
     let (ex, q) = (unique("ex"), unique("q"));
-    let old = file_path(dir.path(), "cr.old");
-    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
-    let archives = [ArchiveSpec { seconds_per_point: 60, points: 10080 }];
-    WhisperFile::create(&old, &archives, &CreateOptions::default(), OpenOptions::default()).unwrap();
+    existing_file(dir.path(), "cr.old");
 
     let publisher = Publisher::new(&url, &ex, &q, &["#"]);
     let mut s = settings(dir.path(), &url, &ex, &q, &["#"]);
@@ -143,10 +148,7 @@ fn a_delivery_stuck_on_its_create_does_not_hold_the_prefetch_window_for_the_rest
     let url = vhost.url();
     let dir = tempfile::tempdir().unwrap();
     let (ex, q) = (unique("ex"), unique("q"));
-    let old = file_path(dir.path(), "st.old");
-    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
-    let archives = [ArchiveSpec { seconds_per_point: 60, points: 10080 }];
-    WhisperFile::create(&old, &archives, &CreateOptions::default(), OpenOptions::default()).unwrap();
+    existing_file(dir.path(), "st.old");
 
     let publisher = Publisher::new(&url, &ex, &q, &["#"]);
     let mut s = settings(dir.path(), &url, &ex, &q, &["#"]);
