@@ -101,16 +101,18 @@ struct InFlight {
 /// create limit, or its writes fail) and would otherwise hold the window.
 const STUCK_FRONT: Duration = Duration::from_secs(5);
 
-/// Deliveries acked by one [`AckWindow::ack_ready`]: in all, and of those one by one.
+/// Deliveries acked by one [`AckWindow::ack_ready`]: in all, and of those one by one; and the frames sent.
 struct Acked {
     all: u64,
     singly: u64,
+    frames: u64,
 }
 
 impl Acked {
     fn count(self, stats: &Stats) {
         Stats::add(&stats.acked, self.all);
         Stats::add(&stats.acked_singly, self.singly);
+        Stats::add(&stats.ack_frames, self.frames);
     }
 }
 
@@ -181,8 +183,10 @@ impl AckWindow {
                 last = Some(d);
             }
         }
+        let mut frames = 0u64;
         if let Some(d) = last {
             d.ack_multiple(channel)?;
+            frames += 1;
         }
         let mut singly = 0u64;
         if self.singles_due(Instant::now()) && self.done_not_acked > 0 {
@@ -194,7 +198,7 @@ impl AckWindow {
             }
             self.done_not_acked = 0;
         }
-        Ok(Acked { all: acked + singly, singly })
+        Ok(Acked { all: acked + singly, singly, frames: frames + singly })
     }
 
     fn all_done(&self) -> bool {

@@ -42,6 +42,9 @@ counters! {
     /// metric's file waiting for the create limit, or failing writes). Each costs the broker far more than its
     /// share of a multiple ack.
     acked_singly,
+    /// `basic.ack` frames sent (a multiple ack is one frame however many deliveries it covers): `acked /
+    /// ack_frames` is how many deliveries the broker settles per ack it handles.
+    ack_frames,
     /// Points accepted from any input.
     points_received,
     /// Lines that did not parse (bad field count, bad number, out-of-range timestamp).
