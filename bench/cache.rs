@@ -2,13 +2,14 @@
 //! message carries 100 consecutive metrics of 20,000 and each metric gets one point per 200 messages; the
 //! writer takes a metric's points once it holds 100 (as a backlog drain with 2 × 10,000 messages in flight does),
 //! so the cache holds ~1 M points (~50 each), beyond the CPU's caches as in the real drain.
-//! Per point: one name lookup, one push, one ticket. In the AMQP steady-state profile this is a quarter of
+//! Per point: one name lookup, one push (the point with its ticket slot); per taken metric, the split into
+//! points to write and ticket runs. In the AMQP steady-state profile this is a quarter of
 //! warren's CPU (tuning/README.md, "Acks").
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use warren::cache::store::Cache;
+use warren::cache::store::{self, Cache};
 use warren::config::settings::WriteStrategy;
 use warren::whisper::Point;
 
@@ -23,7 +24,7 @@ fn names() -> Vec<Vec<u8>> {
 fn intake(c: &mut Criterion) {
     let names = names();
     let mut cache = Cache::new(WriteStrategy::Naive);
-    let (mut points, mut tickets) = (Vec::new(), Vec::new());
+    let (mut held, mut points, mut tickets) = (Vec::new(), Vec::new(), Vec::new());
     let mut round = 0u32;
     // One round: 200 messages of 100 points, one point for every metric; then the writer takes the 1 % of the
     // metrics whose turn it is (each is taken every 100 rounds, holding 100 points by then).
@@ -37,8 +38,10 @@ fn intake(c: &mut Criterion) {
         }
         let turn = METRICS / HELD;
         for id in (round % HELD) * turn..(round % HELD + 1) * turn {
-            cache.take(id, &mut points, &mut tickets);
+            cache.take(id, &mut held);
+            store::split(&held, &mut points, &mut tickets);
             black_box((points.len(), tickets.len()));
+            held.clear();
             points.clear();
             tickets.clear();
         }

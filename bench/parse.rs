@@ -5,7 +5,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use std::hint::black_box;
 use std::time::Instant;
 use warren::bench::load::{Load, Message};
-use warren::cache::store::Cache;
+use warren::cache::store::{self, Cache};
 use warren::config::settings::WriteStrategy;
 use warren::ingest::parse::parse_body;
 use warren::pipe::batch::{Batch, BatchPoint, NameRef};
@@ -95,7 +95,7 @@ fn cache(c: &mut Criterion) {
         for n in &names {
             cache.intern(n.as_bytes());
         }
-        let (mut pts, mut tickets) = (Vec::new(), Vec::new());
+        let (mut held, mut pts, mut tickets) = (Vec::new(), Vec::new(), Vec::new());
         b.iter(|| {
             for p in 0..per_metric {
                 for n in &names {
@@ -105,8 +105,10 @@ fn cache(c: &mut Criterion) {
             }
             let far = Instant::now() + std::time::Duration::from_secs(3600);
             while let Some(id) = cache.next(far) {
-                cache.take(id, &mut pts, &mut tickets);
+                cache.take(id, &mut held);
+                store::split(&held, &mut pts, &mut tickets);
                 black_box(&pts);
+                held.clear();
                 pts.clear();
                 tickets.clear();
             }

@@ -4,6 +4,11 @@
 //! Names are interned once: a metric seen before costs one hash lookup per point, no allocation. The index holds
 //! only the 4-byte ids (the names live in the entries), so it stays in the CPU's cache for hundreds of thousands
 //! of metrics; the hash is foldhash, seeded per process (names come from the network).
+//!
+//! A point's ticket slot travels in the point itself ([`Held`]: the slot fills what would be `Point`'s padding),
+//! so caching a point writes one vector, not two: with 100 metrics per message every point of a metric has its
+//! own ticket, and a second per-metric vector cost a second cache miss per point on the writer's intake. The
+//! writer turns a metric's held points into ticket runs and plain points when it takes them ([`split`]).
 
 use crate::config::settings::WriteStrategy;
 use crate::whisper::{Point, WhisperFile};
@@ -14,14 +19,48 @@ use std::time::Instant;
 /// Index of a metric in the cache (stable for the life of the process).
 pub type MetricId = u32;
 
+/// The slot of a point no delivery waits for (from the socket receivers).
+pub const NO_TICKET: u32 = u32::MAX;
+
+/// A point as the cache holds it: the point and the ticket slot of the batch it came in ([`NO_TICKET`] if none).
+/// 16 bytes, as `Point` is with its padding.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Held {
+    pub timestamp: u32,
+    pub slot: u32,
+    pub value: f64,
+}
+
+impl Held {
+    /// The point to write.
+    #[inline]
+    pub fn point(&self) -> Point {
+        Point { timestamp: self.timestamp, value: self.value }
+    }
+}
+
+/// Split held points (in arrival order) into the points to write and the (ticket slot, points of that batch)
+/// runs they resolve, consecutive same-slot points merged into one run. `points` and `tickets` are appended to.
+pub fn split(held: &[Held], points: &mut Vec<Point>, tickets: &mut Vec<(u32, u32)>) {
+    points.reserve(held.len());
+    for h in held {
+        points.push(h.point());
+        if h.slot == NO_TICKET {
+            continue;
+        }
+        match tickets.last_mut() {
+            Some((last, n)) if *last == h.slot => *n += 1,
+            _ => tickets.push((h.slot, 1)),
+        }
+    }
+}
+
 /// Everything the cache knows about one metric.
 pub struct Entry {
     /// The validated metric name.
     pub name: Box<str>,
-    /// Points not yet written, in arrival order.
-    pub points: Vec<Point>,
-    /// (ticket slot, points of that batch in `points`), in arrival order; consecutive same-slot runs merged.
-    pub tickets: Vec<(u32, u32)>,
+    /// Points not yet written, in arrival order, each with its ticket slot.
+    pub points: Vec<Held>,
     /// The smallest timestamp in `points` (for the timesorted strategy).
     pub oldest: u32,
     /// In the dirty queue or the current pass (cleared when [`Cache::next`] hands it out).
@@ -69,7 +108,7 @@ impl Cache {
     pub fn unwritten_points(&self) -> (usize, usize, usize) {
         let (mut metrics, mut tracked, mut untracked) = (0, 0, 0);
         for e in self.entries.iter().filter(|e| !e.points.is_empty()) {
-            let t: usize = e.tickets.iter().map(|&(_, n)| n as usize).sum();
+            let t = e.points.iter().filter(|h| h.slot != NO_TICKET).count();
             metrics += 1;
             tracked += t;
             untracked += e.points.len() - t;
@@ -102,7 +141,6 @@ impl Cache {
         self.entries.push(Entry {
             name: owned,
             points: Vec::new(),
-            tickets: Vec::new(),
             oldest: u32::MAX,
             queued: false,
             retry_at: None,
@@ -123,15 +161,10 @@ impl Cache {
     /// Add one point for `id`, belonging to ticket `slot` (if the batch is acked after persist).
     #[inline]
     pub fn push(&mut self, id: MetricId, p: Point, slot: Option<u32>) {
+        debug_assert!(slot != Some(NO_TICKET), "ticket slots are counted from 0 and never reach u32::MAX");
         let e = &mut self.entries[id as usize];
-        e.points.push(p);
+        e.points.push(Held { timestamp: p.timestamp, slot: slot.unwrap_or(NO_TICKET), value: p.value });
         e.oldest = e.oldest.min(p.timestamp);
-        if let Some(s) = slot {
-            match e.tickets.last_mut() {
-                Some((last, n)) if *last == s => *n += 1,
-                _ => e.tickets.push((s, 1)),
-            }
-        }
         if !e.queued {
             e.queued = true;
             self.dirty.push_back(id);
@@ -189,38 +222,35 @@ impl Cache {
         }
     }
 
-    /// Take every pending point and ticket of `id` (it leaves the dirty order until new points arrive).
-    /// The vectors are swapped with `points`/`tickets`, which must be empty, so capacity is reused.
-    pub fn take(&mut self, id: MetricId, points: &mut Vec<Point>, tickets: &mut Vec<(u32, u32)>) {
+    /// Take every pending point of `id` with its ticket (it leaves the dirty order until new points arrive).
+    /// The vector is swapped with `points`, which must be empty, so capacity is reused.
+    pub fn take(&mut self, id: MetricId, points: &mut Vec<Held>) {
         let e = &mut self.entries[id as usize];
-        debug_assert!(points.is_empty() && tickets.is_empty());
+        debug_assert!(points.is_empty());
         std::mem::swap(&mut e.points, points);
-        std::mem::swap(&mut e.tickets, tickets);
         e.oldest = u32::MAX;
         self.total_points -= points.len();
     }
 
-    /// Put points (and their tickets) back after a failed write, ahead of any that arrived meanwhile, and
-    /// queue the metric again.
-    pub fn restore(&mut self, id: MetricId, points: &mut Vec<Point>, tickets: &mut Vec<(u32, u32)>) {
-        self.restore_points(id, points, tickets);
+    /// Put points taken by [`Cache::take`] back after a failed write, ahead of any that arrived meanwhile, and
+    /// queue the metric again. `points` is left empty.
+    pub fn restore(&mut self, id: MetricId, points: &mut Vec<Held>) {
+        self.restore_points(id, points);
         self.requeue(id);
     }
 
-    fn restore_points(&mut self, id: MetricId, points: &mut Vec<Point>, tickets: &mut Vec<(u32, u32)>) {
+    fn restore_points(&mut self, id: MetricId, points: &mut Vec<Held>) {
         let e = &mut self.entries[id as usize];
         self.total_points += points.len();
         points.append(&mut e.points);
         std::mem::swap(&mut e.points, points);
-        tickets.append(&mut e.tickets);
-        std::mem::swap(&mut e.tickets, tickets);
         e.oldest = e.points.iter().map(|p| p.timestamp).min().unwrap_or(u32::MAX);
     }
 
     /// Put points back like [`Cache::restore`] but keep the metric out of the dirty order (its file is being
     /// created): new points for it are cached without queueing it, until [`Cache::unpark`].
-    pub fn park(&mut self, id: MetricId, points: &mut Vec<Point>, tickets: &mut Vec<(u32, u32)>) {
-        self.restore_points(id, points, tickets);
+    pub fn park(&mut self, id: MetricId, points: &mut Vec<Held>) {
+        self.restore_points(id, points);
         self.entries[id as usize].queued = true;
     }
 
@@ -242,8 +272,9 @@ impl Cache {
     }
 
     /// The points of `name` still in the cache, in arrival order (for CarbonLink queries).
-    pub fn points_of(&self, name: &str) -> &[Point] {
-        self.lookup(name.as_bytes()).map(|id| &self.entries[id as usize].points[..]).unwrap_or(&[])
+    pub fn points_of(&self, name: &str) -> impl Iterator<Item = Point> + '_ {
+        let held = self.lookup(name.as_bytes()).map(|id| &self.entries[id as usize].points[..]).unwrap_or(&[]);
+        held.iter().map(Held::point)
     }
 }
 
@@ -255,6 +286,13 @@ mod tests {
         Point { timestamp: t, value: t as f64 }
     }
 
+    /// The points and ticket runs of `held`.
+    fn split_all(held: &[Held]) -> (Vec<Point>, Vec<(u32, u32)>) {
+        let (mut p, mut t) = (Vec::new(), Vec::new());
+        split(held, &mut p, &mut t);
+        (p, t)
+    }
+
     fn order(strategy: WriteStrategy) -> Vec<String> {
         let mut c = Cache::new(strategy);
         for (name, n, base) in [("a", 1, 30), ("b", 3, 20), ("c", 2, 10)] {
@@ -264,12 +302,11 @@ mod tests {
             }
         }
         let mut out = Vec::new();
-        let (mut p, mut t) = (Vec::new(), Vec::new());
+        let mut p = Vec::new();
         while let Some(id) = c.next(Instant::now()) {
-            c.take(id, &mut p, &mut t);
+            c.take(id, &mut p);
             out.push(c.entry(id).name.to_string());
             p.clear();
-            t.clear();
         }
         assert_eq!(c.total_points(), 0);
         out
@@ -291,7 +328,13 @@ mod tests {
         c.push(id, pt(2), Some(7));
         c.push(id, pt(3), Some(8));
         c.push(id, pt(4), None);
-        assert_eq!(c.entry(id).tickets, vec![(7, 2), (8, 1)]);
+        c.push(id, pt(5), Some(8));
+        c.push(id, pt(6), Some(7));
+        let (points, tickets) = split_all(&c.entry(id).points);
+        assert_eq!(points, (1..=6).map(pt).collect::<Vec<_>>());
+        // A point with no ticket between two of slot 8 does not cut the run; a later slot 7 point starts a new one.
+        assert_eq!(tickets, vec![(7, 2), (8, 2), (7, 1)]);
+        assert_eq!(c.unwritten_points(), (1, 5, 1));
     }
 
     #[test]
@@ -299,13 +342,13 @@ mod tests {
         let mut c = Cache::new(WriteStrategy::Naive);
         let id = c.intern(b"x");
         c.push(id, pt(1), Some(1));
-        let (mut p, mut t) = (Vec::new(), Vec::new());
+        let mut p = Vec::new();
         assert_eq!(c.next(Instant::now()), Some(id));
-        c.take(id, &mut p, &mut t);
+        c.take(id, &mut p);
         c.push(id, pt(2), Some(2));
-        c.restore(id, &mut p, &mut t);
-        assert_eq!(c.entry(id).points, vec![pt(1), pt(2)]);
-        assert_eq!(c.entry(id).tickets, vec![(1, 1), (2, 1)]);
+        c.restore(id, &mut p);
+        assert!(p.is_empty());
+        assert_eq!(split_all(&c.entry(id).points), (vec![pt(1), pt(2)], vec![(1, 1), (2, 1)]));
         assert_eq!(c.total_points(), 2);
         assert_eq!(c.next(Instant::now()), Some(id));
         assert_eq!(c.next(Instant::now()), None, "queued once only");
@@ -318,22 +361,21 @@ mod tests {
         let b = c.intern(b"b");
         c.push(a, pt(1), Some(1));
         c.push(b, pt(1), None);
-        let (mut p, mut t) = (Vec::new(), Vec::new());
+        let mut p = Vec::new();
         assert_eq!(c.next(Instant::now()), Some(a));
-        c.take(a, &mut p, &mut t);
-        c.park(a, &mut p, &mut t);
+        c.take(a, &mut p);
+        c.park(a, &mut p);
         c.push(a, pt(2), Some(2));
-        assert_eq!(c.points_of("a"), &[pt(1), pt(2)], "parked points stay visible to queries");
+        assert_eq!(c.points_of("a").collect::<Vec<_>>(), [pt(1), pt(2)], "parked points stay visible to queries");
         assert_eq!(c.total_points(), 3);
         assert_eq!(c.next(Instant::now()), Some(b));
-        c.take(b, &mut p, &mut t);
+        c.take(b, &mut p);
         p.clear();
         assert_eq!(c.next(Instant::now()), None, "a new point does not queue a parked metric");
         c.unpark(a, None);
         assert_eq!(c.next(Instant::now()), Some(a));
-        c.take(a, &mut p, &mut t);
-        assert_eq!(p, vec![pt(1), pt(2)]);
-        assert_eq!(t, vec![(1, 1), (2, 1)]);
+        c.take(a, &mut p);
+        assert_eq!(split_all(&p), (vec![pt(1), pt(2)], vec![(1, 1), (2, 1)]));
     }
 
     #[test]

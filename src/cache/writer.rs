@@ -18,7 +18,7 @@ use super::creators::{self, Creators, HoldCreates};
 use super::durable::Durability;
 use super::query::{CacheRequest, CachedPoints};
 use super::ratelimit::TokenBucket;
-use super::store::{Cache, MetricId};
+use super::store::{self, Cache, Held, MetricId};
 use super::tickets::Tickets;
 use crate::config::settings::{CreateModeSetting, Settings, SyncMode};
 use crate::lifecycle::{unix_now, Shutdown};
@@ -113,6 +113,9 @@ pub struct Writer {
     /// Always false unless a test set it through [`Writer::with_hold`] (feature `test-hooks`).
     hold: Arc<std::sync::atomic::AtomicBool>,
     scratch: UpdateScratch,
+    /// Buffers of [`Writer::write_metric`], kept for their capacity: a metric's held points, the points to write
+    /// and the ticket runs they resolve.
+    held: Vec<Held>,
     points: Vec<Point>,
     owned_tickets: Vec<(u32, u32)>,
     /// The metrics whose file is open (each entry's `open_slot` is its index here).
@@ -165,6 +168,7 @@ impl Writer {
             shutdown,
             hold: Arc::default(),
             scratch: UpdateScratch::default(),
+            held: Vec::new(),
             points: Vec::new(),
             owned_tickets: Vec::new(),
             open_ids: Vec::new(),
@@ -251,7 +255,7 @@ impl Writer {
 
     /// The cached points of `metric`, sorted, the newest value per timestamp.
     fn cached_points(&self, metric: &str) -> CachedPoints {
-        let mut pts = self.cache.points_of(metric).to_vec();
+        let mut pts: Vec<Point> = self.cache.points_of(metric).collect();
         dedupe_last_wins(&mut pts);
         pts.into_iter().map(|p| (p.timestamp, p.value)).collect()
     }
@@ -367,9 +371,11 @@ impl Writer {
 
     /// Write all pending points of `id`. Returns true when they were resolved (written or rejected).
     fn write_metric(&mut self, id: MetricId, unlimited: bool) -> bool {
+        let mut held = std::mem::take(&mut self.held);
         let mut points = std::mem::take(&mut self.points);
         let mut tickets = std::mem::take(&mut self.owned_tickets);
-        self.cache.take(id, &mut points, &mut tickets);
+        self.cache.take(id, &mut held);
+        store::split(&held, &mut points, &mut tickets);
         dedupe_last_wins(&mut points);
         let t0 = Instant::now();
         let result = self.update(id, &mut points, unlimited);
@@ -387,10 +393,8 @@ impl Writer {
             }
             Err(WriteFailure::Creating) => {
                 // Parked: back in the cache (queries see them), handed out again once the file exists.
-                self.cache.park(id, &mut points, &mut tickets);
-                self.points = points;
-                self.owned_tickets = tickets;
-                return false;
+                self.cache.park(id, &mut held);
+                false
             }
             Err(WriteFailure::CreateLimited(at)) => {
                 Stats::add(&self.stats.dropped_creates, 1);
@@ -414,12 +418,15 @@ impl Writer {
         };
         if resolved {
             self.resolve_tickets(&tickets);
-            points.clear();
-            tickets.clear();
-        } else {
-            // Points were deduplicated in place; what is put back is what would be written anyway.
-            self.cache.restore(id, &mut points, &mut tickets);
+            held.clear();
+        } else if !held.is_empty() {
+            // (A parked metric's points are back already.) Back as they were taken, duplicates and all: each
+            // point's ticket counts it once.
+            self.cache.restore(id, &mut held);
         }
+        points.clear();
+        tickets.clear();
+        self.held = held;
         self.points = points;
         self.owned_tickets = tickets;
         resolved

@@ -3,7 +3,7 @@
 //! Owns: nothing of its own (methods of [`Writer`]). Never touches: the rings.
 
 use super::super::creators::{self, CreateJob, Created, Creators};
-use super::super::store::MetricId;
+use super::super::store::{self, MetricId};
 use super::{classify, WriteFailure, Writer};
 use crate::stats::Stats;
 use crate::whisper::{CreateOptions, WhisperFile};
@@ -98,15 +98,17 @@ impl Writer {
                 WriteFailure::Reject(e) => {
                     Stats::add(&self.stats.errors, 1);
                     self.log_error(id, &e, "dropping points");
-                    let mut points = std::mem::take(&mut self.points);
+                    let mut held = std::mem::take(&mut self.held);
                     let mut tickets = std::mem::take(&mut self.owned_tickets);
                     // Taken while still parked, so the unpark leaves an empty metric out of the dirty order.
-                    self.cache.take(id, &mut points, &mut tickets);
+                    self.cache.take(id, &mut held);
                     self.cache.unpark(id, None);
+                    store::split(&held, &mut self.points, &mut tickets);
                     self.resolve_tickets(&tickets);
-                    points.clear();
+                    held.clear();
                     tickets.clear();
-                    self.points = points;
+                    self.points.clear();
+                    self.held = held;
                     self.owned_tickets = tickets;
                 }
                 WriteFailure::Retry(e) => {
