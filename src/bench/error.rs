@@ -34,6 +34,13 @@ pub enum BenchError {
          reuse it only with the same --metrics, --points and --interval, or give another directory"
     )]
     ReuseMismatch { dir: String, had: String, needs: String },
+    /// `--reuse-dir`: the peer's tree already holds points of this run's load (the run before started in the same
+    /// interval step), so the completion poll and the verification would find that run's points.
+    #[error(
+        "{dir} already holds {points} of this load's points (the run before ended at the same step, {end}): the \
+         peer's row would time and verify that run's points; run again after the next {interval} s step"
+    )]
+    ReuseStale { dir: String, points: u64, end: u32, interval: u32 },
     /// The peer's software is missing (checked before anything else).
     #[error("python-carbon is not installed ({why}): run tuning/python-carbon/setup.sh")]
     PeerNotInstalled { why: String },

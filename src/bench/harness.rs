@@ -4,9 +4,10 @@
 //!
 //! Owns: nothing that outlives a call but a [`TempDir`]. Never touches: warren's internals.
 
+use super::error::{io, BenchError};
 use super::load::Load;
 use super::publish::{self, LoadSource, PublishConfig, PublishError, PublishProgress, PublishSummary};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -61,7 +62,8 @@ pub struct RunConfig {
     /// Keep the data directory (its path is logged).
     pub keep_data: bool,
     /// Use (and keep) this directory instead of a fresh one: a second run into the files the first created
-    /// measures steady state (every file exists) instead of a burst of creates.
+    /// measures steady state (every file exists) instead of a burst of creates. The peer keeps its own tree in
+    /// the subdirectory named after it ([`Peer::reuse_tree`]).
     pub reuse_dir: Option<PathBuf>,
     /// After warren's rows, run the same scenario against this peer.
     pub peer: Option<Peer>,
@@ -91,6 +93,11 @@ impl Peer {
     /// The peer called `name`.
     pub fn by_name(name: &str) -> Option<Peer> {
         [Peer::PythonCarbon].into_iter().find(|p| p.name() == name)
+    }
+
+    /// The peer's own tree in a `--reuse-dir` (`D/python-carbon`), apart from warren's files in `D`.
+    pub fn reuse_tree(self, reuse_dir: &Path) -> PathBuf {
+        reuse_dir.join(self.name())
     }
 }
 
@@ -167,6 +174,52 @@ impl Drop for TempDir {
     }
 }
 
+/// Refuse to reuse `dir` (a `--reuse-dir` tree, or the peer's part of one) when it was made for another load:
+/// its `storage-schemas.conf`, when it has one, must be `schemas` exactly (a tree without one is new).
+pub fn check_reuse_schemas(dir: &Path, schemas: &str) -> Result<(), BenchError> {
+    let path = dir.join("storage-schemas.conf");
+    let had = match std::fs::read_to_string(&path) {
+        Ok(had) => had,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(format!("reading {}", path.display()))(e)),
+    };
+    if had == schemas {
+        return Ok(());
+    }
+    let line = |t: &str| t.lines().find(|l| l.starts_with("retentions")).unwrap_or_default().to_string();
+    Err(BenchError::ReuseMismatch { dir: dir.display().to_string(), had: line(&had), needs: line(schemas) })
+}
+
+/// How many of the load's whisper files existed when a run started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FilesBefore {
+    /// `cold` when none did (the run creates every file), `steady` when all did (a `--reuse-dir` tree an earlier
+    /// run filled), `partial` in between.
+    pub state: &'static str,
+    /// Metrics whose file existed.
+    pub existed: u32,
+    /// Metrics of the load.
+    pub metrics: u32,
+}
+
+/// Count the load's metrics that have a file under `data_dir` (one `stat` each, before anything is timed).
+pub fn files_before(load: &Load, data_dir: &Path) -> FilesBefore {
+    let mut name = String::new();
+    let existed = (0..load.metrics)
+        .filter(|&m| {
+            name.clear();
+            load.write_name(m, &mut name);
+            crate::metric::file_path(data_dir, &name).is_file()
+        })
+        .count() as u32;
+    let state = match existed {
+        0 => "cold",
+        n if n == load.metrics => "steady",
+        _ => "partial",
+    };
+    FilesBefore { state, existed, metrics: load.metrics }
+}
+
 /// The storage-schemas.conf of a bench run (warren's and its peers' alike): one archive at the load's interval,
 /// long enough for every point plus an hour of run time, so each point gets its own slot and none ages out of the
 /// archive while the bench runs.
@@ -178,4 +231,48 @@ pub fn schemas_text(load: &Load) -> String {
         load.interval,
         load.points + slack
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load() -> Load {
+        Load::ending_at("bench.reuse", 3, 5, 1, 10, 1_000_000, false)
+    }
+
+    #[test]
+    fn a_reused_tree_must_have_been_made_for_the_same_retentions() {
+        let dir = tempfile::tempdir().unwrap();
+        let schemas = schemas_text(&load());
+        check_reuse_schemas(dir.path(), &schemas).expect("a tree without a schema file is new");
+        std::fs::write(dir.path().join("storage-schemas.conf"), &schemas).unwrap();
+        check_reuse_schemas(dir.path(), &schemas).expect("the same load reuses its tree");
+        let other = schemas_text(&Load::ending_at("bench.reuse", 3, 50, 1, 10, 1_000_000, false));
+        match check_reuse_schemas(dir.path(), &other) {
+            Err(BenchError::ReuseMismatch { dir: d, had, needs }) => {
+                assert_eq!(d, dir.path().display().to_string());
+                assert_eq!(had, "retentions = 10s:366");
+                assert_eq!(needs, "retentions = 10s:411");
+            }
+            r => panic!("expected ReuseMismatch, got {r:?}"),
+        }
+    }
+
+    #[test]
+    fn files_before_tells_cold_partial_and_steady_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = load();
+        assert_eq!(files_before(&l, dir.path()), FilesBefore { state: "cold", existed: 0, metrics: 3 });
+        let touch = |m: u32| {
+            let path = crate::metric::file_path(dir.path(), &l.name(m));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, b"").unwrap();
+        };
+        touch(1);
+        assert_eq!(files_before(&l, dir.path()), FilesBefore { state: "partial", existed: 1, metrics: 3 });
+        touch(0);
+        touch(2);
+        assert_eq!(files_before(&l, dir.path()), FilesBefore { state: "steady", existed: 3, metrics: 3 });
+    }
 }

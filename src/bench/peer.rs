@@ -9,19 +9,26 @@
 //! files: each pass re-reads only the metrics not yet complete). Carbon consumes with no_ack — the broker forgets
 //! a message as soon as it is sent — whereas warren acks after persist; the report says so.
 //!
-//! carbon.conf is written to the run's temporary directory with the same storage schema as warren's run, the same
+//! carbon.conf is written to the run's directory with the same storage schema as warren's run, the same
 //! write strategy and create mode, no rate limits (MAX_UPDATES_PER_SECOND, MAX_CREATES_PER_MINUTE and
 //! MAX_CACHE_SIZE all `inf`, so carbon competes at full speed), its socket receivers off (port 0), its
 //! CarbonLink port on an ephemeral loopback port, tags off (carbon would otherwise POST every new metric to a
 //! graphite-web on port 80) and per-update logging off.
 //!
-//! Owns: the carbon child process, its temporary directory, its exchange (carbon's exclusive queue disappears
-//! with its connection). Never touches: other queues, the system's carbon service.
+//! With `--reuse-dir D` carbon runs in `D/python-carbon/` (apart from warren's files in `D`), created on first
+//! use and kept: a second run rewrites existing files (its row says `steady`, the first `cold`). As for warren, a
+//! tree made for other retentions is refused; so is one that already holds points of this run's load (the run
+//! before ended at the same interval step), since the completion poll and the verification would then find that
+//! run's points instead of this one's. Checked before anything is measured.
+//!
+//! Owns: the carbon child process, its directory (temporary, or its part of `--reuse-dir`), its exchange (carbon's
+//! exclusive queue disappears with its connection). Never touches: other queues, the system's carbon service.
 
 use super::broker;
 use super::child::ChildProcess;
 use super::error::{io, BenchError};
-use super::harness::{names, publish_with_progress, schemas_text, Observer, Peer, RunConfig, TempDir};
+use super::harness::{check_reuse_schemas, files_before, names, publish_with_progress, schemas_text};
+use super::harness::{Observer, Peer, RunConfig, TempDir};
 use super::load::{value_of, Load};
 use super::procstat::{self, ProcUsage};
 use super::publish::{rate, PublishProgress};
@@ -185,16 +192,50 @@ fn metric_complete(load: &Load, data_dir: &Path, m: u32, name: &mut String) -> b
     (0..load.points).all(|p| a.value_at(load.timestamp_of(p)).map(f64::to_bits) == Some(value_of(m, p).to_bits()))
 }
 
+/// How many points of `load` the files under `data_dir` already hold (first archive, exact slot and value).
+fn points_in_place(load: &Load, data_dir: &Path) -> u64 {
+    let mut name = String::new();
+    (0..load.metrics)
+        .map(|m| {
+            name.clear();
+            load.write_name(m, &mut name);
+            let Ok(a) = verify::read_archive0(&crate::metric::file_path(data_dir, &name)) else { return 0 };
+            (0..load.points)
+                .filter(|&p| a.value_at(load.timestamp_of(p)).map(f64::to_bits) == Some(value_of(m, p).to_bits()))
+                .count() as u64
+        })
+        .sum()
+}
+
+/// With `--reuse-dir`, check the peer's tree in it before anything is measured: made for this load's retentions
+/// (or new), and holding no point of this load yet. The load's points end at the interval step the bench started
+/// in and their values depend on the point's index, so the previous run's points sit in this run's slots only
+/// when it started in the same step; then the completion poll and the verification would find them.
+pub fn check_reuse(peer: Peer, cfg: &RunConfig) -> Result<(), BenchError> {
+    let Some(reuse) = &cfg.reuse_dir else { return Ok(()) };
+    let dir = peer.reuse_tree(reuse);
+    check_reuse_schemas(&dir, &schemas_text(&cfg.load))?;
+    let points = points_in_place(&cfg.load, &dir.join("whisper"));
+    if points > 0 {
+        let (dir, end, interval) = (dir.display().to_string(), cfg.load.end, cfg.load.interval);
+        return Err(BenchError::ReuseStale { dir, points, end, interval });
+    }
+    Ok(())
+}
+
 /// Run the scenario against Python carbon and return its row (system `python-carbon`, mode `live`).
 pub fn python_carbon(cfg: &RunConfig, obs: &dyn Observer) -> Result<Row, BenchError> {
     let (exchange, _) = names("carbon");
-    let parent = cfg.work_dir.clone().unwrap_or_else(std::env::temp_dir);
-    let tmp = TempDir(parent.join(&exchange), !cfg.keep_data);
+    let tmp = match &cfg.reuse_dir {
+        Some(d) => TempDir(Peer::PythonCarbon.reuse_tree(d), false),
+        None => TempDir(cfg.work_dir.clone().unwrap_or_else(std::env::temp_dir).join(&exchange), !cfg.keep_data),
+    };
+    check_reuse(Peer::PythonCarbon, cfg)?;
     std::fs::create_dir_all(&tmp.0).map_err(io(format!("creating {}", tmp.0.display())))?;
     let result = carbon_steps(cfg, obs, &tmp.0, &exchange);
     // Carbon's exclusive queue went with its connection; the exchange is ours to delete.
     let _ = broker::delete(&cfg.url, &exchange, None);
-    if cfg.keep_data {
+    if cfg.keep_data || cfg.reuse_dir.is_some() {
         tracing::info!(dir = %tmp.0.display(), "carbon's bench data kept");
     }
     result
@@ -207,6 +248,7 @@ fn carbon_steps(cfg: &RunConfig, obs: &dyn Observer, dir: &Path, exchange: &str)
     std::fs::write(&conf, carbon_conf(cfg, dir, exchange)?).map_err(io("writing carbon.conf"))?;
     std::fs::write(dir.join("storage-schemas.conf"), schemas_text(load)).map_err(io("writing storage-schemas.conf"))?;
     let vhost = amqp_parts(&cfg.url)?.vhost;
+    let files = files_before(load, &dir.join("whisper"));
 
     let log = dir.join("carbon.log");
     let log_file = std::fs::File::create(&log).map_err(io("creating carbon.log"))?;
@@ -317,6 +359,7 @@ fn carbon_steps(cfg: &RunConfig, obs: &dyn Observer, dir: &Path, exchange: &str)
         usage,
         cpu_s_per_million_points: if total > 0 { usage.cpu_seconds * 1e6 / total as f64 } else { 0.0 },
         verification,
+        files,
         counters,
     })
 }
@@ -361,6 +404,92 @@ mod tests {
         assert!(amqp_parts("amqp://h:x/").is_err());
         assert!(amqp_parts("amqp://h/%zz").is_err());
         assert!(amqp_parts("amqp:///").is_err());
+    }
+
+    fn cfg(load: Load, reuse_dir: Option<&Path>) -> RunConfig {
+        RunConfig {
+            scenario: "test".into(),
+            load,
+            url: "amqp://127.0.0.1".into(),
+            warren_bin: "warren".into(),
+            work_dir: None,
+            knobs: super::super::harness::WarrenKnobs {
+                workers: 1,
+                prefetch: 1,
+                strategy: "sorted".into(),
+                create_mode: "fallocate".into(),
+                ring_capacity: 1,
+                max_creates_per_minute: 0,
+                sync: "none".into(),
+                quorum: false,
+            },
+            publish_connections: 1,
+            publish_window: 1,
+            ceiling: false,
+            backlog: false,
+            live: false,
+            timeout: Duration::from_secs(1),
+            keep_data: false,
+            reuse_dir: reuse_dir.map(Path::to_path_buf),
+            peer: Some(Peer::PythonCarbon),
+            live_rate: None,
+            more_sync: Vec::new(),
+        }
+    }
+
+    /// A whisper file of one archive of `len` slots, step `spp`, the first ones holding `slots`.
+    fn whisper(spp: u32, len: u32, slots: &[(u32, f64)]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for x in [1u32, spp * len] {
+            b.extend_from_slice(&x.to_be_bytes());
+        }
+        b.extend_from_slice(&0.5f32.to_be_bytes());
+        for x in [1u32, 28, spp, len] {
+            b.extend_from_slice(&x.to_be_bytes());
+        }
+        for i in 0..len as usize {
+            let (t, v) = slots.get(i).copied().unwrap_or((0, 0.0));
+            b.extend_from_slice(&t.to_be_bytes());
+            b.extend_from_slice(&v.to_be_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn a_reused_peer_tree_is_its_own_and_must_not_hold_this_loads_points_yet() {
+        let d = tempfile::tempdir().unwrap();
+        let tree = Peer::PythonCarbon.reuse_tree(d.path());
+        assert_eq!(tree, d.path().join("python-carbon"));
+        let load_at = |now| Load::ending_at("bench.pc", 2, 4, 1, 10, now, true);
+        let first = load_at(1_000_000);
+        check_reuse(Peer::PythonCarbon, &cfg(first.clone(), Some(d.path()))).expect("a new tree");
+
+        // What the first run left: its schema, and metric 0 with every point of its load.
+        std::fs::create_dir_all(&tree).unwrap();
+        std::fs::write(tree.join("storage-schemas.conf"), schemas_text(&first)).unwrap();
+        let path = crate::metric::file_path(&tree.join("whisper"), &first.name(0));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let slots: Vec<(u32, f64)> = (0..4).map(|p| (first.timestamp_of(p), value_of(0, p))).collect();
+        std::fs::write(&path, whisper(10, 4 + 361, &slots)).unwrap();
+
+        // A run that starts one step later writes other slots and values: nothing of it is on disk yet.
+        check_reuse(Peer::PythonCarbon, &cfg(load_at(1_000_010), Some(d.path()))).expect("next step");
+        // A run started within the same step would find the first run's points in its own slots.
+        match check_reuse(Peer::PythonCarbon, &cfg(load_at(1_000_009), Some(d.path()))) {
+            Err(BenchError::ReuseStale { dir, points, end, interval }) => {
+                assert_eq!((dir, points, end, interval), (tree.display().to_string(), 4, 1_000_000, 10));
+            }
+            r => panic!("expected ReuseStale, got {r:?}"),
+        }
+        // Other retentions: refused as for warren's tree.
+        let longer = Load::ending_at("bench.pc", 2, 40, 1, 10, 1_000_010, true);
+        let r = check_reuse(Peer::PythonCarbon, &cfg(longer, Some(d.path())));
+        assert!(matches!(r, Err(BenchError::ReuseMismatch { .. })), "{r:?}");
+        // Without --reuse-dir the tree is not looked at.
+        check_reuse(Peer::PythonCarbon, &cfg(load_at(1_000_009), None)).expect("fresh tree");
+        // warren's own tree (D itself) is not the peer's: its schema file does not count.
+        std::fs::write(d.path().join("storage-schemas.conf"), "other").unwrap();
+        check_reuse(Peer::PythonCarbon, &cfg(load_at(1_000_010), Some(d.path()))).expect("warren's files apart");
     }
 
     #[test]

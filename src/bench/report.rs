@@ -1,7 +1,7 @@
 //! What a bench run found: the [`Report`] (one [`Row`] per system and mode, the broker's [`Ceiling`], the peer's
 //! setup) and its plain-text [`table`]. The JSON report is the serde form of [`Report`].
 
-use super::harness::WarrenKnobs;
+use super::harness::{FilesBefore, WarrenKnobs};
 use super::load::Load;
 use super::procstat::ProcUsage;
 use super::publish::{rate, PublishSummary};
@@ -69,6 +69,8 @@ pub struct Row {
     pub usage: ProcUsage,
     pub cpu_s_per_million_points: f64,
     pub verification: Verification,
+    /// Whether the run created its files (`cold`) or rewrote files a `--reuse-dir` run left (`steady`).
+    pub files: FilesBefore,
     /// The consumer's last counters.
     pub counters: BTreeMap<String, u64>,
 }
@@ -155,7 +157,7 @@ pub fn table(r: &Report) -> String {
     writeln!(s).expect("fmt");
     writeln!(
         s,
-        "{:<22} {:>11} {:>12} {:>10} {:>12} {:>7} {:>25} {:>9} {:>9} {:>8} {:>12}",
+        "{:<22} {:>11} {:>12} {:>10} {:>12} {:>7} {:>25} {:>9} {:>9} {:>8} {:>12} {:>7}",
         "system",
         "publish/s",
         "points/s",
@@ -166,19 +168,21 @@ pub fn table(r: &Report) -> String {
         "peak MiB",
         "CPU s",
         "CPU s/M",
-        "missing/bad"
+        "missing/bad",
+        "files"
     )
     .expect("fmt");
     if let Some(c) = &r.ceiling {
         writeln!(
             s,
-            "{:<22} {:>11.0} {:>12.0} {:>10.2} {:>12.0} {:>7} {:>25} {:>9} {:>9} {:>8} {:>12}",
+            "{:<22} {:>11.0} {:>12.0} {:>10.2} {:>12.0} {:>7} {:>25} {:>9} {:>9} {:>8} {:>12} {:>7}",
             "broker ceiling (null)",
             c.publish.msgs_per_sec(),
             c.drain_points_per_sec,
             c.drain_seconds,
             c.drain_msgs_per_sec,
             "1.00",
+            "-",
             "-",
             "-",
             "-",
@@ -193,7 +197,7 @@ pub fn table(r: &Report) -> String {
         let lat = lat.map_or("-".to_string(), |l| format!("{:.0}/{:.0}/{:.0}", l.p50_ms, l.p99_ms, l.p999_ms));
         writeln!(
             s,
-            "{:<22} {:>11.0} {:>12.0} {:>10.2} {:>12.0} {:>7} {:>25} {:>9.1} {:>9.2} {:>8.2} {:>12}",
+            "{:<22} {:>11.0} {:>12.0} {:>10.2} {:>12.0} {:>7} {:>25} {:>9.1} {:>9.2} {:>8.2} {:>12} {:>7}",
             format!("{} {}", row.system, row.mode),
             row.publish.msgs_per_sec(),
             row.points_per_sec,
@@ -204,7 +208,8 @@ pub fn table(r: &Report) -> String {
             row.usage.peak_rss_kib as f64 / 1024.0,
             row.usage.cpu_seconds,
             row.cpu_s_per_million_points,
-            format!("{}/{}", row.verification.missing, row.verification.mismatched)
+            format!("{}/{}", row.verification.missing, row.verification.mismatched),
+            row.files.state
         )
         .expect("fmt");
     }
@@ -232,6 +237,11 @@ pub fn table(r: &Report) -> String {
                 row.system, row.mode, lat.source, lat.p50_ms, lat.p99_ms, lat.p999_ms
             )
             .expect("fmt");
+        }
+        let f = &row.files;
+        if f.state == "partial" {
+            writeln!(s, "{} {} files: {} of {} existed before the run", row.system, row.mode, f.existed, f.metrics)
+                .expect("fmt");
         }
         let v = &row.verification;
         writeln!(

@@ -27,9 +27,13 @@ pub fn run(cfg: &RunConfig, obs: &dyn Observer) -> Result<Report, BenchError> {
         warren_over_peer: None,
         peer_error: None,
     };
-    // A missing peer fails the run before anything is measured, not after.
+    // A missing peer, or a --reuse-dir tree the peer cannot use, fails the run before anything is measured.
     let peer_version = match cfg.peer {
-        Some(p) => Some((p, peer::check_installed(p)?)),
+        Some(p) => {
+            let version = peer::check_installed(p)?;
+            peer::check_reuse(p, cfg)?;
+            Some((p, version))
+        }
         None => None,
     };
     if cfg.ceiling {

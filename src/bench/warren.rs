@@ -8,8 +8,8 @@
 use super::broker::{self, DrainConfig};
 use super::child::ChildProcess;
 use super::error::{io, BenchError};
+use super::harness::{check_reuse_schemas, files_before, RunConfig, TempDir};
 use super::harness::{names, publish_paced_with_progress, publish_with_progress, schemas_text, Observer};
-use super::harness::{RunConfig, TempDir};
 use super::probe::{self, ProbeConfig, ProbeResult};
 use super::procstat;
 use super::publish::{rate, PublishProgress};
@@ -88,13 +88,7 @@ fn write_config(cfg: &RunConfig, dir: &Path, exchange: &str, queue: &str, http: 
     let schemas = schemas_text(load);
     let schemas_path = dir.join("storage-schemas.conf");
     if cfg.reuse_dir.is_some() {
-        if let Ok(had) = std::fs::read_to_string(&schemas_path) {
-            let line = |t: &str| t.lines().find(|l| l.starts_with("retentions")).unwrap_or_default().to_string();
-            if had != schemas {
-                let dir = dir.display().to_string();
-                return Err(BenchError::ReuseMismatch { dir, had: line(&had), needs: line(&schemas) });
-            }
-        }
+        check_reuse_schemas(dir, &schemas)?;
     }
     std::fs::write(&schemas_path, schemas).map_err(io("writing storage-schemas.conf"))?;
     let k = &cfg.knobs;
@@ -193,6 +187,7 @@ fn warren_steps(
     let load = &cfg.load;
     let (total, messages) = (load.total_points(), load.messages());
     let config = write_config(cfg, dir, exchange, queue, live)?;
+    let files = files_before(load, &dir.join("whisper"));
     let progress = PublishProgress::default();
     let every_ms = if live { 50 } else { 100 };
 
@@ -318,6 +313,7 @@ fn warren_steps(
         usage,
         cpu_s_per_million_points: if total > 0 { usage.cpu_seconds * 1e6 / total as f64 } else { 0.0 },
         verification,
+        files,
         counters,
     })
 }

@@ -94,8 +94,9 @@ pub struct BenchArgs {
     #[arg(long)]
     pub keep_data: bool,
     /// Run warren on this directory and keep it: run once to create the files, again to measure steady state
-    /// (files exist, points are rewritten idempotently).
-    #[arg(long)]
+    /// (files exist, points are rewritten idempotently). With --peer python-carbon, carbon keeps its own tree in
+    /// DIR/python-carbon the same way; each row says cold (files created) or steady (files existed).
+    #[arg(long, value_name = "DIR")]
     pub reuse_dir: Option<std::path::PathBuf>,
     /// Give up on any step after this many seconds.
     #[arg(long, default_value_t = 1800)]
