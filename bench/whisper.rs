@@ -65,6 +65,21 @@ fn update_many(c: &mut Criterion) {
             black_box(wf.update_many(&mut batch, first + POINTS * STEP, &mut scratch).unwrap());
         })
     });
+    // One point per visit (the rk-1 shape: the writer keeps up, so each visit finds a single new point): the
+    // syscalls per update, not the points, are the cost.
+    group.throughput(Throughput::Elements(1));
+    let mut call = 0usize;
+    group.bench_function("update_many_1_point_1000_open_files", |b| {
+        b.iter(|| {
+            let round = (call / FILES) as u32;
+            let wf = &mut open[call % FILES];
+            call += 1;
+            let t = START + 2_000 * POINTS * STEP + round * STEP;
+            batch.clear();
+            batch.push(Point { timestamp: t, value: f64::from(round) });
+            black_box(wf.update_many(&mut batch, t + STEP, &mut scratch).unwrap());
+        })
+    });
     group.finish();
 }
 

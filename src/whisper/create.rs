@@ -69,7 +69,14 @@ impl WhisperFile {
                 WhisperError::io(path, e)
             }
         })?;
-        let wf = WhisperFile { file, path: path.to_path_buf(), header, options: open, opened_base: Default::default() };
+        let wf = WhisperFile {
+            file,
+            path: path.to_path_buf(),
+            header,
+            options: open,
+            opened_base: Default::default(),
+            known_bases: Default::default(),
+        };
         match wf.lay_down(opts.mode) {
             Ok(()) => Ok(wf),
             Err(e) => {

@@ -78,7 +78,17 @@ pub struct WhisperFile<S: Storage = File> {
     /// header is short), for the first [`WhisperFile::read_base`] to use instead of a pread of its own; cleared
     /// by that use and by any write. Never set when `options.lock` (the base must then be read under the lock).
     opened_base: Cell<Option<u32>>,
+    /// The bases of the first [`KNOWN_BASES`] archives once read non-zero (0: not known), so an open file's
+    /// updates do not pread them again. Sound because a non-zero base only ever changes by whole turns of its
+    /// ring: every writer (this one, python-whisper, another carbon) positions a point from the base, so the
+    /// first slot only ever receives `base + k × points × step`, and every position computed from any such base
+    /// is the same (`slot_of` works modulo the ring). An empty archive's 0 is never kept: a write into it sets the
+    /// base. Forgotten when this handle writes over the first slot (the next read sees the new base).
+    known_bases: [Cell<u32>; KNOWN_BASES],
 }
+
+/// Archives whose base an open file remembers (schemas rarely have more).
+const KNOWN_BASES: usize = 6;
 
 impl WhisperFile {
     /// Open an existing file read-write and read its header (one pread, plus an lseek to bound the layout).
@@ -135,7 +145,14 @@ impl<S: Storage> WhisperFile<S> {
             }
             _ => None,
         };
-        Ok(WhisperFile { file, path: path.to_path_buf(), header, options, opened_base: Cell::new(opened_base) })
+        Ok(WhisperFile {
+            file,
+            path: path.to_path_buf(),
+            header,
+            options,
+            opened_base: Cell::new(opened_base),
+            known_bases: Default::default(),
+        })
     }
 
     /// The storage, for its bytes (e.g. [`MemStorage::into_bytes`]).
@@ -212,6 +229,12 @@ impl<S: Storage> WhisperFile<S> {
 
     fn write_at(&self, buf: &[u8], offset: u64) -> Result<(), WhisperError> {
         self.opened_base.set(None);
+        let end = offset + buf.len() as u64;
+        for (a, known) in self.header.archives.iter().zip(&self.known_bases) {
+            if (offset..end).contains(&u64::from(a.offset)) {
+                known.set(0);
+            }
+        }
         self.file.write_all_at(buf, offset).map_err(|e| self.io_err(e))
     }
 
@@ -229,14 +252,23 @@ impl<S: Storage> WhisperFile<S> {
 
     /// The interval stored in an archive's first slot: the archive's base, 0 when the archive is empty.
     fn read_base(&self, archive: &ArchiveInfo) -> Result<u32, WhisperError> {
-        if let Some(base) = self.opened_base.take() {
-            if self.header.archives.first().map(|a| a.offset) == Some(archive.offset) {
-                return Ok(base);
-            }
+        let known = self.header.archives.iter().zip(&self.known_bases).find(|(a, _)| a.offset == archive.offset);
+        let known = known.map(|(_, k)| k);
+        if let Some(base) = known.map(Cell::get).filter(|&b| b != 0) {
+            return Ok(base);
         }
-        let mut buf = [0u8; 4];
-        self.read_at(&mut buf, u64::from(archive.offset))?;
-        Ok(u32::from_be_bytes(buf))
+        let base = match self.opened_base.take() {
+            Some(base) if self.header.archives.first().map(|a| a.offset) == Some(archive.offset) => base,
+            _ => {
+                let mut buf = [0u8; 4];
+                self.read_at(&mut buf, u64::from(archive.offset))?;
+                u32::from_be_bytes(buf)
+            }
+        };
+        if let Some(k) = known {
+            k.set(base);
+        }
+        Ok(base)
     }
 }
 

@@ -453,6 +453,51 @@ proptest! {
         prop_assert_eq!(in_mem.into_storage().into_bytes(), std::fs::read(&path).unwrap());
     }
 
+    /// Two handles kept open on one file, writing it in turn (as warren's writer and a whisper tool or another
+    /// carbon would), leave the bytes and fetch the values that a fresh open for every operation gives: a handle's
+    /// remembered archive bases stay right while the other moves them (the small rings wrap often, so the first
+    /// slots are rewritten many times, and the archives start empty).
+    #[test]
+    fn long_lived_handles_writing_one_file_in_turn_agree_with_a_fresh_open_per_operation(
+        ops in proptest::collection::vec(
+            (any::<bool>(), proptest::collection::vec((0u32..=1500, -1e6f64..1e6), 1..8), any::<bool>()), 1..30),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let archives = [spec(10, 7), spec(30, 5), spec(120, 4)];
+        let opts = CreateOptions { x_files_factor: 0.0, aggregation: AggregationMethod::Sum, mode: CreateMode::Sparse };
+        let (kept, fresh) = (dir.path().join("kept.wsp"), dir.path().join("fresh.wsp"));
+        WhisperFile::create(&kept, &archives, &opts, OpenOptions::default()).unwrap();
+        WhisperFile::create(&fresh, &archives, &opts, OpenOptions::default()).unwrap();
+        let mut handles = [
+            WhisperFile::open(&kept, OpenOptions::default()).unwrap(),
+            WhisperFile::open(&kept, OpenOptions::default()).unwrap(),
+        ];
+        let mut scratch = UpdateScratch::default();
+        for (i, (second, batch, many)) in ops.iter().enumerate() {
+            // Time moves on, so later points overwrite earlier ones around the rings.
+            let now = NOW + 40 * i as u32;
+            let mut points: Vec<Point> = batch.iter().map(|&(age, v)| p(now - age, v)).collect();
+            let mut same = points.clone();
+            let mut reference = WhisperFile::open(&fresh, OpenOptions::default()).unwrap();
+            let handle = &mut handles[usize::from(*second)];
+            if *many {
+                prop_assert_eq!(
+                    handle.update_many(&mut points, now, &mut scratch).is_ok(),
+                    reference.update_many(&mut same, now, &mut scratch).is_ok()
+                );
+            } else {
+                prop_assert_eq!(handle.update(points[0], now).is_ok(), reference.update(same[0], now).is_ok());
+            }
+            let reference = WhisperFile::open(&fresh, OpenOptions::default()).unwrap();
+            for (step, h) in [(None, 0), (Some(30), 1), (Some(120), 0)] {
+                let from = i64::from(now) - 600;
+                let got = |f: &WhisperFile| f.fetch(from, None, i64::from(now), step).unwrap().map(|r| (r.from, r.values));
+                prop_assert_eq!(got(&handles[h]), got(&reference), "after op {}, step {:?}", i, step);
+            }
+            prop_assert_eq!(std::fs::read(&kept).unwrap(), std::fs::read(&fresh).unwrap(), "after op {}", i);
+        }
+    }
+
     // Arbitrary bytes opened as a whisper file: `tests/fuzz_properties.rs` runs them through the whisper_file
     // invariants of `fuzz/checks.rs` (open gives a file or Corrupt, fetch bounded, updates keep length and header).
 }
