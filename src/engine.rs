@@ -152,6 +152,7 @@ impl Engine {
             name_in_body: settings.amqp.metric_name_in_body,
             prefetch: settings.amqp.prefetch,
             ack: settings.amqp.ack,
+            ack_interval: Duration::from_millis(settings.amqp.ack_interval_ms),
             max_reconnect_delay: Duration::from_secs(settings.amqp.max_reconnect_delay_secs),
             hash: settings.amqp.consistent_hash_exchange.clone().map(|exchange| crate::ingest::topology::HashFanout {
                 exchange,

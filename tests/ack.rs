@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 use warren::cache::writer::DefaultRules;
 use warren::engine::Engine;
 
@@ -81,4 +82,52 @@ fn a_killed_broker_connection_reconnects_and_loses_nothing() {
     assert!(wait_until(10, || engine.stats.connects.load(Ordering::Relaxed) == 8));
     assert_eq!(engine.stats.connects.load(Ordering::Relaxed), 8, "each worker reconnected once per kill");
     engine.stop().unwrap();
+}
+
+/// A backlog of `n` one-point deliveries (300 metrics) published before warren starts, drained with `[amqp]
+/// ack_interval_ms = interval_ms`: (ack frames, deliveries, time from start to the last ack, workers, prefetch).
+fn drain_backlog(n: u32, interval_ms: u64) -> (u64, Duration, u64, u64) {
+    let vhost = Vhost::new();
+    let url = vhost.url();
+    let dir = tempfile::tempdir().unwrap();
+    let (ex, q) = (unique("ex"), unique("q"));
+    let publisher = Publisher::new(&url, &ex, &q, &["#"]);
+    let pts = aligned_points(n / 300);
+    publisher.publish_all((0..n).map(|i| {
+        let (t, v) = pts[(i / 300) as usize];
+        (format!("paced.m{}", i % 300), format!("{v} {t}").into_bytes())
+    }));
+    assert_eq!(queue_counts(&vhost.0, &q), (u64::from(n), 0), "the backlog is in the queue before warren starts");
+    let mut s = settings(dir.path(), &url, &ex, &q, &["#"]);
+    s.amqp.ack_interval_ms = interval_ms;
+    let started = Instant::now();
+    let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
+    assert!(wait_until(60, || engine.stats.acked.load(Ordering::Relaxed) == u64::from(n)));
+    let elapsed = started.elapsed();
+    let frames = engine.stats.ack_frames.load(Ordering::Relaxed);
+    assert_eq!(engine.stats.committed_points.load(Ordering::Relaxed), u64::from(n));
+    assert_eq!(engine.stats.acked_singly.load(Ordering::Relaxed), 0);
+    assert!(wait_until(20, || queue_counts(&vhost.0, &q) == (0, 0)));
+    assert_eq!(python_fetch(dir.path(), "paced.m7", 7200), pts);
+    engine.stop().unwrap();
+    (frames, elapsed, s.amqp.workers as u64, u64::from(s.amqp.prefetch))
+}
+
+/// Acks are paced: a worker sends a multiple ack when a quarter of its prefetch window is finished at the
+/// front, or when its front is finished and its window nearly full, or `ack_interval_ms` after its last ack,
+/// never one frame per writer turn. A drained backlog is settled in at most one frame per interval per worker
+/// plus one per quarter window; acking at once (interval 0, the negative control) takes more frames.
+#[test]
+fn a_drained_backlog_is_acked_in_few_frames() {
+    const N: u32 = 6000;
+    let (frames, elapsed, workers, prefetch) = drain_backlog(N, 50);
+    let by_time = workers * (elapsed.as_millis() as u64 / 50 + 1);
+    let by_batch = u64::from(N) / (prefetch / 4);
+    assert!(frames >= 1 && frames <= by_time + by_batch, "{frames} ack frames for {N} deliveries in {elapsed:?}");
+    let (at_once, elapsed_at_once, ..) = drain_backlog(N, 0);
+    println!("paced: {frames} frames in {elapsed:?}; at once: {at_once} in {elapsed_at_once:?}");
+    assert!(
+        at_once > frames,
+        "acking at once: {at_once} frames in {elapsed_at_once:?}, paced: {frames} in {elapsed:?}"
+    );
 }

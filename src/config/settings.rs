@@ -212,6 +212,9 @@ pub struct AmqpSettings {
     pub prefetch: u16,
     /// When deliveries are acked.
     pub ack: AckMode,
+    /// Finished deliveries wait at most this long for their (multiple) ack, unless a quarter of the prefetch
+    /// window is finished at the front or the window is nearly full. 0 = ack whatever is finished at once.
+    pub ack_interval_ms: u64,
     /// Pin workers (and the writer) to cores.
     pub pin_threads: bool,
     /// Longest back-off between reconnect attempts, in seconds.
@@ -352,6 +355,7 @@ impl Default for AmqpSettings {
             workers: 0,
             prefetch: 10_000,
             ack: AckMode::AfterPersist,
+            ack_interval_ms: 2,
             pin_threads: true,
             max_reconnect_delay_secs: 30,
             consistent_hash_exchange: None,
