@@ -85,7 +85,7 @@ fn a_killed_broker_connection_reconnects_and_loses_nothing() {
 }
 
 /// A backlog of `n` one-point deliveries (300 metrics) published before warren starts, drained with `[amqp]
-/// ack_interval_ms = interval_ms`: (ack frames, deliveries, time from start to the last ack, workers, prefetch).
+/// ack_interval_ms = interval_ms`: (ack frames, time from start to the last ack, workers, prefetch).
 fn drain_backlog(n: u32, interval_ms: u64) -> (u64, Duration, u64, u64) {
     let vhost = Vhost::new();
     let url = vhost.url();
