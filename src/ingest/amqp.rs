@@ -170,7 +170,7 @@ impl AckWindow {
     /// finished front can be acked (the next completion wakes the worker anyway), else the idle tick that also
     /// watches for a stuck front ([`STUCK_FRONT`]).
     fn ack_wait(&self, now: Instant) -> Duration {
-        if !self.q.front().is_some_and(|e| e.done) {
+        if self.done_not_acked == 0 || !self.q.front().is_some_and(|e| e.done) {
             return Duration::from_millis(100);
         }
         self.every.saturating_sub(now.saturating_duration_since(self.last))
@@ -593,9 +593,9 @@ fn session(
 #[cfg(test)]
 mod tests {
     use super::{node_label, AckWindow, InFlight, STUCK_FRONT};
+    use std::time::{Duration, Instant};
 
     const ACK_EVERY: Duration = Duration::from_millis(10);
-    use std::time::{Duration, Instant};
 
     fn window(tags: std::ops::Range<u64>) -> AckWindow {
         let mut w = AckWindow::new(8, ACK_EVERY);
