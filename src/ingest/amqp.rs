@@ -157,8 +157,7 @@ impl AckWindow {
         if now.saturating_duration_since(self.last) >= self.every {
             return true;
         }
-        let front_done = self.q.front().is_some_and(|e| e.done);
-        if front_done && self.prefetch > 0 && self.q.len() + self.batch > self.prefetch {
+        if self.front_done() && self.prefetch > 0 && self.q.len() + self.batch > self.prefetch {
             return true;
         }
         self.done_not_acked >= self.batch
@@ -166,11 +165,16 @@ impl AckWindow {
             && self.q.iter().take(self.batch).all(|e| e.done)
     }
 
+    /// The oldest unacked delivery is finished (a multiple ack can start from it).
+    fn front_done(&self) -> bool {
+        self.q.front().is_some_and(|e| e.done)
+    }
+
     /// How long the worker may wait for a delivery or a completion before an ack falls due by time alone: only a
     /// finished front can be acked (the next completion wakes the worker anyway), else the idle tick that also
     /// watches for a stuck front ([`STUCK_FRONT`]).
     fn ack_wait(&self, now: Instant) -> Duration {
-        if self.done_not_acked == 0 || !self.q.front().is_some_and(|e| e.done) {
+        if self.done_not_acked == 0 || !self.front_done() {
             return Duration::from_millis(100);
         }
         self.every.saturating_sub(now.saturating_duration_since(self.last))
@@ -223,7 +227,7 @@ impl AckWindow {
         self.last = now;
         let mut last: Option<Delivery> = None;
         let mut acked = 0u64;
-        while self.q.front().is_some_and(|e| e.done) {
+        while self.front_done() {
             // Invariant: the loop condition saw a front element.
             let e = self.q.pop_front().expect("front checked");
             if let Some(d) = e.delivery {
