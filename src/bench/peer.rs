@@ -184,27 +184,26 @@ fn carbon_bound(vhost: &str, exchange: &str) -> bool {
     })
 }
 
-/// Is metric `m` complete on disk? Reads only the first archive (the cheap, independent reader).
-fn metric_complete(load: &Load, data_dir: &Path, m: u32, name: &mut String) -> bool {
+/// How many of metric `m`'s points of `load` its file under `data_dir` holds in place (exact slot and value; 0
+/// without a readable file). Reads only the first archive (the cheap, independent reader).
+fn points_in_file(load: &Load, data_dir: &Path, m: u32, name: &mut String) -> u32 {
     name.clear();
     load.write_name(m, name);
-    let Ok(a) = verify::read_archive0(&crate::metric::file_path(data_dir, name)) else { return false };
-    (0..load.points).all(|p| a.value_at(load.timestamp_of(p)).map(f64::to_bits) == Some(value_of(m, p).to_bits()))
+    let Ok(a) = verify::read_archive0(&crate::metric::file_path(data_dir, name)) else { return 0 };
+    (0..load.points)
+        .filter(|&p| a.value_at(load.timestamp_of(p)).map(f64::to_bits) == Some(value_of(m, p).to_bits()))
+        .count() as u32
 }
 
-/// How many points of `load` the files under `data_dir` already hold (first archive, exact slot and value).
+/// Is metric `m` complete on disk?
+fn metric_complete(load: &Load, data_dir: &Path, m: u32, name: &mut String) -> bool {
+    points_in_file(load, data_dir, m, name) == load.points
+}
+
+/// How many points of `load` the files under `data_dir` already hold.
 fn points_in_place(load: &Load, data_dir: &Path) -> u64 {
     let mut name = String::new();
-    (0..load.metrics)
-        .map(|m| {
-            name.clear();
-            load.write_name(m, &mut name);
-            let Ok(a) = verify::read_archive0(&crate::metric::file_path(data_dir, &name)) else { return 0 };
-            (0..load.points)
-                .filter(|&p| a.value_at(load.timestamp_of(p)).map(f64::to_bits) == Some(value_of(m, p).to_bits()))
-                .count() as u64
-        })
-        .sum()
+    (0..load.metrics).map(|m| u64::from(points_in_file(load, data_dir, m, &mut name))).sum()
 }
 
 /// With `--reuse-dir`, check the peer's tree in it before anything is measured: made for this load's retentions
@@ -383,6 +382,7 @@ pub fn info(peer: Peer, version: String, cfg: &RunConfig) -> PeerInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::whisper::Point;
 
     #[test]
     fn broker_urls_split_into_carbon_settings() {
@@ -437,24 +437,6 @@ mod tests {
         }
     }
 
-    /// A whisper file of one archive of `len` slots, step `spp`, the first ones holding `slots`.
-    fn whisper(spp: u32, len: u32, slots: &[(u32, f64)]) -> Vec<u8> {
-        let mut b = Vec::new();
-        for x in [1u32, spp * len] {
-            b.extend_from_slice(&x.to_be_bytes());
-        }
-        b.extend_from_slice(&0.5f32.to_be_bytes());
-        for x in [1u32, 28, spp, len] {
-            b.extend_from_slice(&x.to_be_bytes());
-        }
-        for i in 0..len as usize {
-            let (t, v) = slots.get(i).copied().unwrap_or((0, 0.0));
-            b.extend_from_slice(&t.to_be_bytes());
-            b.extend_from_slice(&v.to_be_bytes());
-        }
-        b
-    }
-
     #[test]
     fn a_reused_peer_tree_is_its_own_and_must_not_hold_this_loads_points_yet() {
         let d = tempfile::tempdir().unwrap();
@@ -469,8 +451,12 @@ mod tests {
         std::fs::write(tree.join("storage-schemas.conf"), schemas_text(&first)).unwrap();
         let path = crate::metric::file_path(&tree.join("whisper"), &first.name(0));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let slots: Vec<(u32, f64)> = (0..4).map(|p| (first.timestamp_of(p), value_of(0, p))).collect();
-        std::fs::write(&path, whisper(10, 4 + 361, &slots)).unwrap();
+        let archive = [crate::whisper::ArchiveSpec { seconds_per_point: 10, points: 4 + 361 }];
+        let opts = crate::whisper::CreateOptions::default();
+        let mut file = crate::whisper::WhisperFile::create(&path, &archive, &opts, Default::default()).unwrap();
+        let mut points: Vec<Point> =
+            (0..4).map(|p| Point { timestamp: first.timestamp_of(p), value: value_of(0, p) }).collect();
+        file.update_many(&mut points, first.end, &mut Default::default()).unwrap();
 
         // A run that starts one step later writes other slots and values: nothing of it is on disk yet.
         check_reuse(Peer::PythonCarbon, &cfg(load_at(1_000_010), Some(d.path()))).expect("next step");
