@@ -4,7 +4,7 @@ directory, send METRICS x POINTS lines over one connection, wait until warren re
 it, print wall time and CPU seconds (the child's rusage).
 
     tuning/profiles/plaintext_burst.py --warren target/release/warren [--metrics 20000] [--points 100]
-        [--create-mode fallocate] [--creators N] [--wrap 'perf record -e cpu-clock -g -o x.data --']
+        [--create-mode fallocate] [--creators N] [--wrap 'perf record -e cpu-clock -g -o x.data --'] [--keep]
 """
 import argparse, json, os, resource, shlex, socket, subprocess, sys, tempfile, time
 
@@ -16,6 +16,8 @@ ap.add_argument("--create-mode", default="fallocate")
 ap.add_argument("--creators", type=int, default=None)
 ap.add_argument("--dir", default=None)
 ap.add_argument("--wrap", default="")
+ap.add_argument("--keep", action="store_true",
+                help="keep the tree (a deletion slows the creates of the next minutes on an ext4 without a journal)")
 a = ap.parse_args()
 
 work = tempfile.mkdtemp(prefix="warren-burst-", dir=a.dir)
@@ -72,4 +74,7 @@ print(json.dumps({"metrics": a.metrics, "points": total, "create_mode": a.create
                   "send_s": round(sent, 3), "wall_s": round(wall, 3), "points_per_s": round(total / wall),
                   "cpu_s": round(cpu, 2), "cpu_s_per_M": round(cpu / total * 1e6, 2),
                   "load": os.getloadavg()}))
-subprocess.run(["rm", "-rf", work])
+if a.keep:
+    print(f"kept {work}", file=sys.stderr)
+else:
+    subprocess.run(["rm", "-rf", work])
