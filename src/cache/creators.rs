@@ -111,6 +111,7 @@ impl Drop for Creators {
 }
 
 fn creator(jobs: Receiver<CreateJob>, done: Sender<Created>, writer: Thread, hold: HoldCreates) {
+    run_on_the_process_cpus();
     while let Ok(job) = jobs.recv() {
         while hold.load(Ordering::Acquire) {
             std::thread::sleep(Duration::from_millis(2));
@@ -120,6 +121,23 @@ fn creator(jobs: Receiver<CreateJob>, done: Sender<Created>, writer: Thread, hol
             break;
         }
         writer.unpark();
+    }
+}
+
+/// Let the calling thread run on every CPU the process may use. A thread inherits the affinity of the thread that
+/// spawned it, and the pool is started by the writer, which is pinned to its core: left alone, the creators share
+/// that one core with the writer instead of creating beside it (a cold burst then used one of two cores, the
+/// creators preempted by the writer at every wake-up). The process's CPUs are the main thread's, which warren
+/// never pins (what `taskset` or a cpuset allowed). Best effort: on failure the thread keeps the inherited mask.
+fn run_on_the_process_cpus() {
+    // SAFETY: `cpu_set_t` is plain data, all zeros is a valid (empty) set; both calls read or write at most
+    // `size_of::<cpu_set_t>()` bytes of `set`, which is exactly that big and lives across both calls.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        if libc::sched_getaffinity(libc::getpid(), size, &mut set) == 0 {
+            libc::sched_setaffinity(0, size, &set);
+        }
     }
 }
 
@@ -135,4 +153,59 @@ pub fn create(job: &CreateJob) -> Result<WhisperFile, WhisperError> {
 /// with updates), at most 4.
 pub fn default_size() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Cpus_allowed_list` of a thread's (or the process's) `status` file.
+    fn cpus_allowed(status: &std::path::Path) -> String {
+        let text = std::fs::read_to_string(status).unwrap();
+        text.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap().trim().to_string()
+    }
+
+    /// The masks of every thread named `creator-0` (other tests' pools too: all are started by unpinned test
+    /// threads, so they have the process's mask whether or not they have reached their first line yet).
+    fn creator_masks() -> Vec<String> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .map(|t| t.path())
+            .filter(|t| std::fs::read_to_string(t.join("comm")).is_ok_and(|c| c.trim() == "creator-0"))
+            .map(|t| cpus_allowed(&t.join("status")))
+            .collect()
+    }
+
+    #[test]
+    fn creators_started_by_a_pinned_thread_run_on_every_cpu_of_the_process() {
+        let process = cpus_allowed(std::path::Path::new("/proc/self/status"));
+        let cores = core_affinity::get_core_ids().unwrap();
+        let (first, many) = (cores[0], cores.len() > 1);
+        // The writer's situation: a thread pinned to one core starts the pool.
+        let (pinned, creator) = std::thread::spawn(move || {
+            assert!(core_affinity::set_for_current(first));
+            let pinned = cpus_allowed(std::path::Path::new("/proc/thread-self/status"));
+            let mut pool = Creators::start(1, std::thread::current(), HoldCreates::default()).unwrap();
+            // A job that fails (its directory is a file) runs the creator's loop once: it has set its mask by then.
+            let file = tempfile::NamedTempFile::new().unwrap();
+            pool.submit(CreateJob {
+                id: 0,
+                path: file.path().join("x.wsp"),
+                archives: vec![crate::whisper::ArchiveSpec { seconds_per_point: 60, points: 10 }],
+                opts: crate::whisper::CreateOptions::default(),
+                open: crate::whisper::OpenOptions::default(),
+            });
+            assert!(pool.wait_done(Duration::from_secs(30)).unwrap().result.is_err());
+            (pinned, creator_masks())
+        })
+        .join()
+        .unwrap();
+        assert!(!creator.is_empty());
+        assert!(creator.iter().all(|c| *c == process), "creators {creator:?}, process {process}");
+        if many {
+            // The control: the starting thread itself was narrowed to one CPU.
+            assert_ne!(pinned, process);
+        }
+    }
 }
