@@ -14,6 +14,7 @@ pub mod bench;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod cpus;
 pub mod engine;
 pub mod filter;
 pub mod ingest;

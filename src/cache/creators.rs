@@ -111,7 +111,9 @@ impl Drop for Creators {
 }
 
 fn creator(jobs: Receiver<CreateJob>, done: Sender<Created>, writer: Thread, hold: HoldCreates) {
-    run_on_the_process_cpus();
+    // Started by the writer, which is pinned to its core: left alone, the creators would share that one core
+    // with it (a cold burst then used one of two cores, the creators preempted at every wake-up of the writer).
+    crate::cpus::run_on_process_cpus();
     while let Ok(job) = jobs.recv() {
         while hold.load(Ordering::Acquire) {
             std::thread::sleep(Duration::from_millis(2));
@@ -121,23 +123,6 @@ fn creator(jobs: Receiver<CreateJob>, done: Sender<Created>, writer: Thread, hol
             break;
         }
         writer.unpark();
-    }
-}
-
-/// Let the calling thread run on every CPU the process may use. A thread inherits the affinity of the thread that
-/// spawned it, and the pool is started by the writer, which is pinned to its core: left alone, the creators share
-/// that one core with the writer instead of creating beside it (a cold burst then used one of two cores, the
-/// creators preempted by the writer at every wake-up). The process's CPUs are the main thread's, which warren
-/// never pins (what `taskset` or a cpuset allowed). Best effort: on failure the thread keeps the inherited mask.
-fn run_on_the_process_cpus() {
-    // SAFETY: `cpu_set_t` is plain data, all zeros is a valid (empty) set; both calls read or write at most
-    // `size_of::<cpu_set_t>()` bytes of `set`, which is exactly that big and lives across both calls.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        let size = std::mem::size_of::<libc::cpu_set_t>();
-        if libc::sched_getaffinity(libc::getpid(), size, &mut set) == 0 {
-            libc::sched_setaffinity(0, size, &set);
-        }
     }
 }
 
