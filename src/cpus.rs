@@ -1,10 +1,9 @@
-//! Where threads run: widening a thread (or what it spawns) from the one core it was pinned to back to every CPU
-//! the process may use.
+//! Where threads run: widening a thread from the one core it inherited back to every CPU the process may use.
 //!
 //! A thread inherits the CPU mask of the thread that spawns it. warren pins its AMQP workers and its writer each
-//! to one core; threads they start (the creator pool, a connection's I/O thread) would share that core unless
-//! they are widened. The process's CPUs are the main thread's, which warren never pins: what `taskset` or a
-//! cpuset allowed.
+//! to one core; a thread they start shares that core unless it widens itself (the creator pool does; a
+//! connection's I/O thread stays with its worker, measured in tuning/README.md). The process's CPUs are the main
+//! thread's, which warren never pins: what `taskset` or a cpuset allowed.
 //!
 //! Owns: nothing. Never touches: anything but the calling thread's CPU mask.
 
@@ -15,15 +14,6 @@ fn process_mask() -> Option<libc::cpu_set_t> {
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         (libc::sched_getaffinity(libc::getpid(), std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0).then_some(set)
-    }
-}
-
-/// The calling thread's CPU mask, or `None` if it cannot be read.
-fn own_mask() -> Option<libc::cpu_set_t> {
-    // SAFETY: as in `process_mask`; pid 0 is the calling thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        (libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0).then_some(set)
     }
 }
 
@@ -42,18 +32,6 @@ pub fn run_on_process_cpus() {
     }
 }
 
-/// Run `f` with the calling thread widened to every CPU of the process, then put its mask back: threads `f`
-/// spawns are not pinned to the caller's core.
-pub fn with_process_cpus<R>(f: impl FnOnce() -> R) -> R {
-    let own = own_mask();
-    run_on_process_cpus();
-    let r = f();
-    if let Some(set) = own {
-        set_own_mask(&set);
-    }
-    r
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,21 +42,19 @@ mod tests {
     }
 
     #[test]
-    fn a_pinned_thread_spawns_unpinned_inside_with_process_cpus_and_is_pinned_again_after() {
+    fn a_pinned_thread_is_widened_to_the_process_cpus() {
         let process = allowed("/proc/self/status");
         let cores = core_affinity::get_core_ids().unwrap();
         let (first, many) = (cores[0], cores.len() > 1);
-        let (pinned, spawned, after) = std::thread::spawn(move || {
+        let (pinned, widened) = std::thread::spawn(move || {
             assert!(core_affinity::set_for_current(first));
             let pinned = allowed("/proc/thread-self/status");
-            let spawned =
-                with_process_cpus(|| std::thread::spawn(|| allowed("/proc/thread-self/status")).join().unwrap());
-            (pinned, spawned, allowed("/proc/thread-self/status"))
+            run_on_process_cpus();
+            (pinned, allowed("/proc/thread-self/status"))
         })
         .join()
         .unwrap();
-        assert_eq!(spawned, process);
-        assert_eq!(after, pinned);
+        assert_eq!(widened, process);
         if many {
             assert_ne!(pinned, process, "the control: pinning narrowed the thread");
         }
