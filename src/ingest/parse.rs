@@ -236,6 +236,12 @@ mod tests {
         let long = [&[b'x'; MAX_COMPONENT_LEN + 1][..], b" 1 2\n"].concat();
         assert_eq!(run::<true>(b"", &long, true), run::<false>(b"", &long, true));
         assert_eq!(run::<true>(b"", &long[1..], true), run::<false>(b"", &long[1..], true));
+        // Names of 1023 to 1026 bytes (components of 99 and a dot each, the last one shorter): the length limit.
+        for extra in 0..4 {
+            let name: Vec<u8> = (0..1023 + extra).map(|i| if i % 100 == 99 { b'.' } else { b'n' }).collect();
+            let line = [&name[..], b" 1 2\n"].concat();
+            assert_eq!(run::<true>(b"", &line, true), run::<false>(b"", &line, true), "{}", name.len());
+        }
     }
 
     proptest::proptest! {
