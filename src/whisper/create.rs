@@ -42,10 +42,10 @@ impl Default for CreateOptions {
 /// Zeros written per call in `Zero` mode.
 const ZERO_CHUNK: usize = 1 << 20;
 
-/// The zeros `Zero` mode writes from, allocated once and never written: a zeroed allocation this big is a fresh
-/// anonymous mapping, whose every page the kernel maps to its one shared zero page, so a 118 KB write copies from
-/// one page that stays in the CPU's caches instead of from a buffer allocated and cleared for each file. (A
-/// `static` array of zeros would be read-only data: a megabyte in the binary, and distinct pages.)
+/// The zeros `Zero` mode writes from, allocated once and never written. glibc serves a zeroed allocation this big
+/// with a fresh anonymous mapping, whose pages the kernel maps to its one shared zero page when they are read, so
+/// a 118 KB write copies from one page that stays in the CPU's caches, and no file's create allocates or clears a
+/// buffer of its own. (A `static` array of zeros would be read-only data: a megabyte in the binary.)
 fn zeros() -> &'static [u8] {
     static ZEROS: std::sync::OnceLock<Box<[u8]>> = std::sync::OnceLock::new();
     ZEROS.get_or_init(|| vec![0u8; ZERO_CHUNK].into_boxed_slice())
