@@ -32,25 +32,27 @@ pub fn run_on_process_cpus() {
     }
 }
 
+/// `Cpus_allowed_list` of a `/proc/.../status` file (tests: where a thread may run, as the kernel shows it).
+#[cfg(test)]
+pub(crate) fn allowed_list(status: impl AsRef<std::path::Path>) -> String {
+    let text = std::fs::read_to_string(status).unwrap();
+    text.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap().trim().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn allowed(status: &str) -> String {
-        let text = std::fs::read_to_string(status).unwrap();
-        text.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap().trim().to_string()
-    }
-
     #[test]
     fn a_pinned_thread_is_widened_to_the_process_cpus() {
-        let process = allowed("/proc/self/status");
+        let process = allowed_list("/proc/self/status");
         let cores = core_affinity::get_core_ids().unwrap();
         let (first, many) = (cores[0], cores.len() > 1);
         let (pinned, widened) = std::thread::spawn(move || {
             assert!(core_affinity::set_for_current(first));
-            let pinned = allowed("/proc/thread-self/status");
+            let pinned = allowed_list("/proc/thread-self/status");
             run_on_process_cpus();
-            (pinned, allowed("/proc/thread-self/status"))
+            (pinned, allowed_list("/proc/thread-self/status"))
         })
         .join()
         .unwrap();

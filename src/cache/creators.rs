@@ -143,12 +143,7 @@ pub fn default_size() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// `Cpus_allowed_list` of a thread's (or the process's) `status` file.
-    fn cpus_allowed(status: &std::path::Path) -> String {
-        let text = std::fs::read_to_string(status).unwrap();
-        text.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap().trim().to_string()
-    }
+    use crate::cpus::allowed_list;
 
     /// The masks of every thread named `creator-0` (other tests' pools too: all are started by unpinned test
     /// threads, so they have the process's mask whether or not they have reached their first line yet).
@@ -158,19 +153,19 @@ mod tests {
             .flatten()
             .map(|t| t.path())
             .filter(|t| std::fs::read_to_string(t.join("comm")).is_ok_and(|c| c.trim() == "creator-0"))
-            .map(|t| cpus_allowed(&t.join("status")))
+            .map(|t| allowed_list(t.join("status")))
             .collect()
     }
 
     #[test]
     fn creators_started_by_a_pinned_thread_run_on_every_cpu_of_the_process() {
-        let process = cpus_allowed(std::path::Path::new("/proc/self/status"));
+        let process = allowed_list("/proc/self/status");
         let cores = core_affinity::get_core_ids().unwrap();
         let (first, many) = (cores[0], cores.len() > 1);
         // The writer's situation: a thread pinned to one core starts the pool.
         let (pinned, creator) = std::thread::spawn(move || {
             assert!(core_affinity::set_for_current(first));
-            let pinned = cpus_allowed(std::path::Path::new("/proc/thread-self/status"));
+            let pinned = allowed_list("/proc/thread-self/status");
             let mut pool = Creators::start(1, std::thread::current(), HoldCreates::default()).unwrap();
             // A job that fails (its directory is a file) runs the creator's loop once: it has set its mask by then.
             let file = tempfile::NamedTempFile::new().unwrap();
