@@ -39,26 +39,36 @@ pub(crate) fn allowed_list(status: impl AsRef<std::path::Path>) -> String {
     text.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap().trim().to_string()
 }
 
+/// Run `f` on a new thread pinned to the first core and return what it returns: the situation of the threads the
+/// writer or a worker starts. Checks its own control: on a machine with more than one CPU the pinned thread's
+/// mask is narrower than the process's, so a widened mask is a real change.
+#[cfg(test)]
+pub(crate) fn on_a_pinned_thread<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    let process = allowed_list("/proc/self/status");
+    let cores = core_affinity::get_core_ids().unwrap();
+    let (first, many) = (cores[0], cores.len() > 1);
+    let (pinned, r) = std::thread::spawn(move || {
+        assert!(core_affinity::set_for_current(first));
+        (allowed_list("/proc/thread-self/status"), f())
+    })
+    .join()
+    .unwrap();
+    if many {
+        assert_ne!(pinned, process, "the control: pinning narrowed the thread");
+    }
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_pinned_thread_is_widened_to_the_process_cpus() {
-        let process = allowed_list("/proc/self/status");
-        let cores = core_affinity::get_core_ids().unwrap();
-        let (first, many) = (cores[0], cores.len() > 1);
-        let (pinned, widened) = std::thread::spawn(move || {
-            assert!(core_affinity::set_for_current(first));
-            let pinned = allowed_list("/proc/thread-self/status");
+        let widened = on_a_pinned_thread(|| {
             run_on_process_cpus();
-            (pinned, allowed_list("/proc/thread-self/status"))
-        })
-        .join()
-        .unwrap();
-        assert_eq!(widened, process);
-        if many {
-            assert_ne!(pinned, process, "the control: pinning narrowed the thread");
-        }
+            allowed_list("/proc/thread-self/status")
+        });
+        assert_eq!(widened, allowed_list("/proc/self/status"));
     }
 }
