@@ -76,7 +76,7 @@ impl WhisperFile {
             }
         })?;
         let wf = WhisperFile {
-            file,
+            file: super::DiskFile::new(file),
             path: path.to_path_buf(),
             header,
             options: open,
@@ -101,13 +101,14 @@ impl WhisperFile {
         // Non-empty: create validated at least one archive.
         let end = self.header.archives.last().map_or(start, |a| a.end());
         self.write_at(&header_bytes, 0)?;
+        let file = self.file.handle().map_err(|e| self.io_err(e))?;
         match mode {
-            CreateMode::Zero => write_zeros(&self.file, start, end).map_err(|e| self.io_err(e))?,
-            CreateMode::Sparse => self.file.set_len(end).map_err(|e| self.io_err(e))?,
-            CreateMode::Fallocate => match fallocate(&self.file, start, end - start) {
+            CreateMode::Zero => write_zeros(file, start, end).map_err(|e| self.io_err(e))?,
+            CreateMode::Sparse => file.set_len(end).map_err(|e| self.io_err(e))?,
+            CreateMode::Fallocate => match fallocate(file, start, end - start) {
                 Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
-                    write_zeros(&self.file, start, end).map_err(|e| self.io_err(e))?
+                    write_zeros(file, start, end).map_err(|e| self.io_err(e))?
                 }
                 Err(e) => return Err(self.io_err(e)),
             },

@@ -40,7 +40,7 @@ pub use fetch::{FetchResult, RawPoint};
 pub use header::{validate_archives, ArchiveInfo, ArchiveSpec, Header, ARCHIVE_INFO_SIZE, METADATA_SIZE, POINT_SIZE};
 #[doc(hidden)]
 pub use pyset::python_set_order;
-pub use storage::{MemStorage, Storage};
+pub use storage::{DiskFile, MemStorage, Storage};
 pub use transfer::{diff, fill, merge, ArchiveDiff, CopyStats};
 pub use update::{UpdateScratch, UpdateStats};
 
@@ -69,7 +69,7 @@ const HEADER_READ: usize = 256;
 /// An open whisper file: its storage (a file handle unless built with [`WhisperFile::from_storage`]) and its
 /// cached header.
 #[derive(Debug)]
-pub struct WhisperFile<S: Storage = File> {
+pub struct WhisperFile<S: Storage = DiskFile> {
     file: S,
     path: PathBuf,
     header: Header,
@@ -104,13 +104,31 @@ impl WhisperFile {
             r => r,
         }
         .map_err(|e| WhisperError::io(path, e))?;
-        Self::from_storage(file, path, options)
+        Self::from_storage(DiskFile::new(file), path, options)
     }
 
     /// Open an existing file read-only (fetch, info, dump); any update on the handle fails with `Io`.
     pub fn open_read_only(path: &Path) -> Result<Self, WhisperError> {
         let file = File::open(path).map_err(|e| WhisperError::io(path, e))?;
-        Self::from_storage(file, path, OpenOptions::default())
+        Self::from_storage(DiskFile::new(file), path, OpenOptions::default())
+    }
+}
+
+impl WhisperFile {
+    /// Map the file for the updates that follow (see [`DiskFile::map`]) and, unless updates take its `flock`,
+    /// close its descriptor. Returns whether it is mapped. A file that cannot be mapped safely, or whose mapping
+    /// fails, keeps its descriptor and works through syscalls.
+    pub fn map_for_updates(&mut self) -> bool {
+        let mapped = self.file.map().unwrap_or(false);
+        if mapped && !self.options.lock {
+            self.file.release_descriptor();
+        }
+        mapped
+    }
+
+    /// Whether the file holds a descriptor (an unmapped file always does).
+    pub fn holds_descriptor(&self) -> bool {
+        self.file.holds_descriptor()
     }
 }
 

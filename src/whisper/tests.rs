@@ -453,8 +453,8 @@ proptest! {
         prop_assert_eq!(in_mem.into_storage().into_bytes(), std::fs::read(&path).unwrap());
     }
 
-    /// Two handles kept open on one file, writing it in turn (as warren's writer and a whisper tool or another
-    /// carbon would), leave the bytes and fetch the values that a fresh open for every operation gives: a handle's
+    /// Two handles kept open on one file, one mapped, writing it in turn (as warren's writer and a whisper tool or
+    /// another carbon would), leave the bytes and fetch the values that a fresh open for every operation gives: a handle's
     /// remembered archive bases stay right while the other moves them (the small rings wrap often, so the first
     /// slots are rewritten many times, and the archives start empty).
     #[test]
@@ -466,12 +466,15 @@ proptest! {
         let archives = [spec(10, 7), spec(30, 5), spec(120, 4)];
         let opts = CreateOptions { x_files_factor: 0.0, aggregation: AggregationMethod::Sum, mode: CreateMode::Sparse };
         let (kept, fresh) = (dir.path().join("kept.wsp"), dir.path().join("fresh.wsp"));
-        WhisperFile::create(&kept, &archives, &opts, OpenOptions::default()).unwrap();
+        let laid_down = CreateOptions { mode: CreateMode::Fallocate, ..opts };
+        WhisperFile::create(&kept, &archives, &laid_down, OpenOptions::default()).unwrap();
         WhisperFile::create(&fresh, &archives, &opts, OpenOptions::default()).unwrap();
         let mut handles = [
             WhisperFile::open(&kept, OpenOptions::default()).unwrap(),
             WhisperFile::open(&kept, OpenOptions::default()).unwrap(),
         ];
+        // The first writes through a mapping (as warren's writer does), the second through syscalls.
+        prop_assert!(handles[0].map_for_updates());
         let mut scratch = UpdateScratch::default();
         for (i, (second, batch, many)) in ops.iter().enumerate() {
             // Time moves on, so later points overwrite earlier ones around the rings.
