@@ -3,7 +3,8 @@
 //! Re-opening a whisper file costs an open, a header read and a close — several times the cost of the write
 //! itself — so the writer keeps as many files open as the process may. At start the soft RLIMIT_NOFILE is raised
 //! towards what the LRU wants (as far as the hard limit, or beyond it when the process may raise that too), and
-//! the LRU is sized to what was granted, less a reserve for sockets and the broker connections.
+//! the LRU is sized to what was granted, less a reserve for sockets and the broker connections. Mapped files
+//! hold no descriptor; their number is bounded by the kernel's limit on mappings instead.
 
 /// Descriptors kept free for sockets, broker connections, logs and the query side.
 pub const RESERVE: u64 = 1024;
@@ -37,6 +38,16 @@ pub fn open_file_budget(wanted: usize) -> usize {
         tracing::info!(wanted, granted = budget, "descriptor limit keeps fewer whisper files open than configured");
     }
     budget.min(wanted as u64) as usize
+}
+
+/// Mappings kept free for the allocator, thread stacks and libraries.
+pub const MAP_RESERVE: usize = 8192;
+
+/// How many whisper files may stay mapped: `wanted`, within the kernel's limit on a process's mappings
+/// (`vm.max_map_count`, 65530 by default) less [`MAP_RESERVE`].
+pub fn mapping_budget(wanted: usize) -> usize {
+    let max = std::fs::read_to_string("/proc/sys/vm/max_map_count").ok().and_then(|s| s.trim().parse().ok());
+    max.unwrap_or(65530usize).saturating_sub(MAP_RESERVE).clamp(64, usize::MAX).min(wanted)
 }
 
 #[cfg(test)]

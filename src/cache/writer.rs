@@ -57,6 +57,8 @@ pub struct WriterConfig {
     pub tag_files: metric::TagFileNames,
     /// Sync written files before completing their deliveries (see [`super::durable`]).
     pub sync: SyncMode,
+    /// Files kept mapped without a descriptor (`[whisper] mmap`; 0: none are mapped).
+    pub mapped_files: usize,
 }
 
 impl WriterConfig {
@@ -82,6 +84,7 @@ impl WriterConfig {
             creators: s.whisper.creators.unwrap_or_else(creators::default_size),
             tag_files: metric::TagFileNames::from_hash_filenames(s.tags.hash_filenames),
             sync: if s.whisper.autoflush { SyncMode::Batch } else { s.whisper.sync },
+            mapped_files: if s.whisper.mmap { super::fdlimit::mapping_budget(s.cache.open_files.max(1)) } else { 0 },
         }
     }
 }
@@ -118,8 +121,10 @@ pub struct Writer {
     held: Vec<Held>,
     points: Vec<Point>,
     owned_tickets: Vec<(u32, u32)>,
-    /// The metrics whose file is open (each entry's `open_slot` is its index here).
+    /// The metrics whose file is open and holds a descriptor (each entry's `open_slot` is its index here).
     open_ids: Vec<MetricId>,
+    /// The metrics whose file is mapped and holds no descriptor (`open_slot` is the index here).
+    mapped_ids: Vec<MetricId>,
     /// xorshift state for choosing which open file to close.
     evict_rng: u64,
     updates: TokenBucket,
@@ -172,6 +177,7 @@ impl Writer {
             points: Vec::new(),
             owned_tickets: Vec::new(),
             open_ids: Vec::new(),
+            mapped_ids: Vec::new(),
             evict_rng: 0x9E37_79B9_7F4A_7C15,
             updates,
             creates,

@@ -48,6 +48,9 @@ pub struct WhisperSettings {
     /// Threads creating new files beside the writer; 0 creates on the writer thread. Default: one per core, at
     /// most 4.
     pub creators: Option<usize>,
+    /// Map the files the writer keeps open and update them through the mapping instead of a `pwrite` each (only
+    /// files with no holes: see `docs/ARCHITECTURE.md`). Default: on.
+    pub mmap: bool,
 }
 
 impl Default for WhisperSettings {
@@ -58,6 +61,7 @@ impl Default for WhisperSettings {
             autoflush: false,
             lock_writes: false,
             creators: None,
+            mmap: true,
         }
     }
 }

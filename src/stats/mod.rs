@@ -67,6 +67,8 @@ counters! {
     sync_micros,
     /// Files created.
     creates,
+    /// Files the writer mapped for their updates, each time one was kept open (`[whisper] mmap`).
+    files_mapped,
     /// Creates postponed by MAX_CREATES_PER_MINUTE.
     dropped_creates,
     /// Write errors (the points stay cached and are retried).

@@ -6,44 +6,78 @@
 use super::super::store::MetricId;
 use super::{classify, WriteFailure, Writer};
 use crate::metric;
+use crate::stats::Stats;
 use crate::whisper::{WhisperError, WhisperFile};
 
+/// Which of the writer's lists holds an open file: the files holding a descriptor, or the mapped files that gave
+/// theirs back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Held {
+    Descriptor,
+    Mapping,
+}
+
 impl Writer {
-    /// Keep `file` open for `id`, closing another file if that goes over the budget.
-    pub(super) fn keep_open(&mut self, id: MetricId, file: WhisperFile) {
+    /// Keep `file` open for `id`, closing another file if that goes over the budget. With `[whisper] mmap`, a
+    /// file that can be mapped is, and gives its descriptor back: it counts against the mapping budget, not the
+    /// descriptor budget (so the descriptor limit does not make the writer reopen files).
+    pub(super) fn keep_open(&mut self, id: MetricId, mut file: WhisperFile) {
+        if self.cfg.mapped_files > 0 && file.map_for_updates() {
+            Stats::add(&self.stats.files_mapped, 1);
+        }
+        let list = if file.holds_descriptor() { Held::Descriptor } else { Held::Mapping };
         let e = self.cache.entry_mut(id);
         e.file = Some(file);
-        e.open_slot = self.open_ids.len() as u32;
-        self.open_ids.push(id);
-        self.evict(id);
+        let ids = self.held_list(list);
+        let slot = ids.len() as u32;
+        ids.push(id);
+        self.cache.entry_mut(id).open_slot = slot;
+        self.evict(id, list);
+    }
+
+    fn held_list(&mut self, list: Held) -> &mut Vec<MetricId> {
+        match list {
+            Held::Descriptor => &mut self.open_ids,
+            Held::Mapping => &mut self.mapped_ids,
+        }
     }
 
     pub(super) fn close_file(&mut self, id: MetricId) {
         let e = self.cache.entry_mut(id);
         if let Some(file) = e.file.take() {
             let slot = e.open_slot as usize;
+            let list = if file.holds_descriptor() { Held::Descriptor } else { Held::Mapping };
             self.durable.before_close(id, &file, &self.cache.entry(id).name, &self.stats);
-            self.open_ids.swap_remove(slot);
-            if let Some(&moved) = self.open_ids.get(slot) {
+            let ids = self.held_list(list);
+            ids.swap_remove(slot);
+            if let Some(&moved) = ids.get(slot) {
                 self.cache.entry_mut(moved).open_slot = slot as u32;
             }
         }
     }
 
-    /// Close open files, chosen at random (never `keep`), until the budget holds.
+    /// Close files of `list`, chosen at random (never `keep`), until its budget holds.
     ///
     /// Random, not least recently used: the writer visits dirty metrics in passes, and a pass over more files than
     /// the budget is the pattern LRU handles worst (every file is closed just before its next use, so every update
     /// reopens it). A random victim keeps most of them open (measured in the commit that made it so).
-    pub(super) fn evict(&mut self, keep: MetricId) {
-        while self.open_ids.len() > self.cfg.open_files.max(1) {
+    pub(super) fn evict(&mut self, keep: MetricId, list: Held) {
+        let budget = match list {
+            Held::Descriptor => self.cfg.open_files,
+            Held::Mapping => self.cfg.mapped_files,
+        }
+        .max(1);
+        while self.held_list(list).len() > budget {
             self.evict_rng ^= self.evict_rng << 13;
             self.evict_rng ^= self.evict_rng >> 7;
             self.evict_rng ^= self.evict_rng << 17;
-            let mut victim = self.open_ids[(self.evict_rng % self.open_ids.len() as u64) as usize];
+            let rng = self.evict_rng;
+            let ids = self.held_list(list);
+            let mut victim = ids[(rng % ids.len() as u64) as usize];
             if victim == keep {
                 let slot = self.cache.entry(keep).open_slot as usize;
-                victim = self.open_ids[(slot + 1) % self.open_ids.len()];
+                let ids = self.held_list(list);
+                victim = ids[(slot + 1) % ids.len()];
             }
             self.close_file(victim);
         }
@@ -61,7 +95,7 @@ impl Writer {
             // The process ran out of descriptors (other threads or engines use them too): keep half as many
             // files open from now on, and try once more.
             self.cfg.open_files = (self.open_ids.len() / 2).max(64);
-            self.evict(id);
+            self.evict(id, Held::Descriptor);
             tracing::warn!(open_files = self.cfg.open_files, "out of file descriptors: shrinking the open-file LRU");
             opened = WhisperFile::open(&path, self.cfg.open);
         }
