@@ -458,11 +458,16 @@ impl Writer {
     }
 
     fn update(&mut self, id: MetricId, points: &mut [Point], unlimited: bool) -> Result<usize, WriteFailure> {
-        self.ensure_open(id, unlimited)?;
+        if self.cache.entry(id).file.is_some() {
+            self.map_kept_file(id);
+        } else {
+            self.ensure_open(id, unlimited)?;
+        }
         let e = self.cache.entry_mut(id);
-        // Invariant: ensure_open succeeded, so the file is open.
+        // Invariant: the file was open, or ensure_open succeeded.
         let file = e.file.as_mut().expect("file opened by ensure_open");
         let stats = file.update_many(points, unix_now(), &mut self.scratch).map_err(classify)?;
+        e.updated_open = true;
         Stats::add(&self.stats.dropped_points, stats.dropped as u64);
         Ok(stats.points_written)
     }

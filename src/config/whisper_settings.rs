@@ -49,7 +49,8 @@ pub struct WhisperSettings {
     /// most 4.
     pub creators: Option<usize>,
     /// Map the files the writer keeps open and update them through the mapping instead of a `pwrite` each (only
-    /// files with no holes: see `docs/ARCHITECTURE.md`). Default: on.
+    /// files with no holes: see `docs/ARCHITECTURE.md`). Default: off (see tuning/README.md, "Updates through
+    /// mappings": less CPU per point, but longer write stalls measured).
     pub mmap: bool,
 }
 
@@ -61,7 +62,7 @@ impl Default for WhisperSettings {
             autoflush: false,
             lock_writes: false,
             creators: None,
-            mmap: true,
+            mmap: false,
         }
     }
 }

@@ -126,6 +126,11 @@ impl WhisperFile {
         mapped
     }
 
+    /// Whether [`WhisperFile::map_for_updates`] was called on this open file.
+    pub fn map_decided(&self) -> bool {
+        self.file.map_decided()
+    }
+
     /// Whether the file holds a descriptor (an unmapped file always does).
     pub fn holds_descriptor(&self) -> bool {
         self.file.holds_descriptor()

@@ -79,12 +79,14 @@ pub struct DiskFile {
     /// `None` once released (only a mapped file gives it up).
     file: Option<File>,
     map: Option<memmap2::MmapRaw>,
+    /// [`DiskFile::map`] ran: it decides once per open.
+    map_tried: bool,
 }
 
 impl DiskFile {
     /// `file`, not mapped.
     pub fn new(file: File) -> DiskFile {
-        DiskFile { file: Some(file), map: None }
+        DiskFile { file: Some(file), map: None, map_tried: false }
     }
 
     /// The descriptor; an error once released.
@@ -95,12 +97,14 @@ impl DiskFile {
     /// Map the whole file shared, if that cannot fault: only when every byte up to its length has blocks (no hole
     /// whose first store would need space the disk may not have, which a mapping reports as SIGBUS where a write
     /// reports ENOSPC) on a filesystem that overwrites blocks in place (not a copy-on-write one such as btrfs or
-    /// ZFS, where any store may need new space). Returns whether the file is mapped now; a file that is not keeps using syscalls.
+    /// ZFS, where any store may need new space). Returns whether the file is mapped now; a file that is not keeps
+    /// using syscalls. The first call decides (later ones give the same answer without a syscall).
     /// Errors: the `fstat` or `mmap` failed (e.g. too many mappings).
     pub fn map(&mut self) -> io::Result<bool> {
-        if self.map.is_some() {
-            return Ok(true);
+        if self.map_tried {
+            return Ok(self.map.is_some());
         }
+        self.map_tried = true;
         let file = self.handle()?;
         let meta = file.metadata()?;
         let len = meta.len();
@@ -113,6 +117,11 @@ impl DiskFile {
         let len = usize::try_from(len).map_err(io::Error::other)?;
         self.map = Some(memmap2::MmapOptions::new().len(len).map_raw(file)?);
         Ok(true)
+    }
+
+    /// Whether [`DiskFile::map`] ran (and decided).
+    pub fn map_decided(&self) -> bool {
+        self.map_tried
     }
 
     /// Whether [`DiskFile::map`] mapped it.

@@ -18,21 +18,50 @@ pub(super) enum Held {
 }
 
 impl Writer {
-    /// Keep `file` open for `id`, closing another file if that goes over the budget. With `[whisper] mmap`, a
-    /// file that can be mapped is, and gives its descriptor back: it counts against the mapping budget, not the
-    /// descriptor budget (so the descriptor limit does not make the writer reopen files).
-    pub(super) fn keep_open(&mut self, id: MetricId, mut file: WhisperFile) {
-        if self.cfg.mapped_files > 0 && file.map_for_updates() {
-            Stats::add(&self.stats.files_mapped, 1);
-        }
+    /// Keep `file` open for `id`, closing another file if that goes over the budget.
+    pub(super) fn keep_open(&mut self, id: MetricId, file: WhisperFile) {
         let list = if file.holds_descriptor() { Held::Descriptor } else { Held::Mapping };
         let e = self.cache.entry_mut(id);
         e.file = Some(file);
+        e.updated_open = false;
+        self.hold(id, list);
+    }
+
+    fn hold(&mut self, id: MetricId, list: Held) {
         let ids = self.held_list(list);
         let slot = ids.len() as u32;
         ids.push(id);
         self.cache.entry_mut(id).open_slot = slot;
         self.evict(id, list);
+    }
+
+    fn unhold(&mut self, list: Held, slot: usize) {
+        let ids = self.held_list(list);
+        ids.swap_remove(slot);
+        if let Some(&moved) = ids.get(slot) {
+            self.cache.entry_mut(moved).open_slot = slot as u32;
+        }
+    }
+
+    /// With `[whisper] mmap`, map `id`'s open file (when it can be: see `DiskFile::map`) and close its
+    /// descriptor: it then counts against the mapping budget, not the descriptor budget, so the descriptor limit
+    /// does not make the writer reopen it. Does it from the file's second update while open on: mapping a file
+    /// that is written once (a fresh process's first pass) costs more than the `pwrite` it saves.
+    pub(super) fn map_kept_file(&mut self, id: MetricId) {
+        if self.cfg.mapped_files == 0 {
+            return;
+        }
+        let e = self.cache.entry_mut(id);
+        let Some(file) = e.file.as_mut() else { return };
+        if !e.updated_open || file.map_decided() || !file.map_for_updates() {
+            return;
+        }
+        Stats::add(&self.stats.files_mapped, 1);
+        if !file.holds_descriptor() {
+            let slot = e.open_slot as usize;
+            self.unhold(Held::Descriptor, slot);
+            self.hold(id, Held::Mapping);
+        }
     }
 
     fn held_list(&mut self, list: Held) -> &mut Vec<MetricId> {
@@ -48,11 +77,7 @@ impl Writer {
             let slot = e.open_slot as usize;
             let list = if file.holds_descriptor() { Held::Descriptor } else { Held::Mapping };
             self.durable.before_close(id, &file, &self.cache.entry(id).name, &self.stats);
-            let ids = self.held_list(list);
-            ids.swap_remove(slot);
-            if let Some(&moved) = ids.get(slot) {
-                self.cache.entry_mut(moved).open_slot = slot as u32;
-            }
+            self.unhold(list, slot);
         }
     }
 
