@@ -47,7 +47,7 @@ pub const MAP_RESERVE: usize = 8192;
 /// (`vm.max_map_count`, 65530 by default) less [`MAP_RESERVE`].
 pub fn mapping_budget(wanted: usize) -> usize {
     let max = std::fs::read_to_string("/proc/sys/vm/max_map_count").ok().and_then(|s| s.trim().parse().ok());
-    max.unwrap_or(65530usize).saturating_sub(MAP_RESERVE).clamp(64, usize::MAX).min(wanted)
+    max.unwrap_or(65530usize).saturating_sub(MAP_RESERVE).max(64).min(wanted)
 }
 
 #[cfg(test)]
