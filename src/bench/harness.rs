@@ -30,6 +30,8 @@ pub struct WarrenKnobs {
     pub sync: String,
     /// Declare the bench queue as a quorum queue (`queue_type = "quorum"`) instead of a classic one.
     pub quorum: bool,
+    /// `[whisper] mmap`: update kept files through mappings.
+    pub mmap: bool,
 }
 
 /// Everything one run needs.

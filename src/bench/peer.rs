@@ -422,6 +422,7 @@ mod tests {
                 max_creates_per_minute: 0,
                 sync: "none".into(),
                 quorum: false,
+                mmap: false,
             },
             publish_connections: 1,
             publish_window: 1,

@@ -136,11 +136,12 @@ pub fn table(r: &Report) -> String {
     .expect("fmt");
     writeln!(
         s,
-        "warren: {} workers, prefetch {}, strategy {}, create mode {}, ring {}, creates/min {}; {} publisher connections",
+        "warren: {} workers, prefetch {}, strategy {}, create mode {}{}, ring {}, creates/min {}; {} publisher connections",
         k.workers,
         k.prefetch,
         k.strategy,
         k.create_mode,
+        if k.mmap { ", mmap" } else { "" },
         k.ring_capacity,
         if k.max_creates_per_minute == 0 { "unlimited".to_string() } else { k.max_creates_per_minute.to_string() },
         r.publish_connections

@@ -96,7 +96,7 @@ fn write_config(cfg: &RunConfig, dir: &Path, exchange: &str, queue: &str, http: 
         "instance = \"bench\"\ndata_dir = {data}\nstorage_schemas = {schemas}\n\n[amqp]\nurl = {url}\nexchange = {ex}\n\
          queue = {queue}\nbind_patterns = [\"#\"]\nmetric_name_in_body = {nib}\nworkers = {w}\nprefetch = {p}\n\
          max_reconnect_delay_secs = 2\nqueue_type = {qt}\n\n[cache]\nwrite_strategy = {ws}\nring_capacity = {rc}\nmax_creates_per_minute = {mc}\n\n\
-         [whisper]\ncreate_mode = {cm}\nsync = {sync}\n\n[receivers]\nenabled = false\n\n[query]\ncarbonlink = \"\"\nhttp = {http}\n",
+         [whisper]\ncreate_mode = {cm}\nsync = {sync}\nmmap = {mmap}\n\n[receivers]\nenabled = false\n\n[query]\ncarbonlink = \"\"\nhttp = {http}\n",
         data = q(&dir.join("whisper").display().to_string()),
         schemas = q(&schemas_path.display().to_string()),
         url = q(&cfg.url),
@@ -111,6 +111,7 @@ fn write_config(cfg: &RunConfig, dir: &Path, exchange: &str, queue: &str, http: 
         mc = k.max_creates_per_minute,
         cm = q(&k.create_mode),
         sync = q(&k.sync),
+        mmap = k.mmap,
         http = q(if http { "127.0.0.1:0" } else { "" }),
     );
     let path = dir.join("warren.toml");

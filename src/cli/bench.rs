@@ -62,6 +62,9 @@ pub struct BenchArgs {
     /// `[whisper] sync`: none, batch, or a list (`none,batch`) to run the backlog once per setting, side by side.
     #[arg(long, default_value = "none", value_delimiter = ',', value_parser = ["none", "batch", "syncfs"])]
     pub sync: Vec<String>,
+    /// `[whisper] mmap = true` for the warren it runs (AMQP scenarios): update kept files through mappings.
+    #[arg(long)]
+    pub mmap: bool,
     /// Batches per producer ring.
     #[arg(long, default_value_t = 1024)]
     pub ring_capacity: usize,
@@ -224,6 +227,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             max_creates_per_minute: args.max_creates_per_minute,
             sync: args.sync.first().cloned().unwrap_or_else(|| "none".into()),
             quorum: args.queue_type == "quorum",
+            mmap: args.mmap,
         },
         publish_connections: args.publish_connections.max(1),
         publish_window: args.window,
