@@ -458,13 +458,10 @@ impl Writer {
     }
 
     fn update(&mut self, id: MetricId, points: &mut [Point], unlimited: bool) -> Result<usize, WriteFailure> {
-        if self.cache.entry(id).file.is_some() {
-            self.map_kept_file(id);
-        } else {
-            self.ensure_open(id, unlimited)?;
-        }
+        self.ensure_open(id, unlimited)?;
+        self.map_kept_file(id);
         let e = self.cache.entry_mut(id);
-        // Invariant: the file was open, or ensure_open succeeded.
+        // Invariant: ensure_open succeeded, so the file is open.
         let file = e.file.as_mut().expect("file opened by ensure_open");
         let stats = file.update_many(points, unix_now(), &mut self.scratch).map_err(classify)?;
         e.updated_open = true;

@@ -45,8 +45,9 @@ impl Writer {
 
     /// With `[whisper] mmap`, map `id`'s open file (when it can be: see `DiskFile::map`) and close its
     /// descriptor: it then counts against the mapping budget, not the descriptor budget, so the descriptor limit
-    /// does not make the writer reopen it. Does it from the file's second update while open on: mapping a file
-    /// that is written once (a fresh process's first pass) costs more than the `pwrite` it saves.
+    /// does not make the writer reopen it. Only once the open file has been updated (so from its second update
+    /// on): mapping a file that is written once (a fresh process's first pass) costs more than the `pwrite` it
+    /// saves.
     pub(super) fn map_kept_file(&mut self, id: MetricId) {
         if self.cfg.mapped_files == 0 {
             return;
