@@ -91,7 +91,7 @@ impl DiskFile {
 
     /// The descriptor; an error once released.
     pub fn handle(&self) -> io::Result<&File> {
-        self.file.as_ref().ok_or_else(|| io::Error::other("the file's descriptor was released (it is mapped)"))
+        self.file.as_ref().ok_or_else(released)
     }
 
     /// Map the whole file shared, if that cannot fault: only when every byte up to its length has blocks (no hole
@@ -151,6 +151,11 @@ impl DiskFile {
     }
 }
 
+/// The error of what needs the descriptor (`lock`, a write past the mapping) once a mapped file gave it back.
+fn released() -> io::Error {
+    io::Error::other("the file's descriptor was released (it is mapped)")
+}
+
 /// Whether `file` lives on a filesystem known to overwrite allocated blocks in place: ext2/3/4, XFS, tmpfs.
 fn overwrites_in_place(file: &File) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
@@ -189,7 +194,7 @@ impl Storage for DiskFile {
                     }
                     self.read_at(&mut buf[..n], offset).map(|_| n)
                 }
-                (None, None) => Err(self.handle().unwrap_err()),
+                (None, None) => Err(released()),
             },
         }
     }
@@ -211,7 +216,7 @@ impl Storage for DiskFile {
         match (&self.file, &self.map) {
             (Some(f), _) => Storage::byte_len(f),
             (None, Some(map)) => Ok(map.len() as u64),
-            (None, None) => Err(self.handle().unwrap_err()),
+            (None, None) => Err(released()),
         }
     }
 
@@ -219,7 +224,7 @@ impl Storage for DiskFile {
         match (&self.file, &self.map) {
             (Some(f), _) => f.sync_data(),
             (None, Some(map)) => map.flush(),
-            (None, None) => Err(self.handle().unwrap_err()),
+            (None, None) => Err(released()),
         }
     }
 
@@ -227,7 +232,7 @@ impl Storage for DiskFile {
         match (&self.file, &self.map) {
             (Some(f), _) => f.sync_all(),
             (None, Some(map)) => map.flush(),
-            (None, None) => Err(self.handle().unwrap_err()),
+            (None, None) => Err(released()),
         }
     }
 

@@ -17,10 +17,20 @@ pub(super) enum Held {
     Mapping,
 }
 
+impl Held {
+    fn of(file: &WhisperFile) -> Held {
+        if file.holds_descriptor() {
+            Held::Descriptor
+        } else {
+            Held::Mapping
+        }
+    }
+}
+
 impl Writer {
     /// Keep `file` open for `id`, closing another file if that goes over the budget.
     pub(super) fn keep_open(&mut self, id: MetricId, file: WhisperFile) {
-        let list = if file.holds_descriptor() { Held::Descriptor } else { Held::Mapping };
+        let list = Held::of(&file);
         let e = self.cache.entry_mut(id);
         e.file = Some(file);
         e.updated_open = false;
@@ -76,7 +86,7 @@ impl Writer {
         let e = self.cache.entry_mut(id);
         if let Some(file) = e.file.take() {
             let slot = e.open_slot as usize;
-            let list = if file.holds_descriptor() { Held::Descriptor } else { Held::Mapping };
+            let list = Held::of(&file);
             self.durable.before_close(id, &file, &self.cache.entry(id).name, &self.stats);
             self.unhold(list, slot);
         }
