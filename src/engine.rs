@@ -153,6 +153,7 @@ impl Engine {
             prefetch: settings.amqp.prefetch,
             ack: settings.amqp.ack,
             ack_interval: Duration::from_millis(settings.amqp.ack_interval_ms),
+            linger: Duration::from_micros(settings.amqp.linger_us),
             max_reconnect_delay: Duration::from_secs(settings.amqp.max_reconnect_delay_secs),
             hash: settings.amqp.consistent_hash_exchange.clone().map(|exchange| crate::ingest::topology::HashFanout {
                 exchange,

@@ -133,3 +133,48 @@ fn a_drained_backlog_is_acked_in_few_frames() {
         "acking at once: {at_once} frames in {elapsed_at_once:?}, paced: {frames} in {elapsed:?}"
     );
 }
+
+/// A trickle of one-point deliveries (each published alone, its confirm awaited) through warren with `linger_us`
+/// for both the workers and the writer, then one last lone delivery once the rest is acked: returns (worker
+/// pauses, writer pauses). Every point is checked on disk and every delivery acked either way.
+fn trickle(linger_us: u64) -> (u64, u64) {
+    const N: u32 = 100;
+    let vhost = Vhost::new();
+    let url = vhost.url();
+    let dir = tempfile::tempdir().unwrap();
+    let (ex, q) = (unique("ex"), unique("q"));
+    let publisher = Publisher::new(&url, &ex, &q, &["#"]);
+    let mut s = settings(dir.path(), &url, &ex, &q, &["#"]);
+    s.amqp.linger_us = linger_us;
+    s.cache.linger_us = linger_us;
+    let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
+    assert!(wait_until(20, || engine.stats.workers_consuming.load(Ordering::Relaxed) == 2));
+    let pts = aligned_points(N / 4 + 1);
+    for i in 0..N {
+        let (t, v) = pts[(i / 4) as usize];
+        publisher.publish(&format!("linger.m{}", i % 4), format!("{v} {t}").as_bytes());
+    }
+    assert!(wait_until(30, || engine.stats.acked.load(Ordering::Relaxed) == u64::from(N)));
+    // Alone on the queue, this one is a burst of one for its worker and a turn of one batch for the writer.
+    let (t, v) = pts[(N / 4) as usize];
+    publisher.publish("linger.m0", format!("{v} {t}").as_bytes());
+    assert!(wait_until(30, || engine.stats.acked.load(Ordering::Relaxed) == u64::from(N) + 1));
+    assert!(wait_until(20, || queue_counts(&vhost.0, &q) == (0, 0)));
+    assert_eq!(engine.stats.committed_points.load(Ordering::Relaxed), u64::from(N) + 1);
+    assert_eq!(python_fetch(dir.path(), "linger.m0", 7200), pts, "linger.m0 has every point, the lone one too");
+    assert_eq!(python_fetch(dir.path(), "linger.m3", 7200), pts[..(N / 4) as usize]);
+    let pauses =
+        (engine.stats.worker_lingers.load(Ordering::Relaxed), engine.stats.writer_lingers.load(Ordering::Relaxed));
+    engine.stop().unwrap();
+    pauses
+}
+
+/// `linger_us`: after a light burst a worker pauses before taking the next, and after a light turn the writer
+/// does, so a trickle is handed on and written in batches (see docs/ARCHITECTURE.md "Lingering"); nothing
+/// waits for company: the last lone delivery is written and acked. With 0 (the control) neither ever pauses.
+#[test]
+fn a_trickle_is_taken_in_pauses_and_a_lone_delivery_still_goes_through() {
+    let (worker, writer) = trickle(2000);
+    assert!(worker >= 1 && writer >= 1, "lingering on: worker paused {worker} times, writer {writer} times");
+    assert_eq!(trickle(0), (0, 0), "lingering off: no pause");
+}

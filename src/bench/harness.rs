@@ -32,6 +32,8 @@ pub struct WarrenKnobs {
     pub quorum: bool,
     /// `[whisper] mmap`: update kept files through mappings.
     pub mmap: bool,
+    /// `[amqp] linger_us` and `[cache] linger_us`; `None`: warren's defaults.
+    pub linger_us: Option<u64>,
 }
 
 /// Everything one run needs.

@@ -423,6 +423,7 @@ mod tests {
                 sync: "none".into(),
                 quorum: false,
                 mmap: false,
+                linger_us: None,
             },
             publish_connections: 1,
             publish_window: 1,

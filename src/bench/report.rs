@@ -15,6 +15,17 @@ pub struct Ceiling {
     pub drain_seconds: f64,
     pub drain_msgs_per_sec: f64,
     pub drain_points_per_sec: f64,
+    /// CPU time of the bench process during the drain: the null consumer (amiquip's I/O threads and the
+    /// consumer threads) and nothing else, as the publish is over. What consuming alone costs on this machine.
+    pub drain_cpu_seconds: Option<f64>,
+}
+
+impl Ceiling {
+    /// The null consumer's CPU seconds per million points (one point per message: per million deliveries).
+    pub fn cpu_s_per_million_points(&self) -> Option<f64> {
+        let points = self.publish.points as f64;
+        self.drain_cpu_seconds.filter(|_| points > 0.0).map(|cpu| cpu * 1e6 / points)
+    }
 }
 
 /// Latency percentiles, milliseconds, and how they were obtained.
@@ -136,12 +147,13 @@ pub fn table(r: &Report) -> String {
     .expect("fmt");
     writeln!(
         s,
-        "warren: {} workers, prefetch {}, strategy {}, create mode {}{}, ring {}, creates/min {}; {} publisher connections",
+        "warren: {} workers, prefetch {}, strategy {}, create mode {}{}{}, ring {}, creates/min {}; {} publisher connections",
         k.workers,
         k.prefetch,
         k.strategy,
         k.create_mode,
         if k.mmap { ", mmap" } else { "" },
+        k.linger_us.map_or(String::new(), |us| format!(", linger {us} µs")),
         k.ring_capacity,
         if k.max_creates_per_minute == 0 { "unlimited".to_string() } else { k.max_creates_per_minute.to_string() },
         r.publish_connections
@@ -185,8 +197,8 @@ pub fn table(r: &Report) -> String {
             "1.00",
             "-",
             "-",
-            "-",
-            "-",
+            c.drain_cpu_seconds.map_or("-".to_string(), |x| format!("{x:.2}")),
+            c.cpu_s_per_million_points().map_or("-".to_string(), |x| format!("{x:.2}")),
             "-",
             "-"
         )

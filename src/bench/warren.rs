@@ -34,6 +34,8 @@ pub fn ceiling(cfg: &RunConfig, obs: &dyn Observer) -> Result<Ceiling, BenchErro
         let publish = publish_with_progress(cfg, &exchange, obs, &PublishProgress::default())?;
         obs.finish(&format!("{:.0} msg/s", publish.msgs_per_sec()));
         obs.phase("ceiling: null-consumer drain", 0);
+        // The publish is over: from here to the last ack the only work in this process is the null consumer.
+        let cpu_before = procstat::usage(std::process::id()).map(|u| u.cpu_seconds);
         let d = broker::drain(&DrainConfig {
             url: cfg.url.clone(),
             queue: queue.clone(),
@@ -42,6 +44,7 @@ pub fn ceiling(cfg: &RunConfig, obs: &dyn Observer) -> Result<Ceiling, BenchErro
             expect: publish.messages,
             timeout: cfg.timeout,
         })?;
+        let cpu_after = procstat::usage(std::process::id()).map(|u| u.cpu_seconds);
         let secs = d.as_secs_f64();
         obs.finish(&format!("{:.0} msg/s", rate(publish.messages, secs)));
         Ok(Ceiling {
@@ -49,6 +52,7 @@ pub fn ceiling(cfg: &RunConfig, obs: &dyn Observer) -> Result<Ceiling, BenchErro
             drain_seconds: secs,
             drain_msgs_per_sec: rate(publish.messages, secs),
             drain_points_per_sec: rate(publish.points, secs),
+            drain_cpu_seconds: cpu_before.zip(cpu_after).map(|(b, a)| a - b),
         })
     })();
     let _ = broker::delete(&cfg.url, &exchange, Some(&queue));
@@ -95,7 +99,7 @@ fn write_config(cfg: &RunConfig, dir: &Path, exchange: &str, queue: &str, http: 
     let text = format!(
         "instance = \"bench\"\ndata_dir = {data}\nstorage_schemas = {schemas}\n\n[amqp]\nurl = {url}\nexchange = {ex}\n\
          queue = {queue}\nbind_patterns = [\"#\"]\nmetric_name_in_body = {nib}\nworkers = {w}\nprefetch = {p}\n\
-         max_reconnect_delay_secs = 2\nqueue_type = {qt}\n\n[cache]\nwrite_strategy = {ws}\nring_capacity = {rc}\nmax_creates_per_minute = {mc}\n\n\
+         max_reconnect_delay_secs = 2\nqueue_type = {qt}\n{al}\n[cache]\nwrite_strategy = {ws}\nring_capacity = {rc}\nmax_creates_per_minute = {mc}\n{al}\n\
          [whisper]\ncreate_mode = {cm}\nsync = {sync}\nmmap = {mmap}\n\n[receivers]\nenabled = false\n\n[query]\ncarbonlink = \"\"\nhttp = {http}\n",
         data = q(&dir.join("whisper").display().to_string()),
         schemas = q(&schemas_path.display().to_string()),
@@ -112,6 +116,7 @@ fn write_config(cfg: &RunConfig, dir: &Path, exchange: &str, queue: &str, http: 
         cm = q(&k.create_mode),
         sync = q(&k.sync),
         mmap = k.mmap,
+        al = k.linger_us.map_or(String::new(), |us| format!("linger_us = {us}\n")),
         http = q(if http { "127.0.0.1:0" } else { "" }),
     );
     let path = dir.join("warren.toml");

@@ -36,6 +36,10 @@ use std::time::{Duration, Instant};
 pub use super::rules::{ConfRules, DefaultRules, FileRules, NewRules};
 pub use flush::{FINAL_FLUSH_ATTEMPTS, FINAL_FLUSH_DEADLINE};
 
+/// A turn that took fewer batches than this from the rings is light: with every dirty metric written, the
+/// writer lingers after it (`[cache] linger_us`).
+const LIGHT_TURN: usize = 8;
+
 /// Everything the writer is configured with.
 pub struct WriterConfig {
     pub data_dir: PathBuf,
@@ -59,6 +63,8 @@ pub struct WriterConfig {
     pub sync: SyncMode,
     /// Files kept mapped without a descriptor (`[whisper] mmap`; 0: none are mapped).
     pub mapped_files: usize,
+    /// The pause after a light turn (`[cache] linger_us`; zero: none).
+    pub linger: Duration,
 }
 
 impl WriterConfig {
@@ -84,6 +90,7 @@ impl WriterConfig {
             creators: s.whisper.creators.unwrap_or_else(creators::default_size),
             tag_files: metric::TagFileNames::from_hash_filenames(s.tags.hash_filenames),
             sync: if s.whisper.autoflush { SyncMode::Batch } else { s.whisper.sync },
+            linger: Duration::from_micros(s.cache.linger_us),
             mapped_files: if s.whisper.mmap { super::fdlimit::mapping_budget(s.cache.open_files.max(1)) } else { 0 },
         }
     }
@@ -285,7 +292,8 @@ impl Writer {
         loop {
             self.take_rule_updates();
             let asked = self.answer_queries();
-            let drained = self.drain_rings() | asked | self.adopt_created();
+            let absorbed = self.drain_rings();
+            let drained = (absorbed > 0) | asked | self.adopt_created();
             let wrote =
                 if self.hold.load(Ordering::Acquire) { false } else { self.write_some(Duration::from_millis(2)) };
             self.send_completions();
@@ -299,6 +307,11 @@ impl Writer {
                     break;
                 }
                 std::thread::park_timeout(Duration::from_millis(5));
+            } else if lingers(self.cfg.linger, absorbed, self.cache.dirty_metrics(), self.stopping()) {
+                // Producers pushing meanwhile find the writer not parked: no wake-up each, and the next turn
+                // takes what they pushed at once.
+                Stats::add(&self.stats.writer_lingers, 1);
+                std::thread::sleep(self.cfg.linger);
             }
         }
         self.flush_all();
@@ -308,6 +321,10 @@ impl Writer {
         self.publish_stats(true);
         self.shutdown.writer_done.store(true, Ordering::Release);
         tracing::info!(left_in_cache = self.cache.total_points(), "writer stopped");
+    }
+
+    fn stopping(&self) -> bool {
+        self.shutdown.stop.load(Ordering::Acquire)
     }
 
     /// Send this turn's completions, after syncing what they depend on (`sync = "batch"`). If a sync failed,
@@ -330,15 +347,15 @@ impl Writer {
         }
     }
 
-    /// Move every waiting batch into the cache. Returns whether there was any.
-    fn drain_rings(&mut self) -> bool {
-        let mut any = false;
+    /// Move every waiting batch into the cache. Returns how many batches there were.
+    fn drain_rings(&mut self) -> usize {
+        let mut any = 0;
         for i in 0..self.rings.len() {
             // Bounded per ring so one busy producer cannot starve the writes.
             for _ in 0..4096 {
                 let Some(batch) = self.rings.pop(i) else { break };
                 self.absorb(batch);
-                any = true;
+                any += 1;
             }
         }
         any
@@ -484,6 +501,12 @@ impl Writer {
     }
 }
 
+/// Whether the writer lingers after a turn that took `absorbed` batches and left `dirty` metrics unwritten:
+/// lingering is on, the turn was light, everything is written, and no shutdown is under way.
+fn lingers(linger: Duration, absorbed: usize, dirty: usize, stopping: bool) -> bool {
+    !linger.is_zero() && absorbed < LIGHT_TURN && dirty == 0 && !stopping
+}
+
 fn classify(e: WhisperError) -> WriteFailure {
     match e {
         // AlreadyExists: another process created the file first; the retry opens it.
@@ -511,6 +534,17 @@ pub fn dedupe_last_wins(points: &mut Vec<Point>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_writer_lingers_only_after_a_light_turn_that_left_nothing_to_write() {
+        let ms = Duration::from_millis(2);
+        assert!(lingers(ms, 0, 0, false), "a turn that only answered a query or adopted a file");
+        assert!(lingers(ms, LIGHT_TURN - 1, 0, false));
+        assert!(!lingers(ms, LIGHT_TURN, 0, false), "a heavy turn goes straight on to the next");
+        assert!(!lingers(ms, 1, 1, false), "a metric left dirty (write budget spent) is written first");
+        assert!(!lingers(ms, 1, 0, true), "no pause while stopping");
+        assert!(!lingers(Duration::ZERO, 1, 0, false), "linger_us = 0 turns it off");
+    }
 
     #[test]
     fn the_last_value_for_a_timestamp_wins() {

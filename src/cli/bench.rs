@@ -65,6 +65,10 @@ pub struct BenchArgs {
     /// `[whisper] mmap = true` for the warren it runs (AMQP scenarios): update kept files through mappings.
     #[arg(long)]
     pub mmap: bool,
+    /// `[amqp] linger_us` and `[cache] linger_us` for the warren it runs (AMQP scenarios); unset: warren's
+    /// defaults. 0 turns lingering off.
+    #[arg(long, value_name = "MICROS")]
+    pub linger_us: Option<u64>,
     /// Batches per producer ring.
     #[arg(long, default_value_t = 1024)]
     pub ring_capacity: usize,
@@ -228,6 +232,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             sync: args.sync.first().cloned().unwrap_or_else(|| "none".into()),
             quorum: args.queue_type == "quorum",
             mmap: args.mmap,
+            linger_us: args.linger_us,
         },
         publish_connections: args.publish_connections.max(1),
         publish_window: args.window,

@@ -215,6 +215,11 @@ pub struct AmqpSettings {
     /// Finished deliveries wait at most this long for their (multiple) ack, unless a quarter of the prefetch
     /// window is finished at the front or the window is nearly full. 0 = ack whatever is finished at once.
     pub ack_interval_ms: u64,
+    /// After a burst of fewer than 64 deliveries a worker sleeps this long before taking the next, so that
+    /// deliveries arriving one by one are taken in bursts: one writer hand-off, one wake-up and one ack frame
+    /// for many. A lone delivery is not delayed (it is handed on before the pause); a stream of them waits at
+    /// most this long. 0 = never pause. See docs/ARCHITECTURE.md "Lingering".
+    pub linger_us: u64,
     /// Pin workers (and the writer) to cores.
     pub pin_threads: bool,
     /// Longest back-off between reconnect attempts, in seconds.
@@ -251,6 +256,10 @@ pub struct CacheSettings {
     /// Most whisper files kept open (an LRU of descriptors). The descriptor limit is raised to fit at start;
     /// when it cannot be, the LRU shrinks to what the limit allows (logged).
     pub open_files: usize,
+    /// After a light turn (a few batches, every dirty metric written) the writer sleeps this long instead of
+    /// parking, so points arriving in a trickle are written in batches and producers do not wake it one batch
+    /// at a time. 0 = never linger. See docs/ARCHITECTURE.md "Lingering".
+    pub linger_us: u64,
 }
 
 /// The classic socket inputs (carbon's plaintext and pickle receivers), served by one event-loop thread.
@@ -356,6 +365,7 @@ impl Default for AmqpSettings {
             prefetch: 10_000,
             ack: AckMode::AfterPersist,
             ack_interval_ms: 2,
+            linger_us: 2000,
             pin_threads: true,
             max_reconnect_delay_secs: 30,
             consistent_hash_exchange: None,
@@ -376,6 +386,7 @@ impl Default for CacheSettings {
             max_creates_per_minute: 5000,
             ring_capacity: 1024,
             open_files: 100_000,
+            linger_us: 2000,
         }
     }
 }

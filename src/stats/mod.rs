@@ -45,6 +45,10 @@ counters! {
     /// `basic.ack` frames sent (a multiple ack is one frame however many deliveries it covers): `acked /
     /// ack_frames` is how many deliveries the broker settles per ack it handles.
     ack_frames,
+    /// Pauses of the AMQP workers after a light burst (`[amqp] linger_us`).
+    worker_lingers,
+    /// Pauses of the writer after a light turn (`[cache] linger_us`).
+    writer_lingers,
     /// Points accepted from any input.
     points_received,
     /// Lines that did not parse (bad field count, bad number, out-of-range timestamp).
