@@ -62,9 +62,10 @@ pub struct BenchArgs {
     /// `[whisper] sync`: none, batch, or a list (`none,batch`) to run the backlog once per setting, side by side.
     #[arg(long, default_value = "none", value_delimiter = ',', value_parser = ["none", "batch", "syncfs"])]
     pub sync: Vec<String>,
-    /// `[whisper] mmap = true` for the warren it runs (AMQP scenarios): update kept files through mappings.
+    /// `[whisper] mmap = false` for the warren it runs (AMQP scenarios): one `pwrite` per update instead of
+    /// updates through mappings (warren's default).
     #[arg(long)]
-    pub mmap: bool,
+    pub no_mmap: bool,
     /// `[amqp] linger_us` and `[cache] linger_us` for the warren it runs (AMQP scenarios); unset: warren's
     /// defaults. 0 turns lingering off.
     #[arg(long, value_name = "MICROS")]
@@ -231,7 +232,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             max_creates_per_minute: args.max_creates_per_minute,
             sync: args.sync.first().cloned().unwrap_or_else(|| "none".into()),
             quorum: args.queue_type == "quorum",
-            mmap: args.mmap,
+            mmap: !args.no_mmap,
             linger_us: args.linger_us,
         },
         publish_connections: args.publish_connections.max(1),
