@@ -349,16 +349,16 @@ impl Writer {
 
     /// Move every waiting batch into the cache. Returns how many batches there were.
     fn drain_rings(&mut self) -> usize {
-        let mut any = 0;
+        let mut batches = 0;
         for i in 0..self.rings.len() {
             // Bounded per ring so one busy producer cannot starve the writes.
             for _ in 0..4096 {
                 let Some(batch) = self.rings.pop(i) else { break };
                 self.absorb(batch);
-                any += 1;
+                batches += 1;
             }
         }
-        any
+        batches
     }
 
     fn flow_control(&mut self) {
