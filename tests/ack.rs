@@ -139,15 +139,11 @@ fn a_drained_backlog_is_acked_in_few_frames() {
 /// pauses, writer pauses). Every point is checked on disk and every delivery acked either way.
 fn trickle(linger_us: u64) -> (u64, u64) {
     const N: u32 = 100;
-    let vhost = Vhost::new();
-    let url = vhost.url();
-    let dir = tempfile::tempdir().unwrap();
-    let (ex, q) = (unique("ex"), unique("q"));
-    let publisher = Publisher::new(&url, &ex, &q, &["#"]);
-    let mut s = settings(dir.path(), &url, &ex, &q, &["#"]);
-    s.amqp.linger_us = linger_us;
-    s.cache.linger_us = linger_us;
-    let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
+    let mut rig = Rig::new();
+    rig.settings.amqp.linger_us = linger_us;
+    rig.settings.cache.linger_us = linger_us;
+    let (publisher, vhost, q, dir) = (&rig.publisher, &rig.vhost, &rig.q, &rig.dir);
+    let engine = Engine::start(&rig.settings, Box::new(DefaultRules)).unwrap();
     assert!(wait_until(20, || engine.stats.workers_consuming.load(Ordering::Relaxed) == 2));
     let pts = aligned_points(N / 4 + 1);
     for i in 0..N {
@@ -159,7 +155,7 @@ fn trickle(linger_us: u64) -> (u64, u64) {
     let (t, v) = pts[(N / 4) as usize];
     publisher.publish("linger.m0", format!("{v} {t}").as_bytes());
     assert!(wait_until(30, || engine.stats.acked.load(Ordering::Relaxed) == u64::from(N) + 1));
-    assert!(wait_until(20, || queue_counts(&vhost.0, &q) == (0, 0)));
+    assert!(wait_until(20, || queue_counts(&vhost.0, q) == (0, 0)));
     assert_eq!(engine.stats.committed_points.load(Ordering::Relaxed), u64::from(N) + 1);
     assert_eq!(python_fetch(dir.path(), "linger.m0", 7200), pts, "linger.m0 has every point, the lone one too");
     assert_eq!(python_fetch(dir.path(), "linger.m3", 7200), pts[..(N / 4) as usize]);

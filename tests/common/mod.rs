@@ -251,6 +251,30 @@ impl Drop for Vhost {
     }
 }
 
+/// One test's world on the broker and on disk: its own vhost, data dir, exchange and queue (bound with `#`), a
+/// publisher to them, and [`settings`] for all of them. Fields drop in order: the publisher, then the data dir,
+/// then the vhost (deleted with everything in it).
+pub struct Rig {
+    pub publisher: Publisher,
+    pub settings: Settings,
+    pub dir: tempfile::TempDir,
+    pub ex: String,
+    pub q: String,
+    pub vhost: Vhost,
+}
+
+impl Rig {
+    pub fn new() -> Rig {
+        let vhost = Vhost::new();
+        let url = vhost.url();
+        let dir = tempfile::tempdir().unwrap();
+        let (ex, q) = (unique("ex"), unique("q"));
+        let publisher = Publisher::new(&url, &ex, &q, &["#"]);
+        let settings = settings(dir.path(), &url, &ex, &q, &["#"]);
+        Rig { publisher, settings, dir, ex, q, vhost }
+    }
+}
+
 /// Values of `metric` under `data_dir` as python3-whisper (the reference) reads them: (timestamp, value) pairs
 /// of non-empty slots over the last `seconds`.
 pub fn python_fetch(data_dir: &Path, metric: &str, seconds: u32) -> Vec<(u32, f64)> {
