@@ -266,19 +266,36 @@ pub fn probe_hash_spread<'a>(
         ex.publish(Publish::with_properties(b"", name, AmqpProperties::default()))?;
         sent += 1;
     }
-    let mut confirmed = 0u64;
-    while confirmed < sent {
-        match confirms.recv_timeout(std::time::Duration::from_secs(30)) {
-            Ok(amiquip::Confirm::Ack(p)) | Ok(amiquip::Confirm::Nack(p)) => {
-                confirmed = if p.multiple { p.delivery_tag } else { confirmed.max(p.delivery_tag) }
-            }
+    // Every tag confirmed, counted one by one: a single confirm of a high tag says nothing of the lower ones.
+    let mut confirmed = vec![false; sent as usize + 1];
+    let (mut through, mut count) = (0u64, 0u64);
+    while count < sent {
+        let p = match confirms.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(amiquip::Confirm::Ack(p)) | Ok(amiquip::Confirm::Nack(p)) => p,
             Err(_) => break,
+        };
+        let tags = if p.multiple { through + 1..=p.delivery_tag } else { p.delivery_tag..=p.delivery_tag };
+        for t in tags {
+            if let Some(c) = confirmed.get_mut(t as usize).filter(|c| !**c) {
+                *c = true;
+                count += 1;
+            }
         }
+        through = through.max(if p.multiple { p.delivery_tag } else { 0 });
     }
-    let mut counts = Vec::new();
-    for q in &queues {
-        counts.push(u64::from(channel.queue_declare_passive(q.as_str())?.declared_message_count().unwrap_or(0)));
-    }
+    // Each name is routed to exactly one queue: wait (bounded) until the queues' counts add up to what was sent,
+    // so no message still on its way is missed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let counts = loop {
+        let mut counts = Vec::new();
+        for q in &queues {
+            counts.push(u64::from(channel.queue_declare_passive(q.as_str())?.declared_message_count().unwrap_or(0)));
+        }
+        if counts.iter().sum::<u64>() >= sent || std::time::Instant::now() >= deadline {
+            break counts;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     for q in queues {
         channel.queue_delete(q, QueueDeleteOptions::default())?;
     }
