@@ -300,9 +300,7 @@ impl Writer {
             self.flow_control();
             self.publish_stats(false);
             if !drained && !wrote {
-                if self.shutdown.stop.load(Ordering::Acquire)
-                    && self.rings.finished_producers() == self.rings.len()
-                    && self.rings.occupancy() == 0
+                if self.stopping() && self.rings.finished_producers() == self.rings.len() && self.rings.occupancy() == 0
                 {
                     break;
                 }
@@ -323,6 +321,7 @@ impl Writer {
         tracing::info!(left_in_cache = self.cache.total_points(), "writer stopped");
     }
 
+    /// Shutdown was asked for.
     fn stopping(&self) -> bool {
         self.shutdown.stop.load(Ordering::Acquire)
     }

@@ -281,7 +281,9 @@ pub fn probe_hash_spread<'a>(
                 count += 1;
             }
         }
-        through = through.max(if p.multiple { p.delivery_tag } else { 0 });
+        if p.multiple {
+            through = through.max(p.delivery_tag);
+        }
     }
     // Each name is routed to exactly one queue: wait (bounded) until the queues' counts add up to what was sent,
     // so no message still on its way is missed.
