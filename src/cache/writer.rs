@@ -376,35 +376,40 @@ impl Writer {
     }
 
     /// Write dirty metrics for up to `budget`. Returns whether anything was written or attempted.
+    /// One clock read per metric written (it ends that metric's update and starts the next): with one point per
+    /// update, clock reads were 9 % of the writer's samples (rk-1).
     fn write_some(&mut self, budget: Duration) -> bool {
         let start = Instant::now();
+        let wall = unix_now();
+        let mut now = start;
         let mut any = false;
-        while start.elapsed() < budget {
-            let now = Instant::now();
+        while now.duration_since(start) < budget {
             if !self.updates.try_take(now) {
                 break;
             }
             let Some(id) = self.cache.next(now) else { break };
-            self.write_metric(id, false);
+            now = self.write_metric(id, false, now, wall).1;
             any = true;
         }
         any
     }
 
-    /// Write all pending points of `id`. Returns true when they were resolved (written or rejected).
-    fn write_metric(&mut self, id: MetricId, unlimited: bool) -> bool {
+    /// Write all pending points of `id`, taken from the cache at `started` (`wall`: the Unix time whisper's
+    /// retention is measured from). Returns whether they were resolved (written or rejected), and the time
+    /// the metric was done with.
+    fn write_metric(&mut self, id: MetricId, unlimited: bool, started: Instant, wall: u32) -> (bool, Instant) {
         let mut held = std::mem::take(&mut self.held);
         let mut points = std::mem::take(&mut self.points);
         let mut tickets = std::mem::take(&mut self.owned_tickets);
         self.cache.take(id, &mut held);
         store::split(&held, &mut points, &mut tickets);
         dedupe_last_wins(&mut points);
-        let t0 = Instant::now();
-        let result = self.update(id, &mut points, unlimited);
+        let result = self.update(id, &mut points, unlimited, wall);
+        let done = Instant::now();
         let resolved = match result {
             Ok(written) => {
                 Stats::add(&self.stats.update_operations, 1);
-                Stats::add(&self.stats.update_micros, t0.elapsed().as_micros() as u64);
+                Stats::add(&self.stats.update_micros, done.duration_since(started).as_micros() as u64);
                 Stats::add(&self.stats.committed_points, written as u64);
                 self.cache.entry_mut(id).retry_at = None;
                 self.durable.wrote(id, &self.cache.entry(id).name);
@@ -439,7 +444,7 @@ impl Writer {
             }
         };
         if resolved {
-            self.resolve_tickets(&tickets);
+            self.resolve_tickets(&tickets, done);
             held.clear();
         } else if !held.is_empty() {
             // (A parked metric's points are back already.) Back as they were taken, duplicates and all: each
@@ -451,14 +456,15 @@ impl Writer {
         self.held = held;
         self.points = points;
         self.owned_tickets = tickets;
-        resolved
+        (resolved, done)
     }
 
     /// The points of these tickets are written (or rejected): complete the batches that are now whole.
-    fn resolve_tickets(&mut self, tickets: &[(u32, u32)]) {
+    /// `now`: when they were.
+    fn resolve_tickets(&mut self, tickets: &[(u32, u32)], now: Instant) {
         for &(slot, count) in tickets {
             if let Some(done) = self.tickets.resolve(slot, count) {
-                let micros = done.received.elapsed().as_micros() as u64;
+                let micros = now.saturating_duration_since(done.received).as_micros() as u64;
                 let _ = self.latency.record(micros.max(1));
                 self.complete(done.ticket);
             }
@@ -473,13 +479,13 @@ impl Writer {
         }
     }
 
-    fn update(&mut self, id: MetricId, points: &mut [Point], unlimited: bool) -> Result<usize, WriteFailure> {
+    fn update(&mut self, id: MetricId, points: &mut [Point], unlimited: bool, now: u32) -> Result<usize, WriteFailure> {
         self.ensure_open(id, unlimited)?;
         self.map_kept_file(id);
         let e = self.cache.entry_mut(id);
         // Invariant: ensure_open succeeded, so the file is open.
         let file = e.file.as_mut().expect("file opened by ensure_open");
-        let stats = file.update_many(points, unix_now(), &mut self.scratch).map_err(classify)?;
+        let stats = file.update_many(points, now, &mut self.scratch).map_err(classify)?;
         e.updated_open = true;
         Stats::add(&self.stats.dropped_points, stats.dropped as u64);
         Ok(stats.points_written)

@@ -104,7 +104,7 @@ impl Writer {
                     self.cache.take(id, &mut held);
                     self.cache.unpark(id, None);
                     store::split(&held, &mut self.points, &mut tickets);
-                    self.resolve_tickets(&tickets);
+                    self.resolve_tickets(&tickets, Instant::now());
                     held.clear();
                     tickets.clear();
                     self.points.clear();

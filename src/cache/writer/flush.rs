@@ -4,6 +4,7 @@
 
 use super::Writer;
 use crate::cache::store::MetricId;
+use crate::lifecycle::unix_now;
 use crate::stats::Stats;
 use std::time::{Duration, Instant};
 
@@ -43,7 +44,7 @@ impl Writer {
                 }
                 break;
             };
-            self.write_metric(id, true);
+            self.write_metric(id, true, Instant::now(), unix_now());
         }
         let (metrics, unacked, lost) = self.cache.unwritten_points();
         if metrics > 0 {
