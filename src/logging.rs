@@ -131,9 +131,28 @@ pub fn init() -> &'static Logs {
             .with_ansi(false)
             .with_filter(filter_fn(move |m| m.target() == CREATES_TARGET && c.load(Ordering::Relaxed)));
         // Another subscriber may already be installed (tests): then this one is not, and lines go there.
-        let _ = tracing_subscriber::registry().with(stderr).with(file).with(creates).try_init();
+        let ours = tracing_subscriber::registry().with(stderr).with(file).with(creates).try_init().is_ok();
+        if ours {
+            // Records of the `log` crate (amiquip's: a `trace!` per frame read) reach the subscriber only up to
+            // this level. The bridge would let every level through (the creates layer has no level), and each
+            // record would then be matched against the filters, per frame, on amiquip's I/O thread.
+            log::set_max_level(log_level(env().max_level_hint()));
+        }
     }
     logs
+}
+
+/// The `log` crate's level for the most verbose level `RUST_LOG` lets through (`None`: no hint, everything).
+fn log_level(hint: Option<tracing_subscriber::filter::LevelFilter>) -> log::LevelFilter {
+    use tracing_subscriber::filter::LevelFilter as L;
+    match hint {
+        Some(L::OFF) => log::LevelFilter::Off,
+        Some(L::ERROR) => log::LevelFilter::Error,
+        Some(L::WARN) => log::LevelFilter::Warn,
+        Some(L::INFO) => log::LevelFilter::Info,
+        Some(L::DEBUG) => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    }
 }
 
 impl Logs {

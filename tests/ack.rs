@@ -135,9 +135,10 @@ fn a_drained_backlog_is_acked_in_few_frames() {
 }
 
 /// A trickle of one-point deliveries (each published alone, its confirm awaited) through warren with `linger_us`
-/// for both the workers and the writer, then one last lone delivery once the rest is acked: returns (worker
-/// pauses, writer pauses). Every point is checked on disk and every delivery acked either way.
-fn trickle(linger_us: u64) -> (u64, u64) {
+/// for the workers, their connections' readers and the writer, then one last lone delivery once the rest is
+/// acked: returns (worker pauses, reader pauses, writer pauses). Every point is checked on disk and every
+/// delivery acked either way.
+fn trickle(linger_us: u64) -> (u64, u64, u64) {
     const N: u32 = 100;
     let mut rig = Rig::new();
     rig.settings.amqp.linger_us = linger_us;
@@ -159,18 +160,26 @@ fn trickle(linger_us: u64) -> (u64, u64) {
     assert_eq!(engine.stats.committed_points.load(Ordering::Relaxed), u64::from(N) + 1);
     assert_eq!(python_fetch(dir.path(), "linger.m0", 7200), pts, "linger.m0 has every point, the lone one too");
     assert_eq!(python_fetch(dir.path(), "linger.m3", 7200), pts[..(N / 4) as usize]);
-    let pauses =
-        (engine.stats.worker_lingers.load(Ordering::Relaxed), engine.stats.writer_lingers.load(Ordering::Relaxed));
+    let s = &engine.stats;
+    let pauses = (
+        s.worker_lingers.load(Ordering::Relaxed),
+        s.reader_lingers.load(Ordering::Relaxed),
+        s.writer_lingers.load(Ordering::Relaxed),
+    );
     engine.stop().unwrap();
     pauses
 }
 
-/// `linger_us`: after a light burst a worker pauses before taking the next, and after a light turn the writer
-/// does, so a trickle is handed on and written in batches (see docs/ARCHITECTURE.md "Lingering"); nothing
-/// waits for company: the last lone delivery is written and acked. With 0 (the control) neither ever pauses.
+/// `linger_us`: after a light burst a worker pauses before taking the next, so does its connection's reader
+/// after a light read, and the writer after a light turn, so a trickle is read, handed on and written in
+/// batches (see docs/ARCHITECTURE.md "Lingering"); nothing waits for company: the last lone delivery is
+/// written and acked. With 0 (the control) none ever pauses.
 #[test]
 fn a_trickle_is_taken_in_pauses_and_a_lone_delivery_still_goes_through() {
-    let (worker, writer) = trickle(2000);
-    assert!(worker >= 1 && writer >= 1, "lingering on: worker paused {worker} times, writer {writer} times");
-    assert_eq!(trickle(0), (0, 0), "lingering off: no pause");
+    let (worker, reader, writer) = trickle(2000);
+    assert!(
+        worker >= 1 && reader >= 1 && writer >= 1,
+        "lingering on: worker paused {worker} times, reader {reader}, writer {writer}"
+    );
+    assert_eq!(trickle(0), (0, 0, 0), "lingering off: no pause");
 }

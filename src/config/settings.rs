@@ -218,7 +218,9 @@ pub struct AmqpSettings {
     /// After a burst of fewer than 64 deliveries a worker sleeps this long before taking the next, so that
     /// deliveries arriving one by one are taken in bursts: one writer hand-off, one wake-up and one ack frame
     /// for many. A lone delivery is not delayed (it is handed on before the pause); a stream of them waits at
-    /// most this long. 0 = never pause. See docs/ARCHITECTURE.md "Lingering".
+    /// most this long. The same pause for the worker's connection: once consuming, its reader (amiquip's I/O
+    /// thread) sleeps this long when the socket runs dry after a read of less than 64 KiB, so it wakes once per
+    /// pause, not once every few deliveries. 0 = never pause. See docs/ARCHITECTURE.md "Lingering".
     pub linger_us: u64,
     /// Pin workers (and the writer) to cores.
     pub pin_threads: bool,

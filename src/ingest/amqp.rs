@@ -21,7 +21,7 @@ use crate::config::settings::AckMode;
 use crate::lifecycle::{unix_now, Shutdown};
 use crate::pipe::ring::{Completion, Producer};
 use crate::stats::{BadInputLog, Stats};
-use amiquip::{Channel, Connection, ConsumerMessage, ConsumerOptions, Delivery};
+use amiquip::{Channel, ConsumerMessage, ConsumerOptions, Delivery};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -346,13 +346,13 @@ fn session(
     node: usize,
     producer: &Producer,
     generation: u32,
-    stats: &Stats,
+    stats: &Arc<Stats>,
     shutdown: &Shutdown,
     log: &mut BadInputLog,
     connected: &mut bool,
 ) -> Result<(), WorkerError> {
     let url = cfg.urls.get(node).map_or("", String::as_str);
-    let mut conn = Connection::insecure_open(url)?;
+    let (mut conn, reader_lingers) = super::connect::open(url, cfg.linger, stats)?;
     let channel = conn.open_channel(None)?;
     channel.qos(0, cfg.prefetch, false)?;
     let queue_name = {
@@ -366,6 +366,8 @@ fn session(
         name
     };
     let consumer = channel.basic_consume(queue_name.as_str(), ConsumerOptions::default())?;
+    // From here on the connection only streams deliveries in and acks out: its reader may linger.
+    reader_lingers.store(true, Ordering::Relaxed);
     *connected = true;
     Stats::add(&stats.connects, 1);
     stats.node_connected(node);

@@ -47,6 +47,8 @@ counters! {
     ack_frames,
     /// Pauses of the AMQP workers after a light burst (`[amqp] linger_us`).
     worker_lingers,
+    /// Pauses of the AMQP connections' readers (amiquip's I/O threads) after a light read (`[amqp] linger_us`).
+    reader_lingers,
     /// Pauses of the writer after a light turn (`[cache] linger_us`).
     writer_lingers,
     /// Points accepted from any input.
@@ -63,7 +65,7 @@ counters! {
     dropped_points,
     /// update_many calls.
     update_operations,
-    /// Microseconds spent in update_many, total.
+    /// Microseconds spent writing metrics (a metric's points out of the cache, then update_many), total.
     update_micros,
     /// `fdatasync` calls made for `[whisper] sync = "batch"`.
     syncs,
