@@ -133,18 +133,15 @@ pub fn open(url: &str, linger: Duration, stats: &Arc<Stats>) -> amiquip::Result<
 /// when absent; query options `heartbeat`, `channel_max`, `connection_timeout` in ms, `auth_mechanism=external`).
 /// `None` for anything else, which is left to amiquip.
 fn amqp_target(raw: &str) -> Option<(Vec<std::net::SocketAddr>, ConnectionOptions<Auth>)> {
-    let url = url::Url::parse(raw).ok()?;
+    let mut url = url::Url::parse(raw).ok()?;
     if url.scheme() != "amqp" {
         return None;
     }
     let options = amqp_options(&url)?;
-    let host = match url.host_str() {
-        None | Some("") => "localhost",
-        Some(h) => h,
-    };
-    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    let port = url.port().unwrap_or(5672);
-    let addrs: Vec<_> = std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).ok()?.collect();
+    if url.host_str().is_none_or(str::is_empty) {
+        url.set_host(Some("localhost")).ok()?;
+    }
+    let addrs = url.socket_addrs(|| Some(5672)).ok()?;
     (!addrs.is_empty()).then_some((addrs, options))
 }
 
@@ -226,5 +223,7 @@ mod tests {
         assert_eq!(addrs, vec!["127.0.0.1:5672".parse().unwrap()]);
         let (addrs, _) = amqp_target("amqp://[::1]:5673/x").unwrap();
         assert_eq!(addrs, vec!["[::1]:5673".parse().unwrap()]);
+        let (addrs, _) = amqp_target("amqp://").unwrap();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 5672), "amqp:// is localhost: {addrs:?}");
     }
 }
