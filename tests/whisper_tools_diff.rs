@@ -392,3 +392,39 @@ fn resize_writes_and_prints_as_whisper_resize() {
     eprintln!("resize: {succeeded} of 60 succeeded on both sides, {aggregated} with --aggregate");
     assert!(succeeded >= 40 && aggregated >= 15, "{succeeded} resizes succeeded, {aggregated} aggregated");
 }
+
+/// `warren whisper fetch f.wsp | head -1`: when the reader goes away, the tool ends as coreutils do (killed by
+/// SIGPIPE, nothing on stderr) instead of panicking in `println!` with "Broken pipe" and exit code 101, which
+/// turned a shell pipeline with `pipefail` (`fetch | grep -q`) into a failure even though grep had matched. The
+/// fetch prints a week of 60 s steps (10,080 lines, ~160 KB), more than a pipe holds, so the tool is still writing
+/// when the pipe closes.
+#[test]
+fn fetch_into_a_closed_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("week.wsp");
+    let opts = CreateOptions { x_files_factor: 0.5, aggregation: AggregationMethod::Average, mode: CreateMode::Sparse };
+    WhisperFile::create(&path, &[ArchiveSpec { seconds_per_point: 60, points: 10_080 }], &opts, OpenOptions::default())
+        .unwrap();
+    let now: u32 = 1_700_000_000;
+    let mut child = Command::new(WARREN)
+        .args(["whisper", "fetch"])
+        .arg(&path)
+        .args(["--from", &(now - 7 * 86_400).to_string(), "--now", &now.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.ends_with("\tNone\n"), "first line of an empty file's fetch: {first:?}");
+    // The reader is dropped here: the pipe has no reader left.
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGPIPE), "status {status:?}, stderr: {stderr}");
+    assert_eq!(stderr, "", "nothing on stderr when the reader goes away");
+}

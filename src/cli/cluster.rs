@@ -43,6 +43,7 @@ pub fn run(cmd: ClusterCmd) -> anyhow::Result<()> {
         ClusterCmd::Plan(a) => a,
         ClusterCmd::Backfill(a) => return super::backfill::run(a),
     };
+    super::end_quietly_when_stdout_closes();
     if a.patterns.is_empty() == a.hash.is_empty() {
         bail!("give either --patterns NAME=P,… per instance or --hash NAME=WEIGHT per instance");
     }

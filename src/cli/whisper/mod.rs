@@ -135,6 +135,7 @@ impl From<ModeArg> for CreateMode {
 
 /// Run one subcommand, printing to stdout. Errors carry the file and the offending input.
 pub fn run(cmd: WhisperCmd) -> anyhow::Result<()> {
+    super::end_quietly_when_stdout_closes();
     match cmd {
         WhisperCmd::Create { path, retentions, xff, aggregation, mode, overwrite } => {
             let archives = parse_retentions(&retentions.join(","))?;
