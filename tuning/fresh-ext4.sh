@@ -17,6 +17,7 @@ cleanup() {
   mountpoint -q "$mnt" && umount "$mnt"
   [ -n "$dev" ] && losetup -d "$dev"
   rm -f "$image"
+  rmdir "$mnt" 2>/dev/null || true
 }
 trap cleanup EXIT
 rm -f "$image"
