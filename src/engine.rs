@@ -212,7 +212,7 @@ impl Engine {
             self.threads.push(thread);
             writer = writer.with_tags(queue);
         }
-        // The writer takes the last core, workers the others first: on 2 cores worker 0 and the writer are apart.
+        // The writer takes the last core, the workers the others (see `worker_core`).
         let writer_core = cores.last().copied();
         self.spawn("writer".into(), move || {
             if let Some(c) = writer_core {
@@ -222,7 +222,7 @@ impl Engine {
         })?;
         for p in producers {
             let (cfg, stats, shutdown) = (amqp.clone(), self.stats.clone(), self.shutdown.clone());
-            let core = (!cores.is_empty()).then(|| cores[p.id as usize % cores.len()]);
+            let core = worker_core(&cores, p.id as usize);
             self.spawn(format!("amqp-{}", p.id), move || {
                 if let Some(c) = core {
                     core_affinity::set_for_current(c);
@@ -308,6 +308,14 @@ impl Drop for Engine {
     }
 }
 
+/// The core AMQP worker `id` is pinned to: the writer has the last core to itself, the workers share the others
+/// in turn (all of them on one core when there are two); with a single core, everyone is on it. Sharing the
+/// writer's core cost it CPU and the drain its pace (tuning/README.md "Workers off the writer's core").
+fn worker_core(cores: &[core_affinity::CoreId], id: usize) -> Option<core_affinity::CoreId> {
+    let others = if cores.len() > 1 { &cores[..cores.len() - 1] } else { cores };
+    (!others.is_empty()).then(|| others[id % others.len()])
+}
+
 /// What [`Engine::start`] spawns threads from.
 struct Parts {
     writer: Writer,
@@ -375,5 +383,20 @@ mod tests {
         assert_eq!(done.load(Ordering::SeqCst), 2, "the threads after a panicked one were joined too");
         // Negative control: no panic, no error.
         assert!(join_all(vec![spawn("e", false)]).is_ok());
+    }
+
+    #[test]
+    fn workers_are_pinned_off_the_writers_core() {
+        let cores = |n: usize| (0..n).map(|id| core_affinity::CoreId { id }).collect::<Vec<_>>();
+        let placed = |n: usize, workers: usize| {
+            (0..workers).map(|w| worker_core(&cores(n), w).map(|c| c.id)).collect::<Vec<_>>()
+        };
+        // Two cores: the writer has core 1, both workers core 0.
+        assert_eq!(placed(2, 2), [Some(0), Some(0)]);
+        // Four cores: the workers take turns on 0, 1, 2; core 3 is the writer's.
+        assert_eq!(placed(4, 5), [Some(0), Some(1), Some(2), Some(0), Some(1)]);
+        // One core is everyone's; no cores (pin_threads = false) pins nobody.
+        assert_eq!(placed(1, 2), [Some(0), Some(0)]);
+        assert_eq!(placed(0, 2), [None, None]);
     }
 }

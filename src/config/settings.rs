@@ -222,7 +222,7 @@ pub struct AmqpSettings {
     /// thread) sleeps this long when the socket runs dry after a read of less than 64 KiB, so it wakes once per
     /// pause, not once every few deliveries. 0 = never pause. See docs/ARCHITECTURE.md "Lingering".
     pub linger_us: u64,
-    /// Pin workers (and the writer) to cores.
+    /// Pin the writer to the last core and the AMQP workers to the others.
     pub pin_threads: bool,
     /// Longest back-off between reconnect attempts, in seconds.
     pub max_reconnect_delay_secs: u64,
