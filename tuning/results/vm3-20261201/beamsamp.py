@@ -1,6 +1,7 @@
-import time, sys, os
+# beamsamp.py OUT BROKER_PID SECONDS: every 10 ms, the time, the broker process's utime+stime and the box's busy
+# time (all CPUs, /proc/stat minus idle and iowait), both in clock ticks (USER_HZ, 100 per second here).
+import time, sys
 pid = sys.argv[2]; out = open(sys.argv[1], "w"); end = time.time() + float(sys.argv[3])
-hz = os.sysconf("SC_CLK_TCK")
 while time.time() < end:
     with open("/proc/%s/stat" % pid) as f:
         v = f.read().rsplit(")", 1)[1].split()
