@@ -71,8 +71,8 @@ pub struct Entry {
     pub file: Option<WhisperFile>,
     /// Where the writer lists this metric among its open files (meaningful while `file` is open).
     pub open_slot: u32,
-    /// The open file has been updated since it was opened (or created).
-    pub updated_open: bool,
+    /// Updates of the open file since it was opened (or created), counted up to `u8::MAX`.
+    pub updates_open: u8,
 }
 
 /// Metric → pending points, plus the dirty order.
@@ -148,7 +148,7 @@ impl Cache {
             retry_at: None,
             file: None,
             open_slot: 0,
-            updated_open: false,
+            updates_open: 0,
         });
         let (entries, hasher) = (&self.entries, &self.hasher);
         self.index.insert_unique(hash, id, |&id| hasher.hash_one(entries[id as usize].name.as_bytes()));

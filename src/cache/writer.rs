@@ -486,7 +486,7 @@ impl Writer {
         // Invariant: ensure_open succeeded, so the file is open.
         let file = e.file.as_mut().expect("file opened by ensure_open");
         let stats = file.update_many(points, now, &mut self.scratch).map_err(classify)?;
-        e.updated_open = true;
+        e.updates_open = e.updates_open.saturating_add(1);
         Stats::add(&self.stats.dropped_points, stats.dropped as u64);
         Ok(stats.points_written)
     }
@@ -523,6 +523,11 @@ fn classify(e: WhisperError) -> WriteFailure {
 /// Sort points by timestamp and keep, for each timestamp, the one that arrived last (carbon's cache is a dict
 /// keyed by timestamp: a newer value replaces the older).
 pub fn dedupe_last_wins(points: &mut Vec<Point>) {
+    // The common case, points arriving in time order without repeats: one pass, nothing to move (the sort's
+    // own run detection still cost 4 % of the writer in the steady body-100 drain).
+    if points.windows(2).all(|w| w[0].timestamp < w[1].timestamp) {
+        return;
+    }
     // A stable sort keeps arrival order among equal timestamps.
     points.sort_by_key(|p| p.timestamp);
     let mut w = 0;
@@ -557,5 +562,12 @@ mod tests {
         let mut v = vec![p(20, 1.0), p(10, 2.0), p(20, 3.0), p(10, 4.0), p(30, 5.0)];
         dedupe_last_wins(&mut v);
         assert_eq!(v, vec![p(10, 4.0), p(20, 3.0), p(30, 5.0)]);
+        // In order with a repeat (the fast path must not take it), and in order without one (kept as is).
+        let mut v = vec![p(10, 1.0), p(20, 2.0), p(20, 3.0), p(30, 4.0)];
+        dedupe_last_wins(&mut v);
+        assert_eq!(v, vec![p(10, 1.0), p(20, 3.0), p(30, 4.0)]);
+        let mut v = vec![p(10, 1.0), p(20, 2.0), p(30, 3.0)];
+        dedupe_last_wins(&mut v);
+        assert_eq!(v, vec![p(10, 1.0), p(20, 2.0), p(30, 3.0)]);
     }
 }

@@ -51,7 +51,7 @@ impl Writer {
         for p in &batch.points[start..end] {
             let name = batch.name_of(p);
             let id = match last {
-                Some((n, id)) if n == name => id,
+                Some((n, id)) if same_name(n, name) => id,
                 _ => {
                     let id = self.cache.intern(name);
                     last = Some((name, id));
@@ -108,5 +108,28 @@ impl Writer {
             }
         }
         keep
+    }
+}
+
+/// Whether `a` and `b` are the same name: the same bytes in memory (every point of a routing-key batch) or equal
+/// bytes, the last byte compared first (consecutive names in a body mostly differ at the end, `….m00012` after
+/// `….m00011`, and a call to `memcmp` for each point was 5 % of the writer in the steady body-100 drain).
+#[inline]
+fn same_name(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && (a.as_ptr() == b.as_ptr() || (a.last() == b.last() && a == b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_name;
+
+    #[test]
+    fn names_are_the_same_by_their_bytes_wherever_they_are() {
+        let body = b"a.b.c a.b.c a.b.d a.b";
+        assert!(same_name(&body[0..5], &body[0..5]), "one slice");
+        assert!(same_name(&body[0..5], &body[6..11]), "equal bytes elsewhere");
+        assert!(!same_name(&body[0..5], &body[12..17]), "the last byte differs");
+        assert!(!same_name(b"x.b.c", b"a.b.c"), "only the first byte differs");
+        assert!(!same_name(&body[0..5], &body[18..21]), "a prefix");
     }
 }
