@@ -415,7 +415,7 @@ fn session(
                         gather.recycle(cur);
                         window.push(d, true);
                     } else {
-                        if gather.would_overflow(&cur)
+                        if gather.must_flush_before(&cur)
                             && gather.flush(producer, generation, after_persist, stop).is_err()
                         {
                             break 'consume;

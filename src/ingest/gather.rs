@@ -14,6 +14,11 @@ use std::time::Instant;
 pub(super) const GATHER_DELIVERIES: usize = 256;
 /// A batch stops gathering at this many body bytes (names are `u32` offsets into the body).
 const GATHER_BYTES: usize = 1 << 20;
+/// A delivery with at least this many points goes to the writer as a batch of its own. Gathering pays for
+/// deliveries of a few points (rk-1's one point each: one ring push and one writer wake-up serve hundreds of
+/// them); appending a large one copies its body and points for nothing: the copies (and the growing buffers'
+/// reallocations) were 7 % of warren's CPU in the steady body-100 drain (100 points per delivery).
+const TRAVELS_ALONE_POINTS: usize = 32;
 
 /// The counters of one burst of deliveries, added to [`Stats`] once per burst instead of once per delivery.
 #[derive(Default)]
@@ -44,7 +49,7 @@ impl Tally {
 }
 
 /// Consecutive deliveries parsed into one batch for the writer: one ring push and one writer wake-up for all of
-/// them. Each delivery with points is a [`Part`] of it and is completed on its own.
+/// them (a delivery of many points is a batch of its own). Each delivery with points is a [`Part`] of it and is completed on its own.
 #[derive(Default)]
 pub(super) struct Gather {
     batch: Option<Batch>,
@@ -52,6 +57,9 @@ pub(super) struct Gather {
     /// Parse buffers, reused from delivery to delivery.
     points: Vec<BatchPoint>,
     renamed: Vec<u8>,
+    /// Points of the last delivery parsed: the capacity a fresh points buffer starts with (when the last one
+    /// left in a batch of its own).
+    last_points: usize,
 }
 
 impl Gather {
@@ -70,6 +78,7 @@ impl Gather {
         let key = std::mem::take(&mut d.routing_key);
         let mut points = std::mem::take(&mut self.points);
         points.clear();
+        points.reserve(self.last_points);
         self.renamed.clear();
         let counts =
             parse_body(key.as_bytes(), &body, name_in_body, now, &mut points, &mut self.renamed, |b| match b {
@@ -77,6 +86,7 @@ impl Gather {
                 BadInput::Name { error, name } => log.report(&error.to_string(), name),
             });
         body.extend_from_slice(&self.renamed);
+        self.last_points = points.len();
         tally.points += counts.points as u64;
         tally.bad_lines += counts.bad_lines as u64;
         tally.nan_dropped += counts.nan_dropped as u64;
@@ -93,9 +103,14 @@ impl Gather {
         self.points = b.points;
     }
 
-    /// True when `b` does not fit in the gathered batch any more (it must be flushed first).
-    pub(super) fn would_overflow(&self, b: &Batch) -> bool {
-        self.batch.as_ref().is_some_and(|g| g.body.len() + b.body.len() + b.key.len() > GATHER_BYTES)
+    /// True when the gathered batch must go before `b` is added: `b` does not fit in it any more, or one of the
+    /// two is a delivery that travels alone ([`TRAVELS_ALONE_POINTS`]).
+    pub(super) fn must_flush_before(&self, b: &Batch) -> bool {
+        self.batch.as_ref().is_some_and(|g| {
+            g.body.len() + b.body.len() + b.key.len() > GATHER_BYTES
+                || b.points.len() >= TRAVELS_ALONE_POINTS
+                || (self.parts.len() == 1 && g.points.len() >= TRAVELS_ALONE_POINTS)
+        })
     }
 
     /// Add delivery `tag`'s batch `b`.
@@ -130,5 +145,38 @@ impl Gather {
             b.parts = std::mem::take(&mut self.parts);
         }
         producer.push(b, give_up).map_err(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipe::batch::NameRef;
+
+    fn delivery(points: usize, body_bytes: usize) -> Batch {
+        Batch {
+            ack: None,
+            key: "k".into(),
+            body: vec![b'x'; body_bytes],
+            points: (0..points).map(|i| BatchPoint { name: NameRef::Key, timestamp: i as u32, value: 0.0 }).collect(),
+            parts: Vec::new(),
+            received: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn small_deliveries_gather_and_a_large_one_travels_alone() {
+        let large = TRAVELS_ALONE_POINTS;
+        let mut g = Gather::default();
+        assert!(!g.must_flush_before(&delivery(large, 10)), "nothing gathered yet");
+        g.add(1, delivery(1, 10));
+        assert!(!g.must_flush_before(&delivery(large - 1, 10)), "small ones gather");
+        g.add(2, delivery(large - 1, 10));
+        assert!(!g.must_flush_before(&delivery(1, 10)), "small ones gathered past a large one's size still gather");
+        assert!(g.must_flush_before(&delivery(large, 10)), "a large one does not join them");
+        assert!(g.must_flush_before(&delivery(1, GATHER_BYTES)), "nor one the batch's body has no room for");
+        let mut g = Gather::default();
+        g.add(1, delivery(large, 10));
+        assert!(g.must_flush_before(&delivery(1, 10)), "nothing joins a large one");
     }
 }
