@@ -89,3 +89,33 @@ fn a_tiny_bench_run_verifies_every_point_on_disk() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, vec![std::ffi::OsString::from("report.json")]);
 }
+
+#[test]
+fn repetitions_report_the_median_one_and_list_every_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let out = Command::new(WARREN)
+        .args(["bench", "rk-1", "--metrics", "100", "--points", "2", "--url", BROKER, "--quiet", "--timeout", "120"])
+        .args(["--reps", "3", "--dir"])
+        .arg(dir.path())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "warren bench failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let reps = report["reps"].as_array().unwrap();
+    assert_eq!(reps.len(), 3, "{report}");
+    assert!(reps.iter().all(|r| r["passed"] == true), "{report}");
+    // The table's rows are the repetition with the median ratio to its own ceiling.
+    let mut ratios: Vec<f64> = reps.iter().map(|r| r["ratio_to_ceiling"].as_f64().unwrap()).collect();
+    ratios.sort_by(f64::total_cmp);
+    let row = &report["rows"][0];
+    assert_eq!(row["ratio_to_ceiling"].as_f64().unwrap(), ratios[1], "{report}");
+    let median = reps.iter().find(|r| r["ratio_to_ceiling"].as_f64() == Some(ratios[1])).unwrap();
+    assert_eq!(row["points_per_sec"], median["warren_points_per_sec"]);
+    assert_eq!(report["ceiling"]["drain_points_per_sec"], median["ceiling_points_per_sec"]);
+    assert_eq!(row["verification"]["ok"], 200);
+    assert!(stdout.contains("ratio to the ceiling: median"), "{stdout}");
+}

@@ -77,6 +77,8 @@ pub struct RunConfig {
     /// More `[whisper] sync` settings to run the backlog with, each in its own row after the first (side by side
     /// in one run: `--sync none,batch`).
     pub more_sync: Vec<String>,
+    /// Run the ceiling and the backlog this many times in turn and report the median repetition (1: once).
+    pub reps: usize,
 }
 
 /// A system `warren bench --peer` can compare warren with.

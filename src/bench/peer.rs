@@ -436,6 +436,7 @@ mod tests {
             peer: Some(Peer::PythonCarbon),
             live_rate: None,
             more_sync: Vec::new(),
+            reps: 1,
         }
     }
 

@@ -86,6 +86,51 @@ pub struct Row {
     pub counters: BTreeMap<String, u64>,
 }
 
+/// One repetition of `--reps`: the broker's ceiling, then warren's backlog drain, on the same load.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Rep {
+    /// The null consumer's points/s (`None` with `--no-ceiling`).
+    pub ceiling_points_per_sec: Option<f64>,
+    /// warren's backlog points/s (0 with `--no-backlog`).
+    pub warren_points_per_sec: f64,
+    /// warren's points/s ÷ this repetition's own ceiling.
+    pub ratio_to_ceiling: Option<f64>,
+    /// warren's CPU seconds over the drain.
+    pub cpu_seconds: f64,
+    /// Every point of the repetition verified on disk.
+    pub passed: bool,
+}
+
+impl Rep {
+    /// The repetition made of this ceiling and this backlog row.
+    pub fn of(ceiling: Option<&Ceiling>, row: Option<&Row>) -> Rep {
+        Rep {
+            ceiling_points_per_sec: ceiling.map(|c| c.drain_points_per_sec),
+            warren_points_per_sec: row.map_or(0.0, |r| r.points_per_sec),
+            ratio_to_ceiling: row.and_then(|r| r.ratio_to_ceiling),
+            cpu_seconds: row.map_or(0.0, |r| r.usage.cpu_seconds),
+            passed: row.is_none_or(|r| r.verification.passed()),
+        }
+    }
+
+    /// What repetitions are ranked by: the ratio to the ceiling, else warren's points/s, else the ceiling's.
+    pub fn rank(&self) -> f64 {
+        self.ratio_to_ceiling.unwrap_or(if self.warren_points_per_sec > 0.0 {
+            self.warren_points_per_sec
+        } else {
+            self.ceiling_points_per_sec.unwrap_or(0.0)
+        })
+    }
+}
+
+/// The index of the median of `reps` by [`Rep::rank`] (the lower of the two middle ones for an even count);
+/// `None` when there are none.
+pub fn median_rep(reps: &[Rep]) -> Option<usize> {
+    let mut order: Vec<usize> = (0..reps.len()).collect();
+    order.sort_by(|&a, &b| reps[a].rank().total_cmp(&reps[b].rank()));
+    order.get(reps.len().saturating_sub(1) / 2).copied()
+}
+
 /// The whole result of `warren bench`.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Report {
@@ -97,6 +142,9 @@ pub struct Report {
     pub publish_connections: usize,
     pub ceiling: Option<Ceiling>,
     pub rows: Vec<Row>,
+    /// With `--reps N` (N > 1): every repetition of the ceiling and the backlog, in order; `ceiling` and the
+    /// backlog row are the median one's ([`median_rep`]).
+    pub reps: Vec<Rep>,
     /// The peer's setup, when one ran.
     pub peer: Option<PeerInfo>,
     /// warren's points/s (its first row) ÷ the peer's: how many times faster warren made the load durable.
@@ -227,6 +275,7 @@ pub fn table(r: &Report) -> String {
         .expect("fmt");
     }
     writeln!(s).expect("fmt");
+    reps_table(&mut s, &r.reps);
     for row in &r.rows {
         if let Some(p) = &row.probe {
             writeln!(
@@ -284,4 +333,86 @@ pub fn table(r: &Report) -> String {
         .expect("fmt");
     }
     s
+}
+
+/// The repetitions of `--reps`, one line each, and the spread of their ratios.
+fn reps_table(s: &mut String, reps: &[Rep]) {
+    use std::fmt::Write;
+    let Some(median) = median_rep(reps) else { return };
+    if reps.len() < 2 {
+        return;
+    }
+    let num = |x: Option<f64>, digits: usize| x.map_or("-".to_string(), |x| format!("{x:.digits$}"));
+    writeln!(s, "repetitions (the ceiling, then warren's backlog; the rows above are the median one, *):")
+        .expect("fmt");
+    writeln!(
+        s,
+        "{:<5} {:>16} {:>16} {:>7} {:>7} {:>6}",
+        "rep", "ceiling points/s", "warren points/s", "ratio", "CPU s", "verify"
+    )
+    .expect("fmt");
+    for (i, rep) in reps.iter().enumerate() {
+        writeln!(
+            s,
+            "{:<5} {:>16} {:>16.0} {:>7} {:>7.2} {:>6}",
+            format!("{}{}", i + 1, if i == median { "*" } else { "" }),
+            num(rep.ceiling_points_per_sec, 0),
+            rep.warren_points_per_sec,
+            num(rep.ratio_to_ceiling, 2),
+            rep.cpu_seconds,
+            if rep.passed { "PASS" } else { "FAIL" }
+        )
+        .expect("fmt");
+    }
+    let ratios: Vec<f64> = reps.iter().filter_map(|r| r.ratio_to_ceiling).collect();
+    if let (Some(lo), Some(hi)) = (ratios.iter().copied().reduce(f64::min), ratios.iter().copied().reduce(f64::max)) {
+        writeln!(
+            s,
+            "ratio to the ceiling: median {} (min {lo:.2}, max {hi:.2}, {} repetitions)",
+            num(reps[median].ratio_to_ceiling, 2),
+            reps.len()
+        )
+        .expect("fmt");
+    }
+    writeln!(s).expect("fmt");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rep(ratio: Option<f64>, warren: f64) -> Rep {
+        Rep {
+            ceiling_points_per_sec: ratio.map(|r| warren / r),
+            warren_points_per_sec: warren,
+            ratio_to_ceiling: ratio,
+            cpu_seconds: 1.0,
+            passed: true,
+        }
+    }
+
+    #[test]
+    fn the_median_repetition_is_ranked_by_its_ratio_to_its_own_ceiling() {
+        // By ratio, not by points/s: the fastest warren (300) had the fastest ceiling too.
+        let reps = [rep(Some(0.9), 100.0), rep(Some(0.7), 300.0), rep(Some(0.8), 50.0)];
+        assert_eq!(median_rep(&reps), Some(2));
+        // Even count: the lower middle one.
+        assert_eq!(median_rep(&reps[..2]), Some(1));
+        // Without a ceiling, warren's points/s.
+        let reps = [rep(None, 100.0), rep(None, 300.0), rep(None, 50.0)];
+        assert_eq!(median_rep(&reps), Some(0));
+        assert_eq!(median_rep(&[]), None);
+    }
+
+    #[test]
+    fn the_repetitions_table_marks_the_median_and_gives_the_spread() {
+        let reps = [rep(Some(0.9), 100.0), rep(Some(0.7), 300.0), rep(Some(0.8), 50.0)];
+        let mut s = String::new();
+        reps_table(&mut s, &reps);
+        assert!(s.contains("\n3*  "), "{s}");
+        assert!(s.contains("ratio to the ceiling: median 0.80 (min 0.70, max 0.90, 3 repetitions)"), "{s}");
+        let mut one = String::new();
+        reps_table(&mut one, &reps[..1]);
+        assert!(one.is_empty(), "a single run prints no repetitions table");
+    }
 }
