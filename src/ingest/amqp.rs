@@ -399,7 +399,8 @@ fn session(
                     return Err(WorkerError::ConsumerEnded("consumer channel closed".into()));
                 };
                 // Take every delivery waiting (up to a cap) into one batch: one ring push, one writer wake-up,
-                // one ticket and one completion for all of them.
+                // one ticket and one completion for all of them (a delivery of many points goes as its own
+                // batch: see `Gather::must_flush_before`).
                 let now = unix_now();
                 let mut taken = 0usize;
                 let mut tally = Tally::default();
