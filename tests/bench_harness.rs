@@ -63,21 +63,27 @@ fn the_synthetic_load_is_deterministic() {
     }
 }
 
-#[test]
-fn a_tiny_bench_run_verifies_every_point_on_disk() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
+/// `warren bench rk-1 ARGS --dir DIR --json DIR/report.json`, which must succeed: the report and the printed table.
+fn tiny_bench(dir: &std::path::Path, args: &[&str]) -> (serde_json::Value, String) {
+    let json = dir.join("report.json");
     let out = Command::new(WARREN)
-        .args(["bench", "rk-1", "--metrics", "200", "--points", "3", "--url", BROKER, "--quiet", "--timeout", "120"])
+        .args(["bench", "rk-1", "--url", BROKER, "--quiet", "--timeout", "120"])
+        .args(args)
         .arg("--dir")
-        .arg(dir.path())
+        .arg(dir)
         .arg("--json")
         .arg(&json)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "warren bench failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    (serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap(), stdout)
+}
+
+#[test]
+fn a_tiny_bench_run_verifies_every_point_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (report, stdout) = tiny_bench(dir.path(), &["--metrics", "200", "--points", "3"]);
     let v = &report["rows"][0]["verification"];
     assert_eq!(v["expected"], 600, "{report}");
     assert_eq!(v["ok"], 600, "{report}");
@@ -93,18 +99,7 @@ fn a_tiny_bench_run_verifies_every_point_on_disk() {
 #[test]
 fn repetitions_report_the_median_one_and_list_every_one() {
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
-    let out = Command::new(WARREN)
-        .args(["bench", "rk-1", "--metrics", "100", "--points", "2", "--url", BROKER, "--quiet", "--timeout", "120"])
-        .args(["--reps", "3", "--dir"])
-        .arg(dir.path())
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "warren bench failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let (report, stdout) = tiny_bench(dir.path(), &["--metrics", "100", "--points", "2", "--reps", "3"]);
     let reps = report["reps"].as_array().unwrap();
     assert_eq!(reps.len(), 3, "{report}");
     assert!(reps.iter().all(|r| r["passed"] == true), "{report}");
