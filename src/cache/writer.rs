@@ -523,8 +523,8 @@ fn classify(e: WhisperError) -> WriteFailure {
 /// Sort points by timestamp and keep, for each timestamp, the one that arrived last (carbon's cache is a dict
 /// keyed by timestamp: a newer value replaces the older).
 pub fn dedupe_last_wins(points: &mut Vec<Point>) {
-    // The common case, points arriving in time order without repeats: one pass, nothing to move (the sort's
-    // own run detection still cost 4 % of the writer in the steady body-100 drain).
+    // Points of one stream arrive in time order, without repeats: one pass, no sort (the sort was 4 % of the
+    // writer in the steady body-100 drain, whose two publishers interleave each metric's points).
     if points.windows(2).all(|w| w[0].timestamp < w[1].timestamp) {
         return;
     }

@@ -17,7 +17,7 @@ const GATHER_BYTES: usize = 1 << 20;
 /// A delivery with at least this many points goes to the writer as a batch of its own. Gathering pays for
 /// deliveries of a few points (rk-1's one point each: one ring push and one writer wake-up serve hundreds of
 /// them); appending a large one copies its body and points for nothing: the copies (and the growing buffers'
-/// reallocations) were 7 % of warren's CPU in the steady body-100 drain (100 points per delivery).
+/// reallocations) were 4-7 % of warren's CPU samples in the steady body-100 drain (100 points per delivery).
 const TRAVELS_ALONE_POINTS: usize = 32;
 
 /// The counters of one burst of deliveries, added to [`Stats`] once per burst instead of once per delivery.
@@ -49,7 +49,8 @@ impl Tally {
 }
 
 /// Consecutive deliveries parsed into one batch for the writer: one ring push and one writer wake-up for all of
-/// them (a delivery of many points is a batch of its own). Each delivery with points is a [`Part`] of it and is completed on its own.
+/// them (a delivery of many points is a batch of its own). Each delivery with points is a [`Part`] of it and is
+/// completed on its own.
 #[derive(Default)]
 pub(super) struct Gather {
     batch: Option<Batch>,

@@ -113,7 +113,8 @@ impl Writer {
 
 /// Whether `a` and `b` are the same name: the same bytes in memory (every point of a routing-key batch) or equal
 /// bytes, the last byte compared first (consecutive names in a body mostly differ at the end, `….m00012` after
-/// `….m00011`, and a call to `memcmp` for each point was 5 % of the writer in the steady body-100 drain).
+/// `….m00011`; `memcmp`, this compare's and the name index's, was 5 % of warren's samples in the steady body-100
+/// drain).
 #[inline]
 fn same_name(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && (a.as_ptr() == b.as_ptr() || (a.last() == b.last() && a == b))
