@@ -42,21 +42,13 @@ pub fn run(cfg: &RunConfig, obs: &dyn Observer) -> Result<Report, BenchError> {
     let drain_pps = report.ceiling.map(|c| c.drain_points_per_sec);
     report.rows.extend(backlog);
     if cfg.live {
-        let mut row = warren::row(cfg, true, obs)?;
-        row.ratio_to_ceiling = drain_pps.filter(|&c| c > 0.0).map(|c| row.points_per_sec / c);
-        if !cfg.more_sync.is_empty() {
-            row.system = format!("warren sync={}", cfg.knobs.sync);
-        }
-        report.rows.push(row);
+        report.rows.push(warren_row(cfg, true, drain_pps, obs)?);
     }
     // The same backlog again with each other sync setting: the cost of durable acks, side by side.
     for sync in &cfg.more_sync {
         let mut other = cfg.clone();
         other.knobs.sync = sync.clone();
-        let mut row = warren::row(&other, false, obs)?;
-        row.ratio_to_ceiling = drain_pps.filter(|&c| c > 0.0).map(|c| row.points_per_sec / c);
-        row.system = format!("warren sync={sync}");
-        report.rows.push(row);
+        report.rows.push(warren_row(&other, false, drain_pps, obs)?);
     }
     if let Some((p, version)) = peer_version {
         report.peer = Some(peer::info(p, version, cfg));
@@ -65,7 +57,7 @@ pub fn run(cfg: &RunConfig, obs: &dyn Observer) -> Result<Report, BenchError> {
         };
         match result {
             Ok(mut row) => {
-                row.ratio_to_ceiling = drain_pps.filter(|&c| c > 0.0).map(|c| row.points_per_sec / c);
+                row.ratio_to_ceiling = ratio(row.points_per_sec, drain_pps);
                 report.warren_over_peer = report
                     .rows
                     .iter()
@@ -93,13 +85,7 @@ fn alternate(
     for _ in 0..cfg.reps.max(1) {
         let ceiling = if cfg.ceiling { Some(warren::ceiling(cfg, obs)?) } else { None };
         let backlog = if cfg.backlog {
-            let mut row = warren::row(cfg, false, obs)?;
-            row.ratio_to_ceiling =
-                ceiling.map(|c| c.drain_points_per_sec).filter(|&c| c > 0.0).map(|c| row.points_per_sec / c);
-            if !cfg.more_sync.is_empty() {
-                row.system = format!("warren sync={}", cfg.knobs.sync);
-            }
-            Some(row)
+            Some(warren_row(cfg, false, ceiling.map(|c| c.drain_points_per_sec), obs)?)
         } else {
             None
         };
@@ -112,4 +98,20 @@ fn alternate(
         *reps = all;
     }
     Ok(runs.swap_remove(median))
+}
+
+/// warren's row on `cfg` (its backlog, or live), with its ratio to a ceiling of `ceiling_pps` points/s, named by
+/// its sync setting when the run compares several (`--sync none,batch`).
+fn warren_row(cfg: &RunConfig, live: bool, ceiling_pps: Option<f64>, obs: &dyn Observer) -> Result<Row, BenchError> {
+    let mut row = warren::row(cfg, live, obs)?;
+    row.ratio_to_ceiling = ratio(row.points_per_sec, ceiling_pps);
+    if !cfg.more_sync.is_empty() {
+        row.system = format!("warren sync={}", cfg.knobs.sync);
+    }
+    Ok(row)
+}
+
+/// `points_per_sec` over a ceiling of `ceiling_pps` (none without a ceiling, or with an empty one).
+fn ratio(points_per_sec: f64, ceiling_pps: Option<f64>) -> Option<f64> {
+    ceiling_pps.filter(|&c| c > 0.0).map(|c| points_per_sec / c)
 }
