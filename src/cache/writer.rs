@@ -353,7 +353,8 @@ impl Writer {
             // Bounded per ring so one busy producer cannot starve the writes.
             for _ in 0..4096 {
                 let Some(batch) = self.rings.pop(i) else { break };
-                self.absorb(batch);
+                self.absorb(&batch);
+                self.rings.give_back(i, batch);
                 batches += 1;
             }
         }

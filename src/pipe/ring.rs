@@ -5,6 +5,13 @@
 //! prefetch limit. The writer raises `paused` while the cache is over its cap; producers do not push while it is
 //! raised. Completions (batch durable) go back on one unbounded channel per producer: never more than the
 //! producer's in-flight batches, so bounded by prefetch.
+//!
+//! A batch the writer has taken in goes back to its producer to be freed ([`Rings::give_back`]; the producer
+//! frees what came back at its next push). Its memory came from the producer's threads (the body from
+//! amiquip's connection thread, the points from the worker), and glibc frees a chunk into the arena it came
+//! from, under that arena's lock: freed by the writer, on the other core, each batch took a lock the producer's
+//! threads were taking at the same time, and the writer slept on it ~50 times a drain (tuning/README.md, "The
+//! descriptor table, and frees").
 
 use super::batch::Batch;
 use crossbeam::channel::{Receiver, Sender};
@@ -32,6 +39,8 @@ impl From<super::batch::AckTicket> for Completion {
 /// The rings between all producers and the one writer.
 pub struct Rings {
     rings: Vec<ArrayQueue<Batch>>,
+    /// Batches taken in, back to their producer to be freed there (see the module's doc).
+    spent: Vec<ArrayQueue<Batch>>,
     completions: Vec<Sender<Completion>>,
     writer: OnceLock<Thread>,
     paused: AtomicBool,
@@ -47,6 +56,9 @@ pub struct Producer {
     finished: AtomicBool,
 }
 
+/// Spent batches waiting for their producer's next push, per producer; past it the consumer frees them itself.
+pub const SPENT_CAPACITY: usize = 256;
+
 impl Rings {
     /// `producers` rings of `capacity` batches each; returns the shared rings and each producer's end.
     pub fn new(producers: usize, capacity: usize) -> (Arc<Rings>, Vec<Producer>) {
@@ -59,6 +71,7 @@ impl Rings {
         }
         let rings = Arc::new(Rings {
             rings: (0..producers).map(|_| ArrayQueue::new(capacity.max(1))).collect(),
+            spent: (0..producers).map(|_| ArrayQueue::new(SPENT_CAPACITY)).collect(),
             completions: senders,
             writer: OnceLock::new(),
             paused: AtomicBool::new(false),
@@ -96,6 +109,20 @@ impl Rings {
     #[inline]
     pub fn pop(&self, i: usize) -> Option<Batch> {
         self.rings[i].pop()
+    }
+
+    /// Hand `batch`, popped from ring `i` and done with, back to its producer to be freed on its thread; when
+    /// [`SPENT_CAPACITY`] batches already wait there (a producer that stopped pushing), it is freed here.
+    #[inline]
+    pub fn give_back(&self, i: usize, batch: Batch) {
+        if let Err(batch) = self.spent[i].push(batch) {
+            drop(batch);
+        }
+    }
+
+    /// Spent batches waiting for producer `i` (tests).
+    pub fn spent(&self, i: usize) -> usize {
+        self.spent[i].len()
     }
 
     /// Batches waiting in all rings (for stats).
@@ -138,7 +165,12 @@ impl Rings {
 impl Producer {
     /// Hand a batch to the writer, waiting while the ring is full or flow control is on. Returns the batch
     /// back if `give_up()` becomes true while waiting (shutdown).
+    /// Frees the spent batches the consumer gave back first.
     pub fn push(&self, batch: Batch, mut give_up: impl FnMut() -> bool) -> Result<(), Box<Batch>> {
+        let spent = &self.rings.spent[self.id as usize];
+        while let Some(b) = spent.pop() {
+            drop(b);
+        }
         let ring = &self.rings.rings[self.id as usize];
         let backoff = Backoff::new();
         let mut batch = batch;
@@ -184,5 +216,47 @@ impl Producer {
 impl Drop for Producer {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn batch(body: &[u8]) -> Batch {
+        Batch {
+            ack: None,
+            key: String::new(),
+            body: body.to_vec(),
+            points: Vec::new(),
+            parts: Vec::new(),
+            received: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn a_batch_given_back_is_freed_by_its_producer_at_its_next_push() {
+        let (rings, producers) = Rings::new(2, 4);
+        let p = &producers[1];
+        p.push(batch(b"a 1 10\n"), || false).unwrap();
+        let b = rings.pop(1).unwrap();
+        assert_eq!(b.body, b"a 1 10\n");
+        rings.give_back(1, b);
+        assert_eq!((rings.spent(0), rings.spent(1)), (0, 1), "waits for producer 1, not producer 0");
+        producers[0].push(batch(b"b 1 10\n"), || false).unwrap();
+        assert_eq!(rings.spent(1), 1, "another producer's push leaves it");
+        p.push(batch(b"c 1 10\n"), || false).unwrap();
+        assert_eq!(rings.spent(1), 0, "freed by producer 1's next push");
+        assert_eq!(rings.pop(1).unwrap().body, b"c 1 10\n", "and that push went through");
+    }
+
+    #[test]
+    fn past_the_spent_capacity_the_consumer_frees_batches_itself() {
+        let (rings, _producers) = Rings::new(1, 4);
+        for _ in 0..SPENT_CAPACITY + 10 {
+            rings.give_back(0, batch(b"x 1 10\n"));
+        }
+        assert_eq!(rings.spent(0), SPENT_CAPACITY, "a producer that stopped pushing holds at most this many");
     }
 }

@@ -249,6 +249,7 @@ impl State {
             while self.buf.held() < self.cfg.relay.max_buffer_points {
                 let Some(batch) = self.rings.pop(i) else { break };
                 let n = self.buf.absorb(&batch);
+                self.rings.give_back(i, batch);
                 RelayStats::add(&self.stats.received, n as u64);
                 any = true;
             }

@@ -16,20 +16,20 @@ use std::time::{Duration, Instant};
 impl Writer {
     /// Move `batch` into the cache. Each delivery it carries gets its own ticket (a batch gathering several
     /// deliveries has [`Batch::parts`]), so one delivery waiting for its file does not hold back the others' acks.
-    pub(super) fn absorb(&mut self, batch: Batch) {
+    pub(super) fn absorb(&mut self, batch: &Batch) {
         let keep = self.room_for(batch.points.len());
         let Some(t) = batch.ack else {
-            self.cache_points(&batch, 0, keep, None);
+            self.cache_points(batch, 0, keep, None);
             return;
         };
         if batch.parts.is_empty() {
-            self.open_part(&batch, t, 0, keep);
+            self.open_part(batch, t, 0, keep);
             return;
         }
         let mut start = 0;
         for part in &batch.parts {
             let end = part.end as usize;
-            self.open_part(&batch, AckTicket { tag: part.tag, ..t }, start.min(keep), end.min(keep));
+            self.open_part(batch, AckTicket { tag: part.tag, ..t }, start.min(keep), end.min(keep));
             start = end;
         }
     }
