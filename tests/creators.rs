@@ -39,6 +39,18 @@ fn existing_file(data_dir: &std::path::Path, metric: &str) {
     WhisperFile::create(&path, &archives, &CreateOptions::default(), OpenOptions::default()).unwrap();
 }
 
+/// Drop `metric`'s file from the page cache (written to disk first, so nothing is lost), as if the tree had fallen
+/// out of memory: its next read needs the disk.
+fn evict(data_dir: &std::path::Path, metric: &str) {
+    let path = file_path(data_dir, metric);
+    let script = format!(
+        "import os\nfd = os.open({p:?}, os.O_RDONLY)\nos.fsync(fd)\nos.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)",
+        p = path.display().to_string()
+    );
+    let out = std::process::Command::new("/usr/bin/python3").arg("-c").arg(&script).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// A minute-aligned timestamp a few minutes back (inside the default 60s:7d retention).
 fn recent(minutes_back: u32) -> u32 {
     now() / 60 * 60 - 60 * minutes_back
@@ -76,6 +88,41 @@ fn existing_files_are_updated_while_a_new_one_waits_for_its_creator() {
     assert!(wait_until(30, || queue_counts(&vhost.0, &q) == (0, 0)), "acked once its file exists");
     assert_eq!(python_fetch(dir.path(), "cr.new", 3600), vec![(t, 7.0)]);
     assert_eq!(engine.stats.creates.load(Ordering::Relaxed), 1);
+    engine.stop().unwrap();
+}
+
+#[test]
+fn a_file_out_of_memory_is_opened_by_the_pool_while_the_writer_goes_on() {
+    let vhost = Vhost::new();
+    let url = vhost.url();
+    // On the build's disk: a tmpfs /tmp would keep the pages (they are the file).
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let (ex, q) = (unique("ex"), unique("q"));
+    existing_file(dir.path(), "cold.a");
+    existing_file(dir.path(), "warm.b");
+    evict(dir.path(), "cold.a");
+
+    let publisher = Publisher::new(&url, &ex, &q, &["#"]);
+    let mut s = settings(dir.path(), &url, &ex, &q, &["#"]);
+    s.whisper.creators = Some(2);
+    let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
+    let held = HeldCreates::new(&engine);
+    let t = recent(2);
+    publisher.publish("cold.a", format!("3 {t}").as_bytes());
+    publisher.publish("warm.b", format!("4 {t}").as_bytes());
+
+    // The file in memory is written while the pool (held) has the other one's open.
+    assert!(wait_until(30, || engine.stats.committed_points.load(Ordering::Relaxed) == 1));
+    assert_eq!(python_fetch(dir.path(), "warm.b", 3600), vec![(t, 4.0)]);
+    assert_eq!(engine.stats.cold_opens.load(Ordering::Relaxed), 1, "only the evicted file goes to the pool");
+    let cached = engine.cache.points(vec!["cold.a".into()], Duration::from_secs(5)).unwrap();
+    assert_eq!(cached, vec![vec![(t, 3.0)]], "its point waits in the cache");
+
+    drop(held);
+    assert!(wait_until(30, || engine.stats.committed_points.load(Ordering::Relaxed) == 2));
+    assert!(wait_until(30, || queue_counts(&vhost.0, &q) == (0, 0)), "both acked");
+    assert_eq!(python_fetch(dir.path(), "cold.a", 3600), vec![(t, 3.0)]);
+    assert_eq!(engine.stats.creates.load(Ordering::Relaxed), 0, "opened, not created");
     engine.stop().unwrap();
 }
 

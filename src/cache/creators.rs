@@ -7,6 +7,10 @@
 //! into its descriptor LRU and writes the metric's cached points. Until then the points stay in the cache
 //! (answered to CarbonLink, unacked).
 //!
+//! The pool also opens existing files whose bytes are not in memory ([`Job::Open`]): the writer opens a file
+//! only if that needs no disk read (`WhisperFile::open_if_resident`), so a header evicted from the page cache
+//! (a restart, a tree larger than memory) is read here while the writer goes on with other metrics.
+//!
 //! Owns: the jobs in flight and the creator threads (joined on drop). Never touches: the cache, the rings, the
 //! rate limits.
 
@@ -37,17 +41,33 @@ pub struct CreateJob {
     pub open: OpenOptions,
 }
 
+/// An existing file to open (and read into memory) for the writer.
+pub struct OpenJob {
+    /// The metric the file is for.
+    pub id: MetricId,
+    pub path: PathBuf,
+    pub open: OpenOptions,
+}
+
+/// Work for the pool.
+pub enum Job {
+    Create(CreateJob),
+    Open(OpenJob),
+}
+
 /// A finished job: the open file, or why there is none.
 pub struct Created {
     /// The metric of the job.
     pub id: MetricId,
-    /// The new file, open for updates.
+    /// The new file (or, for [`Job::Open`], the existing one), open for updates.
     pub result: Result<WhisperFile, WhisperError>,
+    /// The job was a [`Job::Open`].
+    pub opened: bool,
 }
 
 /// The pool.
 pub struct Creators {
-    jobs: Option<Sender<CreateJob>>,
+    jobs: Option<Sender<Job>>,
     done: Receiver<Created>,
     threads: Vec<JoinHandle<()>>,
     in_flight: usize,
@@ -56,7 +76,7 @@ pub struct Creators {
 impl Creators {
     /// Start `n` (at least 1) creator threads; each finished job unparks `writer`.
     pub fn start(n: usize, writer: Thread, hold: HoldCreates) -> std::io::Result<Creators> {
-        let (jobs, job_rx) = channel::unbounded::<CreateJob>();
+        let (jobs, job_rx) = channel::unbounded::<Job>();
         let (done_tx, done) = channel::unbounded::<Created>();
         let mut threads = Vec::new();
         for i in 0..n.max(1) {
@@ -70,8 +90,8 @@ impl Creators {
         Ok(Creators { jobs: Some(jobs), done, threads, in_flight: 0 })
     }
 
-    /// Queue a job (creates start in submission order).
-    pub fn submit(&mut self, job: CreateJob) {
+    /// Queue a job (jobs start in submission order).
+    pub fn submit(&mut self, job: Job) {
         // Invariant: the sender lives until drop and the receivers until the threads end, which is after it.
         if let Some(tx) = &self.jobs {
             if tx.send(job).is_ok() {
@@ -110,7 +130,7 @@ impl Drop for Creators {
     }
 }
 
-fn creator(jobs: Receiver<CreateJob>, done: Sender<Created>, writer: Thread, hold: HoldCreates) {
+fn creator(jobs: Receiver<Job>, done: Sender<Created>, writer: Thread, hold: HoldCreates) {
     // Started by the writer, which is pinned to its core: left alone, the creators would share that one core
     // with it (a cold burst then used one of two cores, the creators preempted at every wake-up of the writer).
     crate::cpus::run_on_process_cpus();
@@ -118,8 +138,11 @@ fn creator(jobs: Receiver<CreateJob>, done: Sender<Created>, writer: Thread, hol
         while hold.load(Ordering::Acquire) {
             std::thread::sleep(Duration::from_millis(2));
         }
-        let result = create(&job);
-        if done.send(Created { id: job.id, result }).is_err() {
+        let finished = match job {
+            Job::Create(job) => Created { id: job.id, result: create(&job), opened: false },
+            Job::Open(job) => Created { id: job.id, result: open(&job), opened: true },
+        };
+        if done.send(finished).is_err() {
             break;
         }
         writer.unpark();
@@ -132,6 +155,14 @@ pub fn create(job: &CreateJob) -> Result<WhisperFile, WhisperError> {
         std::fs::create_dir_all(dir).map_err(|e| WhisperError::io(dir, e))?;
     }
     WhisperFile::create(&job.path, &job.archives, &job.opts, job.open)
+}
+
+/// Open the existing file of `job` and read it into memory (all of it up to `RESIDENT_WHOLE`, as
+/// `open_if_resident` checks).
+fn open(job: &OpenJob) -> Result<WhisperFile, WhisperError> {
+    let file = WhisperFile::open(&job.path, job.open)?;
+    file.load(crate::whisper::RESIDENT_WHOLE)?;
+    Ok(file)
 }
 
 /// The default pool size: one creator per core (creating is kernel time; the writer keeps its own core busy
@@ -164,13 +195,13 @@ mod tests {
             let mut pool = Creators::start(1, std::thread::current(), HoldCreates::default()).unwrap();
             // A job that fails (its directory is a file) runs the creator's loop once: it has set its mask by then.
             let file = tempfile::NamedTempFile::new().unwrap();
-            pool.submit(CreateJob {
+            pool.submit(Job::Create(CreateJob {
                 id: 0,
                 path: file.path().join("x.wsp"),
                 archives: vec![crate::whisper::ArchiveSpec { seconds_per_point: 60, points: 10 }],
                 opts: crate::whisper::CreateOptions::default(),
                 open: crate::whisper::OpenOptions::default(),
-            });
+            }));
             assert!(pool.wait_done(Duration::from_secs(30)).unwrap().result.is_err());
             creator_masks()
         });

@@ -73,6 +73,8 @@ pub struct Entry {
     pub open_slot: u32,
     /// Updates of the open file since it was opened (or created), counted up to `u8::MAX`.
     pub updates_open: u8,
+    /// The creator pool failed to open this file: the writer opens it itself next time (waiting for the disk).
+    pub open_here: bool,
 }
 
 /// Metric → pending points, plus the dirty order.
@@ -149,6 +151,7 @@ impl Cache {
             file: None,
             open_slot: 0,
             updates_open: 0,
+            open_here: false,
         });
         let (entries, hasher) = (&self.entries, &self.hasher);
         self.index.insert_unique(hash, id, |&id| hasher.hash_one(entries[id as usize].name.as_bytes()));

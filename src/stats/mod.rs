@@ -75,6 +75,9 @@ counters! {
     creates,
     /// Files the writer mapped for their updates, each time one was kept open (`[whisper] mmap`).
     files_mapped,
+    /// Existing files the creator pool opened for the writer because their bytes were not in memory (a disk
+    /// read the writer did not wait for).
+    cold_opens,
     /// Creates postponed by MAX_CREATES_PER_MINUTE.
     dropped_creates,
     /// Write errors (the points stay cached and are retried).

@@ -66,6 +66,23 @@ pub struct Point {
 /// reads longer ones). Small, because every update opens its file and copying more costs time for nothing.
 const HEADER_READ: usize = 256;
 
+/// Files up to this size are read whole by [`WhisperFile::open_if_resident`]'s check (a few pages: the update
+/// that follows the open may write any of them); larger ones have only their header checked.
+pub const RESIDENT_WHOLE: u64 = 16 * 1024;
+
+/// Open `path` read-write. O_NOATIME: propagation reads would otherwise dirty the inode's atime; the kernel refuses
+/// the flag (EPERM) for files the process does not own, and then the plain open is used.
+fn open_rw(path: &Path) -> Result<File, WhisperError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOATIME).open(path) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            std::fs::OpenOptions::new().read(true).write(true).open(path)
+        }
+        r => r,
+    }
+    .map_err(|e| WhisperError::io(path, e))
+}
+
 /// An open whisper file: its storage (a file handle unless built with [`WhisperFile::from_storage`]) and its
 /// cached header.
 #[derive(Debug)]
@@ -94,17 +111,31 @@ impl WhisperFile {
     /// Open an existing file read-write and read its header (one pread, plus an lseek to bound the layout).
     /// Errors: `Io` if the file cannot be opened read-write, `Corrupt` if the header is truncated or inconsistent.
     pub fn open(path: &Path, options: OpenOptions) -> Result<Self, WhisperError> {
-        use std::os::unix::fs::OpenOptionsExt;
-        // O_NOATIME: propagation reads would otherwise dirty the inode's atime; the kernel refuses the flag (EPERM)
-        // for files the process does not own, and then the plain open is used.
-        let file = match std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOATIME).open(path) {
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                std::fs::OpenOptions::new().read(true).write(true).open(path)
-            }
-            r => r,
+        Self::from_storage(DiskFile::new(open_rw(path)?), path, options)
+    }
+
+    /// [`WhisperFile::open`], but only if that needs no disk read: `Ok(None)` when the header, or for a file of
+    /// at most [`RESIDENT_WHOLE`] bytes any of its bytes, is not in memory (evicted, never read, or a page being
+    /// written back). Costs what `open` costs when it is.
+    pub fn open_if_resident(path: &Path, options: OpenOptions) -> Result<Option<Self>, WhisperError> {
+        let file = DiskFile::new(open_rw(path)?);
+        let file_len = file.byte_len().map_err(|e| WhisperError::io(path, e))?;
+        let mut probe = [0u8; RESIDENT_WHOLE as usize];
+        let want = if file_len <= RESIDENT_WHOLE { file_len as usize } else { HEADER_READ };
+        let n = file.read_at_resident(&mut probe[..want], 0).map_err(|e| WhisperError::io(path, e))?;
+        if n < want.min(file_len as usize) {
+            return Ok(None);
         }
-        .map_err(|e| WhisperError::io(path, e))?;
-        Self::from_storage(DiskFile::new(file), path, options)
+        Self::from_first_read(file, path, options, file_len, &probe[..n.min(HEADER_READ)]).map(Some)
+    }
+
+    /// Read up to `max` bytes of the file from its start (and throw them away), so that they are in memory for
+    /// the updates that follow: [`WhisperFile::open_if_resident`]'s slow path, off the writer's thread.
+    pub fn load(&self, max: u64) -> Result<(), WhisperError> {
+        let len = self.file.byte_len().map_err(|e| WhisperError::io(&self.path, e))?.min(max);
+        let mut buf = vec![0u8; len as usize];
+        read_full_at(&self.file, &mut buf, 0).map_err(|e| WhisperError::io(&self.path, e))?;
+        Ok(())
     }
 
     /// Open an existing file read-only (fetch, info, dump); any update on the handle fails with `Io`.
@@ -145,7 +176,19 @@ impl<S: Storage> WhisperFile<S> {
         // On the stack: the common case allocates nothing for the read.
         let mut first = [0u8; HEADER_READ];
         let n = read_full_at(&file, &mut first, 0).map_err(|e| WhisperError::io(path, e))?;
-        let mut buf: &[u8] = &first[..n];
+        Self::from_first_read(file, path, options, file_len, &first[..n])
+    }
+
+    /// [`WhisperFile::from_storage`] after its first read: `first` holds the file's first bytes (up to
+    /// `HEADER_READ`, fewer only if the file is shorter), `file_len` its length.
+    fn from_first_read(
+        file: S,
+        path: &Path,
+        options: OpenOptions,
+        file_len: u64,
+        first: &[u8],
+    ) -> Result<Self, WhisperError> {
+        let mut buf: &[u8] = first;
         let long;
         if buf.len() >= 16 {
             let count = u32::from_be_bytes([buf[12], buf[13], buf[14], buf[15]]);

@@ -119,6 +119,28 @@ impl DiskFile {
         Ok(true)
     }
 
+    /// Read into `buf` from `offset` only as far as the bytes are in memory (`preadv2` with `RWF_NOWAIT`): the
+    /// bytes read, which are fewer than asked when the rest would have to come from the disk (or wait for a page
+    /// being written back). Where the kernel or filesystem does not support it, a plain read.
+    pub fn read_at_resident(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let fd = self.handle()?.as_raw_fd();
+        let iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        let off = libc::off_t::try_from(offset).map_err(io::Error::other)?;
+        // SAFETY: `iov` describes `buf`, which is valid for writes of its length and exclusively borrowed for the
+        // call; `fd` is open (borrowed from `self`); the kernel writes at most `iov_len` bytes into it.
+        let n = unsafe { libc::preadv2(fd, &iov, 1, off, libc::RWF_NOWAIT) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EAGAIN) => Ok(0),
+            Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) | Some(libc::ENOSYS) => Storage::read_at(self, buf, offset),
+            _ => Err(e),
+        }
+    }
+
     /// Whether [`DiskFile::map`] ran (and decided).
     pub fn map_decided(&self) -> bool {
         self.map_tried

@@ -2,7 +2,7 @@
 //!
 //! Owns: nothing of its own (methods of [`Writer`]). Never touches: the rings.
 
-use super::super::creators::{self, CreateJob, Created, Creators};
+use super::super::creators::{self, CreateJob, Created, Creators, Job};
 use super::super::store::{self, MetricId};
 use super::{classify, WriteFailure, Writer};
 use crate::stats::Stats;
@@ -32,7 +32,7 @@ impl Writer {
         let job = CreateJob { id, path, archives, opts, open: self.cfg.open };
         match &mut self.creators {
             Some(pool) => {
-                pool.submit(job);
+                pool.submit(Job::Create(job));
                 Err(WriteFailure::Creating)
             }
             None => {
@@ -86,8 +86,18 @@ impl Writer {
     }
 
     /// Take a created file into the LRU and queue its metric again (or handle the failure as a write failure).
+    /// An opened one likewise; if the pool could not open it, the writer's next attempt opens it itself (and
+    /// meets whatever the error was: a file deleted meanwhile is created, a corrupt one refused).
     pub(super) fn adopt(&mut self, c: Created) {
         let id = c.id;
+        if c.opened {
+            match c.result {
+                Ok(file) => self.keep_open(id, file),
+                Err(_) => self.cache.entry_mut(id).open_here = true,
+            }
+            self.cache.unpark(id, None);
+            return;
+        }
         match c.result {
             Ok(file) => {
                 self.count_created(id);

@@ -3,6 +3,7 @@
 //!
 //! Owns: the list of open files (methods of [`Writer`]). Never touches: the cache's points.
 
+use super::super::creators::{Job, OpenJob};
 use super::super::store::MetricId;
 use super::{classify, WriteFailure, Writer};
 use crate::metric;
@@ -131,18 +132,35 @@ impl Writer {
         }
         let name = self.cache.entry(id).name.clone();
         let path = metric::file_path_as(&self.cfg.data_dir, &name, self.cfg.tag_files);
+        // With a creator pool, a file whose bytes are not in memory is opened there (the disk read off the
+        // writer's path); otherwise, or if the pool failed to, here.
+        let here = self.creators.is_none() || std::mem::take(&mut self.cache.entry_mut(id).open_here);
+        let open = |path: &std::path::Path, options| {
+            if here {
+                WhisperFile::open(path, options).map(Some)
+            } else {
+                WhisperFile::open_if_resident(path, options)
+            }
+        };
         // Open first, create on NotFound: one syscall for the common case, no stat before every open.
-        let mut opened = WhisperFile::open(&path, self.cfg.open);
+        let mut opened = open(&path, self.cfg.open);
         if matches!(&opened, Err(WhisperError::Io { source, .. }) if source.raw_os_error() == Some(libc::EMFILE)) {
             // The process ran out of descriptors (other threads or engines use them too): keep half as many
             // files open from now on, and try once more.
             self.cfg.open_files = (self.open_ids.len() / 2).max(64);
             self.evict(id, Held::Descriptor);
             tracing::warn!(open_files = self.cfg.open_files, "out of file descriptors: shrinking the open-file LRU");
-            opened = WhisperFile::open(&path, self.cfg.open);
+            opened = open(&path, self.cfg.open);
         }
         let file = match opened {
-            Ok(f) => f,
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                Stats::add(&self.stats.cold_opens, 1);
+                let job = OpenJob { id, path, open: self.cfg.open };
+                // Invariant: `here` is false only with a pool.
+                self.creators.as_mut().expect("a creator pool").submit(Job::Open(job));
+                return Err(WriteFailure::Creating);
+            }
             Err(WhisperError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 match self.adopt_readable_tagged_file(&name, &path) {
                     Some(f) => f,
