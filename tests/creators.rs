@@ -51,6 +51,29 @@ fn evict(data_dir: &std::path::Path, metric: &str) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// An engine over `data_dir` with a creator pool of two, held, and one point published (at a recent minute `t`)
+/// for `waiting` (a metric whose file the pool must handle), then for `other`. Bound as `(engine, held, t)`, the
+/// hold is released before the engine is dropped.
+fn start_with_pool_held(
+    data_dir: &std::path::Path,
+    url: &str,
+    ex: &str,
+    q: &str,
+    waiting: (&str, f64),
+    other: (&str, f64),
+) -> (Engine, HeldCreates, u32) {
+    let publisher = Publisher::new(url, ex, q, &["#"]);
+    let mut s = settings(data_dir, url, ex, q, &["#"]);
+    s.whisper.creators = Some(2);
+    let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
+    let held = HeldCreates::new(&engine);
+    let t = recent(2);
+    for (metric, value) in [waiting, other] {
+        publisher.publish(metric, format!("{value} {t}").as_bytes());
+    }
+    (engine, held, t)
+}
+
 /// A minute-aligned timestamp a few minutes back (inside the default 60s:7d retention).
 fn recent(minutes_back: u32) -> u32 {
     now() / 60 * 60 - 60 * minutes_back
@@ -64,14 +87,7 @@ fn existing_files_are_updated_while_a_new_one_waits_for_its_creator() {
     let (ex, q) = (unique("ex"), unique("q"));
     existing_file(dir.path(), "cr.old");
 
-    let publisher = Publisher::new(&url, &ex, &q, &["#"]);
-    let mut s = settings(dir.path(), &url, &ex, &q, &["#"]);
-    s.whisper.creators = Some(2);
-    let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
-    let held = HeldCreates::new(&engine);
-    let t = recent(2);
-    publisher.publish("cr.new", format!("7 {t}").as_bytes());
-    publisher.publish("cr.old", format!("5 {t}").as_bytes());
+    let (engine, held, t) = start_with_pool_held(dir.path(), &url, &ex, &q, ("cr.new", 7.0), ("cr.old", 5.0));
 
     // The existing file is written while the new file's create is held.
     assert!(wait_until(30, || engine.stats.committed_points.load(Ordering::Relaxed) == 1));
@@ -102,14 +118,7 @@ fn a_file_out_of_memory_is_opened_by_the_pool_while_the_writer_goes_on() {
     existing_file(dir.path(), "warm.b");
     evict(dir.path(), "cold.a");
 
-    let publisher = Publisher::new(&url, &ex, &q, &["#"]);
-    let mut s = settings(dir.path(), &url, &ex, &q, &["#"]);
-    s.whisper.creators = Some(2);
-    let engine = Engine::start(&s, Box::new(DefaultRules)).unwrap();
-    let held = HeldCreates::new(&engine);
-    let t = recent(2);
-    publisher.publish("cold.a", format!("3 {t}").as_bytes());
-    publisher.publish("warm.b", format!("4 {t}").as_bytes());
+    let (engine, held, t) = start_with_pool_held(dir.path(), &url, &ex, &q, ("cold.a", 3.0), ("warm.b", 4.0));
 
     // The file in memory is written while the pool (held) has the other one's open.
     assert!(wait_until(30, || engine.stats.committed_points.load(Ordering::Relaxed) == 1));
