@@ -9,7 +9,7 @@
 //! The process's descriptor table is grown to the budget at start ([`presize_table`]): the kernel grows it by
 //! doubling as descriptors are allocated, and in a multi-threaded process each doubling waits for an RCU grace
 //! period (`expand_files` → `synchronize_rcu`, ~10 ms in a VM). A writer opening 20,000 files after a restart
-//! otherwise stalls about nine times on its critical path (tuning/README.md, "The descriptor table").
+//! otherwise stalls about nine times on its critical path (tuning/README.md, "A fifth VM: what the writer waited for").
 
 /// Descriptors kept free for sockets, broker connections, logs and the query side.
 pub const RESERVE: u64 = 1024;

@@ -10,8 +10,8 @@
 //! frees what came back at its next push). Its memory came from the producer's threads (the body from
 //! amiquip's connection thread, the points from the worker), and glibc frees a chunk into the arena it came
 //! from, under that arena's lock: freed by the writer, on the other core, each batch took a lock the producer's
-//! threads were taking at the same time, and the writer slept on it ~50 times a drain (tuning/README.md, "The
-//! descriptor table, and frees").
+//! threads were taking at the same time, and the writer slept on it ~50 times a drain (tuning/README.md, "A
+//! fifth VM: what the writer waited for").
 
 use super::batch::Batch;
 use crossbeam::channel::{Receiver, Sender};

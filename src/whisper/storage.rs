@@ -135,7 +135,8 @@ impl DiskFile {
         }
         let e = io::Error::last_os_error();
         match e.raw_os_error() {
-            Some(libc::EAGAIN) => Ok(0),
+            // Would block (or was interrupted): nothing read now.
+            Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(0),
             Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) | Some(libc::ENOSYS) => Storage::read_at(self, buf, offset),
             _ => Err(e),
         }
