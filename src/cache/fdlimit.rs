@@ -87,31 +87,4 @@ mod tests {
         assert!(b as u64 <= r.rlim_cur.saturating_sub(super::RESERVE).max(64));
         assert_eq!(super::open_file_budget(100), 100);
     }
-
-    /// The kernel's size of this process's descriptor table (`FDSize` in /proc/self/status).
-    fn table_size() -> usize {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let line = status.lines().find(|l| l.starts_with("FDSize:")).unwrap();
-        line["FDSize:".len()..].trim().parse().unwrap()
-    }
-
-    #[test]
-    fn the_descriptor_table_is_grown_to_the_size_asked_for_at_once() {
-        // Tests share the process, and its table only grows: ask for four times what it has now (within the
-        // hard limit), so that the size before is the control.
-        let before = table_size();
-        let want = before * 4;
-        let r = super::get().unwrap();
-        assert!(r.rlim_max >= want as u64, "hard descriptor limit {} too low for this test", r.rlim_max);
-        if r.rlim_cur < want as u64 {
-            assert!(super::set(&libc::rlimit { rlim_cur: want as u64, rlim_max: r.rlim_max }));
-        }
-        assert!(before < want);
-        assert_eq!(super::presize_table(want), Some(want));
-        assert!(table_size() >= want, "table {} after asking for {want}", table_size());
-        // Within the limit only: past it, nothing is asked of the kernel.
-        let limit = super::get().unwrap().rlim_cur as usize;
-        assert_eq!(super::presize_table(limit + 1000), Some(limit));
-        assert_eq!(super::presize_table(0), None);
-    }
 }
