@@ -120,8 +120,9 @@ impl Rings {
         }
     }
 
-    /// Spent batches waiting for producer `i` (tests).
-    pub fn spent(&self, i: usize) -> usize {
+    /// Spent batches waiting for producer `i`.
+    #[cfg(test)]
+    fn spent(&self, i: usize) -> usize {
         self.spent[i].len()
     }
 

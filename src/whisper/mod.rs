@@ -123,7 +123,7 @@ impl WhisperFile {
         let mut probe = [0u8; RESIDENT_WHOLE as usize];
         let want = if file_len <= RESIDENT_WHOLE { file_len as usize } else { HEADER_READ };
         let n = file.read_at_resident(&mut probe[..want], 0).map_err(|e| WhisperError::io(path, e))?;
-        if n < want.min(file_len as usize) {
+        if n < want {
             return Ok(None);
         }
         Self::from_first_read(file, path, options, file_len, &probe[..n.min(HEADER_READ)]).map(Some)
@@ -132,7 +132,8 @@ impl WhisperFile {
     /// Read up to `max` bytes of the file from its start (and throw them away), so that they are in memory for
     /// the updates that follow: [`WhisperFile::open_if_resident`]'s slow path, off the writer's thread.
     pub fn load(&self, max: u64) -> Result<(), WhisperError> {
-        let len = self.file.byte_len().map_err(|e| WhisperError::io(&self.path, e))?.min(max);
+        // The header says where the data ends (every archive lies inside the file: checked at open).
+        let len = self.header.archives.iter().map(|a| a.end()).max().unwrap_or(0).min(max);
         let mut buf = vec![0u8; len as usize];
         read_full_at(&self.file, &mut buf, 0).map_err(|e| WhisperError::io(&self.path, e))?;
         Ok(())
