@@ -28,6 +28,14 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "routing key = metric, one point per message: per-message overhead (broker and worker)",
     },
     Scenario {
+        name: "rk-100",
+        metrics: 20_000,
+        points: 100,
+        per_msg: 100,
+        name_in_body: false,
+        about: "routing key = metric, 100 consecutive points of one metric per message: one file update per message",
+    },
+    Scenario {
         name: "body-100",
         metrics: 20_000,
         points: 100,

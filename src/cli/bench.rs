@@ -18,7 +18,7 @@ use std::time::Duration;
 /// Arguments of `warren bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Scenario: rk-1, body-100, many-metrics, few-metrics (AMQP), or plaintext, pickle (TCP sockets, against
+    /// Scenario: rk-1, rk-100, body-100, many-metrics, few-metrics (AMQP), or plaintext, pickle (TCP sockets, against
     /// `--peer go-carbon`) (`--list` describes them).
     #[arg(required_unless_present = "list")]
     pub scenario: Option<String>,
