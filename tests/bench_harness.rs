@@ -114,3 +114,41 @@ fn repetitions_report_the_median_one_and_list_every_one() {
     assert_eq!(row["verification"]["ok"], 200);
     assert!(stdout.contains("ratio to the ceiling: median"), "{stdout}");
 }
+
+/// The ceiling's null consumer, lingering as warren's workers do (and plain): it takes and acks exactly what
+/// the queue held, and a drain that expects one message more than there is times out having seen them all.
+#[test]
+fn the_null_consumer_drains_and_acks_exactly_what_was_queued() {
+    use std::time::Duration;
+    use warren::bench::broker::{drain, BrokerError, DrainConfig};
+    use warren::bench::publish::{publish, LoadSource, PublishConfig, PublishProgress};
+    let exchange = unique("bench-drain-x");
+    let queue = unique("bench-drain-q");
+    let _declared = Declared::new(BROKER, &[&exchange], &[&queue]);
+    broker::declare(BROKER, &exchange, Some((&queue, &["#".to_string()]))).unwrap();
+    let load = Load::ending_at("drain", 300, 10, 1, 10, 1_000_000, false);
+    let pcfg = PublishConfig { url: BROKER.into(), exchange: exchange.clone(), connections: 2, window: 500 };
+    let cfg = |expect, linger_ms, timeout_s| DrainConfig {
+        url: BROKER.into(),
+        queue: queue.clone(),
+        connections: 2,
+        prefetch: 1000,
+        expect,
+        timeout: Duration::from_secs(timeout_s),
+        linger: Duration::from_millis(linger_ms),
+    };
+    for linger_ms in [2, 0] {
+        let published = publish(&pcfg, &LoadSource::new(&load), &PublishProgress::default()).unwrap();
+        assert_eq!(published.messages, 3000);
+        assert_eq!(broker::ready_messages(BROKER, &queue).unwrap(), 3000);
+        drain(&cfg(3000, linger_ms, 60)).unwrap();
+        // Every delivery was acked: nothing ready and, once the consumers are gone, nothing unacked either.
+        assert_eq!(broker::ready_messages(BROKER, &queue).unwrap(), 0, "linger {linger_ms} ms");
+    }
+    // Negative control: one more expected than published; the drain sees the 3000 and no more, and gives up.
+    publish(&pcfg, &LoadSource::new(&load), &PublishProgress::default()).unwrap();
+    match drain(&cfg(3001, 2, 3)) {
+        Err(BrokerError::DrainTimeout { got, want, .. }) => assert_eq!((got, want), (3000, 3001)),
+        other => panic!("expected a timeout after 3000 of 3001, got {other:?}"),
+    }
+}

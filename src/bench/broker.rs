@@ -8,6 +8,7 @@ use amiquip::{
     QueueDeclareOptions, QueueDeleteOptions,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A broker operation that failed.
@@ -97,7 +98,14 @@ pub struct DrainConfig {
     pub expect: u64,
     /// Give up after this long.
     pub timeout: Duration,
+    /// Consume as warren's workers do with `[amqp] linger_us` = this (its connection's reader pauses after a
+    /// light read, the consumer takes every delivery waiting and pauses after a light burst); zero: a plain
+    /// amiquip consumer that blocks for each delivery.
+    pub linger: Duration,
 }
+
+/// Deliveries the null consumer takes in one burst at most before it looks at its acks again.
+const BURST_CAP: usize = 1024;
 
 /// Consume `expect` messages from `queue`, doing nothing with them but acking (ack_multiple every
 /// prefetch/2 messages, or when the consumer has nothing more waiting). Returns the wall time from the first
@@ -118,14 +126,19 @@ pub fn drain(cfg: &DrainConfig) -> Result<Duration, BrokerError> {
 }
 
 fn drain_one(cfg: &DrainConfig, received: &AtomicU64, start: Instant) -> Result<(), BrokerError> {
-    let mut conn = Connection::insecure_open(&cfg.url).map_err(amqp(format!("connect {}", cfg.url)))?;
+    let stats = Arc::new(crate::stats::Stats::default());
+    let (mut conn, reader_lingers) =
+        crate::ingest::connect::open(&cfg.url, cfg.linger, &stats).map_err(amqp(format!("connect {}", cfg.url)))?;
     let ch = conn.open_channel(None).map_err(amqp("open channel"))?;
     ch.qos(0, cfg.prefetch, false).map_err(amqp("qos"))?;
     let consumer = ch.basic_consume(cfg.queue.as_str(), ConsumerOptions::default()).map_err(amqp("consume"))?;
+    // As a worker: only the stream of deliveries and acks from here on, so the reader may pause.
+    reader_lingers.store(true, Ordering::Relaxed);
     let batch = u64::from(cfg.prefetch / 2).max(1);
     let mut unacked = 0u64;
     let mut last = None;
-    loop {
+    let mut ended = false;
+    while !ended {
         let done = received.load(Ordering::Relaxed) >= cfg.expect;
         if done && last.is_none() {
             break;
@@ -138,20 +151,41 @@ fn drain_one(cfg: &DrainConfig, received: &AtomicU64, start: Instant) -> Result<
                 secs: cfg.timeout.as_secs(),
             });
         }
-        match consumer.receiver().recv_timeout(Duration::from_millis(20)) {
-            Ok(ConsumerMessage::Delivery(d)) => {
-                received.fetch_add(1, Ordering::Relaxed);
-                unacked += 1;
-                last = Some(d);
-            }
+        let mut next = match consumer.receiver().recv_timeout(Duration::from_millis(20)) {
+            Ok(ConsumerMessage::Delivery(d)) => Some(d),
             Ok(_) => break,
-            Err(_) => {}
+            Err(_) => None,
+        };
+        // Lingering, every delivery waiting is taken in one go (up to a cap); without, one per turn.
+        let mut taken = 0usize;
+        while let Some(d) = next.take() {
+            received.fetch_add(1, Ordering::Relaxed);
+            unacked += 1;
+            taken += 1;
+            last = Some(d);
+            if unacked >= batch {
+                if let Some(d) = last.take() {
+                    d.ack_multiple(&ch).map_err(amqp("ack"))?;
+                }
+                unacked = 0;
+            }
+            if cfg.linger.is_zero() || taken >= BURST_CAP {
+                break;
+            }
+            match consumer.receiver().try_recv() {
+                Ok(ConsumerMessage::Delivery(d)) => next = Some(d),
+                Ok(_) => ended = true,
+                Err(_) => {}
+            }
         }
-        if unacked >= batch || (consumer.receiver().is_empty() && last.is_some()) {
+        if unacked >= batch || (consumer.receiver().is_empty() && last.is_some()) || (ended && last.is_some()) {
             if let Some(d) = last.take() {
                 d.ack_multiple(&ch).map_err(amqp("ack"))?;
             }
             unacked = 0;
+        }
+        if crate::ingest::amqp::lingers_after_burst(cfg.linger, taken) {
+            std::thread::sleep(cfg.linger);
         }
     }
     let _ = consumer.cancel();

@@ -16,7 +16,8 @@ pub struct Ceiling {
     pub drain_msgs_per_sec: f64,
     pub drain_points_per_sec: f64,
     /// CPU time of the bench process during the drain: the null consumer (amiquip's I/O threads and the
-    /// consumer threads) and nothing else, as the publish is over. What consuming alone costs on this machine.
+    /// consumer threads, pausing as warren's workers do unless `--linger-us 0`) and nothing else, as the publish
+    /// is over. What consuming alone costs on this machine.
     pub drain_cpu_seconds: Option<f64>,
 }
 

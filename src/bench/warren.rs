@@ -43,6 +43,10 @@ pub fn ceiling(cfg: &RunConfig, obs: &dyn Observer) -> Result<Ceiling, BenchErro
             prefetch: cfg.knobs.prefetch,
             expect: publish.messages,
             timeout: cfg.timeout,
+            // Consuming as the warren it is compared with: the same pauses (`--linger-us`, else warren's default).
+            linger: Duration::from_micros(
+                cfg.knobs.linger_us.unwrap_or(crate::config::settings::AmqpSettings::default().linger_us),
+            ),
         })?;
         let cpu_after = procstat::usage(std::process::id()).map(|u| u.cpu_seconds);
         let secs = d.as_secs_f64();

@@ -66,8 +66,9 @@ pub struct BenchArgs {
     /// updates through mappings (warren's default).
     #[arg(long)]
     pub no_mmap: bool,
-    /// `[amqp] linger_us` and `[cache] linger_us` for the warren it runs (AMQP scenarios); unset: warren's
-    /// defaults. 0 turns lingering off.
+    /// `[amqp] linger_us` and `[cache] linger_us` for the warren it runs (AMQP scenarios), and the pause of the
+    /// ceiling's null consumer, which consumes the way warren's workers do; unset: warren's defaults. 0 turns
+    /// lingering off on both sides (the ceiling is then a plain amiquip consumer that blocks for each delivery).
     #[arg(long, value_name = "MICROS")]
     pub linger_us: Option<u64>,
     /// Batches per producer ring.

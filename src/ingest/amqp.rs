@@ -265,7 +265,8 @@ impl AckWindow {
 const LIGHT_BURST: usize = 64;
 
 /// Whether a worker pauses after taking a burst of `taken` deliveries: lingering is on and the burst was light.
-fn lingers_after_burst(linger: Duration, taken: usize) -> bool {
+/// (The bench's null consumer pauses by the same rule, so its ceiling consumes the way warren does.)
+pub fn lingers_after_burst(linger: Duration, taken: usize) -> bool {
     !linger.is_zero() && taken < LIGHT_BURST
 }
 

@@ -7,7 +7,7 @@
 //! topology (`<data_dir>/.warren/bindings-<queue>`, written atomically) and `/proc/self` for self-metrics.
 
 pub mod amqp;
-mod connect;
+pub mod connect;
 mod gather;
 pub mod line;
 pub mod parse;
