@@ -1,5 +1,7 @@
 //! The CPU floor of consuming with amiquip (not a test): what the bench's null consumer (`bench::broker::drain`,
 //! the ceiling of `warren bench`) costs per message, so warren's own per-message cost can be read against it.
+//! `LINGER_US` 0 (the default here) makes it the plain consumer that blocks for each delivery (the ceiling of
+//! `warren bench --linger-us 0`); 2000 makes it consume as warren's workers do (the bench's default ceiling).
 //!
 //! Publishes a `warren bench`-shaped load (routing key = metric name, `PER_MSG` points per message) to its own
 //! exchange and queue on the shared broker, then drains it with the ceiling's null consumer (`CONNECTIONS`
@@ -8,9 +10,10 @@
 //! connections) before the drain's CPU is read, so only the consumer's threads (amiquip's I/O thread included)
 //! are in it. The exchange and queue are deleted afterwards.
 //!
-//!     cargo run --release --example amqp_floor -- [METRICS] [POINTS] [PER_MSG] [CONNECTIONS]
+//!     cargo run --release --example amqp_floor -- [METRICS] [POINTS] [PER_MSG] [CONNECTIONS] [LINGER_US]
 //!
-//! Defaults: 20000 metrics × 10 points, 1 point per message (the rk-1 bench: 200,000 messages), 2 connections.
+//! Defaults: 20000 metrics × 10 points, 1 point per message (the rk-1 bench: 200,000 messages), 2 connections,
+//! no lingering.
 
 use std::time::{Duration, Instant};
 use warren::bench::broker::{self, DrainConfig};
@@ -36,6 +39,7 @@ fn arg(i: usize, default: u32) -> u32 {
 
 fn main() {
     let (metrics, points, per_msg, connections) = (arg(1, 20_000), arg(2, 10), arg(3, 1), arg(4, 2));
+    let linger = Duration::from_micros(u64::from(arg(5, 0)));
     let now = warren::lifecycle::unix_now();
     let load = Load::ending_at("floor", metrics, points, per_msg, 10, now, false);
     let exchange = format!("warren-amqp-floor-{}", std::process::id());
@@ -53,8 +57,7 @@ fn main() {
         prefetch: 10_000,
         expect: messages,
         timeout: Duration::from_secs(600),
-        // amiquip's own floor: a plain consumer that blocks for each delivery.
-        linger: Duration::ZERO,
+        linger,
     });
     let wall = t0.elapsed().as_secs_f64();
     let (u1, s1) = cpu_self();
