@@ -7,15 +7,16 @@
 //! into its descriptor LRU and writes the metric's cached points. Until then the points stay in the cache
 //! (answered to CarbonLink, unacked).
 //!
-//! The pool also opens existing files whose bytes are not in memory ([`Job::Open`]): the writer opens a file
-//! only if that needs no disk read (`WhisperFile::open_if_resident`), so a header evicted from the page cache
-//! (a restart, a tree larger than memory) is read here while the writer goes on with other metrics.
+//! The pool also reads in existing files whose bytes are not in memory ([`Job::Open`]): the writer reads a file
+//! it opens only if that needs no disk read (`WhisperFile::open_if_resident`), and otherwise hands the open file
+//! here, so a header evicted from the page cache (a restart, a tree larger than memory) is read while the
+//! writer goes on with other metrics.
 //!
 //! Owns: the jobs in flight and the creator threads (joined on drop). Never touches: the cache, the rings, the
 //! rate limits.
 
 use super::store::MetricId;
-use crate::whisper::{ArchiveSpec, CreateOptions, OpenOptions, WhisperError, WhisperFile};
+use crate::whisper::{ArchiveSpec, ColdFile, CreateOptions, OpenOptions, WhisperError, WhisperFile};
 use crossbeam::channel::{self, Receiver, Sender};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,10 +42,12 @@ pub struct CreateJob {
     pub open: OpenOptions,
 }
 
-/// An existing file to open (and read into memory) for the writer.
+/// An existing file the writer opened, to read into memory for it.
 pub struct OpenJob {
     /// The metric the file is for.
     pub id: MetricId,
+    /// The file, open, not read yet.
+    pub file: ColdFile,
     pub path: PathBuf,
     pub open: OpenOptions,
 }
@@ -140,7 +143,7 @@ fn creator(jobs: Receiver<Job>, done: Sender<Created>, writer: Thread, hold: Hol
         }
         let finished = match job {
             Job::Create(job) => Created { id: job.id, result: create(&job), opened: false },
-            Job::Open(job) => Created { id: job.id, result: open(&job), opened: true },
+            Job::Open(job) => Created { id: job.id, result: job.file.load(&job.path, job.open), opened: true },
         };
         if done.send(finished).is_err() {
             break;
@@ -155,14 +158,6 @@ pub fn create(job: &CreateJob) -> Result<WhisperFile, WhisperError> {
         std::fs::create_dir_all(dir).map_err(|e| WhisperError::io(dir, e))?;
     }
     WhisperFile::create(&job.path, &job.archives, &job.opts, job.open)
-}
-
-/// Open the existing file of `job` and read it into memory (all of it up to `RESIDENT_WHOLE`, as
-/// `open_if_resident` checks).
-fn open(job: &OpenJob) -> Result<WhisperFile, WhisperError> {
-    let file = WhisperFile::open(&job.path, job.open)?;
-    file.load(crate::whisper::RESIDENT_WHOLE)?;
-    Ok(file)
 }
 
 /// The default pool size: one creator per core (creating is kernel time; the writer keeps its own core busy

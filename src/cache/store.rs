@@ -73,7 +73,7 @@ pub struct Entry {
     pub open_slot: u32,
     /// Updates of the open file since it was opened (or created), counted up to `u8::MAX`.
     pub updates_open: u8,
-    /// The creator pool failed to open this file: the writer opens it itself next time (waiting for the disk).
+    /// The creator pool failed to read this file in: the writer opens it itself next time (waiting for the disk).
     pub open_here: bool,
 }
 

@@ -70,6 +70,28 @@ const HEADER_READ: usize = 256;
 /// that follows the open may write any of them); larger ones have only their header checked.
 pub const RESIDENT_WHOLE: u64 = 16 * 1024;
 
+/// What [`WhisperFile::open_if_resident`] found.
+pub enum Residency {
+    /// In memory: the file, open, its header read.
+    Resident(WhisperFile),
+    /// Not in memory: the file, open but not read yet ([`ColdFile::load`] reads it, on another thread).
+    Cold(ColdFile),
+}
+
+/// A whisper file [`WhisperFile::open_if_resident`] opened but did not read: its bytes were not in memory.
+pub struct ColdFile(DiskFile);
+
+impl ColdFile {
+    /// Read the header and the file's first bytes (all of it up to [`RESIDENT_WHOLE`], as `open_if_resident`
+    /// checks) into memory, on the descriptor already open: what [`WhisperFile::open`] does, without opening
+    /// the file again. `path` names it in errors.
+    pub fn load(self, path: &Path, options: OpenOptions) -> Result<WhisperFile, WhisperError> {
+        let file = WhisperFile::from_storage(self.0, path, options)?;
+        file.read_in(RESIDENT_WHOLE)?;
+        Ok(file)
+    }
+}
+
 /// Open `path` read-write. O_NOATIME: propagation reads would otherwise dirty the inode's atime; the kernel refuses
 /// the flag (EPERM) for files the process does not own, and then the plain open is used.
 fn open_rw(path: &Path) -> Result<File, WhisperError> {
@@ -114,24 +136,24 @@ impl WhisperFile {
         Self::from_storage(DiskFile::new(open_rw(path)?), path, options)
     }
 
-    /// [`WhisperFile::open`], but only if that needs no disk read: `Ok(None)` when the header, or for a file of
-    /// at most [`RESIDENT_WHOLE`] bytes any of its bytes, is not in memory (evicted, never read, or a page being
-    /// written back). Costs what `open` costs when it is.
-    pub fn open_if_resident(path: &Path, options: OpenOptions) -> Result<Option<Self>, WhisperError> {
+    /// [`WhisperFile::open`], but only if that needs no disk read: [`Residency::Cold`] (the file open, nothing
+    /// read) when the header, or for a file of at most [`RESIDENT_WHOLE`] bytes any of its bytes, is not in
+    /// memory (evicted, never read, or a page being written back). Costs what `open` costs when it is.
+    pub fn open_if_resident(path: &Path, options: OpenOptions) -> Result<Residency, WhisperError> {
         let file = DiskFile::new(open_rw(path)?);
         let file_len = file.byte_len().map_err(|e| WhisperError::io(path, e))?;
         let mut probe = [0u8; RESIDENT_WHOLE as usize];
         let want = if file_len <= RESIDENT_WHOLE { file_len as usize } else { HEADER_READ };
         let n = file.read_at_resident(&mut probe[..want], 0).map_err(|e| WhisperError::io(path, e))?;
         if n < want {
-            return Ok(None);
+            return Ok(Residency::Cold(ColdFile(file)));
         }
-        Self::from_first_read(file, path, options, file_len, &probe[..n.min(HEADER_READ)]).map(Some)
+        Self::from_first_read(file, path, options, file_len, &probe[..n.min(HEADER_READ)]).map(Residency::Resident)
     }
 
     /// Read up to `max` bytes of the file from its start (and throw them away), so that they are in memory for
-    /// the updates that follow: [`WhisperFile::open_if_resident`]'s slow path, off the writer's thread.
-    pub fn load(&self, max: u64) -> Result<(), WhisperError> {
+    /// the updates that follow: [`ColdFile::load`], off the writer's thread.
+    fn read_in(&self, max: u64) -> Result<(), WhisperError> {
         // The header says where the data ends (every archive lies inside the file: checked at open).
         let len = self.header.archives.iter().map(|a| a.end()).max().unwrap_or(0).min(max);
         let mut buf = vec![0u8; len as usize];

@@ -86,7 +86,7 @@ impl Writer {
     }
 
     /// Take a created file into the LRU and queue its metric again (or handle the failure as a write failure).
-    /// An opened one likewise; if the pool could not open it, the writer's next attempt opens it itself (and
+    /// An opened one likewise; if the pool could not read it, the writer's next attempt opens it itself (and
     /// meets whatever the error was: a file deleted meanwhile is created, a corrupt one refused).
     pub(super) fn adopt(&mut self, c: Created) {
         let id = c.id;

@@ -8,7 +8,7 @@ use super::super::store::MetricId;
 use super::{classify, WriteFailure, Writer};
 use crate::metric;
 use crate::stats::Stats;
-use crate::whisper::{WhisperError, WhisperFile};
+use crate::whisper::{Residency, WhisperError, WhisperFile};
 
 /// Which of the writer's lists holds an open file: the files holding a descriptor, or the mapped files that gave
 /// theirs back.
@@ -132,12 +132,12 @@ impl Writer {
         }
         let name = self.cache.entry(id).name.clone();
         let path = metric::file_path_as(&self.cfg.data_dir, &name, self.cfg.tag_files);
-        // With a creator pool, a file whose bytes are not in memory is opened there (the disk read off the
+        // With a creator pool, a file whose bytes are not in memory is read there (the disk read off the
         // writer's path); otherwise, or if the pool failed to, here.
         let here = self.creators.is_none() || std::mem::take(&mut self.cache.entry_mut(id).open_here);
         let open = |path: &std::path::Path, options| {
             if here {
-                WhisperFile::open(path, options).map(Some)
+                WhisperFile::open(path, options).map(Residency::Resident)
             } else {
                 WhisperFile::open_if_resident(path, options)
             }
@@ -153,10 +153,10 @@ impl Writer {
             opened = open(&path, self.cfg.open);
         }
         let file = match opened {
-            Ok(Some(f)) => f,
-            Ok(None) => {
+            Ok(Residency::Resident(f)) => f,
+            Ok(Residency::Cold(file)) => {
                 Stats::add(&self.stats.cold_opens, 1);
-                let job = OpenJob { id, path, open: self.cfg.open };
+                let job = OpenJob { id, file, path, open: self.cfg.open };
                 // Invariant: `here` is false only with a pool.
                 self.creators.as_mut().expect("a creator pool").submit(Job::Open(job));
                 return Err(WriteFailure::Creating);
