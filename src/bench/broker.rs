@@ -164,10 +164,7 @@ fn drain_one(cfg: &DrainConfig, received: &AtomicU64, start: Instant) -> Result<
             taken += 1;
             last = Some(d);
             if unacked >= batch {
-                if let Some(d) = last.take() {
-                    d.ack_multiple(&ch).map_err(amqp("ack"))?;
-                }
-                unacked = 0;
+                ack_up_to(&mut last, &mut unacked, &ch)?;
             }
             if cfg.linger.is_zero() || taken >= BURST_CAP {
                 break;
@@ -178,11 +175,8 @@ fn drain_one(cfg: &DrainConfig, received: &AtomicU64, start: Instant) -> Result<
                 Err(_) => {}
             }
         }
-        if unacked >= batch || (consumer.receiver().is_empty() && last.is_some()) || (ended && last.is_some()) {
-            if let Some(d) = last.take() {
-                d.ack_multiple(&ch).map_err(amqp("ack"))?;
-            }
-            unacked = 0;
+        if unacked >= batch || (last.is_some() && (ended || consumer.receiver().is_empty())) {
+            ack_up_to(&mut last, &mut unacked, &ch)?;
         }
         if crate::ingest::amqp::lingers_after_burst(cfg.linger, taken) {
             std::thread::sleep(cfg.linger);
@@ -190,4 +184,17 @@ fn drain_one(cfg: &DrainConfig, received: &AtomicU64, start: Instant) -> Result<
     }
     let _ = consumer.cancel();
     conn.close().map_err(amqp("close"))
+}
+
+/// Ack every delivery up to `last` (ack_multiple) and start counting again.
+fn ack_up_to(
+    last: &mut Option<amiquip::Delivery>,
+    unacked: &mut u64,
+    ch: &amiquip::Channel,
+) -> Result<(), BrokerError> {
+    if let Some(d) = last.take() {
+        d.ack_multiple(ch).map_err(amqp("ack"))?;
+    }
+    *unacked = 0;
+    Ok(())
 }
