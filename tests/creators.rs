@@ -108,7 +108,7 @@ fn existing_files_are_updated_while_a_new_one_waits_for_its_creator() {
 }
 
 #[test]
-fn a_file_out_of_memory_is_opened_by_the_pool_while_the_writer_goes_on() {
+fn a_file_out_of_memory_is_read_in_by_the_pool_while_the_writer_goes_on() {
     let vhost = Vhost::new();
     let url = vhost.url();
     // On the build's disk: a tmpfs /tmp would keep the pages (they are the file).
@@ -120,7 +120,7 @@ fn a_file_out_of_memory_is_opened_by_the_pool_while_the_writer_goes_on() {
 
     let (engine, held, t) = start_with_pool_held(dir.path(), &url, &ex, &q, ("cold.a", 3.0), ("warm.b", 4.0));
 
-    // The file in memory is written while the pool (held) has the other one's open.
+    // The file in memory is written while the pool (held) has the other one to read in.
     assert!(wait_until(30, || engine.stats.committed_points.load(Ordering::Relaxed) == 1));
     assert_eq!(python_fetch(dir.path(), "warm.b", 3600), vec![(t, 4.0)]);
     assert_eq!(engine.stats.cold_opens.load(Ordering::Relaxed), 1, "only the evicted file goes to the pool");
