@@ -222,6 +222,26 @@ impl Cache {
         None
     }
 
+    /// The metric [`Cache::next`] would hand out after `k` more (0: the next one), as far as the order is known
+    /// without changing it: for the writer's look-ahead, which only reads memory early, so a wrong guess costs
+    /// nothing but the hint.
+    #[inline]
+    pub fn upcoming(&self, k: usize) -> Option<MetricId> {
+        match self.strategy {
+            WriteStrategy::Naive => self.dirty.get(k).copied(),
+            WriteStrategy::Sorted | WriteStrategy::Timesorted => self.pass.get(k).copied(),
+            WriteStrategy::Max => None,
+        }
+    }
+
+    /// Start loading `id`'s entry into the CPU's caches (the look-ahead's first step).
+    #[inline]
+    pub fn prefetch_entry(&self, id: MetricId) {
+        if let Some(e) = self.entries.get(id as usize) {
+            crate::whisper::prefetch(e);
+        }
+    }
+
     fn pick(&mut self) -> Option<MetricId> {
         match self.strategy {
             WriteStrategy::Naive => self.dirty.pop_front(),
@@ -380,6 +400,56 @@ mod tests {
         assert_eq!(order(WriteStrategy::Max), ["b", "c", "a"]);
         assert_eq!(order(WriteStrategy::Naive), ["a", "b", "c"]);
         assert_eq!(order(WriteStrategy::Timesorted), ["c", "b", "a"]);
+    }
+
+    /// What [`Cache::upcoming`] says comes next, beside what [`Cache::next`] then hands out, metric by metric
+    /// (names; `-` for no guess).
+    fn look_ahead_against_order(strategy: WriteStrategy) -> Vec<(String, String)> {
+        let mut c = Cache::new(strategy);
+        for (name, n, base) in [("a", 1, 30), ("b", 3, 20), ("c", 2, 10), ("d", 4, 40)] {
+            let id = c.intern(name.as_bytes());
+            for i in 0..n {
+                c.push(id, pt(base + i), None);
+            }
+        }
+        let name = |c: &Cache, id: Option<MetricId>| id.map_or("-".to_string(), |id| c.entry(id).name.to_string());
+        let mut out = Vec::new();
+        let mut p = Vec::new();
+        // The first pick starts a sorted pass: the guesses are read after each pick, as the writer reads them.
+        let mut guess = String::new();
+        while let Some(id) = c.next(Instant::now()) {
+            if !guess.is_empty() {
+                out.push((guess.clone(), c.entry(id).name.to_string()));
+            }
+            guess = name(&c, c.upcoming(0));
+            c.take(id, &mut p);
+            p.clear();
+        }
+        out
+    }
+
+    #[test]
+    fn the_look_ahead_names_the_metrics_the_writer_gets_next() {
+        for strategy in [WriteStrategy::Naive, WriteStrategy::Sorted, WriteStrategy::Timesorted] {
+            let pairs = look_ahead_against_order(strategy);
+            assert_eq!(pairs.len(), 3, "{strategy:?}");
+            for (guess, got) in pairs {
+                assert_eq!(guess, got, "{strategy:?}");
+            }
+        }
+        // Max picks by the points held at that moment: no guess.
+        assert!(look_ahead_against_order(WriteStrategy::Max).iter().all(|(guess, _)| guess == "-"));
+        // Two and three ahead, naive: the rest of the dirty order.
+        let mut c = Cache::new(WriteStrategy::Naive);
+        let ids: Vec<_> = ["p", "q", "r", "s"].iter().map(|n| c.intern(n.as_bytes())).collect();
+        for &id in &ids {
+            c.push(id, pt(1), None);
+        }
+        assert_eq!(c.next(Instant::now()), Some(ids[0]));
+        assert_eq!(
+            (c.upcoming(0), c.upcoming(1), c.upcoming(2), c.upcoming(3)),
+            (Some(ids[1]), Some(ids[2]), Some(ids[3]), None)
+        );
     }
 
     #[test]

@@ -389,10 +389,35 @@ impl Writer {
                 break;
             }
             let Some(id) = self.cache.next(now) else { break };
+            self.look_ahead();
             now = self.write_metric(id, false, now, wall).1;
             any = true;
         }
         any
+    }
+
+    /// Before a metric's update, hint the memory the next ones will need, each a step further along its chain
+    /// of loads: the entry three metrics ahead; its held points and its file's archive list two ahead (the entry
+    /// is cached by now); the mapped slot one ahead (its archive list is). With one point per update (rk-1) and
+    /// thousands of files, each of those loads otherwise misses the CPU's caches in turn.
+    #[inline]
+    fn look_ahead(&self) {
+        if let Some(id) = self.cache.upcoming(2) {
+            self.cache.prefetch_entry(id);
+        }
+        if let Some(id) = self.cache.upcoming(1) {
+            let e = self.cache.entry(id);
+            crate::whisper::prefetch(e.points.as_ptr());
+            if let Some(f) = e.file.as_ref() {
+                f.prefetch_header();
+            }
+        }
+        if let Some(id) = self.cache.upcoming(0) {
+            let e = self.cache.entry(id);
+            if let (Some(f), Some(p)) = (e.file.as_ref(), e.points.first()) {
+                f.prefetch_slot(p.timestamp);
+            }
+        }
     }
 
     /// Write all pending points of `id`, taken from the cache at `started` (`wall`: the Unix time whisper's

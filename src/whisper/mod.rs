@@ -40,7 +40,7 @@ pub use fetch::{FetchResult, RawPoint};
 pub use header::{validate_archives, ArchiveInfo, ArchiveSpec, Header, ARCHIVE_INFO_SIZE, METADATA_SIZE, POINT_SIZE};
 #[doc(hidden)]
 pub use pyset::python_set_order;
-pub use storage::{DiskFile, MemStorage, Storage};
+pub use storage::{prefetch, DiskFile, MemStorage, Storage};
 pub use transfer::{diff, fill, merge, ArchiveDiff, CopyStats};
 pub use update::{UpdateScratch, UpdateStats};
 
@@ -169,6 +169,35 @@ impl WhisperFile {
 }
 
 impl WhisperFile {
+    /// The writer's look-ahead, two metrics before this file's update: start loading its archive list (the
+    /// update's first read of it otherwise waits for memory: 35 % of `update_many`'s own samples, rk-1).
+    #[inline]
+    pub fn prefetch_header(&self) {
+        storage::prefetch(self.header.archives.as_ptr());
+    }
+
+    /// The look-ahead one metric before: start loading the first archive's slot for a point at `timestamp`,
+    /// when the file is mapped and that archive's base is known (otherwise nothing; the update reads the base
+    /// itself). A point that belongs to another archive only makes the hint useless.
+    #[inline]
+    pub fn prefetch_slot(&self, timestamp: u32) {
+        if let Some(offset) = self.slot_hint(timestamp) {
+            self.file.prefetch(offset);
+        }
+    }
+
+    /// Where in the file an update writes a point at `timestamp` if it goes to the first archive, when that
+    /// archive's base is known without a read.
+    fn slot_hint(&self, timestamp: u32) -> Option<u64> {
+        let a = self.header.archives.first()?;
+        let base = self.known_bases[0].get();
+        if base == 0 || a.seconds_per_point == 0 {
+            return None;
+        }
+        let interval = i64::from(timestamp - timestamp % a.seconds_per_point);
+        Some(slot_offset(a, slot_of(a, i64::from(base), interval)))
+    }
+
     /// Map the file for the updates that follow (see [`DiskFile::map`]) and, unless updates take its `flock`,
     /// close its descriptor. Returns whether it is mapped. A file that cannot be mapped safely, or whose mapping
     /// fails, keeps its descriptor and works through syscalls.

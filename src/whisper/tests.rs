@@ -42,6 +42,26 @@ fn slots(wf: &WhisperFile, i: usize) -> Vec<(u32, f64)> {
 }
 
 #[test]
+fn the_look_ahead_hint_names_the_bytes_the_next_update_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut wf) = new_file(&dir, &[spec(60, 100), spec(600, 100)], AggregationMethod::Average, 0.5);
+    let mut scratch = UpdateScratch::default();
+    let t0 = NOW / 60 * 60 - 3000;
+    assert_eq!(wf.slot_hint(t0), None, "an empty archive has no base");
+    wf.update_many(&mut [p(t0, 1.0)], NOW, &mut scratch).unwrap();
+    assert_eq!(wf.slot_hint(t0), None, "the write into the first slot makes the next update read the base");
+    wf.update_many(&mut [p(t0 + 60, 2.0)], NOW, &mut scratch).unwrap();
+    // From here the base is known: the hint is where each update's point lands (mid-interval, before the base,
+    // a future point past the ring's end).
+    for (t, v) in [(t0 + 125, 3.0), (t0 - 60 * 49, 4.0), (t0 + 60 * 45 + 59, 5.0), (t0 + 60 * 103, 6.0)] {
+        let at = wf.slot_hint(t).expect("base known") as usize;
+        wf.update_many(&mut [p(t, v)], NOW, &mut scratch).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(decode_point(&bytes[at..at + 12]), (t - t % 60, v), "{t}");
+    }
+}
+
+#[test]
 fn zero_mode_writes_the_header_then_zeros() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("z.wsp");
