@@ -91,6 +91,14 @@ fn a_tiny_bench_run_verifies_every_point_on_disk() {
     assert_eq!(v["mismatched"], 0);
     assert!(report["ceiling"]["drain_msgs_per_sec"].as_f64().unwrap() > 0.0);
     assert!(stdout.contains("PASS"), "{stdout}");
+    // The tests' broker runs on this machine: its CPU time over both drains is read (ticks of 10 ms: a tiny
+    // drain may read 0), and the drain is timed up to the counters line that showed it settled.
+    for cpu in [&report["ceiling"]["broker_cpu_seconds"], &report["rows"][0]["broker_cpu_seconds"]] {
+        assert!(cpu.as_f64().is_some_and(|s| s >= 0.0), "{report}");
+    }
+    assert!(stdout.contains("broker CPU over each drain (beam.smp): ceiling "), "{stdout}");
+    let seconds = report["rows"][0]["seconds_to_durable"].as_f64().unwrap();
+    assert!(seconds > 0.0 && seconds < 120.0, "{report}");
     // The run's own directory is gone; only the report is left.
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, vec![std::ffi::OsString::from("report.json")]);

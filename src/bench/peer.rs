@@ -356,6 +356,8 @@ fn carbon_steps(cfg: &RunConfig, obs: &dyn Observer, dir: &Path, exchange: &str)
         latency_publish: None,
         probe: None,
         usage,
+        // Carbon consumes while the load is published: the broker's time is not the drain's alone.
+        broker_cpu_seconds: None,
         cpu_s_per_million_points: if total > 0 { usage.cpu_seconds * 1e6 / total as f64 } else { 0.0 },
         verification,
         files,

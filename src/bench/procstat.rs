@@ -29,6 +29,29 @@ pub fn usage(pid: u32) -> Option<ProcUsage> {
     Some(ProcUsage { peak_rss_kib, cpu_seconds: cpu_from_stat(&stat)? })
 }
 
+/// The CPU time so far of every RabbitMQ broker on this machine (the Erlang VMs, `beam.smp`, summed: a
+/// one-machine cluster runs several); `None` if there is none to see (a broker elsewhere, or /proc hidden).
+/// Read before and after a drain, it tells how much of the machine the broker took meanwhile.
+pub fn broker_cpu_seconds() -> Option<f64> {
+    let mut total = None;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().filter(|p| p.bytes().all(|b| b.is_ascii_digit())) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        if comm_of(&stat) == Some("beam.smp") {
+            if let Some(cpu) = cpu_from_stat(&stat) {
+                *total.get_or_insert(0.0) += cpu;
+            }
+        }
+    }
+    total
+}
+
+/// The command name (field 2, between the first `(` and the last `)`) of a `/proc/<pid>/stat` line.
+fn comm_of(stat: &str) -> Option<&str> {
+    stat.get(stat.find('(')? + 1..stat.rfind(')')?)
+}
+
 /// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line, in seconds. The command name (field 2) may
 /// contain spaces and parentheses, so fields are counted after its last `)`.
 fn cpu_from_stat(stat: &str) -> Option<f64> {
@@ -65,6 +88,22 @@ mod tests {
     fn stat_fields_are_counted_after_the_command_name() {
         let stat = "1234 (a (weird) name) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0";
         assert_eq!(cpu_from_stat(stat), Some(3.0));
+    }
+
+    #[test]
+    fn the_command_name_is_read_between_the_first_and_last_parenthesis() {
+        assert_eq!(comm_of("1234 (a (weird) name) S 1 2"), Some("a (weird) name"));
+        assert_eq!(comm_of("77 (beam.smp) S 1 2"), Some("beam.smp"));
+        assert_eq!(comm_of("77 beam.smp S 1 2"), None);
+    }
+
+    #[test]
+    fn the_local_broker_is_seen_and_its_cpu_time_only_grows() {
+        // The tests' broker runs on this machine (`.ci/run` starts it): its Erlang VM has used CPU already.
+        let before = broker_cpu_seconds().expect("a beam.smp process on this machine");
+        assert!(before > 0.0, "{before}");
+        let after = broker_cpu_seconds().expect("still there");
+        assert!(after >= before, "{before} then {after}");
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct Ceiling {
     /// consumer threads, pausing as warren's workers do unless `--linger-us 0`) and nothing else, as the publish
     /// is over. What consuming alone costs on this machine.
     pub drain_cpu_seconds: Option<f64>,
+    /// CPU time of the broker (every `beam.smp` on this machine) over the drain; `None` if none is seen.
+    pub broker_cpu_seconds: Option<f64>,
 }
 
 impl Ceiling {
@@ -79,6 +81,9 @@ pub struct Row {
     /// Live mode: the publish rate asked and achieved, and the probe's send→queryable and send→durable delays.
     pub probe: Option<Probed>,
     pub usage: ProcUsage,
+    /// CPU time of the broker (every `beam.smp` on this machine) from the consumer's start to the end of the
+    /// drain, backlog mode only (in a live run the broker is taking the publishes too); `None` if none is seen.
+    pub broker_cpu_seconds: Option<f64>,
     pub cpu_s_per_million_points: f64,
     pub verification: Verification,
     /// Whether the run created its files (`cold`) or rewrote files a `--reuse-dir` run left (`steady`).
@@ -98,6 +103,8 @@ pub struct Rep {
     pub ratio_to_ceiling: Option<f64>,
     /// warren's CPU seconds over the drain.
     pub cpu_seconds: f64,
+    /// The broker's CPU seconds over the ceiling's drain and over warren's.
+    pub broker_cpu_seconds: (Option<f64>, Option<f64>),
     /// Every point of the repetition verified on disk.
     pub passed: bool,
 }
@@ -110,6 +117,7 @@ impl Rep {
             warren_points_per_sec: row.map_or(0.0, |r| r.points_per_sec),
             ratio_to_ceiling: row.and_then(|r| r.ratio_to_ceiling),
             cpu_seconds: row.map_or(0.0, |r| r.usage.cpu_seconds),
+            broker_cpu_seconds: (ceiling.and_then(|c| c.broker_cpu_seconds), row.and_then(|r| r.broker_cpu_seconds)),
             passed: row.is_none_or(|r| r.verification.passed()),
         }
     }
@@ -275,6 +283,7 @@ pub fn table(r: &Report) -> String {
         )
         .expect("fmt");
     }
+    broker_cpu_line(&mut s, r);
     writeln!(s).expect("fmt");
     reps_table(&mut s, &r.reps);
     for row in &r.rows {
@@ -336,6 +345,23 @@ pub fn table(r: &Report) -> String {
     s
 }
 
+/// The broker's CPU time over each drain of the rows above, and how many of the machine's cores that kept busy
+/// on average: what the consumer left the broker.
+fn broker_cpu_line(s: &mut String, r: &Report) {
+    use std::fmt::Write;
+    let ceiling = r.ceiling.as_ref().and_then(|c| c.broker_cpu_seconds.map(|cpu| ("ceiling", cpu, c.drain_seconds)));
+    let rows =
+        r.rows.iter().filter_map(|w| w.broker_cpu_seconds.map(|cpu| (w.system.as_str(), cpu, w.seconds_to_durable)));
+    let parts: Vec<String> = ceiling
+        .into_iter()
+        .chain(rows)
+        .map(|(who, cpu, secs)| format!("{who} {cpu:.2} s ({:.2} cores)", if secs > 0.0 { cpu / secs } else { 0.0 }))
+        .collect();
+    if !parts.is_empty() {
+        writeln!(s, "broker CPU over each drain (beam.smp): {}", parts.join(", ")).expect("fmt");
+    }
+}
+
 /// The repetitions of `--reps`, one line each, and the spread of their ratios.
 fn reps_table(s: &mut String, reps: &[Rep]) {
     use std::fmt::Write;
@@ -348,19 +374,20 @@ fn reps_table(s: &mut String, reps: &[Rep]) {
         .expect("fmt");
     writeln!(
         s,
-        "{:<5} {:>16} {:>16} {:>7} {:>7} {:>6}",
-        "rep", "ceiling points/s", "warren points/s", "ratio", "CPU s", "verify"
+        "{:<5} {:>16} {:>16} {:>7} {:>7} {:>19} {:>6}",
+        "rep", "ceiling points/s", "warren points/s", "ratio", "CPU s", "broker CPU s c / w", "verify"
     )
     .expect("fmt");
     for (i, rep) in reps.iter().enumerate() {
         writeln!(
             s,
-            "{:<5} {:>16} {:>16.0} {:>7} {:>7.2} {:>6}",
+            "{:<5} {:>16} {:>16.0} {:>7} {:>7.2} {:>19} {:>6}",
             format!("{}{}", i + 1, if i == median { "*" } else { "" }),
             num(rep.ceiling_points_per_sec, 0),
             rep.warren_points_per_sec,
             num(rep.ratio_to_ceiling, 2),
             rep.cpu_seconds,
+            format!("{} / {}", num(rep.broker_cpu_seconds.0, 2), num(rep.broker_cpu_seconds.1, 2)),
             if rep.passed { "PASS" } else { "FAIL" }
         )
         .expect("fmt");
@@ -388,6 +415,7 @@ mod tests {
             warren_points_per_sec: warren,
             ratio_to_ceiling: ratio,
             cpu_seconds: 1.0,
+            broker_cpu_seconds: (Some(0.5), None),
             passed: true,
         }
     }
@@ -411,6 +439,7 @@ mod tests {
         let mut s = String::new();
         reps_table(&mut s, &reps);
         assert!(s.contains("\n3*  "), "{s}");
+        assert!(s.contains(" 0.50 / - "), "the broker's CPU over the ceiling's drain, none seen over warren's: {s}");
         assert!(s.contains("ratio to the ceiling: median 0.80 (min 0.70, max 0.90, 3 repetitions)"), "{s}");
         let mut one = String::new();
         reps_table(&mut one, &reps[..1]);

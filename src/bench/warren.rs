@@ -36,6 +36,7 @@ pub fn ceiling(cfg: &RunConfig, obs: &dyn Observer) -> Result<Ceiling, BenchErro
         obs.phase("ceiling: null-consumer drain", 0);
         // The publish is over: from here to the last ack the only work in this process is the null consumer.
         let cpu_before = procstat::usage(std::process::id()).map(|u| u.cpu_seconds);
+        let broker_before = procstat::broker_cpu_seconds();
         let d = broker::drain(&DrainConfig {
             url: cfg.url.clone(),
             queue: queue.clone(),
@@ -49,6 +50,7 @@ pub fn ceiling(cfg: &RunConfig, obs: &dyn Observer) -> Result<Ceiling, BenchErro
             ),
         })?;
         let cpu_after = procstat::usage(std::process::id()).map(|u| u.cpu_seconds);
+        let broker_after = procstat::broker_cpu_seconds();
         let secs = d.as_secs_f64();
         obs.finish(&format!("{:.0} msg/s", rate(publish.messages, secs)));
         Ok(Ceiling {
@@ -57,6 +59,7 @@ pub fn ceiling(cfg: &RunConfig, obs: &dyn Observer) -> Result<Ceiling, BenchErro
             drain_msgs_per_sec: rate(publish.messages, secs),
             drain_points_per_sec: rate(publish.points, secs),
             drain_cpu_seconds: cpu_before.zip(cpu_after).map(|(b, a)| a - b),
+            broker_cpu_seconds: broker_before.zip(broker_after).map(|(b, a)| a - b),
         })
     })();
     let _ = broker::delete(&cfg.url, &exchange, Some(&queue));
@@ -75,6 +78,16 @@ struct Warren {
 struct Latest {
     counters: BTreeMap<String, u64>,
     committed_curve: Vec<(Duration, u64)>,
+    /// When the first counters line showing every point settled and every message acked arrived (see
+    /// [`settled`]).
+    settled_at: Option<Instant>,
+}
+
+/// Whether a counters line shows the load settled: every point committed (or refused by whisper as too old:
+/// the verification then reports it missing) and every message acked.
+fn settled(counters: &BTreeMap<String, u64>, (total, messages): (u64, u64)) -> bool {
+    let c = |k: &str| counters.get(k).copied().unwrap_or(0);
+    c("committed_points") + c("dropped_points") >= total && c("acked") >= messages
 }
 
 impl Warren {
@@ -130,7 +143,9 @@ fn write_config(cfg: &RunConfig, dir: &Path, exchange: &str, queue: &str, http: 
     Ok(path)
 }
 
-fn spawn(cfg: &RunConfig, dir: &Path, config: &Path, every_ms: u64) -> Result<Warren, BenchError> {
+/// Start warren, reading its counters lines as they come; `load` = (points, messages) of the run, to note when
+/// the first line showing them settled arrived.
+fn spawn(cfg: &RunConfig, dir: &Path, config: &Path, every_ms: u64, load: (u64, u64)) -> Result<Warren, BenchError> {
     let log = dir.join("warren.log");
     let log_file = std::fs::File::create(&log).map_err(io("creating warren.log"))?;
     let mut child = ChildProcess::spawn(
@@ -160,6 +175,9 @@ fn spawn(cfg: &RunConfig, dir: &Path, config: &Path, every_ms: u64) -> Result<Wa
             let mut g = l.lock().unwrap_or_else(|e| e.into_inner());
             let c = map.get("committed_points").copied().unwrap_or(0);
             g.committed_curve.push((spawned.elapsed(), c));
+            if g.settled_at.is_none() && settled(&map, load) {
+                g.settled_at = Some(Instant::now());
+            }
             g.counters = map;
         }
     });
@@ -199,14 +217,17 @@ fn warren_steps(
     let config = write_config(cfg, dir, exchange, queue, live)?;
     let files = files_before(load, &dir.join("whisper"));
     let progress = PublishProgress::default();
-    // The backlog's end is seen on the first stats line after it: at 100 ms a one-second drain (2 M points at the
-    // broker's limit) read up to a tenth slower than it was, where the ceiling's drain is timed to its last ack.
-    let every_ms = if live { 50 } else { 20 };
+    // The backlog's end is seen on the first stats line after it, on average half an interval late, where the
+    // ceiling's drain is timed to its last ack: at 100 ms a one-second drain (2 M points at the broker's limit)
+    // read up to a tenth slower than it was; at 10 ms half a second's drain reads ~1 % slow.
+    let every_ms = if live { 50 } else { 10 };
 
     let mut publish_curve: Vec<(Duration, u64)> = Vec::new();
+    // The broker's CPU time when warren starts on a backlog (a live run's broker is publishing too: none).
+    let mut broker_cpu_before = None;
     let mut probed: Option<ProbeResult> = None;
     let (mut child, publish, start) = if live {
-        let mut child = spawn(cfg, dir, &config, every_ms)?;
+        let mut child = spawn(cfg, dir, &config, every_ms, (total, messages))?;
         // Wait until every worker is consuming, so "publish→durable" does not include warren's start.
         wait_for(&mut child, cfg.timeout, (total, messages), |c| c.counter("connects") >= cfg.knobs.workers as u64)?;
         let http = http_addr(&dir.join("warren.log"))?;
@@ -251,22 +272,28 @@ fn warren_steps(
         obs.phase("warren backlog: publish", messages);
         let summary = publish_with_progress(cfg, exchange, obs, &progress)?;
         obs.finish(&format!("{:.0} msg/s", summary.msgs_per_sec()));
-        let child = spawn(cfg, dir, &config, every_ms)?;
+        broker_cpu_before = procstat::broker_cpu_seconds();
+        let child = spawn(cfg, dir, &config, every_ms, (total, messages))?;
         let start = child.spawned;
         (child, summary, start)
     };
 
     obs.phase(&format!("warren {}: until durable", if live { "live" } else { "backlog" }), total);
+    // Points whisper refused as too old count as settled (the verification then reports them missing), so a
+    // load that does not fit its files ends the wait instead of running into the timeout.
     let durable = wait_for(&mut child, cfg.timeout, (total, messages), |c| {
-        let committed = c.counter("committed_points");
-        obs.progress(committed);
-        // Points whisper refused as too old count as settled (the verification then reports them missing), so
-        // a load that does not fit its files ends the wait instead of running into the timeout.
-        committed + c.counter("dropped_points") >= total
-            && c.counter("acked") >= messages
-            && broker::ready_messages(&cfg.url, queue).map(|n| n == 0).unwrap_or(false)
+        obs.progress(c.counter("committed_points"));
+        // Not holding the lock while asking the broker: the reader thread takes it for every line.
+        let settled = c.lock().settled_at.is_some();
+        settled && broker::ready_messages(&cfg.url, queue).map(|n| n == 0).unwrap_or(false)
     });
-    let seconds = start.elapsed().as_secs_f64();
+    // The drain ends when the counters line showing it settled arrived, not when this loop saw it: polling every
+    // 20 ms, then asking the broker over a new connection, came 9-23 ms later (once 99 ms) on half-second to
+    // one-second drains (the debug line below; tuning/README.md "An eighth VM").
+    let end = child.lock().settled_at.unwrap_or_else(Instant::now);
+    tracing::debug!(lag_ms = end.elapsed().as_secs_f64() * 1e3, "drain end seen after the settled line");
+    let seconds = end.duration_since(start).as_secs_f64();
+    let broker_cpu_seconds = broker_cpu_before.zip(procstat::broker_cpu_seconds()).map(|(b, a)| a - b);
     let usage = procstat::usage(child.child.id()).unwrap_or_default();
     child.child.stop(Duration::from_secs(120));
     durable?;
@@ -323,6 +350,7 @@ fn warren_steps(
         latency_publish,
         probe,
         usage,
+        broker_cpu_seconds,
         cpu_s_per_million_points: if total > 0 { usage.cpu_seconds * 1e6 / total as f64 } else { 0.0 },
         verification,
         files,
@@ -413,4 +441,25 @@ fn curve_latency(
         p999_ms: q(0.999),
         source: format!("publish-confirm→durable (FIFO curve estimate, ±{every_ms} ms)"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_load_is_settled_once_every_point_is_committed_or_refused_and_every_message_acked() {
+        let line = |committed: u64, dropped: u64, acked: u64| {
+            BTreeMap::from([
+                ("committed_points".to_string(), committed),
+                ("dropped_points".to_string(), dropped),
+                ("acked".to_string(), acked),
+            ])
+        };
+        assert!(settled(&line(200, 0, 10), (200, 10)));
+        assert!(settled(&line(190, 10, 10), (200, 10)), "points whisper refused count as settled");
+        assert!(!settled(&line(200, 0, 9), (200, 10)), "a message not acked yet");
+        assert!(!settled(&line(199, 0, 10), (200, 10)), "a point not written yet");
+        assert!(!settled(&BTreeMap::new(), (200, 10)), "a line without the counters");
+    }
 }
