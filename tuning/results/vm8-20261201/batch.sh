@@ -1,0 +1,2 @@
+#!/bin/bash
+exec chrt --batch 0 $R/warren-base "$@"

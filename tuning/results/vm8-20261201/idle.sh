@@ -1,0 +1,2 @@
+#!/bin/bash
+exec chrt --idle 0 $R/warren-base "$@"

@@ -1,0 +1,2 @@
+#!/bin/bash
+WARREN_X_IOFLOAT=1 exec $R/warren-x2 "$@"

@@ -1,0 +1,2 @@
+#!/bin/bash
+exec nice -n 10 $R/warren-base "$@"

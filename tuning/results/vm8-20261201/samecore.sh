@@ -1,0 +1,2 @@
+#!/bin/bash
+WARREN_X_SAMECORE=1 exec $R/warren-x "$@"
