@@ -195,7 +195,8 @@ pub fn fast_value_timestamp(buf: &[u8]) -> Option<(f64, u32, usize)> {
 }
 
 /// The number ten ASCII digits spell; `None` if any byte is not a digit. The first eight are checked and
-/// combined eight at a time in one `u64` (first byte most significant): a third of the byte loop's time.
+/// combined at once in one `u64` (first byte most significant), the last two by hand: parsing routing-key
+/// bodies went 9-14 % faster than with the byte loop alone (tuning/README.md "An eighth VM").
 #[inline]
 fn ten_digits(b: &[u8]) -> Option<u64> {
     let (eight, two) = b.split_first_chunk::<8>()?;
